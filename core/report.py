@@ -1,0 +1,108 @@
+"""Pure reporting helpers: summary <-> plain data, and the preview CSV rows.
+
+The CSV follows RFC 4180 (the stdlib ``csv`` module with ``\\r\\n`` line ends) and defuses
+spreadsheet formulas: a cell starting with ``= + - @`` (or a tab/CR) gets a leading ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from core.model import Account
+from core.planner import Decision, PlanSummary, ProductSummary
+
+PREVIEW_COLUMNS: tuple[str, ...] = (
+    "org_id",
+    "account_id",
+    "email",
+    "name",
+    "product",
+    "last_active",
+    "days_inactive",
+    "decision",
+    "action",
+    "deadline",
+    "reason",
+    "rule",
+)
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_COUNT_FIELDS = ("billable_seats", "inactive", "to_warn", "to_act", "protected", "manage_in_idp", "unknown")
+
+
+def safe_cell(value: str) -> str:
+    """Neutralise spreadsheet formula injection by prefixing risky cells with ``'``."""
+    if value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else ""
+
+
+def preview_row(org_id: str, account: Account, decision: Decision) -> dict[str, str]:
+    """One CSV row for ``decision`` about ``account``; every value already made safe."""
+    raw = {
+        "org_id": org_id,
+        "account_id": account.account_id,
+        "email": account.email or "",
+        "name": account.name,
+        "product": decision.product,
+        "last_active": _iso(decision.last_active),
+        "days_inactive": "" if decision.days_inactive is None else str(decision.days_inactive),
+        "decision": decision.code,
+        "action": decision.action.value,
+        "deadline": _iso(decision.deadline),
+        "reason": decision.detail,
+        "rule": decision.rule,
+    }
+    return {k: safe_cell(v) for k, v in raw.items()}
+
+
+class PreviewCsv:
+    """Writes preview rows to a text stream opened with ``newline=""``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._writer = csv.DictWriter(stream, fieldnames=PREVIEW_COLUMNS, lineterminator="\r\n")
+        self._writer.writeheader()
+        self.rows = 0
+
+    def write(self, org_id: str, account: Account, decisions: tuple[Decision, ...] | list[Decision]) -> None:
+        """Write one row per decision about ``account``."""
+        for decision in decisions:
+            self._writer.writerow(preview_row(org_id, account, decision))
+            self.rows += 1
+
+
+def summary_to_mapping(summary: PlanSummary) -> dict[str, Any]:
+    """Plain JSON-ready data for ``summary`` (money as strings, exact)."""
+    return {
+        "accounts": summary.accounts,
+        "currency": summary.currency,
+        "decisions": dict(sorted(summary.decisions.items())),
+        "products": {
+            key: {**{f: getattr(row, f) for f in _COUNT_FIELDS}, "monthly_savings": str(row.monthly_savings)}
+            for key, row in sorted(summary.products.items())
+        },
+    }
+
+
+def summary_from_mapping(data: Mapping[str, Any]) -> PlanSummary:
+    """Inverse of :func:`summary_to_mapping`."""
+    summary = PlanSummary(
+        accounts=int(data.get("accounts", 0)),
+        currency=str(data.get("currency", "USD")),
+        decisions={str(k): int(v) for k, v in dict(data.get("decisions", {})).items()},
+    )
+    for key, row in dict(data.get("products", {})).items():
+        summary.products[str(key)] = ProductSummary(
+            product=str(key),
+            monthly_savings=Decimal(str(row.get("monthly_savings", "0"))),
+            **{f: int(row.get(f, 0)) for f in _COUNT_FIELDS},
+        )
+    return summary
