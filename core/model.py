@@ -20,9 +20,7 @@ GroupId = NewType("GroupId", str)
 ProductKey = NewType("ProductKey", str)
 
 #: Platform roles that make an account an administrator. Administrators are never touched.
-ADMIN_ROLES: frozenset[str] = frozenset(
-    {"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"}
-)
+ADMIN_ROLES: frozenset[str] = frozenset({"atlassian/org-admin", "atlassian/site-admin", "atlassian/user-access-admin"})
 
 
 class AccountType(StrEnum):

@@ -203,9 +203,7 @@ def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason 
         return SkipReason.PROTECTED
     if account.is_synced:
         return SkipReason.SCIM_SYNCED
-    if account.added_to_org is not None and now - account.added_to_org < timedelta(
-        days=policy.new_account_grace_days
-    ):
+    if account.added_to_org is not None and now - account.added_to_org < timedelta(days=policy.new_account_grace_days):
         return SkipReason.TOO_NEW
     return None
 
@@ -235,31 +233,19 @@ def decide(account: Account, policy: Policy, now: datetime) -> tuple[Decision, .
         if not _rule_applies(account, rule):
             continue
         last, ref, source = _measure(account, rule)
-        days = (now - ref).days if ref is not None else None
-        threshold = timedelta(days=rule.inactive_days)
-        inactive_for = (now - ref - lag) if ref is not None else None
-        over = inactive_for is not None and inactive_for >= threshold
-        threshold_at = ref + threshold + lag if ref is not None else None
-
-        skip = account_skip
-        if skip is None and ref is None:
+        verdict, skip, deadline, over, days = Verdict.SKIP, account_skip, None, False, None
+        if ref is not None:
+            days = (now - ref).days
+            inactive_for = now - ref - lag
+            threshold = timedelta(days=rule.inactive_days)
+            threshold_at = ref + threshold + lag
+            over = inactive_for >= threshold
+            if skip is None:
+                verdict, deadline = _grade(rule, now, inactive_for, threshold_at)
+                if verdict is Verdict.SKIP:
+                    skip = SkipReason.ACTIVE
+        elif skip is None:
             skip = SkipReason.LAST_ACTIVE_UNKNOWN
-        verdict = Verdict.SKIP
-        deadline: datetime | None = None
-        if skip is None:
-            assert inactive_for is not None and threshold_at is not None and ref is not None
-            delete_after = rule.delete_after_days
-            if delete_after is not None and inactive_for >= threshold + timedelta(days=delete_after):
-                verdict = Verdict.DELETE
-                deadline = threshold_at + timedelta(days=delete_after)
-            elif over:
-                verdict = Verdict.ACT
-                deadline = threshold_at
-            elif inactive_for >= threshold - timedelta(days=rule.warn_days_before):
-                verdict = Verdict.WARN
-                deadline = max(now + timedelta(days=rule.warn_days_before), threshold_at)
-            else:
-                skip = SkipReason.ACTIVE
         decisions.append(
             Decision(
                 account_id=account.account_id,
@@ -277,6 +263,20 @@ def decide(account: Account, policy: Policy, now: datetime) -> tuple[Decision, .
             )
         )
     return tuple(decisions)
+
+
+def _grade(
+    rule: Rule, now: datetime, inactive_for: timedelta, threshold_at: datetime
+) -> tuple[Verdict, datetime | None]:
+    """Verdict and deadline for an account that nothing protects, from how long it has been inactive."""
+    threshold = timedelta(days=rule.inactive_days)
+    if rule.delete_after_days is not None and inactive_for >= threshold + timedelta(days=rule.delete_after_days):
+        return Verdict.DELETE, threshold_at + timedelta(days=rule.delete_after_days)
+    if inactive_for >= threshold:
+        return Verdict.ACT, threshold_at
+    if inactive_for >= threshold - timedelta(days=rule.warn_days_before):
+        return Verdict.WARN, max(now + timedelta(days=rule.warn_days_before), threshold_at)
+    return Verdict.SKIP, None
 
 
 def _detail(rule: Rule, verdict: Verdict, skip: SkipReason | None, days: int | None, source: str | None) -> str:

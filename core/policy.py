@@ -268,10 +268,12 @@ def _int(value: object, source: str, path: str, *, minimum: int) -> int:
 
 
 def _enum(cls: type[_E], value: object, source: str, path: str) -> _E:
+    allowed = ", ".join(m.value for m in cls)
+    if not isinstance(value, str):
+        raise PolicyError(source, path, f"must be one of: {allowed}", value)
     try:
         return cls(value)
     except ValueError:
-        allowed = ", ".join(m.value for m in cls)
         raise PolicyError(source, path, f"must be one of: {allowed}", value) from None
 
 

@@ -13,10 +13,21 @@ from tests.fakes import NOW, make_account
 POLICY = parse_policy(
     {
         "rules": [
-            {"name": "jira", "product": "jira-software", "inactive_days": 90, "action": "remove_product_access",
-             "warn_days_before": 14},
-            {"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14,
-             "delete_after_days": 60},
+            {
+                "name": "jira",
+                "product": "jira-software",
+                "inactive_days": 90,
+                "action": "remove_product_access",
+                "warn_days_before": 14,
+            },
+            {
+                "name": "org",
+                "product": "any",
+                "inactive_days": 180,
+                "action": "suspend",
+                "warn_days_before": 14,
+                "delete_after_days": 60,
+            },
         ],
         "protected": {"accounts": ["vip@acme.example"], "groups": ["break-glass"]},
         "new_account_grace_days": 30,

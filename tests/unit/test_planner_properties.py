@@ -93,8 +93,10 @@ def test_never_selects_untouchable_accounts(account, policy):
         or account.is_synced
         or not account.is_billable
         or not account.activity_known
-        or (account.added_to_org is not None
-            and NOW - account.added_to_org < timedelta(days=policy.new_account_grace_days))
+        or (
+            account.added_to_org is not None
+            and NOW - account.added_to_org < timedelta(days=policy.new_account_grace_days)
+        )
     )
     if untouchable:
         assert not selected(account, policy)

@@ -11,15 +11,24 @@ from core.report import PREVIEW_COLUMNS, PreviewCsv, safe_cell, summary_from_map
 from tests.fakes import NOW, make_account
 
 POLICY = parse_policy(
-    {"rules": [{"product": "jira-software", "inactive_days": 30, "action": "remove_product_access"}],
-     "prices": {"jira-software": "7.75"}}
+    {
+        "rules": [{"product": "jira-software", "inactive_days": 30, "action": "remove_product_access"}],
+        "prices": {"jira-software": "7.75"},
+    }
 )
 
 
 @pytest.mark.parametrize(
     ("raw", "safe"),
-    [("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM", "'@SUM"), ("\tx", "'\tx"),
-     ("ok", "ok"), ("", "")],
+    [
+        ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@SUM", "'@SUM"),
+        ("\tx", "'\tx"),
+        ("ok", "ok"),
+        ("", ""),
+    ],
 )
 def test_safe_cell(raw, safe):
     """Cells that a spreadsheet would run as formulas get a leading quote."""
@@ -28,8 +37,9 @@ def test_safe_cell(raw, safe):
 
 def test_csv_is_rfc4180_and_round_trips_awkward_values():
     """Commas, quotes, newlines and unicode survive a strict reader; formulas are defused."""
-    account = make_account("acc,1", name='Zoë "Z" O\'Brien\nsecond line', email="=cmd@acme.example",
-                           products={"jira-software": 100})
+    account = make_account(
+        "acc,1", name='Zoë "Z" O\'Brien\nsecond line', email="=cmd@acme.example", products={"jira-software": 100}
+    )
     stream = io.StringIO(newline="")
     writer = PreviewCsv(stream)
     writer.write("org-1", account, decide(account, POLICY, NOW))

@@ -37,8 +37,13 @@ async def test_scan_stores_snapshot_decisions_and_matches_pure_plan():
 async def test_callback_sees_every_account_with_its_decisions():
     """on_decisions is called once per account (the CLI writes the CSV from it)."""
     seen = []
-    await scan_and_plan(FakeDirectory(org(5)), FakeStore(), POLICY, FixedClock(NOW),
-                        on_decisions=lambda o, a, ds: seen.append((o.org_id, a.account_id, len(ds))))
+    await scan_and_plan(
+        FakeDirectory(org(5)),
+        FakeStore(),
+        POLICY,
+        FixedClock(NOW),
+        on_decisions=lambda o, a, ds: seen.append((o.org_id, a.account_id, len(ds))),
+    )
     assert seen == [("org-1", f"acc-{i:03d}", 1) for i in range(5)]
 
 
