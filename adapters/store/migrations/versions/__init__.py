@@ -1,0 +1,1 @@
+"""Hand-written, deterministic Alembic revisions of the scan store."""

@@ -1,0 +1,594 @@
+"""The SQL implementation of :class:`core.ports.ScanStore` (SQLite and PostgreSQL).
+
+Database URL convention: the bot uses ``sqlite:///./jira-cleanup.db`` unless the
+``DATABASE_URL`` setting says otherwise. This module never reads the environment; the bot's
+settings pass the URL to :func:`create_store`. PostgreSQL URLs may be written
+``postgresql+psycopg://``, ``postgresql://`` or ``postgres://``; the last two are rewritten to
+the psycopg 3 driver.
+
+Design notes:
+
+* The table classes in :mod:`adapters.store.tables` are storage shapes; this module maps them
+  to and from the core's frozen dataclasses, so ``Account`` and ``Decision`` round-trip exactly.
+* Pages are written with one Core ``INSERT ... ON CONFLICT DO UPDATE`` executemany per page,
+  in one transaction, so re-saving the same (run, account[, rule]) replaces the row.
+* Reads of decisions and accounts stream (``yield_per``; a server-side cursor on PostgreSQL).
+* Every SQLAlchemy error becomes :class:`core.errors.StoreError`, whose message names the
+  database URL with the password masked. Statement parameters never appear in messages.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from adapters.store.migrate import upgrade
+from adapters.store.tables import ACCOUNT_SNAPSHOTS, ORGS, PLANNED_DECISIONS, SCAN_RUNS, ScanRunRow
+from core.errors import StoreError
+from core.model import (
+    Account,
+    AccountId,
+    AccountStatus,
+    AccountType,
+    Claim,
+    Group,
+    GroupId,
+    ManagementSource,
+    MembershipStatus,
+    Org,
+    ProductAccess,
+    ProductKey,
+)
+from core.planner import Decision, PlanSummary, SkipReason, Verdict
+from core.policy import Action
+from core.ports import ScanRun, ScanStore
+from core.report import summary_to_mapping
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "SCAN_STATUSES",
+    "SqlStore",
+    "create_store",
+    "make_engine",
+    "mask_url",
+    "normalise_url",
+]
+
+#: The database the bot uses when ``DATABASE_URL`` is not set (resolved by the bot's settings).
+DEFAULT_DATABASE_URL = "sqlite:///./jira-cleanup.db"
+
+#: Valid values of ``ScanRun.status``.
+SCAN_STATUSES: frozenset[str] = frozenset({"running", "completed", "failed"})
+
+_FINAL_STATUSES = frozenset({"completed", "failed"})
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- URLs and engines
+
+
+def mask_url(url: str | URL) -> str:
+    """``url`` as text with any password replaced by ``***``; never raises."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+        return parsed.render_as_string(hide_password=True)
+    except Exception:  # unparseable: mask by pattern instead
+        return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", str(url))
+
+
+def normalise_url(database_url: str | URL) -> URL:
+    """Parse ``database_url``, rewriting ``postgres://``/``postgresql://`` to ``postgresql+psycopg://``.
+
+    Raises :class:`StoreError` (URL masked) when the text is not a database URL.
+    """
+    if isinstance(database_url, URL):
+        url = database_url
+    else:
+        try:
+            url = make_url(database_url.strip())
+        except (ArgumentError, ValueError):
+            raise StoreError(f"invalid database URL {mask_url(database_url)!s}") from None
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _sqlite_is_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
+
+
+def make_engine(database_url: str | URL) -> sa.Engine:
+    """Create (but do not migrate) an engine for ``database_url``.
+
+    SQLite: ``check_same_thread=False``, WAL journal and foreign keys on every connection, the
+    parent directory of the file created when missing; ``sqlite://`` is one shared in-memory
+    database. PostgreSQL: psycopg 3, ``connect_timeout`` 10 s unless the URL sets one,
+    pre-ping. Raises :class:`StoreError` for a bad URL, a missing driver or an uncreatable
+    directory.
+    """
+    url = normalise_url(database_url)
+    masked = mask_url(url)
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    try:
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            memory = _sqlite_is_memory(url)
+            kwargs["connect_args"] = {"check_same_thread": False}
+            if memory:
+                kwargs["poolclass"] = sa.StaticPool
+            elif url.database and not url.database.startswith("file:"):
+                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, **kwargs)
+            sa.event.listen(engine, "connect", _sqlite_pragmas(wal=not memory))
+            return engine
+        if backend == "postgresql":
+            if "connect_timeout" not in url.query:
+                kwargs["connect_args"] = {"connect_timeout": 10}
+            kwargs["pool_pre_ping"] = True
+        return sa.create_engine(url, **kwargs)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database directory for {masked}: {exc}") from exc
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use database {masked}: {_reason(exc, url)}") from exc
+
+
+def _sqlite_pragmas(*, wal: bool) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _reason(exc: BaseException, url: URL | None) -> str:
+    """A one-line reason for ``exc``: the driver's message, password removed."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    password = url.password if url is not None else None
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def create_store(database_url: str) -> SqlStore:
+    """Open the store at ``database_url`` and upgrade its schema to the newest migration.
+
+    Raises :class:`StoreError` naming the (password-masked) URL when the database is
+    unreachable, refuses the connection or cannot be migrated.
+    """
+    url = normalise_url(database_url)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open database {mask_url(url)}: {_reason(exc, url)}") from exc
+    return SqlStore(engine)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
+    return value.astimezone(UTC)
+
+
+def _aware_or_none(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else _aware(value, what)
+
+
+def _iso_or_none(value: datetime | None, what: str) -> str | None:
+    return None if value is None else _aware(value, what).isoformat()
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _account_row(run_id: str, org_id: str, account: Account) -> dict[str, Any]:
+    what = f"account {account.account_id!r}"
+    return {
+        "run_id": run_id,
+        "org_id": org_id,
+        "account_id": account.account_id,
+        "email": account.email,
+        "name": account.name,
+        "account_type": account.account_type.value,
+        "account_status": account.account_status.value,
+        "membership_status": account.membership_status.value,
+        "claim": account.claim.value,
+        "management_source": account.management_source.value,
+        "added_to_org": _aware_or_none(account.added_to_org, f"{what}: added_to_org"),
+        "activity_known": account.activity_known,
+        "groups": [{"id": g.id, "name": g.name} for g in account.groups],
+        "platform_roles": sorted(account.platform_roles),
+        "products": [
+            {
+                "key": p.key,
+                "resource_id": p.resource_id,
+                "last_active": _iso_or_none(p.last_active, f"{what}: {p.key} last_active"),
+            }
+            for p in account.products
+        ],
+    }
+
+
+def _account_from_row(row: sa.Row[Any]) -> Account:
+    return Account(
+        account_id=AccountId(row.account_id),
+        email=row.email,
+        name=row.name,
+        account_type=AccountType(row.account_type),
+        account_status=AccountStatus(row.account_status),
+        membership_status=MembershipStatus(row.membership_status),
+        claim=Claim(row.claim),
+        management_source=ManagementSource(row.management_source),
+        added_to_org=row.added_to_org,
+        groups=tuple(Group(id=GroupId(g["id"]), name=g["name"]) for g in row.groups),
+        platform_roles=frozenset(row.platform_roles),
+        products=tuple(
+            ProductAccess(
+                key=ProductKey(p["key"]),
+                resource_id=p["resource_id"],
+                last_active=_parse_iso(p.get("last_active")),
+            )
+            for p in row.products
+        ),
+        activity_known=bool(row.activity_known),
+    )
+
+
+def _decision_row(run_id: str, org_id: str, decision: Decision) -> dict[str, Any]:
+    what = f"decision ({decision.account_id!r}, {decision.rule!r})"
+    return {
+        "run_id": run_id,
+        "org_id": org_id,
+        "account_id": decision.account_id,
+        "rule": decision.rule,
+        "product": decision.product,
+        "action": decision.action.value,
+        "verdict": int(decision.verdict),
+        "skip_reason": decision.skip_reason.value if decision.skip_reason is not None else None,
+        "last_active": _aware_or_none(decision.last_active, f"{what}: last_active"),
+        "measured_from": decision.measured_from,
+        "days_inactive": decision.days_inactive,
+        "deadline": _aware_or_none(decision.deadline, f"{what}: deadline"),
+        "over_threshold": decision.over_threshold,
+        "detail": decision.detail,
+        "code": decision.code,
+    }
+
+
+def _decision_from_row(row: sa.Row[Any]) -> Decision:
+    return Decision(
+        account_id=row.account_id,
+        rule=row.rule,
+        product=row.product,
+        action=Action(row.action),
+        verdict=Verdict(row.verdict),
+        skip_reason=SkipReason(row.skip_reason) if row.skip_reason is not None else None,
+        last_active=row.last_active,
+        measured_from=row.measured_from,
+        days_inactive=row.days_inactive,
+        deadline=row.deadline,
+        over_threshold=bool(row.over_threshold),
+        detail=row.detail,
+    )
+
+
+def _scan_from_row(row: ScanRunRow) -> ScanRun:
+    return ScanRun(
+        run_id=row.run_id,
+        org_id=row.org_id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=row.status,
+        policy_hash=row.policy_hash,
+        plan_hash=row.plan_hash,
+        accounts=row.accounts,
+        summary=row.summary,
+        error=row.error,
+    )
+
+
+def _last_wins(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Drop earlier duplicates of a key within one page (one upsert may not touch a row twice)."""
+    by_key = {tuple(r[k] for k in keys): r for r in rows}
+    return list(by_key.values()) if len(by_key) != len(rows) else rows
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class SqlStore:
+    """A :class:`core.ports.ScanStore` on a SQLAlchemy engine (SQLite or PostgreSQL).
+
+    The engine's schema must already be migrated (:func:`create_store` does it). Every
+    method is synchronous and thread-safe (one connection per call from the engine's pool);
+    database failures raise :class:`StoreError` with the masked URL, naive datetimes raise
+    ``ValueError``, unknown scan ids raise ``KeyError`` (a ``LookupError``).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        chunk_size: int = 1000,
+    ) -> None:
+        """Wrap ``engine``; ``clock`` stamps org rows (default: UTC now), reads stream ``chunk_size`` rows at a time."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._chunk_size = chunk_size
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The underlying engine."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password masked."""
+        return mask_url(self._engine.url)
+
+    def close(self) -> None:
+        """Release every pooled connection. The store can still be used afterwards (it reconnects)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- error handling ----------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{operation} failed on database {self.url}: {_reason(exc, self._engine.url)}") from exc
+
+    def _insert(self, conn: sa.Connection, table: sa.Table) -> Any:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            return pg_dialect.insert(table)
+        if dialect == "sqlite":
+            return sqlite_dialect.insert(table)
+        return None
+
+    def _upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        keys: tuple[str, ...],
+        *,
+        keep: tuple[str, ...] = (),
+    ) -> None:
+        """Insert ``rows``, replacing rows with the same ``keys`` (columns in ``keep`` are left as they were)."""
+        if not rows:
+            return
+        stmt = self._insert(conn, table)
+        if stmt is None:  # other dialects: delete the old versions, then insert
+            key_match = sa.and_(*(table.c[k] == sa.bindparam(f"key_{k}") for k in keys))
+            conn.execute(table.delete().where(key_match), [{f"key_{k}": r[k] for k in keys} for r in rows])
+            conn.execute(table.insert(), rows)
+            return
+        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys and c not in keep}
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
+
+    def _stream(self, operation: str, stmt: sa.Select[Any], convert: Callable[[sa.Row[Any]], _T]) -> Iterator[_T]:
+        with self._guard(operation), self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=self._chunk_size).execute(stmt)
+            try:
+                for row in result:
+                    yield convert(row)
+            finally:
+                result.close()  # also when the caller stops early: frees the server-side cursor
+
+    # -- ScanStore ------------------------------------------------------------------------
+
+    def upsert_org(self, org: Org) -> None:
+        """Record ``org`` or update its directory id and name (``created_at`` is kept)."""
+        now = self._clock()
+        row = {
+            "org_id": org.org_id,
+            "directory_id": org.directory_id,
+            "name": org.name,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._guard(f"saving org {org.org_id!r}"), self._engine.begin() as conn:
+            self._upsert(conn, ORGS, [row], ("org_id",), keep=("created_at",))
+
+    def start_scan(self, org_id: str, started_at: datetime, policy_hash: str) -> str:
+        """Create a ``running`` scan of ``org_id`` and return its id (a uuid4 hex string).
+
+        An org that was never upserted is recorded with an empty directory id and name, so a
+        scan can always start; :meth:`upsert_org` fills them in later.
+        """
+        started = _aware(started_at, "started_at")
+        run_id = uuid.uuid4().hex
+        now = self._clock()
+        with self._guard(f"starting a scan of org {org_id!r}"), self._engine.begin() as conn:
+            exists = conn.execute(sa.select(ORGS.c.org_id).where(ORGS.c.org_id == org_id)).first()
+            if exists is None:
+                placeholder = {"org_id": org_id, "directory_id": "", "name": "", "created_at": now, "updated_at": now}
+                insert = self._insert(conn, ORGS)
+                if insert is None:
+                    conn.execute(ORGS.insert(), placeholder)
+                else:
+                    conn.execute(insert.on_conflict_do_nothing(index_elements=["org_id"]), placeholder)
+            conn.execute(
+                SCAN_RUNS.insert(),
+                {
+                    "run_id": run_id,
+                    "org_id": org_id,
+                    "started_at": started,
+                    "finished_at": None,
+                    "status": "running",
+                    "policy_hash": policy_hash,
+                    "plan_hash": None,
+                    "accounts": 0,
+                    "summary": None,
+                    "error": None,
+                },
+            )
+        return run_id
+
+    def save_accounts(self, run_id: str, org_id: str, accounts: Sequence[Account]) -> None:
+        """Store one page of the account snapshot of ``run_id`` in one transaction.
+
+        Idempotent: an account saved again for the same run replaces the earlier snapshot
+        (within a page, the last occurrence wins). An unknown ``run_id`` raises ``StoreError``.
+        """
+        rows = _last_wins([_account_row(run_id, org_id, a) for a in accounts], ("run_id", "account_id"))
+        with self._guard(f"saving {len(rows)} accounts of scan {run_id!r}"), self._engine.begin() as conn:
+            self._upsert(conn, ACCOUNT_SNAPSHOTS, rows, ("run_id", "account_id"))
+
+    def save_decisions(self, run_id: str, org_id: str, decisions: Sequence[Decision]) -> None:
+        """Store one page of planned decisions of ``run_id`` in one transaction.
+
+        Idempotent: a decision saved again for the same (run, account, rule) replaces the
+        earlier one. An unknown ``run_id`` raises ``StoreError``.
+        """
+        keys = ("run_id", "account_id", "rule")
+        rows = _last_wins([_decision_row(run_id, org_id, d) for d in decisions], keys)
+        with self._guard(f"saving {len(rows)} decisions of scan {run_id!r}"), self._engine.begin() as conn:
+            self._upsert(conn, PLANNED_DECISIONS, rows, keys)
+
+    def finish_scan(
+        self,
+        run_id: str,
+        finished_at: datetime,
+        *,
+        status: str,
+        plan_hash: str | None,
+        accounts: int,
+        summary: PlanSummary | None,
+        error: str | None = None,
+    ) -> None:
+        """Close scan ``run_id`` as ``completed`` or ``failed`` (``ValueError`` otherwise).
+
+        The summary is stored as :func:`core.report.summary_to_mapping` data. Raises
+        ``KeyError`` for an unknown ``run_id``. Finishing twice overwrites the outcome.
+        """
+        if status not in _FINAL_STATUSES:
+            raise ValueError(f"a scan finishes as 'completed' or 'failed', not {status!r}")
+        values = {
+            "finished_at": _aware(finished_at, "finished_at"),
+            "status": status,
+            "plan_hash": plan_hash,
+            "accounts": accounts,
+            "summary": summary_to_mapping(summary) if summary is not None else None,
+            "error": error,
+        }
+        with self._guard(f"finishing scan {run_id!r}"), self._engine.begin() as conn:
+            result = conn.execute(SCAN_RUNS.update().where(SCAN_RUNS.c.run_id == run_id).values(**values))
+            if result.rowcount == 0:
+                raise KeyError(f"unknown scan run {run_id!r}")
+
+    def get_scan(self, run_id: str) -> ScanRun:
+        """Load scan ``run_id``; raises ``KeyError`` (a ``LookupError``) when there is none."""
+        with self._guard(f"loading scan {run_id!r}"), Session(self._engine) as session:
+            row = session.get(ScanRunRow, run_id)
+            if row is None:
+                raise KeyError(f"unknown scan run {run_id!r}")
+            return _scan_from_row(row)
+
+    def latest_scan(self, org_id: str) -> ScanRun | None:
+        """The most recently started scan of ``org_id`` (any status), or ``None``."""
+        scans = self.list_scans(org_id, limit=1)
+        return scans[0] if scans else None
+
+    def list_scans(self, org_id: str | None = None, limit: int = 20) -> list[ScanRun]:
+        """Up to ``limit`` scans, most recently started first, of ``org_id`` or of every org."""
+        if limit < 1:
+            return []
+        stmt = select(ScanRunRow)
+        if org_id is not None:
+            stmt = stmt.where(col(ScanRunRow.org_id) == org_id)
+        stmt = stmt.order_by(col(ScanRunRow.started_at).desc(), col(ScanRunRow.run_id).desc()).limit(limit)
+        with self._guard("listing scans"), Session(self._engine) as session:
+            return [_scan_from_row(row) for row in session.exec(stmt)]
+
+    def iter_decisions(self, run_id: str) -> Iterator[Decision]:
+        """Stream every stored decision of ``run_id``, ordered by (account id, rule) by code point.
+
+        Rows are fetched ``chunk_size`` at a time; the connection is held until the iterator
+        is exhausted or closed. An unknown ``run_id`` yields nothing.
+        """
+        stmt = (
+            sa.select(PLANNED_DECISIONS)
+            .where(PLANNED_DECISIONS.c.run_id == run_id)
+            .order_by(PLANNED_DECISIONS.c.account_id, PLANNED_DECISIONS.c.rule)
+        )
+        return self._stream(f"reading decisions of scan {run_id!r}", stmt, _decision_from_row)
+
+    def get_account(self, run_id: str, account_id: str) -> Account | None:
+        """The snapshot of ``account_id`` in ``run_id``, or ``None`` when it was not saved."""
+        stmt = sa.select(ACCOUNT_SNAPSHOTS).where(
+            ACCOUNT_SNAPSHOTS.c.run_id == run_id, ACCOUNT_SNAPSHOTS.c.account_id == account_id
+        )
+        with self._guard(f"loading account {account_id!r} of scan {run_id!r}"), self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return _account_from_row(row) if row is not None else None
+
+    # -- extras for the CLI ---------------------------------------------------------------
+
+    def iter_accounts(self, run_id: str) -> Iterator[Account]:
+        """Stream the account snapshot of ``run_id`` ordered by account id (same order as decisions).
+
+        Lets a caller merge accounts with :meth:`iter_decisions` (e.g. for the preview CSV)
+        without one query per account.
+        """
+        stmt = (
+            sa.select(ACCOUNT_SNAPSHOTS)
+            .where(ACCOUNT_SNAPSHOTS.c.run_id == run_id)
+            .order_by(ACCOUNT_SNAPSHOTS.c.account_id)
+        )
+        return self._stream(f"reading accounts of scan {run_id!r}", stmt, _account_from_row)
+
+    def count_decisions(self, run_id: str) -> Mapping[str, int]:
+        """How many stored decisions of ``run_id`` carry each code (``warn``, ``skip:admin``...)."""
+        stmt = (
+            sa.select(PLANNED_DECISIONS.c.code, sa.func.count())
+            .where(PLANNED_DECISIONS.c.run_id == run_id)
+            .group_by(PLANNED_DECISIONS.c.code)
+        )
+        with self._guard(f"counting decisions of scan {run_id!r}"), self._engine.connect() as conn:
+            return {str(code): int(n) for code, n in conn.execute(stmt)}
+
+
+if TYPE_CHECKING:  # mypy proves SqlStore implements every ScanStore method with the same signature
+
+    def _conforms(store: SqlStore) -> ScanStore:
+        return store

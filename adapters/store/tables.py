@@ -1,0 +1,192 @@
+"""SQLModel table classes of the scan store.
+
+These rows are *storage* shapes, deliberately separate from the frozen dataclasses of
+``core.model`` and ``core.planner``; :mod:`adapters.store.sql_store` maps between the two.
+
+Every table carries ``org_id`` and is indexed by it (multi-org from day one). Datetimes are
+stored as timezone-aware UTC through :class:`UtcDateTime`, which also turns the naive values
+SQLite hands back into aware UTC ones, so a round trip is exact.
+
+Identifier columns that define the order of streamed results (``account_id``, ``rule``)
+use the ``C`` collation on PostgreSQL, so the database sorts them by code point, like Python
+and like SQLite's default ``BINARY`` collation.
+
+The schema is created by the hand-written Alembic migrations in
+``adapters/store/migrations``; a test checks that they produce exactly this metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ACCOUNT_SNAPSHOTS",
+    "ORGS",
+    "PLANNED_DECISIONS",
+    "SCAN_RUNS",
+    "AccountSnapshotRow",
+    "OrgRow",
+    "PlannedDecisionRow",
+    "ScanRunRow",
+    "UtcDateTime",
+    "ordered_id",
+]
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts aware values and always returns aware UTC.
+
+    Binding a naive datetime raises ``ValueError``: the store never guesses a time zone.
+    Values are converted to UTC before they are written (SQLite keeps no offset).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to UTC; reject naive ones."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: use a tz-aware UTC value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def ordered_id(length: int) -> sa.types.TypeEngine[str]:
+    """A ``VARCHAR(length)`` that sorts by code point on every backend (``C`` collation on PostgreSQL)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+class OrgRow(SQLModel, table=True):
+    """An Atlassian org and the directory scanned in it."""
+
+    __tablename__ = "orgs"
+    __table_args__ = (sa.PrimaryKeyConstraint("org_id", name="pk_orgs"),)
+
+    org_id: str = Field(sa_column=sa.Column("org_id", sa.String(128), primary_key=True))
+    directory_id: str = Field(sa_column=sa.Column("directory_id", sa.String(128), nullable=False))
+    name: str = Field(sa_column=sa.Column("name", sa.Text(), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column("created_at", UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column("updated_at", UtcDateTime(), nullable=False))
+
+
+class ScanRunRow(SQLModel, table=True):
+    """One scan of one org: timing, policy, outcome and the plan summary (JSON)."""
+
+    __tablename__ = "scan_runs"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("run_id", name="pk_scan_runs"),
+        sa.Index("ix_scan_runs_org_id_started_at", "org_id", "started_at"),
+    )
+
+    run_id: str = Field(sa_column=sa.Column("run_id", sa.String(32), primary_key=True))
+    org_id: str = Field(
+        sa_column=sa.Column(
+            "org_id",
+            sa.String(128),
+            sa.ForeignKey("orgs.org_id", name="fk_scan_runs_org_id_orgs", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    started_at: datetime = Field(sa_column=sa.Column("started_at", UtcDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column("finished_at", UtcDateTime(), nullable=True))
+    status: str = Field(sa_column=sa.Column("status", sa.String(16), nullable=False))
+    policy_hash: str = Field(sa_column=sa.Column("policy_hash", sa.String(64), nullable=False))
+    plan_hash: str | None = Field(default=None, sa_column=sa.Column("plan_hash", sa.String(64), nullable=True))
+    accounts: int = Field(default=0, sa_column=sa.Column("accounts", sa.Integer(), nullable=False))
+    summary: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column("summary", sa.JSON(none_as_null=True), nullable=True)
+    )
+    error: str | None = Field(default=None, sa_column=sa.Column("error", sa.Text(), nullable=True))
+
+
+class AccountSnapshotRow(SQLModel, table=True):
+    """One account as seen by one scan. Primary key (run_id, account_id).
+
+    ``groups`` is ``[{"id", "name"}]`` in directory order, ``platform_roles`` a sorted list,
+    ``products`` ``[{"key", "resource_id", "last_active": ISO-8601 UTC | null}]``.
+    """
+
+    __tablename__ = "account_snapshots"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("run_id", "account_id", name="pk_account_snapshots"),
+        sa.Index("ix_account_snapshots_org_id_account_id", "org_id", "account_id"),
+    )
+
+    run_id: str = Field(
+        sa_column=sa.Column(
+            "run_id",
+            sa.String(32),
+            sa.ForeignKey("scan_runs.run_id", name="fk_account_snapshots_run_id_scan_runs", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    account_id: str = Field(sa_column=sa.Column("account_id", ordered_id(128), primary_key=True))
+    org_id: str = Field(sa_column=sa.Column("org_id", sa.String(128), nullable=False))
+    email: str | None = Field(default=None, sa_column=sa.Column("email", sa.Text(), nullable=True))
+    name: str = Field(sa_column=sa.Column("name", sa.Text(), nullable=False))
+    account_type: str = Field(sa_column=sa.Column("account_type", sa.String(32), nullable=False))
+    account_status: str = Field(sa_column=sa.Column("account_status", sa.String(32), nullable=False))
+    membership_status: str = Field(sa_column=sa.Column("membership_status", sa.String(32), nullable=False))
+    claim: str = Field(sa_column=sa.Column("claim", sa.String(32), nullable=False))
+    management_source: str = Field(sa_column=sa.Column("management_source", sa.String(32), nullable=False))
+    added_to_org: datetime | None = Field(
+        default=None, sa_column=sa.Column("added_to_org", UtcDateTime(), nullable=True)
+    )
+    activity_known: bool = Field(sa_column=sa.Column("activity_known", sa.Boolean(), nullable=False))
+    groups: list[dict[str, str]] = Field(sa_column=sa.Column("groups", sa.JSON(), nullable=False))
+    platform_roles: list[str] = Field(sa_column=sa.Column("platform_roles", sa.JSON(), nullable=False))
+    products: list[dict[str, str | None]] = Field(sa_column=sa.Column("products", sa.JSON(), nullable=False))
+
+
+class PlannedDecisionRow(SQLModel, table=True):
+    """One planner decision of one scan. Primary key (run_id, account_id, rule)."""
+
+    __tablename__ = "planned_decisions"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("run_id", "account_id", "rule", name="pk_planned_decisions"),
+        sa.Index("ix_planned_decisions_org_id_account_id", "org_id", "account_id"),
+    )
+
+    run_id: str = Field(
+        sa_column=sa.Column(
+            "run_id",
+            sa.String(32),
+            sa.ForeignKey("scan_runs.run_id", name="fk_planned_decisions_run_id_scan_runs", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    account_id: str = Field(sa_column=sa.Column("account_id", ordered_id(128), primary_key=True))
+    rule: str = Field(sa_column=sa.Column("rule", ordered_id(255), primary_key=True))
+    org_id: str = Field(sa_column=sa.Column("org_id", sa.String(128), nullable=False))
+    product: str = Field(sa_column=sa.Column("product", sa.String(255), nullable=False))
+    action: str = Field(sa_column=sa.Column("action", sa.String(32), nullable=False))
+    verdict: int = Field(sa_column=sa.Column("verdict", sa.Integer(), nullable=False))
+    skip_reason: str | None = Field(default=None, sa_column=sa.Column("skip_reason", sa.String(32), nullable=True))
+    last_active: datetime | None = Field(default=None, sa_column=sa.Column("last_active", UtcDateTime(), nullable=True))
+    measured_from: str | None = Field(default=None, sa_column=sa.Column("measured_from", sa.String(32), nullable=True))
+    days_inactive: int | None = Field(default=None, sa_column=sa.Column("days_inactive", sa.Integer(), nullable=True))
+    deadline: datetime | None = Field(default=None, sa_column=sa.Column("deadline", UtcDateTime(), nullable=True))
+    over_threshold: bool = Field(sa_column=sa.Column("over_threshold", sa.Boolean(), nullable=False))
+    detail: str = Field(sa_column=sa.Column("detail", sa.Text(), nullable=False))
+    code: str = Field(sa_column=sa.Column("code", sa.String(64), nullable=False))
+
+
+#: The Core tables behind the row classes, for bulk statements.
+ORGS: sa.Table = SQLModel.metadata.tables["orgs"]
+SCAN_RUNS: sa.Table = SQLModel.metadata.tables["scan_runs"]
+ACCOUNT_SNAPSHOTS: sa.Table = SQLModel.metadata.tables["account_snapshots"]
+PLANNED_DECISIONS: sa.Table = SQLModel.metadata.tables["planned_decisions"]
