@@ -1,0 +1,187 @@
+"""The ``jira-cleanup`` command line (typer + rich). Thin: parse, call, render, map errors to exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bot import bootstrap
+from bot.render import policy_table, scan_report
+from bot.settings import SettingsError, load_settings
+from core.errors import AuthenticationFailed, CleanupError, DirectoryUnavailable
+
+app = typer.Typer(
+    name="jira-cleanup",
+    help="Find and clean up inactive Atlassian Cloud accounts — safely, from chat.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Work with policy files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+# Piped output (CI logs, files) gets a width that fits the tables instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _run(factory: Callable[[], Awaitable[T]], *, api_base: str | None = None) -> T:
+    """Run a coroutine; turn expected failures into one clear line and exit code 2."""
+    try:
+        return asyncio.run(factory())  # type: ignore[arg-type]
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    except AuthenticationFailed as exc:
+        raise _fail(f"Atlassian refused the API key ({exc}); check ATLASSIAN_API_KEY and ATLASSIAN_ORG_ID") from None
+    except DirectoryUnavailable as exc:
+        where = f" at {api_base}" if api_base else ""
+        raise _fail(f"cannot reach the Atlassian API{where}: {exc}; check ATLASSIAN_API_BASE and the network") from None
+    except CleanupError as exc:
+        raise _fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda _done: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("Scanning"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} users"),
+        TextColumn("{task.fields[rate]:,.0f} users/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("scan", total=None, rate=0.0)
+
+        def update(done: int) -> None:
+            elapsed = progress.tasks[task].elapsed or 0.0
+            progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
+
+        yield update
+
+
+CsvOption = Annotated[
+    Path | None, typer.Option("--csv", help="Where to write the preview CSV (default: ./jira-cleanup-preview-….csv).")
+]
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=1, max=200_000, help="Accounts in the simulated org.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated org.")] = 1,
+    csv: CsvOption = None,
+    database_url: Annotated[
+        str, typer.Option(help="Where to keep scans (SQLAlchemy URL).")
+    ] = "sqlite:///./jira-cleanup-demo.db",
+    policy: Annotated[Path | None, typer.Option(help="Policy file (default: the bundled sample policy).")] = None,
+) -> None:
+    """Scan a simulated org (the built-in sandbox) and preview the cleanup. Needs no credentials."""
+    result = _run(
+        lambda: bootstrap.run_demo(
+            users=users,
+            seed=seed,
+            csv_path=csv,
+            database_url=database_url,
+            policy_path=policy,
+            progress=_progress(console.is_terminal),
+        )
+    )
+    console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
+    console.print(
+        f"Sandbox served {result.requests:,} requests "
+        f"({result.requests / max(result.scan.accounts, 1):.4f} per user), "
+        f"{result.mutating_requests} of them mutating."
+    )
+
+
+@app.command()
+def scan(
+    policy: Annotated[Path | None, typer.Option(help="Policy file (default: $JIRA_CLEANUP_POLICY).")] = None,
+    csv: CsvOption = None,
+    org: Annotated[str | None, typer.Option("--org", help="Org id (default: $ATLASSIAN_ORG_ID).")] = None,
+) -> None:
+    """Scan a real Atlassian org read-only and preview the cleanup plan."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    result = _run(
+        lambda: bootstrap.run_scan(
+            settings, policy_path=policy, org_override=org, csv_path=csv, progress=_progress(console.is_terminal)
+        ),
+        api_base=settings.atlassian_api_base,
+    )
+    console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
+
+
+@policy_app.command("check")
+def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file.")]) -> None:
+    """Validate a policy file and show its rules."""
+    from adapters.policy_file import load_policy_file
+
+    try:
+        loaded = load_policy_file(file)
+    except CleanupError as exc:
+        raise _fail(str(exc)) from None
+    console.print(policy_table(loaded))
+    console.print(f"[green]OK[/] {file}: {len(loaded.rules)} rules, policy hash {loaded.policy_hash[:16]}…")
+
+
+@app.command()
+def sandbox(
+    users: Annotated[int, typer.Option(min=1, max=200_000, help="Accounts in the simulated org.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated org.")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 8790,
+    api_key: Annotated[str, typer.Option(help="Bearer key the sandbox accepts.")] = "sandbox-key",
+) -> None:
+    """Serve a simulated Atlassian org over HTTP until interrupted."""
+
+    async def serve() -> None:
+        server = await bootstrap.start_sandbox(users=users, seed=seed, host=host, port=port, api_key=api_key)
+        console.print(f"Sandbox org with {users:,} users at [bold]{server.base_url}[/]")
+        console.print(f"  export ATLASSIAN_API_BASE={server.base_url}")
+        console.print(f"  export ATLASSIAN_ORG_ID={server.org_id}")
+        console.print(f"  export ATLASSIAN_API_KEY={api_key}")
+        console.print("Press Ctrl-C to stop.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    _run(serve)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

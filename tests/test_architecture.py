@@ -1,0 +1,76 @@
+"""The design card, enforced: dependencies point inward and the core stays SDK-free."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SDKS = {
+    "slack_bolt",
+    "slack_sdk",
+    "botbuilder",
+    "aiohttp",
+    "httpx",
+    "sqlmodel",
+    "sqlalchemy",
+    "apscheduler",
+    "alembic",
+    "yaml",
+    "pydantic",
+    "pydantic_settings",
+    "typer",
+    "rich",
+    "structlog",
+}
+
+
+def imports_of(folder: str):
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield path, alias.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                yield path, node.module.split(".")[0]
+
+
+def test_core_imports_no_sdk_and_nothing_outward():
+    """core/ imports only the standard library and itself."""
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("core") if m in SDKS | {"adapters", "bot", "tests"}]
+    assert bad == []
+
+
+def test_adapters_never_import_the_bot():
+    """adapters/ may use core/ but never bot/."""
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters") if m in {"bot", "tests"}]
+    assert bad == []
+
+
+def test_sandbox_shares_nothing_with_our_client():
+    """The sandbox speaks Atlassian's JSON on its own, so it can catch the client's mistakes."""
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters/sandbox") if m in {"core", "bot"}]
+    relative = []
+    for path in (ROOT / "adapters/sandbox").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                relative.append(path.relative_to(ROOT))
+    assert bad == []
+    assert relative == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "ruff", "check", "--quiet", "."],
+        [sys.executable, "-m", "mypy", "--no-error-summary"],
+    ],
+    ids=["ruff", "mypy"],
+)
+def test_linters_are_clean(command):
+    """ruff and mypy (strict on core/ and adapters/) report nothing."""
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
