@@ -6,7 +6,7 @@ Nothing is built at import time. Tests pass their own directory, store or clock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
@@ -16,13 +16,13 @@ from adapters.atlassian import AtlassianConfig, open_directory
 from adapters.policy_file import load_policy_file, load_policy_text
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
 from adapters.store import create_store
-from bot.scanning import scan_to_csv
+from bot.scanning import NoProgress, ProgressSink, scan_to_csv
 from bot.settings import Settings, SettingsError
 from core.policy import Policy
 from core.ports import ScanStore
 from core.usecases import ScanResult
 
-ProgressFactory = AbstractContextManager[Callable[[int], None]]
+ProgressFactory = AbstractContextManager[ProgressSink]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,8 @@ def build_store(database_url: str) -> ScanStore:
 
 
 @contextlib.contextmanager
-def _no_progress() -> Iterator[Callable[[int], None]]:
-    yield lambda _done: None
+def _no_progress() -> Iterator[ProgressSink]:
+    yield NoProgress()
 
 
 async def run_scan(
@@ -90,8 +90,8 @@ async def run_scan(
         max_attempts=settings.atlassian_max_attempts,
     )
     async with open_directory(config) as directory:
-        with progress or _no_progress() as on_progress:
-            result, path = await scan_to_csv(directory, store, policy, csv_path=csv_path, on_progress=on_progress)
+        with progress or _no_progress() as sink:
+            result, path = await scan_to_csv(directory, store, policy, csv_path=csv_path, progress=sink)
     return ScanOutcome(result, policy, path)
 
 
@@ -122,8 +122,8 @@ async def run_demo(
             org_id=server.org_id, api_key="sandbox-key", base_url=server.base_url, requests_per_second=None
         )
         async with open_directory(config) as directory:
-            with progress or _no_progress() as on_progress:
-                result, path = await scan_to_csv(directory, store, policy, csv_path=csv_path, on_progress=on_progress)
+            with progress or _no_progress() as sink:
+                result, path = await scan_to_csv(directory, store, policy, csv_path=csv_path, progress=sink)
         return DemoOutcome(
             result,
             policy,

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from bot import bootstrap
 from bot.render import policy_table, scan_report
+from bot.scanning import NoProgress, ProgressSink
 from bot.settings import SettingsError, load_settings
 from core.errors import AuthenticationFailed, CleanupError, DirectoryUnavailable
 
@@ -56,10 +57,25 @@ def _run(factory: Callable[[], Awaitable[T]], *, api_base: str | None = None) ->
         raise _fail(str(exc)) from None
 
 
+class _Bar:
+    """A rich progress bar as a ``ProgressSink``: count, users/s and ETA once the total is known."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("scan", total=None, rate=0.0)
+
+    def set_total(self, total: int | None) -> None:
+        self._progress.update(self._task, total=total)
+
+    def update(self, done: int) -> None:
+        elapsed = self._progress.tasks[self._task].elapsed or 0.0
+        self._progress.update(self._task, completed=done, rate=done / elapsed if elapsed else 0.0)
+
+
 @contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
+def _progress(enabled: bool) -> Iterator[ProgressSink]:
     if not enabled:
-        yield lambda _done: None
+        yield NoProgress()
         return
     with Progress(
         SpinnerColumn(),
@@ -73,13 +89,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int], None]]:
         console=err_console,
         transient=True,
     ) as progress:
-        task = progress.add_task("scan", total=None, rate=0.0)
-
-        def update(done: int) -> None:
-            elapsed = progress.tasks[task].elapsed or 0.0
-            progress.update(task, completed=done, rate=done / elapsed if elapsed else 0.0)
-
-        yield update
+        yield _Bar(progress)
 
 
 CsvOption = Annotated[
@@ -105,7 +115,7 @@ def demo(
             csv_path=csv,
             database_url=database_url,
             policy_path=policy,
-            progress=_progress(console.is_terminal),
+            progress=_progress(err_console.is_terminal),
         )
     )
     console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
@@ -129,7 +139,7 @@ def scan(
         raise _fail(str(exc)) from None
     result = _run(
         lambda: bootstrap.run_scan(
-            settings, policy_path=policy, org_override=org, csv_path=csv, progress=_progress(console.is_terminal)
+            settings, policy_path=policy, org_override=org, csv_path=csv, progress=_progress(err_console.is_terminal)
         ),
         api_base=settings.atlassian_api_base,
     )

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from core.clock import SystemClock
 from core.model import Account, Org
@@ -30,7 +31,7 @@ async def scan_to_csv(
     *,
     csv_path: Path | None,
     clock: Clock | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> tuple[ScanResult, Path]:
     """Scan and plan, streaming the preview CSV to disk.
 
@@ -39,6 +40,8 @@ async def scan_to_csv(
     """
     clock = clock or SystemClock()
     org = await directory.describe_org()
+    progress = progress or NoProgress()
+    progress.set_total(await directory.count_accounts())
     target = csv_path if csv_path is not None else default_csv_path(org.org_id, clock.now())
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -49,12 +52,34 @@ async def scan_to_csv(
             def write(org: Org, account: Account, decisions: tuple[Decision, ...]) -> None:
                 writer.write(org.org_id, account, decisions)
 
-            result = await scan_and_plan(directory, store, policy, clock, on_decisions=write, on_progress=on_progress)
+            result = await scan_and_plan(
+                directory, store, policy, clock, on_decisions=write, on_progress=progress.update
+            )
         partial.replace(target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
     return result, target
+
+
+class ProgressSink(Protocol):
+    """Where a scan reports progress (the CLI's progress bar)."""
+
+    def set_total(self, total: int | None) -> None:
+        """The number of accounts expected, when known."""
+
+    def update(self, done: int) -> None:
+        """Accounts scanned so far."""
+
+
+class NoProgress:
+    """A sink that ignores progress."""
+
+    def set_total(self, total: int | None) -> None:
+        """Ignore the total."""
+
+    def update(self, done: int) -> None:
+        """Ignore progress."""
 
 
 class RateMeter:

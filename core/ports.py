@@ -44,6 +44,10 @@ class DirectoryReader(Protocol):
         """Fetch one account, fully expanded. Raises ``AccountNotFound``."""
         ...
 
+    async def count_accounts(self) -> int | None:
+        """How many accounts ``iter_accounts`` will yield, or ``None`` when unknown (progress only)."""
+        ...
+
 
 class DirectoryWriter(Protocol):
     """Changes accounts in an Atlassian org. Every method is idempotent on Atlassian's side.

@@ -94,6 +94,9 @@ class FakeDirectory:
                 raise ConnectionError("directory went away")
             yield ordered[start : start + self.page_size]
 
+    async def count_accounts(self) -> int | None:
+        return len(self.accounts)
+
     async def get_account(self, account_id: AccountId) -> Account:
         try:
             return self.accounts[account_id]

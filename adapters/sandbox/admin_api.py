@@ -109,6 +109,12 @@ async def get_org(request: web.Request) -> web.Response:
 
 
 # -- reads -----------------------------------------------------------------
+async def count_users(request: web.Request) -> web.Response:
+    """``GET .../directories/{directoryId}/users/count``: ``{"count": n}`` of every user a search returns."""
+    org = _directory(request)
+    return json_response({"count": len(org.users)})
+
+
 async def list_directories(request: web.Request) -> web.Response:
     """``GET /admin/v2/orgs/{orgId}/directories``: exactly one directory."""
     org = _org(request)
@@ -241,6 +247,7 @@ def add_routes(app: web.Application) -> None:
     )
     app.router.add_get(v2 + "/directories", list_directories)
     app.router.add_post(users + "/search", search_users)
+    app.router.add_get(users + "/count", count_users)
     app.router.add_get(users + "/{accountId}", get_user)
     app.router.add_delete(users + "/{accountId}", remove_user)
     app.router.add_post(users + "/{accountId}/suspend", suspend_user)

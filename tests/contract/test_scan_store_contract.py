@@ -53,11 +53,21 @@ def test_a_scan_round_trips_snapshot_decisions_and_summary(store):
     result = plan(accounts(), POLICY, NOW)
     store.save_accounts(run_id, "org-1", accounts())
     store.save_decisions(run_id, "org-1", list(reversed(result.decisions)))
-    store.finish_scan(run_id, NOW + timedelta(seconds=3), status="completed", plan_hash=result.plan_hash,
-                      accounts=3, summary=result.summary)
+    store.finish_scan(
+        run_id,
+        NOW + timedelta(seconds=3),
+        status="completed",
+        plan_hash=result.plan_hash,
+        accounts=3,
+        summary=result.summary,
+    )
     run = store.get_scan(run_id)
     assert (run.status, run.plan_hash, run.accounts, run.policy_hash) == (
-        "completed", result.plan_hash, 3, POLICY.policy_hash)
+        "completed",
+        result.plan_hash,
+        3,
+        POLICY.policy_hash,
+    )
     assert run.finished_at == NOW + timedelta(seconds=3)
     assert list(store.iter_decisions(run_id)) == list(result.decisions)
     for account in accounts():

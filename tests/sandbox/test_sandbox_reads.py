@@ -261,3 +261,11 @@ async def test_unknown_directory_and_route(client: httpx.AsyncClient, sandbox: S
     assert response.status_code == 404
     assert _error_code(response) == "ADMIN-404-1"
     assert (await client.get("/admin/v9/nothing")).status_code == 404
+
+
+async def test_users_count_matches_what_search_returns(
+    client: httpx.AsyncClient, sandbox: SandboxServer, v2: str
+) -> None:
+    response = await client.get(f"{v2}/users/count")
+    assert response.status_code == 200
+    assert response.json() == {"count": len(sandbox.org.users)}
