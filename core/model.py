@@ -131,6 +131,7 @@ class Account:
     platform_roles: frozenset[str] = frozenset()
     products: tuple[ProductAccess, ...] = ()
     activity_known: bool = True
+    scheduled_for_deletion: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -150,6 +151,10 @@ class Account:
             and self.account_status is AccountStatus.ACTIVE
             and self.membership_status is MembershipStatus.ACTIVE
         )
+
+    def group_ids_named(self, names: tuple[str, ...] | frozenset[str]) -> tuple[GroupId, ...]:
+        """Ids of this account's groups whose name is in ``names``."""
+        return tuple(g.id for g in self.groups if g.name in names)
 
     def product(self, key: ProductKey) -> ProductAccess | None:
         """The access record for ``key``, or ``None`` when the account lacks that product."""

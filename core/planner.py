@@ -133,6 +133,7 @@ class PlanSummary:
     """Figures of a whole plan: per product and in total."""
 
     accounts: int = 0
+    billable_accounts: int = 0
     products: dict[str, ProductSummary] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
     currency: str = "USD"
@@ -309,6 +310,8 @@ class PlanBuilder:
         """Judge ``account``, fold it into the summary and hash, and return its decisions."""
         decisions = decide(account, self.policy, self.now)
         self.summary.accounts += 1
+        if account.is_billable and account.products:
+            self.summary.billable_accounts += 1
         for d in decisions:
             self._digests.append(hashlib.sha256(d.canonical().encode()).digest())
             self.summary.decisions[d.code] = self.summary.decisions.get(d.code, 0) + 1

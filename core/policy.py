@@ -71,6 +71,76 @@ class Protection:
     groups: frozenset[str] = frozenset()  # group names or ids
 
 
+DEFAULT_ACCESS_GROUPS: Mapping[str, tuple[str, ...]] = {
+    "jira-software": ("jira-software-users",),
+    "confluence": ("confluence-users",),
+    "jira-servicedesk": ("jira-servicemanagement-users", "jira-servicedesk-users"),
+    "jira-product-discovery": ("jira-product-discovery-users",),
+    "jira": ("jira-users",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Blast-radius caps over every access-reducing action (product removal, suspend, deactivate, delete).
+
+    A limit of ``None`` is off. When both an absolute and a percentage limit are set the stricter
+    one applies. Percentages are of the org's billable users at the time of the run.
+    """
+
+    per_run_max: int | None = 50
+    per_run_percent: Decimal | None = Decimal(5)
+    window_days: int = 7
+    window_max: int | None = 200
+    window_percent: Decimal | None = Decimal(10)
+    deletions_per_run: int | None = 20
+
+    @staticmethod
+    def limit(absolute: int | None, percent: Decimal | None, billable: int) -> int | None:
+        """The stricter of an absolute and a percentage limit (``None`` when both are off)."""
+        limits = [absolute] if absolute is not None else []
+        if percent is not None:
+            limits.append(int(Decimal(billable) * percent / 100))
+        return min(limits) if limits else None
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Safety rails of enforcement: caps, canary, circuit breaker and approvals."""
+
+    caps: Caps = field(default_factory=Caps)
+    canary_size: int = 5
+    canary_max_error_rate: Decimal = Decimal("0.2")
+    breaker_failures: int = 5
+    approval_expires_hours: int = 72
+    deletions_need_approval: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KeepRules:
+    """How "Keep my access" works: how long a keep lasts and how often one may keep."""
+
+    days: int = 90
+    max_per_period: int = 3
+    period_days: int = 365
+    justification_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """How warnings turn into actions, and what an action removes."""
+
+    keep: KeepRules = field(default_factory=KeepRules)
+    unmanaged_deactivate: str = "suspend"  # suspend | skip: deactivate only works on managed accounts
+    access_groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ACCESS_GROUPS))
+    schedule_cron: str | None = None  # five-field cron, evaluated in UTC
+    report_folder: str | None = None
+
+    def groups_for(self, product: str) -> tuple[str, ...]:
+        """Names of the groups that grant ``product`` (empty when unknown)."""
+        return tuple(self.access_groups.get(product, ()))
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """A validated cleanup policy."""
@@ -82,6 +152,8 @@ class Policy:
     last_active_lag_days: int = 1
     prices: Mapping[str, Decimal] = field(default_factory=dict)
     currency: str = "USD"
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    safety: Safety = field(default_factory=Safety)
 
     def price(self, product: str) -> Decimal:
         """Monthly price of one seat of ``product`` (0 when the policy does not say)."""
@@ -110,6 +182,8 @@ class Policy:
             "last_active_lag_days": self.last_active_lag_days,
             "prices": {k: str(v) for k, v in sorted(self.prices.items())},
             "currency": self.currency,
+            "lifecycle": _lifecycle_mapping(self.lifecycle),
+            "safety": _safety_mapping(self.safety),
         }
 
     @property
@@ -119,7 +193,49 @@ class Policy:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _lifecycle_mapping(lc: Lifecycle) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "keep": {
+            "days": lc.keep.days,
+            "max_per_period": lc.keep.max_per_period,
+            "period_days": lc.keep.period_days,
+            "justification_required": lc.keep.justification_required,
+        },
+        "unmanaged_deactivate": lc.unmanaged_deactivate,
+        "access_groups": {k: list(v) for k, v in sorted(lc.access_groups.items())},
+    }
+    if lc.schedule_cron is not None:
+        data["schedule"] = lc.schedule_cron
+    if lc.report_folder is not None:
+        data["report_folder"] = lc.report_folder
+    return data
+
+
+def _safety_mapping(sf: Safety) -> dict[str, Any]:
+    caps = sf.caps
+    return {
+        "caps": {
+            "per_run": {"max_actions": caps.per_run_max, "max_percent": _num(caps.per_run_percent)},
+            "window": {
+                "days": caps.window_days,
+                "max_actions": caps.window_max,
+                "max_percent": _num(caps.window_percent),
+            },
+            "deletions_per_run": caps.deletions_per_run,
+        },
+        "canary": {"size": sf.canary_size, "max_error_rate": str(sf.canary_max_error_rate)},
+        "circuit_breaker": {"consecutive_failures": sf.breaker_failures},
+        "approval": {"expires_hours": sf.approval_expires_hours, "deletions_need_approval": sf.deletions_need_approval},
+    }
+
+
+def _num(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 _TOP_KEYS = {
+    "lifecycle",
+    "safety",
     "version",
     "mode",
     "rules",
@@ -173,7 +289,127 @@ def parse_policy(data: object, source: str = "policy") -> Policy:
         last_active_lag_days=lag,
         prices=prices,
         currency=currency.upper(),
+        lifecycle=_lifecycle(top.get("lifecycle", {}), source),
+        safety=_safety(top.get("safety", {}), source),
     )
+
+
+def _lifecycle(data: object, source: str) -> Lifecycle:
+    raw = _mapping(data if data is not None else {}, source, "lifecycle")
+    _no_unknown_keys(
+        raw, {"keep", "unmanaged_deactivate", "access_groups", "schedule", "report_folder"}, source, "lifecycle"
+    )
+    keep_raw = _mapping(raw.get("keep", {}) or {}, source, "lifecycle.keep")
+    _no_unknown_keys(
+        keep_raw, {"days", "max_per_period", "period_days", "justification_required"}, source, "lifecycle.keep"
+    )
+    keep = KeepRules(
+        days=_int(keep_raw.get("days", 90), source, "lifecycle.keep.days", minimum=1),
+        max_per_period=_int(keep_raw.get("max_per_period", 3), source, "lifecycle.keep.max_per_period", minimum=0),
+        period_days=_int(keep_raw.get("period_days", 365), source, "lifecycle.keep.period_days", minimum=1),
+        justification_required=_bool(
+            keep_raw.get("justification_required", False), source, "lifecycle.keep.justification_required"
+        ),
+    )
+    fallback = raw.get("unmanaged_deactivate", "suspend")
+    if fallback not in ("suspend", "skip"):
+        raise PolicyError(source, "lifecycle.unmanaged_deactivate", "must be one of: suspend, skip", fallback)
+    groups: dict[str, tuple[str, ...]] = dict(DEFAULT_ACCESS_GROUPS)
+    for key, names in _mapping(raw.get("access_groups", {}) or {}, source, "lifecycle.access_groups").items():
+        groups[key] = tuple(_str_list(names, source, f"lifecycle.access_groups.{key}"))
+    cron = raw.get("schedule")
+    if cron is not None and (not isinstance(cron, str) or len(cron.split()) != 5):
+        raise PolicyError(source, "lifecycle.schedule", "must be a five-field cron expression (UTC)", cron)
+    folder = raw.get("report_folder")
+    if folder is not None and (not isinstance(folder, str) or not folder.strip()):
+        raise PolicyError(source, "lifecycle.report_folder", "must be a folder path", folder)
+    return Lifecycle(
+        keep=keep,
+        unmanaged_deactivate=str(fallback),
+        access_groups=groups,
+        schedule_cron=cron,
+        report_folder=folder,
+    )
+
+
+def _safety(data: object, source: str) -> Safety:
+    raw = _mapping(data if data is not None else {}, source, "safety")
+    _no_unknown_keys(raw, {"caps", "canary", "circuit_breaker", "approval"}, source, "safety")
+    caps_raw = _mapping(raw.get("caps", {}) or {}, source, "safety.caps")
+    _no_unknown_keys(caps_raw, {"per_run", "window", "deletions_per_run"}, source, "safety.caps")
+    per_run = _mapping(caps_raw.get("per_run", {}) or {}, source, "safety.caps.per_run")
+    _no_unknown_keys(per_run, {"max_actions", "max_percent"}, source, "safety.caps.per_run")
+    window = _mapping(caps_raw.get("window", {}) or {}, source, "safety.caps.window")
+    _no_unknown_keys(window, {"days", "max_actions", "max_percent"}, source, "safety.caps.window")
+    default = Caps()
+    caps = Caps(
+        per_run_max=_opt_int(per_run, "max_actions", default.per_run_max, source, "safety.caps.per_run"),
+        per_run_percent=_opt_pct(per_run, "max_percent", default.per_run_percent, source, "safety.caps.per_run"),
+        window_days=_int(window.get("days", default.window_days), source, "safety.caps.window.days", minimum=1),
+        window_max=_opt_int(window, "max_actions", default.window_max, source, "safety.caps.window"),
+        window_percent=_opt_pct(window, "max_percent", default.window_percent, source, "safety.caps.window"),
+        deletions_per_run=_opt_int(caps_raw, "deletions_per_run", default.deletions_per_run, source, "safety.caps"),
+    )
+    canary = _mapping(raw.get("canary", {}) or {}, source, "safety.canary")
+    _no_unknown_keys(canary, {"size", "max_error_rate"}, source, "safety.canary")
+    breaker = _mapping(raw.get("circuit_breaker", {}) or {}, source, "safety.circuit_breaker")
+    _no_unknown_keys(breaker, {"consecutive_failures"}, source, "safety.circuit_breaker")
+    approval = _mapping(raw.get("approval", {}) or {}, source, "safety.approval")
+    _no_unknown_keys(approval, {"expires_hours", "deletions_need_approval"}, source, "safety.approval")
+    rate = _decimal(canary.get("max_error_rate", "0.2"), source, "safety.canary.max_error_rate")
+    if rate > 1:
+        raise PolicyError(source, "safety.canary.max_error_rate", "must be a fraction between 0 and 1", rate)
+    return Safety(
+        caps=caps,
+        canary_size=_int(canary.get("size", 5), source, "safety.canary.size", minimum=0),
+        canary_max_error_rate=rate,
+        breaker_failures=_int(
+            breaker.get("consecutive_failures", 5), source, "safety.circuit_breaker.consecutive_failures", minimum=1
+        ),
+        approval_expires_hours=_int(
+            approval.get("expires_hours", 72), source, "safety.approval.expires_hours", minimum=1
+        ),
+        deletions_need_approval=_bool(
+            approval.get("deletions_need_approval", True), source, "safety.approval.deletions_need_approval"
+        ),
+    )
+
+
+def _opt_int(raw: Mapping[str, Any], key: str, default: int | None, source: str, path: str) -> int | None:
+    if key not in raw:
+        return default
+    value = raw[key]
+    return None if value is None else _int(value, source, f"{path}.{key}", minimum=0)
+
+
+def _opt_pct(raw: Mapping[str, Any], key: str, default: Decimal | None, source: str, path: str) -> Decimal | None:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if value is None:
+        return None
+    pct = _decimal(value, source, f"{path}.{key}")
+    if pct > 100:
+        raise PolicyError(source, f"{path}.{key}", "must be a percentage between 0 and 100", value)
+    return pct
+
+
+def _decimal(value: object, source: str, path: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PolicyError(source, path, "must be a number", value)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise PolicyError(source, path, "must be a number", value) from None
+    if not number.is_finite() or number < 0:
+        raise PolicyError(source, path, "must be a number >= 0", value)
+    return number
+
+
+def _bool(value: object, source: str, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(source, path, "must be true or false", value)
+    return value
 
 
 def _rule(item: object, source: str, path: str) -> Rule:

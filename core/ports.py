@@ -8,12 +8,17 @@ against the fake and the real adapter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.audit import AuditEntry, AuditEvent
+from core.ledger import EntryState, LedgerEntry, LifecycleRun
+from core.lifecycle import Case
 from core.model import Account, AccountId, GroupId, Org
 from core.planner import Decision, PlanSummary
+from core.policy import Rule
 
 
 class Clock(Protocol):
@@ -164,4 +169,149 @@ class ScanStore(Protocol):
 
     def get_account(self, run_id: str, account_id: str) -> Account | None:
         """The snapshot of one account in ``run_id``."""
+        ...
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of one attempt to deliver a warning or notice."""
+
+    delivered: bool
+    channel: str
+    detail: str = ""
+
+
+class Notifier(Protocol):
+    """Tells people things: warnings to users, approvals and escalations to admins.
+
+    Chat and email adapters implement it; ``warn`` must only report ``delivered=True`` when the
+    platform confirmed the message (the lifecycle's "no delivery, no action" rests on it).
+    """
+
+    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
+        """Warn ``account`` that ``rule`` will act at ``case.deadline``."""
+        ...
+
+    async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
+        """Tell the admins that a case needs a human (e.g. the warning could not be delivered)."""
+        ...
+
+    async def request_approval(self, run: LifecycleRun, summary: str) -> None:
+        """Ask the admins to approve or deny the held actions of ``run``."""
+        ...
+
+    async def notify_admins(self, org_id: str, text: str) -> None:
+        """A plain notice to the admins (paused, circuit breaker, canary failure...)."""
+        ...
+
+
+class CaseTransaction(Protocol):
+    """One case locked for update, with its ledger entries; changes commit together or not at all.
+
+    Keep requests and the executor's final check both go through this lock, which serializes
+    them: a keep either lands before the executor commits ``REQUESTED`` (and the action is
+    skipped) or after it (and a restore is queued). The audit rows written here commit with
+    the change, so an event whose audit write fails did not happen.
+    """
+
+    case: Case
+    entries: list[LedgerEntry]
+
+    def save_case(self, case: Case) -> None:
+        """Replace the locked case."""
+        ...
+
+    def save_entry(self, entry: LedgerEntry) -> None:
+        """Insert or replace a ledger entry of this case."""
+        ...
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append an audit event in this transaction."""
+        ...
+
+
+class LifecycleStore(Protocol):
+    """Cases, the action ledger, runs, the pause switch and the audit chain.
+
+    Synchronous; async callers use a worker thread. All times are tz-aware UTC.
+    """
+
+    def open_cases(self, org_id: str) -> Mapping[tuple[str, str], Case]:
+        """Open cases of ``org_id`` keyed by (account id, rule)."""
+        ...
+
+    def get_case(self, case_id: str) -> Case:
+        """One case. Raises ``LookupError`` when unknown."""
+        ...
+
+    def find_cases(self, org_id: str, account_id: str) -> Sequence[Case]:
+        """Every case of one account, newest first."""
+        ...
+
+    def create_case(self, case: Case, audit: AuditEntry) -> None:
+        """Insert a new case with its audit event. Raises ``ValueError`` if (org, account, rule) already has an
+        open case."""
+        ...
+
+    def lock_case(self, case_id: str) -> AbstractContextManager[CaseTransaction]:
+        """Lock one case and its entries for update; commit on normal exit, roll back on error."""
+        ...
+
+    def add_entries(self, entries: Sequence[LedgerEntry]) -> int:
+        """Insert entries that do not exist yet (by id); return how many were new."""
+        ...
+
+    def get_entry(self, entry_id: str) -> LedgerEntry:
+        """One entry. Raises ``LookupError`` when unknown."""
+        ...
+
+    def claim(self, org_id: str, worker: str, limit: int, *, run_id: str | None = None) -> Sequence[LedgerEntry]:
+        """Atomically move up to ``limit`` PLANNED entries to CLAIMED for ``worker`` (each claimed once)."""
+        ...
+
+    def entries(
+        self, org_id: str, *, states: Iterable[EntryState] | None = None, run_id: str | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Entries of an org, optionally filtered, ordered by creation."""
+        ...
+
+    def set_entry_state(
+        self, entry_id: str, expected: EntryState, new: EntryState, now: datetime, outcome: str = ""
+    ) -> bool:
+        """Compare-and-set an entry's state; False when it was not in ``expected``."""
+        ...
+
+    def count_reducing_since(self, org_id: str, since: datetime) -> int:
+        """Access-reducing entries claimed, requested or confirmed since ``since`` (for window caps)."""
+        ...
+
+    def save_run(self, run: LifecycleRun) -> None:
+        """Insert or replace a lifecycle run."""
+        ...
+
+    def get_run(self, run_id: str) -> LifecycleRun:
+        """One run. Raises ``LookupError`` when unknown."""
+        ...
+
+    def recent_runs(self, org_id: str | None, limit: int = 10) -> Sequence[LifecycleRun]:
+        """The newest runs, newest first."""
+        ...
+
+    def is_paused(self, org_id: str) -> bool:
+        """True while the kill switch is on for ``org_id``."""
+        ...
+
+    def set_paused(self, org_id: str, paused: bool, audit: AuditEntry) -> None:
+        """Flip the kill switch, with its audit event."""
+        ...
+
+    def append_audit(self, entry: AuditEntry) -> AuditEvent:
+        """Seal and append one audit event to the chain."""
+        ...
+
+    def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
+        """Audit events in chain order (``since`` filters by time, for exports)."""
         ...

@@ -83,6 +83,7 @@ def summary_to_mapping(summary: PlanSummary) -> dict[str, Any]:
     """Plain JSON-ready data for ``summary`` (money as strings, exact)."""
     return {
         "accounts": summary.accounts,
+        "billable_accounts": summary.billable_accounts,
         "currency": summary.currency,
         "decisions": dict(sorted(summary.decisions.items())),
         "products": {
@@ -96,6 +97,7 @@ def summary_from_mapping(data: Mapping[str, Any]) -> PlanSummary:
     """Inverse of :func:`summary_to_mapping`."""
     summary = PlanSummary(
         accounts=int(data.get("accounts", 0)),
+        billable_accounts=int(data.get("billable_accounts", 0)),
         currency=str(data.get("currency", "USD")),
         decisions={str(k): int(v) for k, v in dict(data.get("decisions", {})).items()},
     )

@@ -159,6 +159,7 @@ def account_from_json(user: JsonObject) -> Account:
         platform_roles=platform_roles_from_json(user.get("platformRoles")),
         products=products_from_v2(user.get("productAccess")) if known else (),
         activity_known=known,
+        scheduled_for_deletion=user.get("forDeletion") is True or _str(user, "status") == "for_deletion",
     )
 
 
