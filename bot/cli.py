@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from bot import bootstrap
+from bot import bootstrap, cli_lifecycle
 from bot.render import policy_table, scan_report
 from bot.scanning import NoProgress, ProgressSink
 from bot.settings import SettingsError, load_settings
@@ -186,6 +186,9 @@ def sandbox(
             await server.stop()
 
     _run(serve)
+
+
+cli_lifecycle.register(app, _fail, _run, console)
 
 
 def main() -> None:

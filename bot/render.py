@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from rich import box
@@ -9,6 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from core.engine import RunReport
+from core.ledger import LifecycleRun
 from core.planner import PlanSummary
 from core.policy import Policy
 from core.usecases import ScanResult
@@ -98,5 +101,63 @@ def policy_table(policy: Policy) -> Table:
             r.action.value,
             f"{r.warn_days_before} d",
             "-" if r.delete_after_days is None else f"{r.delete_after_days} d",
+        )
+    return table
+
+
+_COUNT_LABELS = {
+    "warnings_opened": "Warnings opened",
+    "warnings_delivered": "Warnings delivered",
+    "warnings_undelivered": "Warnings not delivered (escalated, no action)",
+    "escalated": "Escalated to admins",
+    "closed": "Warnings withdrawn or closed",
+    "due": "Actions due",
+    "actions_confirmed": "Actions done",
+    "actions_noop": "Already done (no change needed)",
+    "actions_skipped": "Skipped at the final check (kept, active again)",
+    "actions_failed": "Failed (refused or gone)",
+    "actions_transient": "Failed for now (Atlassian unavailable)",
+    "restored": "Restored",
+    "deleted": "Deletion grace ended",
+    "retried": "Retried after a transient failure",
+}
+
+
+def run_table(report: RunReport) -> Group:
+    """What a lifecycle run did."""
+    table = Table(title=f"Run {report.run_id} — {report.status.value}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("What")
+    table.add_column("Count", justify="right")
+    for key, count in sorted(report.counts.items()):
+        label = _COUNT_LABELS.get(key) or key.replace("_", " ").capitalize()
+        table.add_row(label, f"{count:,}")
+    parts: list[RenderableType] = [table]
+    if report.held:
+        parts.append(
+            Text(
+                f"{report.held} actions are held for approval ({report.note}). "
+                f"Another admin approves with: jira-cleanup approve {report.run_id}",
+                style="bold yellow",
+            )
+        )
+    elif report.note:
+        parts.append(Text(report.note))
+    return Group(*parts)
+
+
+def runs_table(runs: Sequence[LifecycleRun]) -> Table:
+    """Recent lifecycle runs."""
+    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD)
+    for header in ("Run", "When (UTC)", "Mode", "Status", "Held", "By", "Note"):
+        table.add_column(header, overflow="fold")
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            f"{run.created_at:%Y-%m-%d %H:%M}",
+            run.mode,
+            run.status.value,
+            str(run.held),
+            run.requested_by,
+            run.note,
         )
     return table

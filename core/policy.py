@@ -438,6 +438,13 @@ def _rule(item: object, source: str, path: str) -> Rule:
         raise PolicyError(source, f"{path}.warn_days_before", f"must be smaller than inactive_days ({inactive})", warn)
     delete_raw = raw.get("delete_after_days")
     delete = None if delete_raw is None else _int(delete_raw, source, f"{path}.delete_after_days", minimum=1)
+    if delete is not None and product != ANY_PRODUCT:
+        raise PolicyError(
+            source,
+            f"{path}.delete_after_days",
+            "deleting an account needs an org-wide rule (product: any), not a single-product rule",
+            delete,
+        )
     name = raw.get("name", f"{product}-{inactive}d-{action.value}")
     if not isinstance(name, str) or not name.strip():
         raise PolicyError(source, f"{path}.name", "must be a non-empty string", name)

@@ -25,7 +25,7 @@ from core.model import (
     ProductKey,
 )
 from core.planner import Decision, PlanSummary
-from core.ports import ScanRun
+from core.ports import Delivery, ScanRun
 from core.report import summary_to_mapping
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -74,8 +74,20 @@ def make_account(
     )
 
 
+GROUP_PRODUCTS = {
+    "jira-software-users": "jira-software",
+    "confluence-users": "confluence",
+    "jira-servicemanagement-users": "jira-servicedesk",
+}
+
+
 class FakeDirectory:
-    """A directory in memory: pages of accounts, and a record of every write asked of it."""
+    """A directory in memory: pages of accounts, and a record of every write asked of it.
+
+    Product access follows group membership like Atlassian's: removing the last group that
+    grants a product removes the product; adding it back re-grants it (with its old date).
+    ``fail`` maps an op name to an exception raised on the next calls of that op.
+    """
 
     def __init__(self, accounts: Sequence[Account], *, page_size: int = 50, org_id: str = "org-1") -> None:
         self.accounts = {a.account_id: a for a in accounts}
@@ -83,6 +95,8 @@ class FakeDirectory:
         self.org = Org(OrgId(org_id), DirectoryId("dir-1"), "Acme")
         self.writes: list[tuple[str, str]] = []
         self.fail_after_pages: int | None = None
+        self.fail: dict[str, Exception] = {}
+        self._parked: dict[tuple[str, str], ProductAccess] = {}
 
     async def describe_org(self) -> Org:
         return self.org
@@ -103,15 +117,100 @@ class FakeDirectory:
         except KeyError:
             raise AccountNotFound(account_id) from None
 
+    async def _change(self, op: str, account_id: str, **changes: object) -> Account:
+        account = await self.get_account(AccountId(account_id))
+        if op in self.fail:
+            raise self.fail[op]
+        self.writes.append((op, account_id))
+        self.accounts[account.account_id] = replace(account, **changes)  # type: ignore[arg-type]
+        return self.accounts[account.account_id]
+
     async def suspend(self, account_id: AccountId) -> None:
-        account = await self.get_account(account_id)
-        self.writes.append(("suspend", account_id))
-        self.accounts[account_id] = replace(account, membership_status=MembershipStatus.SUSPENDED)
+        await self._change("suspend", account_id, membership_status=MembershipStatus.SUSPENDED)
 
     async def restore(self, account_id: AccountId) -> None:
+        await self._change("restore", account_id, membership_status=MembershipStatus.ACTIVE)
+
+    async def remove_from_directory(self, account_id: AccountId) -> None:
+        await self._change(
+            "remove_from_directory", account_id, membership_status=MembershipStatus.NO_MEMBERSHIP, groups=(),
+            products=(),
+        )
+
+    async def remove_from_group(self, group_id: GroupId, account_id: AccountId) -> None:
         account = await self.get_account(account_id)
-        self.writes.append(("restore", account_id))
-        self.accounts[account_id] = replace(account, membership_status=MembershipStatus.ACTIVE)
+        groups = tuple(g for g in account.groups if g.id != group_id)
+        removed = [g for g in account.groups if g.id == group_id]
+        products = account.products
+        for g in removed:
+            product = GROUP_PRODUCTS.get(g.name)
+            if product and not any(GROUP_PRODUCTS.get(x.name) == product for x in groups):
+                for p in products:
+                    if p.key == product:
+                        self._parked[(account_id, product)] = p
+                products = tuple(p for p in products if p.key != product)
+        await self._change(f"remove_from_group:{group_id}", account_id, groups=groups, products=products)
+
+    async def add_to_group(self, group_id: GroupId, account_id: AccountId) -> None:
+        account = await self.get_account(account_id)
+        name = str(group_id).removeprefix("g-")
+        groups = account.groups if any(g.id == group_id for g in account.groups) else (
+            *account.groups, Group(group_id, name))
+        products = account.products
+        product = GROUP_PRODUCTS.get(name)
+        if product and account.product(ProductKey(product)) is None:
+            parked = self._parked.pop((account_id, product), None)
+            products = (*products, parked or ProductAccess(ProductKey(product), "ari", None))
+        await self._change(f"add_to_group:{group_id}", account_id, groups=groups, products=products)
+
+    async def deactivate(self, account_id: AccountId, message: str | None = None) -> None:
+        await self._change("deactivate", account_id, account_status=AccountStatus.INACTIVE)
+
+    async def activate(self, account_id: AccountId) -> None:
+        await self._change("activate", account_id, account_status=AccountStatus.ACTIVE)
+
+    async def delete_managed(self, account_id: AccountId) -> None:
+        await self._change("delete_managed", account_id, scheduled_for_deletion=True,
+                           account_status=AccountStatus.INACTIVE)
+
+    async def cancel_delete(self, account_id: AccountId) -> None:
+        await self._change("cancel_delete", account_id, scheduled_for_deletion=False,
+                           account_status=AccountStatus.ACTIVE)
+
+    async def manageability(self, account_id: AccountId, privileges: Iterable[str]) -> dict[str, str | None]:
+        account = await self.get_account(account_id)
+        reason = None if account.claim is Claim.MANAGED else "managedAccount"
+        return dict.fromkeys(privileges, reason)
+
+    def mutating(self) -> list[tuple[str, str]]:
+        """Every write received, in order."""
+        return list(self.writes)
+
+
+class RecordingNotifier:
+    """A Notifier that records everything; ``undeliverable`` account ids fail delivery."""
+
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, str]] = []
+        self.escalations: list[tuple[str, str]] = []
+        self.approvals: list[tuple[str, str]] = []
+        self.admin: list[str] = []
+        self.undeliverable: set[str] = set()
+
+    async def warn(self, account: Account, case: object, rule: object) -> Delivery:
+        if account.account_id in self.undeliverable:
+            return Delivery(False, "slack", "channel_not_found")
+        self.warnings.append((account.account_id, getattr(rule, "name", "")))
+        return Delivery(True, "slack")
+
+    async def escalate(self, org_id: str, account: Account | None, case: object, reason: str) -> None:
+        self.escalations.append((getattr(case, "account_id", ""), reason))
+
+    async def request_approval(self, run: object, summary: str) -> None:
+        self.approvals.append((getattr(run, "run_id", ""), summary))
+
+    async def notify_admins(self, org_id: str, text: str) -> None:
+        self.admin.append(text)
 
 
 class FakeStore:

@@ -64,7 +64,9 @@ def policies(draw):
                 "inactive_days": inactive,
                 "action": "suspend" if product == "any" else "remove_product_access",
                 "warn_days_before": draw(st.integers(min_value=0, max_value=inactive - 1)),
-                "delete_after_days": draw(st.none() | st.integers(min_value=1, max_value=90)),
+                "delete_after_days": draw(st.none() | st.integers(min_value=1, max_value=90))
+                if product == "any"
+                else None,
             }
         )
     return parse_policy(

@@ -1,0 +1,168 @@
+"""Lifecycle commands: run, status, pause/resume, approve/deny, keep, restore, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from bot import bootstrap
+from bot.lifecycle import atlassian_config, cli_actor, open_engine, run_csv_path, run_once, stores
+from bot.render import run_table, runs_table
+from bot.settings import Settings, SettingsError, load_settings
+from core.audit import verify_chain
+from core.clock import SystemClock
+from core.engine import deny_run, set_paused
+
+T = TypeVar("T")
+audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
+
+AsOption = Annotated[str | None, typer.Option("--as", help="Your name in the audit trail (default: your login).")]
+OrgOption = Annotated[str | None, typer.Option("--org", help="Org id (default: $ATLASSIAN_ORG_ID).")]
+PolicyOption = Annotated[Path | None, typer.Option(help="Policy file (default: $JIRA_CLEANUP_POLICY).")]
+
+
+def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[..., T], console: object) -> None:
+    """Add the lifecycle commands to ``app``."""
+    from rich.console import Console
+
+    out: Console = console  # type: ignore[assignment]
+
+    def settings() -> Settings:
+        try:
+            return load_settings()
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+
+    def org_of(s: Settings, org: str | None) -> str:
+        chosen = org or s.atlassian_org_id
+        if not chosen:
+            raise fail("missing ATLASSIAN_ORG_ID (or --org)")
+        return chosen
+
+    @app.command("run")
+    def run_command(
+        policy: PolicyOption = None,
+        csv: Annotated[Path | None, typer.Option("--csv", help="Where to write this run's CSV.")] = None,
+        org: OrgOption = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Preview only, whatever the policy's mode.")] = False,
+        as_: AsOption = None,
+    ) -> None:
+        """Scan, then warn, act, delete and restore as the policy says (dry run unless mode: enforce)."""
+        s = settings()
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            config = atlassian_config(s, org)
+            db = stores(s.database_url)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = csv or run_csv_path(pol, None, config.org_id, stamp)
+            async with open_engine(config, db) as engine:
+                report, written = await run_once(
+                    engine, pol, requested_by=cli_actor(as_), csv_path=path, dry_run=dry_run
+                )
+            out.print(run_table(report))
+            out.print(f"Run CSV: {written}")
+
+        run(go, api_base=s.atlassian_api_base)
+
+    @app.command()
+    def status(org: OrgOption = None) -> None:
+        """Recent runs, open warnings, held approvals and whether the kill switch is on."""
+        s = settings()
+        org_id = org_of(s, org)
+        db = stores(s.database_url)
+        paused = db.lifecycle.is_paused(org_id)
+        cases = db.lifecycle.open_cases(org_id)
+        by_state: dict[str, int] = {}
+        for case in cases.values():
+            by_state[case.state.value] = by_state.get(case.state.value, 0) + 1
+        out.print(runs_table(db.lifecycle.recent_runs(org_id, 10)))
+        out.print("Open cases: " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
+        out.print("Kill switch: " + ("[bold red]ON — nothing will be changed[/]" if paused else "off"))
+
+    @app.command()
+    def pause(
+        org: OrgOption = None,
+        reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+        as_: AsOption = None,
+    ) -> None:
+        """Kill switch: stop every write at once, including a run in progress."""
+        s = settings()
+        org_id = org_of(s, org)
+        set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
+        out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
+
+    @app.command()
+    def resume(org: OrgOption = None, as_: AsOption = None) -> None:
+        """Turn the kill switch off; pending actions continue on the next run."""
+        s = settings()
+        org_id = org_of(s, org)
+        set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, False, cli_actor(as_))
+        out.print(f"Resumed org {org_id}.")
+
+    @app.command()
+    def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
+        """Apply exactly the actions a run held for approval (not by the person who requested the run)."""
+        s = settings()
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            async with open_engine(atlassian_config(s, org), stores(s.database_url)) as engine:
+                try:
+                    report = await engine.approve(run_id, cli_actor(as_), pol)
+                except (ValueError, PermissionError, LookupError) as exc:
+                    raise fail(f"cannot approve run {run_id}: {exc}") from None
+            out.print(run_table(report))
+
+        run(go, api_base=s.atlassian_api_base)
+
+    @app.command()
+    def deny(
+        run_id: str,
+        reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+        as_: AsOption = None,
+    ) -> None:
+        """Drop the actions a run held for approval; nothing changes in Atlassian."""
+        s = settings()
+        try:
+            deny_run(stores(s.database_url).lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
+        except (ValueError, LookupError) as exc:
+            raise fail(f"cannot deny run {run_id}: {exc}") from None
+        out.print(f"Denied run {run_id}: its held actions were dropped.")
+
+    @app.command()
+    def restore(
+        account_id: Annotated[str, typer.Argument(help="The Atlassian account id to restore.")],
+        reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+        policy: PolicyOption = None,
+        org: OrgOption = None,
+        as_: AsOption = None,
+    ) -> None:
+        """Undo what jira-cleanup did to an account (re-add groups, unsuspend, re-activate, cancel deletion)."""
+        s = settings()
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            config = atlassian_config(s, org)
+            async with open_engine(config, stores(s.database_url)) as engine:
+                result = await engine.restore(config.org_id, account_id, cli_actor(as_), pol, reason=reason)
+            if not result.accepted:
+                raise fail(f"cannot restore {account_id}: {result.reason}")
+            out.print(f"{account_id}: {result.reason}.")
+
+        run(go, api_base=s.atlassian_api_base)
+
+    @audit_app.command("verify")
+    def audit_verify() -> None:
+        """Check the audit hash chain; names the first changed, deleted or reordered row."""
+        s = settings()
+        report = verify_chain(stores(s.database_url).lifecycle.iter_audit())
+        if not report.ok:
+            raise fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
+        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified.")
+
+    app.add_typer(audit_app, name="audit")
