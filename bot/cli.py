@@ -106,24 +106,34 @@ def demo(
         str, typer.Option(help="Where to keep scans (SQLAlchemy URL).")
     ] = "sqlite:///./jira-cleanup-demo.db",
     policy: Annotated[Path | None, typer.Option(help="Policy file (default: the bundled sample policy).")] = None,
+    preview_only: Annotated[
+        bool, typer.Option("--preview-only", help="Only scan and preview; skip the simulated lifecycle.")
+    ] = False,
 ) -> None:
-    """Scan a simulated org (the built-in sandbox) and preview the cleanup. Needs no credentials."""
-    result = _run(
-        lambda: bootstrap.run_demo(
-            users=users,
-            seed=seed,
-            csv_path=csv,
-            database_url=database_url,
-            policy_path=policy,
-            progress=_progress(err_console.is_terminal),
-        )
-    )
-    console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
-    console.print(
-        f"Sandbox served {result.requests:,} requests "
-        f"({result.requests / max(result.scan.accounts, 1):.4f} per user), "
-        f"{result.mutating_requests} of them mutating."
-    )
+    """Preview a cleanup of a simulated org, then play its whole lifecycle with a simulated clock.
+
+    Needs no credentials: the built-in sandbox stands in for Atlassian on loopback.
+    """
+    from adapters.policy_file import load_policy_file
+    from bot import demo as demo_module
+
+    async def go() -> demo_module.DemoResult:
+        chosen = load_policy_file(policy) if policy is not None else bootstrap.sample_policy()
+        with _progress(err_console.is_terminal) as sink:
+            return await demo_module.run_demo(
+                users=users,
+                seed=seed,
+                csv_path=csv,
+                database_url=database_url,
+                policy=chosen,
+                cycle=not preview_only,
+                console=console,
+                progress=sink,
+            )
+
+    result = _run(go)
+    if result.audit is not None and not result.audit.ok:
+        raise _fail(f"audit chain broken: {result.audit.problem}")
 
 
 @app.command()

@@ -72,14 +72,15 @@ def decisions_table(summary: PlanSummary) -> Table:
 
 def scan_report(result: ScanResult, policy: Policy, csv_path: str | None) -> Group:
     """Everything ``scan`` and ``demo`` print after a scan."""
-    seconds = max((result.finished_at - result.started_at).total_seconds(), 1e-9)
+    seconds = (result.finished_at - result.started_at).total_seconds()
     lines: list[RenderableType] = [
         summary_table(result.summary),
         Text(_LEGEND, style="dim"),
         decisions_table(result.summary),
         Text(
-            f"Scanned {result.accounts:,} accounts of org {result.org.org_id} in {seconds:.1f} s "
-            f"({result.accounts / seconds:,.0f} users/s). Mode: {policy.mode.value} — nothing was changed."
+            f"Scanned {result.accounts:,} accounts of org {result.org.org_id}"
+            + (f" in {seconds:.1f} s ({result.accounts / seconds:,.0f} users/s)" if seconds >= 0.01 else "")
+            + f". Mode: {policy.mode.value} — nothing was changed."
         ),
         Text(f"Run {result.run_id}  plan hash {result.plan_hash[:16]}…"),
     ]
@@ -125,7 +126,12 @@ _COUNT_LABELS = {
 
 def run_table(report: RunReport) -> Group:
     """What a lifecycle run did."""
-    table = Table(title=f"Run {report.run_id} — {report.status.value}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"Run {report.run_id[:12]}… {report.status.value}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        min_width=44,
+    )
     table.add_column("What")
     table.add_column("Count", justify="right")
     for key, count in sorted(report.counts.items()):

@@ -685,6 +685,20 @@ class Engine:
     async def recover(self, org_id: str, policy: Policy) -> int:
         """Release CLAIMED entries and reconcile REQUESTED ones by reading state; return how many."""
         now = self.clock.now()
+        for waiting in await self._db(self.store.entries, org_id, states=[EntryState.WAITING]):
+            siblings = await self._db(self.store.entries, org_id, run_id=None)
+            busy = [
+                e for e in siblings if e.case_id == waiting.case_id and e.op.reduces_access and not e.state.is_final
+            ]
+            if not busy:
+                await self._db(
+                    self.store.set_entry_state,
+                    waiting.entry_id,
+                    EntryState.WAITING,
+                    EntryState.PLANNED,
+                    now,
+                    "action settled",
+                )
         stuck = await self._db(self.store.entries, org_id, states=[EntryState.CLAIMED, EntryState.REQUESTED])
         for entry in stuck:
             if entry.state is EntryState.CLAIMED:
@@ -979,6 +993,7 @@ class Engine:
     async def _confirm(self, entry: LedgerEntry, report: RunReport, policy: Policy, *, noop: bool) -> None:
         now = self.clock.now()
         self.crash("before_confirm")
+        released: list[LedgerEntry] = []
 
         def body(tx: CaseTransaction) -> None:
             current = next((e for e in tx.entries if e.entry_id == entry.entry_id), entry)
@@ -1000,6 +1015,12 @@ class Engine:
             else:
                 effect = Effect(entry.op, entry.group_ids, entry.product)
                 tx.save_case(transition(case, now, CaseState.ACTIONED, actioned_at=now, effect=effect))
+                for waiting in tx.entries:
+                    if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
+                        tx.save_entry(
+                            replace(waiting, state=EntryState.PLANNED, outcome="action settled", updated_at=now)
+                        )
+                        released.append(waiting)
             tx.audit(
                 self._audit(
                     case.org_id,
@@ -1016,6 +1037,18 @@ class Engine:
 
         await self._tx(entry.case_id, body)
         report.bump("restored" if entry.op is Op.RESTORE else ("actions_noop" if noop else "actions_confirmed"))
+        for waiting in released:
+            # A keep arrived while this action was in flight: undo it now, on this worker.
+            if await self._db(
+                self.store.set_entry_state,
+                waiting.entry_id,
+                EntryState.PLANNED,
+                EntryState.CLAIMED,
+                self.clock.now(),
+                "claimed after its action settled",
+            ):
+                claimed = replace(waiting, state=EntryState.CLAIMED)
+                await self._carry_out(claimed, policy, report)
 
     async def _finalize(
         self,
@@ -1034,6 +1067,14 @@ class Engine:
             if current.state.is_final:
                 return
             tx.save_entry(replace(current, state=state, outcome=outcome, updated_at=now, http_status=status))
+            for waiting in tx.entries:
+                if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
+                    tx.save_entry(
+                        replace(waiting, state=EntryState.SKIPPED, outcome="the action did not happen", updated_at=now)
+                    )
+                    if tx.case.keep_until is not None:
+                        tx.save_case(transition(tx.case, now, CaseState.KEPT))
+                        return
             if close_case and tx.case.state is CaseState.WARNED:
                 tx.save_case(transition(tx.case, now, CaseState.CLOSED, closed_reason=outcome))
             tx.audit(
@@ -1093,14 +1134,16 @@ class Engine:
                 for e in tx.entries:
                     if e.op.reduces_access and e.state in (EntryState.PLANNED, EntryState.CLAIMED, EntryState.HELD):
                         tx.save_entry(replace(e, state=EntryState.SKIPPED, outcome="kept by the user", updated_at=now))
-                acted = [
-                    e
-                    for e in tx.entries
-                    if e.op.reduces_access and e.state in (EntryState.REQUESTED, EntryState.CONFIRMED)
-                ]
-                if verdict.needs_restore or acted:
+                done = [e for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED]
+                in_flight = [e for e in tx.entries if e.op.reduces_access and e.state is EntryState.REQUESTED]
+                if verdict.needs_restore or done or in_flight:
                     restore = True
-                    tx.save_entry(self._new_entry(acted[0].run_id if acted else "keep", tx.case, Op.RESTORE, now))
+                    source = (done or in_flight)[0].run_id if (done or in_flight) else "keep"
+                    queued = self._new_entry(source, tx.case, Op.RESTORE, now)
+                    if in_flight and not done and not verdict.needs_restore:
+                        queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
+                    if not any(e.entry_id == queued.entry_id for e in tx.entries):
+                        tx.save_entry(queued)
                 new_state = CaseState.KEPT if not restore else tx.case.state
                 tx.save_case(
                     transition(

@@ -26,6 +26,7 @@ class EntryState(StrEnum):
     """Where a ledger entry stands."""
 
     HELD = "held"
+    WAITING = "waiting"  # a restore queued while its action was in flight; runs once that action settles
     PLANNED = "planned"
     CLAIMED = "claimed"
     REQUESTED = "requested"

@@ -22,9 +22,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from core.audit import GENESIS, AuditEntry, AuditEvent, seal
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
@@ -33,6 +33,7 @@ from core.ports import CaseTransaction, Clock, LifecycleStore
 
 __all__ = ["FakeCaseTransaction", "FakeLifecycleStore", "normalise_audit_entry"]
 
+_D = TypeVar("_D")
 _COUNTED = frozenset({EntryState.CLAIMED, EntryState.REQUESTED, EntryState.CONFIRMED})
 
 
@@ -52,19 +53,17 @@ def normalise_audit_entry(entry: AuditEntry) -> AuditEntry:
     return replace(entry, at=_aware(entry.at, "audit entry time"), before=plain(entry.before), after=plain(entry.after))
 
 
-def _check_case(case: Case) -> None:
-    for name in ("opened_at", "updated_at", "deadline", "delivered_at", "escalated_at", "keep_until",
-                 "actioned_at", "delete_due_at", "deleted_at", "restored_at"):  # fmt: skip
-        value = getattr(case, name)
-        if value is not None:
-            _aware(value, f"case {case.case_id!r}: {name}")
-    for keep in case.keeps:
-        _aware(keep, f"case {case.case_id!r}: keeps")
-
-
-def _check_entry(entry: LedgerEntry) -> None:
-    _aware(entry.created_at, f"ledger entry {entry.entry_id!r}: created_at")
-    _aware(entry.updated_at, f"ledger entry {entry.entry_id!r}: updated_at")
+def _utc(obj: _D) -> _D:
+    """A copy of the dataclass ``obj`` with every datetime (also in tuples) in UTC; naive ones raise."""
+    what = f"{type(obj).__name__} {getattr(obj, 'case_id', None) or getattr(obj, 'entry_id', None) or ''}".strip()
+    changes: dict[str, Any] = {}
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if isinstance(value, datetime):
+            changes[f.name] = _aware(value, f"{what}: {f.name}")
+        elif isinstance(value, tuple) and any(isinstance(v, datetime) for v in value):
+            changes[f.name] = tuple(_aware(v, f"{what}: {f.name}") for v in value)
+    return replace(obj, **changes)  # type: ignore[type-var]
 
 
 def _sorted_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
@@ -86,7 +85,7 @@ class FakeCaseTransaction:
         """Replace the locked case."""
         if case.case_id != self.case.case_id:
             raise ValueError(f"this transaction locks case {self.case.case_id!r}, not {case.case_id!r}")
-        _check_case(case)
+        case = _utc(case)
         if self._conflict(case):
             raise ValueError(f"case {case.case_id!r}: {case.account_id!r} already has an open {case.rule!r} case")
         self.case = case
@@ -96,7 +95,7 @@ class FakeCaseTransaction:
         """Insert or replace a ledger entry of this case."""
         if entry.case_id != self.case.case_id:
             raise ValueError(f"entry {entry.entry_id!r} belongs to case {entry.case_id!r}, not {self.case.case_id!r}")
-        _check_entry(entry)
+        entry = _utc(entry)
         self.saved_entries[entry.entry_id] = entry
         self.entries = _sorted_entries([*(e for e in self.entries if e.entry_id != entry.entry_id), entry])
 
@@ -157,7 +156,7 @@ class FakeLifecycleStore:
 
     def create_case(self, case: Case, audit: AuditEntry) -> None:
         """Insert a new case with its audit event; ``ValueError`` on a duplicate id or open case."""
-        _check_case(case)
+        case = _utc(case)
         entry = normalise_audit_entry(audit)
         with self._lock:
             if case.case_id in self.cases or self._conflict(case):
@@ -191,8 +190,7 @@ class FakeLifecycleStore:
 
     def add_entries(self, entries: Sequence[LedgerEntry]) -> int:
         """Insert entries that do not exist yet (by id); return how many were new."""
-        for entry in entries:
-            _check_entry(entry)
+        entries = [_utc(e) for e in entries]
         with self._lock:
             new = 0
             for entry in entries:
@@ -270,10 +268,9 @@ class FakeLifecycleStore:
 
     def save_run(self, run: LifecycleRun) -> None:
         """Insert or replace a lifecycle run."""
-        _aware(run.created_at, "created_at")
-        _aware(run.updated_at, "updated_at")
+        run = replace(_utc(run), counts=dict(run.counts))
         with self._lock:
-            self.runs[run.run_id] = replace(run, counts=dict(run.counts))
+            self.runs[run.run_id] = run
 
     def get_run(self, run_id: str) -> LifecycleRun:
         """One run; ``LookupError`` when unknown."""

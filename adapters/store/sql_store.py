@@ -59,6 +59,7 @@ from core.report import summary_to_mapping
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "SCAN_STATUSES",
+    "SQLITE_BUSY_TIMEOUT_S",
     "SqlStore",
     "create_store",
     "make_engine",
@@ -68,6 +69,9 @@ __all__ = [
 
 #: The database the bot uses when ``DATABASE_URL`` is not set (resolved by the bot's settings).
 DEFAULT_DATABASE_URL = "sqlite:///./jira-cleanup.db"
+
+#: How long a SQLite connection waits for another writer's lock before failing (seconds).
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 #: Valid values of ``ScanRun.status``.
 SCAN_STATUSES: frozenset[str] = frozenset({"running", "completed", "failed"})
@@ -113,7 +117,8 @@ def _sqlite_is_memory(url: URL) -> bool:
 def make_engine(database_url: str | URL) -> sa.Engine:
     """Create (but do not migrate) an engine for ``database_url``.
 
-    SQLite: ``check_same_thread=False``, WAL journal and foreign keys on every connection, the
+    SQLite: ``check_same_thread=False``, a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_S` (writers
+    wait for each other instead of failing), WAL journal and foreign keys on every connection, the
     parent directory of the file created when missing; ``sqlite://`` is one shared in-memory
     database. PostgreSQL: psycopg 3, ``connect_timeout`` 10 s unless the URL sets one,
     pre-ping. Raises :class:`StoreError` for a bad URL, a missing driver or an uncreatable
@@ -126,7 +131,7 @@ def make_engine(database_url: str | URL) -> sa.Engine:
         backend = url.get_backend_name()
         if backend == "sqlite":
             memory = _sqlite_is_memory(url)
-            kwargs["connect_args"] = {"check_same_thread": False}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
             if memory:
                 kwargs["poolclass"] = sa.StaticPool
             elif url.database and not url.database.startswith("file:"):
@@ -224,6 +229,7 @@ def _account_row(run_id: str, org_id: str, account: Account) -> dict[str, Any]:
         "management_source": account.management_source.value,
         "added_to_org": _aware_or_none(account.added_to_org, f"{what}: added_to_org"),
         "activity_known": account.activity_known,
+        "scheduled_for_deletion": account.scheduled_for_deletion,
         "groups": [{"id": g.id, "name": g.name} for g in account.groups],
         "platform_roles": sorted(account.platform_roles),
         "products": [
@@ -259,6 +265,7 @@ def _account_from_row(row: sa.Row[Any]) -> Account:
             for p in row.products
         ),
         activity_known=bool(row.activity_known),
+        scheduled_for_deletion=bool(row.scheduled_for_deletion),
     )
 
 

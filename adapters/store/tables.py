@@ -1,7 +1,8 @@
-"""SQLModel table classes of the scan store.
+"""Tables of the scan store (SQLModel classes) and of the lifecycle store (Core tables).
 
 These rows are *storage* shapes, deliberately separate from the frozen dataclasses of
-``core.model`` and ``core.planner``; :mod:`adapters.store.sql_store` maps between the two.
+``core.model``, ``core.planner``, ``core.lifecycle``, ``core.ledger`` and ``core.audit``;
+:mod:`adapters.store.sql_store` and :mod:`adapters.store.lifecycle_store` map between them.
 
 Every table carries ``org_id`` and is indexed by it (multi-org from day one). Datetimes are
 stored as timezone-aware UTC through :class:`UtcDateTime`, which also turns the naive values
@@ -26,6 +27,12 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ACCOUNT_SNAPSHOTS",
+    "AUDIT_EVENTS",
+    "CASES",
+    "CONTROLS",
+    "LEDGER",
+    "LIFECYCLE_RUNS",
+    "OPEN_CASE_STATES",
     "ORGS",
     "PLANNED_DECISIONS",
     "SCAN_RUNS",
@@ -150,6 +157,10 @@ class AccountSnapshotRow(SQLModel, table=True):
     groups: list[dict[str, str]] = Field(sa_column=sa.Column("groups", sa.JSON(), nullable=False))
     platform_roles: list[str] = Field(sa_column=sa.Column("platform_roles", sa.JSON(), nullable=False))
     products: list[dict[str, str | None]] = Field(sa_column=sa.Column("products", sa.JSON(), nullable=False))
+    scheduled_for_deletion: bool = Field(
+        default=False,
+        sa_column=sa.Column("scheduled_for_deletion", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 class PlannedDecisionRow(SQLModel, table=True):
@@ -190,3 +201,143 @@ ORGS: sa.Table = SQLModel.metadata.tables["orgs"]
 SCAN_RUNS: sa.Table = SQLModel.metadata.tables["scan_runs"]
 ACCOUNT_SNAPSHOTS: sa.Table = SQLModel.metadata.tables["account_snapshots"]
 PLANNED_DECISIONS: sa.Table = SQLModel.metadata.tables["planned_decisions"]
+
+
+# --------------------------------------------------------------------------- lifecycle (0002)
+#
+# Plain Core tables on the same metadata: the lifecycle store only speaks Core, so no row
+# classes are needed. :mod:`adapters.store.lifecycle_store` maps them to ``core.lifecycle``,
+# ``core.ledger`` and ``core.audit`` dataclasses.
+
+#: The ``CaseState`` values of open cases (``CaseState.is_open``), in the partial unique index.
+OPEN_CASE_STATES: tuple[str, ...] = ("warned", "kept", "actioned", "deletion_scheduled")
+_OPEN_CASE_WHERE = "state IN ('warned', 'kept', 'actioned', 'deletion_scheduled')"
+
+CASES: sa.Table = sa.Table(
+    "cases",
+    SQLModel.metadata,
+    sa.Column("case_id", sa.String(64), nullable=False),
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("account_id", ordered_id(128), nullable=False),
+    sa.Column("rule", ordered_id(255), nullable=False),
+    sa.Column("product", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("deadline", UtcDateTime(), nullable=True),
+    sa.Column("delivered_at", UtcDateTime(), nullable=True),
+    sa.Column("delivery_channel", sa.Text(), nullable=True),
+    sa.Column("escalated_at", UtcDateTime(), nullable=True),
+    sa.Column("keep_until", UtcDateTime(), nullable=True),
+    sa.Column("keep_reason", sa.Text(), nullable=True),
+    sa.Column("keeps", sa.JSON(), nullable=False),  # ISO-8601 UTC strings
+    sa.Column("actioned_at", UtcDateTime(), nullable=True),
+    sa.Column("effect", sa.JSON(none_as_null=True), nullable=True),  # {op, group_ids, product} | NULL
+    sa.Column("delete_due_at", UtcDateTime(), nullable=True),
+    sa.Column("deleted_at", UtcDateTime(), nullable=True),
+    sa.Column("restored_at", UtcDateTime(), nullable=True),
+    sa.Column("closed_reason", sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint("case_id", name="pk_cases"),
+    sa.Index("ix_cases_org_id_account_id", "org_id", "account_id"),
+    # At most one open case per (org, account, rule); closed ones do not count.
+    sa.Index(
+        "ux_cases_open_org_id_account_id_rule",
+        "org_id",
+        "account_id",
+        "rule",
+        unique=True,
+        sqlite_where=sa.text(_OPEN_CASE_WHERE),
+        postgresql_where=sa.text(_OPEN_CASE_WHERE),
+    ),
+)
+
+LEDGER: sa.Table = sa.Table(
+    "ledger",
+    SQLModel.metadata,
+    sa.Column("entry_id", sa.String(64), nullable=False),
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.Column("op", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("product", sa.String(255), nullable=True),
+    sa.Column("group_ids", sa.JSON(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=True),
+    sa.Column("outcome", sa.Text(), nullable=False),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("request_id", sa.String(255), nullable=True),
+    sa.PrimaryKeyConstraint("entry_id", name="pk_ledger"),
+    sa.Index("ix_ledger_org_id_state", "org_id", "state"),
+    sa.Index("ix_ledger_run_id", "run_id"),
+    sa.Index("ix_ledger_case_id", "case_id"),
+)
+
+LIFECYCLE_RUNS: sa.Table = sa.Table(
+    "lifecycle_runs",
+    SQLModel.metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("requested_by", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("plan_hash", sa.String(64), nullable=True),
+    sa.Column("action_hash", sa.String(64), nullable=True),
+    sa.Column("held", sa.Integer(), nullable=False),
+    sa.Column("approved_by", sa.Text(), nullable=True),
+    sa.Column("approved_at", UtcDateTime(), nullable=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("billable", sa.Integer(), nullable=False),
+    sa.Column("counts", sa.JSON(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("run_id", name="pk_lifecycle_runs"),
+    sa.Index("ix_lifecycle_runs_org_id_created_at", "org_id", "created_at"),
+)
+
+CONTROLS: sa.Table = sa.Table(
+    "controls",
+    SQLModel.metadata,
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_by", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", name="pk_controls"),
+)
+
+#: Append-only: the application never updates or deletes rows. Production should also
+#: ``REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM <app role>``; on PostgreSQL the
+#: migration installs a trigger that refuses UPDATE, DELETE and TRUNCATE regardless.
+AUDIT_EVENTS: sa.Table = sa.Table(
+    "audit_events",
+    SQLModel.metadata,
+    sa.Column("seq", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor", sa.Text(), nullable=False),
+    sa.Column("approver", sa.Text(), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(64), nullable=False),
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("plan_hash", sa.String(64), nullable=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("before", sa.JSON(), nullable=False),
+    sa.Column("after", sa.JSON(), nullable=False),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("request_id", sa.String(255), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
+    sa.UniqueConstraint("event_id", name="uq_audit_events_event_id"),
+    sa.Index("ix_audit_events_at", "at"),
+)

@@ -19,7 +19,17 @@ from adapters.store.migrate import (
     upgrade,
 )
 
-TABLES = {"orgs", "scan_runs", "account_snapshots", "planned_decisions"}
+TABLES = {
+    "orgs",
+    "scan_runs",
+    "account_snapshots",
+    "planned_decisions",
+    "cases",
+    "ledger",
+    "lifecycle_runs",
+    "controls",
+    "audit_events",
+}
 
 
 def _diffs(engine: sa.Engine) -> list[object]:
@@ -34,7 +44,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
     finally:
         engine.dispose()
 
@@ -49,7 +59,8 @@ def test_ordering_columns_sort_by_code_point_on_postgres(database_url: str) -> N
             return
         query = sa.text(
             "SELECT table_name, column_name, collation_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND column_name IN ('account_id', 'rule')"
+            "WHERE table_schema = current_schema() AND column_name IN ('account_id', 'rule') "
+            "AND table_name IN ('account_snapshots', 'planned_decisions', 'cases')"
         )
         with store.engine.connect() as conn:
             rows = {(t, c): coll for t, c, coll in conn.execute(query)}
@@ -57,6 +68,8 @@ def test_ordering_columns_sort_by_code_point_on_postgres(database_url: str) -> N
             ("account_snapshots", "account_id"): "C",
             ("planned_decisions", "account_id"): "C",
             ("planned_decisions", "rule"): "C",
+            ("cases", "account_id"): "C",
+            ("cases", "rule"): "C",
         }
     finally:
         store.close()
@@ -95,6 +108,7 @@ def test_migration_files_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0002_lifecycle.py").is_file()
 
 
 def test_offline_mode_renders_the_sql(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,792 @@
+"""The SQL implementation of :class:`core.ports.LifecycleStore` (SQLite and PostgreSQL).
+
+Public API::
+
+    from adapters.store import open_stores, create_lifecycle_store
+    scans, lifecycle = open_stores("sqlite:///./jira-cleanup.db")  # one engine, both stores
+    lifecycle = create_lifecycle_store(url)                        # or on its own
+
+Concurrency design:
+
+* Every write runs in one transaction. On SQLite it starts with ``BEGIN IMMEDIATE``: the
+  write lock is taken up front, so two writers (threads or processes) serialize instead of
+  failing with a lock upgrade error, and they wait up to the engine's busy timeout
+  (:data:`adapters.store.sql_store.SQLITE_BUSY_TIMEOUT_S`). On PostgreSQL rows are locked
+  explicitly (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``).
+* :meth:`SqlLifecycleStore.lock_case` holds the case's lock for the whole ``with`` block
+  (``SELECT ... FOR UPDATE`` on PostgreSQL; the database write lock on SQLite, which blocks
+  every other writer): keep the block short and never do network I/O inside it. Do not call
+  the store's own methods inside the block either (use the transaction object): on SQLite
+  they would wait for the lock the block holds.
+* The audit chain is global (``seq`` 1..n over every org). Appends are serialized by a
+  transaction-scoped advisory lock on PostgreSQL (``pg_advisory_xact_lock``) and by the
+  ``BEGIN IMMEDIATE`` write lock on SQLite; the last (seq, hash) is read after the lock is
+  held. Audit rows written through a case transaction are buffered and appended just before
+  commit, so the chain lock is held as briefly as possible (always after any row lock: no
+  lock-order cycles).
+* ``audit_events`` is append-only from the application's side: this module never updates or
+  deletes it. Production should also revoke ``UPDATE, DELETE, TRUNCATE`` on it from the
+  application role; on PostgreSQL the migration installs a trigger refusing them anyway.
+
+All datetimes go in and come out timezone-aware UTC (naive values raise ``ValueError``).
+Audit entries are normalised before they are sealed (``at`` converted to UTC, ``before`` and
+``after`` reduced to plain JSON), so the sealed event round-trips exactly and
+``verify_chain(store.iter_audit())`` holds on an untampered log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from adapters.store.migrate import upgrade
+from adapters.store.sql_store import SqlStore, _reason, make_engine, mask_url, normalise_url
+from adapters.store.tables import AUDIT_EVENTS, CASES, CONTROLS, LEDGER, LIFECYCLE_RUNS, OPEN_CASE_STATES
+from core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from core.errors import StoreError
+from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
+from core.lifecycle import Case, CaseState, Effect, Op
+from core.policy import Action
+
+if TYPE_CHECKING:
+    from core.ports import CaseTransaction, Clock, LifecycleStore
+
+__all__ = [
+    "AUDIT_LOCK_KEY",
+    "SqlCaseTransaction",
+    "SqlLifecycleStore",
+    "create_lifecycle_store",
+    "normalise_audit_entry",
+    "open_stores",
+]
+
+#: The PostgreSQL advisory lock key that serialises audit chain appends ("jira_aud").
+AUDIT_LOCK_KEY = 0x6A6972615F617564
+
+#: States whose access-reducing entries count against the window caps.
+_COUNTED_STATES = (EntryState.CLAIMED.value, EntryState.REQUESTED.value, EntryState.CONFIRMED.value)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
+    return value.astimezone(UTC)
+
+
+def _aware_or_none(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else _aware(value, what)
+
+
+def _parse_iso(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _plain_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as plain JSON data, exactly as :func:`core.audit.seal` serialises it (``default=str``)."""
+    result: dict[str, Any] = json.loads(json.dumps(dict(value), sort_keys=True, default=str))
+    return result
+
+
+def normalise_audit_entry(entry: AuditEntry) -> AuditEntry:
+    """``entry`` with ``at`` in UTC and ``before``/``after`` as plain JSON, ready to seal and store.
+
+    Sealing the normalised entry makes the stored row hash to the same value when read back.
+    Raises ``ValueError`` for a naive ``at``.
+    """
+    return replace(
+        entry,
+        at=_aware(entry.at, "audit entry time"),
+        before=_plain_json(entry.before),
+        after=_plain_json(entry.after),
+    )
+
+
+def _resolve_clock(clock: Clock | Callable[[], datetime] | None) -> Callable[[], datetime]:
+    if clock is None:
+        return lambda: datetime.now(UTC)
+    now = getattr(clock, "now", None)
+    if callable(now):  # a core.ports.Clock
+        return lambda: _aware(now(), "clock time")
+    if callable(clock):
+        plain: Callable[[], datetime] = clock
+        return lambda: _aware(plain(), "clock time")
+    raise TypeError("clock must be a core.ports.Clock or a callable returning a datetime")
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _case_row(case: Case) -> dict[str, Any]:
+    what = f"case {case.case_id!r}"
+    effect = case.effect
+    return {
+        "case_id": case.case_id,
+        "org_id": case.org_id,
+        "account_id": case.account_id,
+        "rule": case.rule,
+        "product": case.product,
+        "action": case.action.value,
+        "state": case.state.value,
+        "opened_at": _aware(case.opened_at, f"{what}: opened_at"),
+        "updated_at": _aware(case.updated_at, f"{what}: updated_at"),
+        "deadline": _aware_or_none(case.deadline, f"{what}: deadline"),
+        "delivered_at": _aware_or_none(case.delivered_at, f"{what}: delivered_at"),
+        "delivery_channel": case.delivery_channel,
+        "escalated_at": _aware_or_none(case.escalated_at, f"{what}: escalated_at"),
+        "keep_until": _aware_or_none(case.keep_until, f"{what}: keep_until"),
+        "keep_reason": case.keep_reason,
+        "keeps": [_aware(k, f"{what}: keeps").isoformat() for k in case.keeps],
+        "actioned_at": _aware_or_none(case.actioned_at, f"{what}: actioned_at"),
+        "effect": (
+            None
+            if effect is None
+            else {"op": effect.op.value, "group_ids": list(effect.group_ids), "product": effect.product}
+        ),
+        "delete_due_at": _aware_or_none(case.delete_due_at, f"{what}: delete_due_at"),
+        "deleted_at": _aware_or_none(case.deleted_at, f"{what}: deleted_at"),
+        "restored_at": _aware_or_none(case.restored_at, f"{what}: restored_at"),
+        "closed_reason": case.closed_reason,
+    }
+
+
+def _case_from_row(row: sa.Row[Any]) -> Case:
+    effect = None
+    if row.effect is not None:
+        data = row.effect
+        effect = Effect(op=Op(data["op"]), group_ids=tuple(data.get("group_ids") or ()), product=data.get("product"))
+    return Case(
+        case_id=row.case_id,
+        org_id=row.org_id,
+        account_id=row.account_id,
+        rule=row.rule,
+        product=row.product,
+        action=Action(row.action),
+        state=CaseState(row.state),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        deadline=row.deadline,
+        delivered_at=row.delivered_at,
+        delivery_channel=row.delivery_channel,
+        escalated_at=row.escalated_at,
+        keep_until=row.keep_until,
+        keep_reason=row.keep_reason,
+        keeps=tuple(_parse_iso(k) for k in row.keeps),
+        actioned_at=row.actioned_at,
+        effect=effect,
+        delete_due_at=row.delete_due_at,
+        deleted_at=row.deleted_at,
+        restored_at=row.restored_at,
+        closed_reason=row.closed_reason,
+    )
+
+
+def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
+    what = f"ledger entry {entry.entry_id!r}"
+    return {
+        "entry_id": entry.entry_id,
+        "org_id": entry.org_id,
+        "run_id": entry.run_id,
+        "case_id": entry.case_id,
+        "account_id": entry.account_id,
+        "rule": entry.rule,
+        "op": entry.op.value,
+        "state": entry.state.value,
+        "created_at": _aware(entry.created_at, f"{what}: created_at"),
+        "updated_at": _aware(entry.updated_at, f"{what}: updated_at"),
+        "product": entry.product,
+        "group_ids": list(entry.group_ids),
+        "attempts": entry.attempts,
+        "worker": entry.worker,
+        "epoch": entry.epoch,
+        "outcome": entry.outcome,
+        "http_status": entry.http_status,
+        "request_id": entry.request_id,
+    }
+
+
+def _entry_from_row(row: sa.Row[Any]) -> LedgerEntry:
+    return LedgerEntry(
+        entry_id=row.entry_id,
+        org_id=row.org_id,
+        run_id=row.run_id,
+        case_id=row.case_id,
+        account_id=row.account_id,
+        rule=row.rule,
+        op=Op(row.op),
+        state=EntryState(row.state),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        product=row.product,
+        group_ids=tuple(row.group_ids),
+        attempts=int(row.attempts),
+        worker=row.worker,
+        epoch=None if row.epoch is None else int(row.epoch),
+        outcome=row.outcome,
+        http_status=row.http_status,
+        request_id=row.request_id,
+    )
+
+
+def _run_row(run: LifecycleRun) -> dict[str, Any]:
+    what = f"lifecycle run {run.run_id!r}"
+    return {
+        "run_id": run.run_id,
+        "org_id": run.org_id,
+        "mode": run.mode,
+        "status": run.status.value,
+        "requested_by": run.requested_by,
+        "created_at": _aware(run.created_at, f"{what}: created_at"),
+        "updated_at": _aware(run.updated_at, f"{what}: updated_at"),
+        "plan_hash": run.plan_hash,
+        "action_hash": run.action_hash,
+        "held": run.held,
+        "approved_by": run.approved_by,
+        "approved_at": _aware_or_none(run.approved_at, f"{what}: approved_at"),
+        "expires_at": _aware_or_none(run.expires_at, f"{what}: expires_at"),
+        "billable": run.billable,
+        "counts": {str(k): int(v) for k, v in run.counts.items()},
+        "note": run.note,
+    }
+
+
+def _run_from_row(row: sa.Row[Any]) -> LifecycleRun:
+    return LifecycleRun(
+        run_id=row.run_id,
+        org_id=row.org_id,
+        mode=row.mode,
+        status=RunStatus(row.status),
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        plan_hash=row.plan_hash,
+        action_hash=row.action_hash,
+        held=int(row.held),
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        expires_at=row.expires_at,
+        billable=int(row.billable),
+        counts={str(k): int(v) for k, v in row.counts.items()},
+        note=row.note,
+    )
+
+
+def _audit_row(event: AuditEvent) -> dict[str, Any]:
+    entry = event.entry
+    return {
+        "seq": event.seq,
+        "event_id": event.event_id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "approver": entry.approver,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "org_id": entry.org_id,
+        "subject": entry.subject,
+        "reason": entry.reason,
+        "run_id": entry.run_id,
+        "plan_hash": entry.plan_hash,
+        "mode": entry.mode,
+        "before": dict(entry.before),
+        "after": dict(entry.after),
+        "http_status": entry.http_status,
+        "request_id": entry.request_id,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def _audit_from_row(row: sa.Row[Any]) -> AuditEvent:
+    entry = AuditEntry(
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        outcome=row.outcome,
+        org_id=row.org_id,
+        subject=row.subject,
+        approver=row.approver,
+        reason=row.reason,
+        run_id=row.run_id,
+        plan_hash=row.plan_hash,
+        mode=row.mode,
+        before=row.before,
+        after=row.after,
+        http_status=row.http_status,
+        request_id=row.request_id,
+    )
+    return AuditEvent(event_id=row.event_id, seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash)
+
+
+_ENTRY_ORDER = (LEDGER.c.created_at, LEDGER.c.entry_id)
+
+
+def _sort_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    return sorted(entries, key=lambda e: (e.created_at, e.entry_id))
+
+
+# --------------------------------------------------------------------------- the transaction
+
+
+class SqlCaseTransaction:
+    """One locked case in an open transaction (see :meth:`SqlLifecycleStore.lock_case`).
+
+    ``save_case`` and ``save_entry`` write at once (inside the transaction); audit entries are
+    sealed and appended when the block ends normally, just before the commit.
+    """
+
+    def __init__(self, conn: sa.Connection, case: Case, entries: list[LedgerEntry]) -> None:
+        self._conn = conn
+        self.case = case
+        self.entries = entries
+        self._audits: list[AuditEntry] = []
+
+    def save_case(self, case: Case) -> None:
+        """Replace the locked case (``ValueError`` for another case id or a second open case)."""
+        if case.case_id != self.case.case_id:
+            raise ValueError(f"this transaction locks case {self.case.case_id!r}, not {case.case_id!r}")
+        row = _case_row(case)
+        try:
+            self._conn.execute(CASES.update().where(CASES.c.case_id == case.case_id).values(**row))
+        except IntegrityError as exc:
+            raise ValueError(
+                f"case {case.case_id!r}: {case.account_id!r} already has an open {case.rule!r} case"
+            ) from exc
+        self.case = case
+
+    def save_entry(self, entry: LedgerEntry) -> None:
+        """Insert or replace a ledger entry of the locked case (``ValueError`` for another case)."""
+        if entry.case_id != self.case.case_id:
+            raise ValueError(f"entry {entry.entry_id!r} belongs to case {entry.case_id!r}, not {self.case.case_id!r}")
+        row = _entry_row(entry)
+        stmt = _insert(self._conn, LEDGER)
+        update = {c: stmt.excluded[c] for c in row if c != "entry_id"}
+        self._conn.execute(stmt.on_conflict_do_update(index_elements=["entry_id"], set_=update), row)
+        self.entries = _sort_entries([*(e for e in self.entries if e.entry_id != entry.entry_id), entry])
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append an audit event in this transaction (sealed at commit, in call order)."""
+        self._audits.append(normalise_audit_entry(entry))
+
+    def _flush(self) -> None:
+        if self._audits:
+            _append_audit(self._conn, self._audits)
+            self._audits = []
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return pg_dialect.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite_dialect.insert(table)
+    raise StoreError(f"unsupported database dialect {conn.dialect.name!r}")
+
+
+def _append_audit(conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """Seal ``entries`` (already normalised) after the chain's last event and insert them.
+
+    Must run inside a write transaction; takes the chain lock on PostgreSQL.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    last = conn.execute(
+        sa.select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.hash).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (0, GENESIS) if last is None else (int(last.seq), str(last.hash))
+    events: list[AuditEvent] = []
+    for entry in entries:
+        seq += 1
+        event = seal(uuid.uuid4().hex, seq, entry, prev)
+        events.append(event)
+        prev = event.hash
+    conn.execute(AUDIT_EVENTS.insert(), [_audit_row(e) for e in events])
+    return events
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class SqlLifecycleStore:
+    """A :class:`core.ports.LifecycleStore` on a migrated SQLAlchemy engine (SQLite or PostgreSQL).
+
+    Thread-safe (one pooled connection per call). ``clock`` (a ``core.ports.Clock`` or a
+    callable returning an aware datetime; default: UTC now) stamps claims and the pause
+    switch. Database failures raise :class:`StoreError` naming the masked URL; unknown ids
+    raise ``LookupError``; naive datetimes raise ``ValueError``.
+    """
+
+    def __init__(self, engine: sa.Engine, *, clock: Clock | Callable[[], datetime] | None = None) -> None:
+        """Wrap ``engine`` (already migrated: :func:`create_lifecycle_store` does it)."""
+        self._engine = engine
+        self._now = _resolve_clock(clock)
+        self._sqlite = engine.dialect.name == "sqlite"
+        # One shared in-memory SQLite connection (StaticPool) cannot hold two transactions at once.
+        self._local_lock: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(engine.pool, sa.StaticPool) else nullcontext()
+        )
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The underlying engine."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password masked."""
+        return mask_url(self._engine.url)
+
+    def close(self) -> None:
+        """Release every pooled connection (the store reconnects when used again)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlLifecycleStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{operation} failed on database {self.url}: {_reason(exc, self._engine.url)}") from exc
+
+    @contextmanager
+    def _write(self, operation: str) -> Iterator[sa.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` on SQLite; commit on normal exit, else roll back."""
+        with self._guard(operation), self._local_lock, self._engine.connect() as conn:
+            try:
+                if self._sqlite:
+                    # pysqlite begins lazily and DEFERRED; take the write lock up front instead.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    @contextmanager
+    def _read(self, operation: str) -> Iterator[sa.Connection]:
+        with self._guard(operation), self._local_lock, self._engine.connect() as conn:
+            yield conn
+
+    # -- cases -------------------------------------------------------------------------
+
+    def open_cases(self, org_id: str) -> Mapping[tuple[str, str], Case]:
+        """Open cases of ``org_id`` keyed by (account id, rule)."""
+        stmt = sa.select(CASES).where(CASES.c.org_id == org_id, CASES.c.state.in_(OPEN_CASE_STATES))
+        with self._read(f"loading open cases of org {org_id!r}") as conn:
+            cases = [_case_from_row(r) for r in conn.execute(stmt)]
+        return {(c.account_id, c.rule): c for c in cases}
+
+    def get_case(self, case_id: str) -> Case:
+        """One case; ``LookupError`` when unknown."""
+        with self._read(f"loading case {case_id!r}") as conn:
+            row = conn.execute(sa.select(CASES).where(CASES.c.case_id == case_id)).first()
+        if row is None:
+            raise LookupError(f"unknown case {case_id!r}")
+        return _case_from_row(row)
+
+    def find_cases(self, org_id: str, account_id: str) -> Sequence[Case]:
+        """Every case of one account, newest (``opened_at``) first."""
+        stmt = (
+            sa.select(CASES)
+            .where(CASES.c.org_id == org_id, CASES.c.account_id == account_id)
+            .order_by(CASES.c.opened_at.desc(), CASES.c.case_id.desc())
+        )
+        with self._read(f"loading cases of account {account_id!r}") as conn:
+            return [_case_from_row(r) for r in conn.execute(stmt)]
+
+    def create_case(self, case: Case, audit: AuditEntry) -> None:
+        """Insert ``case`` with its audit event in one transaction.
+
+        ``ValueError`` when the case id exists or (org, account, rule) already has an open case.
+        """
+        row = _case_row(case)
+        entry = normalise_audit_entry(audit)
+        with self._write(f"creating case {case.case_id!r}") as conn:
+            try:
+                conn.execute(CASES.insert(), row)
+            except IntegrityError as exc:
+                raise ValueError(
+                    f"case {case.case_id!r} not created: it exists, or {case.account_id!r} already has an open "
+                    f"{case.rule!r} case in org {case.org_id!r}"
+                ) from exc
+            _append_audit(conn, [entry])
+
+    @contextmanager
+    def _lock_case(self, case_id: str) -> Iterator[SqlCaseTransaction]:
+        with self._write(f"updating case {case_id!r}") as conn:
+            stmt = sa.select(CASES).where(CASES.c.case_id == case_id)
+            if not self._sqlite:
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise LookupError(f"unknown case {case_id!r}")
+            pick = sa.select(LEDGER).where(LEDGER.c.case_id == case_id).order_by(*_ENTRY_ORDER)
+            if not self._sqlite:
+                # Lock the entries too: a concurrent compare-and-set waits for this block and then
+                # re-checks the state it expects, instead of being overwritten by a stale copy.
+                pick = pick.with_for_update()
+            entries = [_entry_from_row(r) for r in conn.execute(pick)]
+            tx = SqlCaseTransaction(conn, _case_from_row(row), entries)
+            yield tx
+            tx._flush()
+
+    def lock_case(self, case_id: str) -> AbstractContextManager[CaseTransaction]:
+        """Lock ``case_id`` and its entries; commit on normal exit, roll back on error.
+
+        ``LookupError`` (on entering) when the case is unknown. Keep the block short: see the
+        module docstring.
+        """
+        return self._lock_case(case_id)
+
+    # -- ledger --------------------------------------------------------------------------
+
+    def add_entries(self, entries: Sequence[LedgerEntry]) -> int:
+        """Insert the entries whose id is not stored yet (first occurrence wins); return how many."""
+        rows: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            rows.setdefault(entry.entry_id, _entry_row(entry))
+        if not rows:
+            return 0
+        with self._write(f"adding {len(rows)} ledger entries") as conn:
+            if self._sqlite:  # the write lock is held: look, then insert what is missing
+                ids = list(rows)
+                existing: set[str] = set()
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    existing.update(
+                        conn.execute(sa.select(LEDGER.c.entry_id).where(LEDGER.c.entry_id.in_(chunk))).scalars()
+                    )
+                new = [row for entry_id, row in rows.items() if entry_id not in existing]
+                if new:
+                    conn.execute(LEDGER.insert(), new)
+                return len(new)
+            stmt = pg_dialect.insert(LEDGER).on_conflict_do_nothing(index_elements=["entry_id"])
+            return len(conn.execute(stmt.returning(LEDGER.c.entry_id), list(rows.values())).all())
+
+    def get_entry(self, entry_id: str) -> LedgerEntry:
+        """One entry; ``LookupError`` when unknown."""
+        with self._read(f"loading ledger entry {entry_id!r}") as conn:
+            row = conn.execute(sa.select(LEDGER).where(LEDGER.c.entry_id == entry_id)).first()
+        if row is None:
+            raise LookupError(f"unknown ledger entry {entry_id!r}")
+        return _entry_from_row(row)
+
+    def claim(self, org_id: str, worker: str, limit: int, *, run_id: str | None = None) -> Sequence[LedgerEntry]:
+        """Move up to ``limit`` PLANNED entries (oldest first) to CLAIMED for ``worker``; each is claimed once.
+
+        ``attempts`` is incremented and ``updated_at`` set to the clock's time. PostgreSQL
+        skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``); SQLite serializes claims.
+        """
+        if limit < 1:
+            return []
+        now = self._now()
+        pick = sa.select(LEDGER.c.entry_id).where(LEDGER.c.org_id == org_id, LEDGER.c.state == EntryState.PLANNED.value)
+        if run_id is not None:
+            pick = pick.where(LEDGER.c.run_id == run_id)
+        pick = pick.order_by(*_ENTRY_ORDER).limit(limit)
+        values = {
+            "state": EntryState.CLAIMED.value,
+            "worker": worker,
+            "attempts": LEDGER.c.attempts + 1,
+            "updated_at": now,
+        }
+        with self._write(f"claiming ledger entries of org {org_id!r}") as conn:
+            if self._sqlite:  # BEGIN IMMEDIATE holds the write lock: select, update, read back
+                ids = list(conn.execute(pick).scalars())
+                if not ids:
+                    return []
+                chosen = LEDGER.c.entry_id.in_(ids)
+                conn.execute(LEDGER.update().where(chosen, LEDGER.c.state == EntryState.PLANNED.value).values(**values))
+                rows = conn.execute(sa.select(LEDGER).where(chosen).order_by(*_ENTRY_ORDER))
+                return [_entry_from_row(r) for r in rows]
+            stmt = (
+                LEDGER.update()
+                .where(
+                    LEDGER.c.entry_id.in_(pick.with_for_update(skip_locked=True)),
+                    LEDGER.c.state == EntryState.PLANNED.value,
+                )
+                .values(**values)
+                .returning(*LEDGER.c)
+            )
+            claimed = [_entry_from_row(r) for r in conn.execute(stmt)]
+        return _sort_entries(claimed)
+
+    def entries(
+        self, org_id: str, *, states: Iterable[EntryState] | None = None, run_id: str | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Entries of ``org_id`` (optionally only in ``states`` / of ``run_id``), ordered by creation."""
+        stmt = sa.select(LEDGER).where(LEDGER.c.org_id == org_id)
+        if states is not None:
+            stmt = stmt.where(LEDGER.c.state.in_([EntryState(s).value for s in states]))
+        if run_id is not None:
+            stmt = stmt.where(LEDGER.c.run_id == run_id)
+        with self._read(f"loading ledger entries of org {org_id!r}") as conn:
+            return [_entry_from_row(r) for r in conn.execute(stmt.order_by(*_ENTRY_ORDER))]
+
+    def set_entry_state(
+        self, entry_id: str, expected: EntryState, new: EntryState, now: datetime, outcome: str = ""
+    ) -> bool:
+        """Compare-and-set: move ``entry_id`` from ``expected`` to ``new``; False when it was not in ``expected``.
+
+        ``updated_at`` becomes ``now``; ``outcome`` replaces the stored one only when non-empty.
+        """
+        values: dict[str, Any] = {"state": EntryState(new).value, "updated_at": _aware(now, "now")}
+        if outcome:
+            values["outcome"] = outcome
+        stmt = (
+            LEDGER.update()
+            .where(LEDGER.c.entry_id == entry_id, LEDGER.c.state == EntryState(expected).value)
+            .values(**values)
+        )
+        with self._write(f"updating ledger entry {entry_id!r}") as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def count_reducing_since(self, org_id: str, since: datetime) -> int:
+        """Access-reducing (non-restore) entries claimed, requested or confirmed with ``updated_at >= since``."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(LEDGER)
+            .where(
+                LEDGER.c.org_id == org_id,
+                LEDGER.c.op != Op.RESTORE.value,
+                LEDGER.c.state.in_(_COUNTED_STATES),
+                LEDGER.c.updated_at >= _aware(since, "since"),
+            )
+        )
+        with self._read(f"counting ledger entries of org {org_id!r}") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def save_run(self, run: LifecycleRun) -> None:
+        """Insert or replace ``run``."""
+        row = _run_row(run)
+        with self._write(f"saving lifecycle run {run.run_id!r}") as conn:
+            stmt = _insert(conn, LIFECYCLE_RUNS)
+            update = {c: stmt.excluded[c] for c in row if c != "run_id"}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["run_id"], set_=update), row)
+
+    def get_run(self, run_id: str) -> LifecycleRun:
+        """One run; ``LookupError`` when unknown."""
+        with self._read(f"loading lifecycle run {run_id!r}") as conn:
+            row = conn.execute(sa.select(LIFECYCLE_RUNS).where(LIFECYCLE_RUNS.c.run_id == run_id)).first()
+        if row is None:
+            raise LookupError(f"unknown lifecycle run {run_id!r}")
+        return _run_from_row(row)
+
+    def recent_runs(self, org_id: str | None, limit: int = 10) -> Sequence[LifecycleRun]:
+        """Up to ``limit`` runs of ``org_id`` (or of every org), newest ``created_at`` first."""
+        if limit < 1:
+            return []
+        stmt = sa.select(LIFECYCLE_RUNS)
+        if org_id is not None:
+            stmt = stmt.where(LIFECYCLE_RUNS.c.org_id == org_id)
+        stmt = stmt.order_by(LIFECYCLE_RUNS.c.created_at.desc(), LIFECYCLE_RUNS.c.run_id.desc()).limit(limit)
+        with self._read("listing lifecycle runs") as conn:
+            return [_run_from_row(r) for r in conn.execute(stmt)]
+
+    # -- pause switch --------------------------------------------------------------------
+
+    def is_paused(self, org_id: str) -> bool:
+        """True while the kill switch is on for ``org_id`` (no row: not paused)."""
+        with self._read(f"reading the pause switch of org {org_id!r}") as conn:
+            paused = conn.execute(sa.select(CONTROLS.c.paused).where(CONTROLS.c.org_id == org_id)).scalar()
+        return bool(paused)
+
+    def set_paused(self, org_id: str, paused: bool, audit: AuditEntry) -> None:
+        """Flip the kill switch and append its audit event in one transaction."""
+        entry = normalise_audit_entry(audit)
+        row = {"org_id": org_id, "paused": paused, "updated_at": self._now(), "updated_by": entry.actor}
+        with self._write(f"setting the pause switch of org {org_id!r}") as conn:
+            stmt = _insert(conn, CONTROLS)
+            update = {c: stmt.excluded[c] for c in row if c != "org_id"}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["org_id"], set_=update), row)
+            _append_audit(conn, [entry])
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def append_audit(self, entry: AuditEntry) -> AuditEvent:
+        """Seal and append one audit event (its own short transaction); return the sealed event."""
+        normalised = normalise_audit_entry(entry)
+        with self._write("appending an audit event") as conn:
+            return _append_audit(conn, [normalised])[0]
+
+    def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
+        """Stream audit events in ``seq`` order (``since``: only events at or after that time).
+
+        The connection is held until the iterator is exhausted or closed.
+        """
+        stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq)
+        if since is not None:
+            stmt = stmt.where(AUDIT_EVENTS.c.at >= _aware(since, "since"))
+        return self._stream(stmt)
+
+    def _stream(self, stmt: sa.Select[Any]) -> Iterator[AuditEvent]:
+        with self._read("reading the audit trail") as conn:
+            result = conn.execution_options(yield_per=500).execute(stmt)
+            try:
+                for row in result:
+                    yield _audit_from_row(row)
+            finally:
+                result.close()
+
+
+# --------------------------------------------------------------------------- factories
+
+
+def _open_engine(database_url: str) -> sa.Engine:
+    url = normalise_url(database_url)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open database {mask_url(url)}: {_reason(exc, url)}") from exc
+    return engine
+
+
+def create_lifecycle_store(
+    database_url: str, *, clock: Clock | Callable[[], datetime] | None = None
+) -> SqlLifecycleStore:
+    """Open the lifecycle store at ``database_url``, upgrading the schema to the newest migration.
+
+    Raises :class:`StoreError` naming the (password-masked) URL when the database is
+    unreachable or cannot be migrated.
+    """
+    return SqlLifecycleStore(_open_engine(database_url), clock=clock)
+
+
+def open_stores(
+    database_url: str, *, clock: Clock | Callable[[], datetime] | None = None
+) -> tuple[SqlStore, SqlLifecycleStore]:
+    """The scan store and the lifecycle store on one migrated engine (closing either disposes the pool)."""
+    engine = _open_engine(database_url)
+    return SqlStore(engine), SqlLifecycleStore(engine, clock=clock)
+
+
+if TYPE_CHECKING:  # mypy proves SqlLifecycleStore implements the LifecycleStore protocol
+
+    def _conforms(store: SqlLifecycleStore) -> LifecycleStore:
+        return store
+
+    def _tx_conforms(tx: SqlCaseTransaction) -> CaseTransaction:
+        return tx

@@ -1,0 +1,173 @@
+"""``jira-cleanup demo``: a preview, then a whole lifecycle on the sandbox with a simulated clock.
+
+Everything happens against the in-process sandbox org over loopback HTTP and a local SQLite
+file: day 0 warnings, keeps by some users, day 14 actions (held by the blast-radius cap, then
+approved by a second admin), deletions 30 days later (with their own approval), one restore,
+and finally the audit chain verified and the CSV written.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from adapters.atlassian import AtlassianConfig, open_directory
+from adapters.console_notifier import ConsoleNotifier
+from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
+from bot.lifecycle import Stores, stores, worker_id
+from bot.render import run_table, scan_report
+from bot.scanning import ProgressSink, scan_to_csv
+from core.audit import ChainReport, verify_chain
+from core.clock import FixedClock, SystemClock
+from core.engine import Engine, RunReport
+from core.lifecycle import Case, CaseState
+from core.policy import Mode, Policy
+from core.usecases import ScanResult
+
+REQUESTER = "demo:it-admin"
+APPROVER = "demo:security-lead"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """What the demo did: the preview scan, the cycle's runs, and the files it wrote."""
+
+    preview: ScanResult
+    csv_path: Path
+    requests: int
+    mutating_requests: int
+    runs: list[RunReport]
+    kept: int
+    restored: str | None
+    audit: ChainReport | None
+
+
+async def run_demo(
+    *,
+    users: int,
+    seed: int,
+    csv_path: Path | None,
+    database_url: str,
+    policy: Policy,
+    cycle: bool,
+    console: Console | None,
+    progress: ProgressSink | None = None,
+) -> DemoResult:
+    """Preview the sample policy on a simulated org; with ``cycle``, play the whole lifecycle too."""
+    clock = FixedClock(SystemClock().now())
+    server = SandboxServer(generate_org(users=users, seed=seed, now=clock.now()), SandboxConfig(now=clock.now))
+    await server.start()
+    db = stores(database_url)
+    try:
+        config = AtlassianConfig(
+            org_id=server.org_id, api_key="sandbox-key", base_url=server.base_url, requests_per_second=None
+        )
+        async with open_directory(config) as directory:
+            preview, path = await scan_to_csv(
+                directory,
+                db.scans,
+                replace(policy, mode=Mode.DRY_RUN),
+                csv_path=csv_path,
+                clock=clock,
+                progress=progress,
+            )
+            requests = len(server.request_log)
+            mutating = len(server.mutating_requests())
+            if console is not None:
+                console.print(scan_report(preview, policy, str(path)))
+                console.print(
+                    f"Sandbox served {requests:,} requests ({requests / max(preview.accounts, 1):.4f} per user), "
+                    f"{mutating} of them mutating."
+                )
+            if not cycle:
+                return DemoResult(preview, path, requests, mutating, [], 0, None, None)
+            engine = Engine(directory, db.scans, db.lifecycle, ConsoleNotifier(), clock, worker_id=worker_id())
+            return await _cycle(
+                engine, db, clock, replace(policy, mode=Mode.ENFORCE), preview, path, requests, mutating, console, seed
+            )
+    finally:
+        await server.stop()
+
+
+async def _cycle(
+    engine: Engine,
+    db: Stores,
+    clock: FixedClock,
+    policy: Policy,
+    preview: ScanResult,
+    path: Path,
+    requests: int,
+    mutating: int,
+    console: Console | None,
+    seed: int,
+) -> DemoResult:
+    runs: list[RunReport] = []
+    org_id = preview.org.org_id
+
+    def show(title: str, report: RunReport) -> None:
+        runs.append(report)
+        if console is not None:
+            console.rule(title)
+            console.print(run_table(report))
+
+    show("Day 0 — warnings", await engine.run(policy, requested_by=REQUESTER))
+    warned = sorted(
+        {
+            c.account_id
+            for c in db.lifecycle.open_cases(org_id).values()
+            if c.state is CaseState.WARNED and c.delivered_at is not None
+        }
+    )
+    keepers = random.Random(seed).sample(warned, k=max(1, len(warned) // 20)) if warned else []
+    for account_id in keepers:
+        await engine.keep(
+            org_id,
+            account_id,
+            f"sandbox-user:{account_id}",
+            policy,
+            justification="I still need this for quarterly reporting",
+        )
+    if console is not None:
+        console.print(f'{len(keepers)} people pressed "Keep my access".')
+
+    clock.advance(timedelta(days=14))
+    day14 = await engine.run(policy, requested_by=REQUESTER)
+    show("Day 14 — the deadline", day14)
+    if day14.held:
+        show(f"Day 14 — approved by {APPROVER}", await engine.approve(day14.run_id, APPROVER, policy))
+
+    clock.advance(timedelta(days=max((r.delete_after_days or 0) for r in policy.rules) or 30))
+    later = await engine.run(policy, requested_by=REQUESTER)
+    show("Deletion day", later)
+    if later.held:
+        show(f"Deletions approved by {APPROVER}", await engine.approve(later.run_id, APPROVER, policy))
+
+    restored = None
+    done = [c for c in _all_cases(db, org_id) if c.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)]
+    if done:
+        target = sorted(done, key=lambda c: c.account_id)[0].account_id
+        result = await engine.restore(org_id, target, APPROVER, policy, reason="asked back through the help desk")
+        restored = target if result.accepted else None
+        if console is not None:
+            console.print(f"Restore of {target}: {result.reason}.")
+    audit = verify_chain(db.lifecycle.iter_audit())
+    if console is not None:
+        console.print(_audit_table(audit))
+    return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit)
+
+
+def _all_cases(db: Stores, org_id: str) -> list[Case]:
+    return list(db.lifecycle.open_cases(org_id).values())
+
+
+def _audit_table(report: ChainReport) -> Table:
+    table = Table(title="Audit trail", title_justify="left")
+    table.add_column("Events verified", justify="right")
+    table.add_column("Hash chain")
+    table.add_row(f"{report.checked:,}", "intact" if report.ok else f"BROKEN: {report.problem}")
+    return table
