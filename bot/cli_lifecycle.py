@@ -10,12 +10,18 @@ from typing import Annotated, TypeVar
 import typer
 
 from bot import bootstrap
+from bot.exports import export_audit, export_run
 from bot.lifecycle import atlassian_config, cli_actor, open_engine, run_csv_path, run_once, stores
-from bot.render import run_table, runs_table
+from bot.render import run_table, runs_table, savings_table
+from bot.scheduler import build_scheduler, next_runs, stop_scheduler, validate_cron
+from bot.server import build_app
+from bot.server import serve as serve_http
+from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
 from bot.settings import Settings, SettingsError, load_settings
 from core.audit import verify_chain
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused
+from core.savings import realised_savings
 
 T = TypeVar("T")
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
@@ -156,6 +162,43 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
         run(go, api_base=s.atlassian_api_base)
 
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface for the HTTP server.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 8080,
+        policy: PolicyOption = None,
+        org: OrgOption = None,
+    ) -> None:
+        """Run the scheduler (the policy's lifecycle.schedule, UTC) and the HTTP server until stopped."""
+        s = settings()
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            cron = pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE
+            try:
+                validate_cron(cron)
+            except ValueError as exc:
+                raise fail(f"lifecycle.schedule: {exc}") from None
+            config = atlassian_config(s, org)
+            db = stores(s.database_url)
+            async with open_engine(config, db) as engine:
+                service = Service(engine, pol, config.org_id, db)
+                scheduler = build_scheduler(cron, service.scheduled_run)
+                app = build_app(health=service.health, metrics=service.metrics)
+                runner, url = await serve_http(app, host, port)
+                scheduler.start()
+                out.print(
+                    f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
+                    f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC"
+                )
+                try:
+                    await wait_for_signal()
+                finally:
+                    await stop_scheduler(scheduler)
+                    await runner.cleanup()
+
+        run(go, api_base=s.atlassian_api_base)
+
     @audit_app.command("verify")
     def audit_verify() -> None:
         """Check the audit hash chain; names the first changed, deleted or reordered row."""
@@ -164,5 +207,47 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         if not report.ok:
             raise fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
         out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified.")
+
+    @audit_app.command("export")
+    def audit_export(
+        since: Annotated[str | None, typer.Option(help="Only events from this date (YYYY-MM-DD, UTC).")] = None,
+        csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
+    ) -> None:
+        """Export the audit trail as CSV (RFC 4180, with each row's hash)."""
+        s = settings()
+        start = None
+        if since is not None:
+            try:
+                start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+            except ValueError:
+                raise fail(f"--since: expected a date like 2026-11-01 (got {since!r})") from None
+        path = csv or Path(f"jira-cleanup-audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
+        count = export_audit(stores(s.database_url).lifecycle, path, since=start)
+        out.print(f"Wrote {count:,} audit events to {path}")
+
+    @app.command()
+    def report(org: OrgOption = None, policy: PolicyOption = None) -> None:
+        """Seats freed and money saved per month, per product, net of restores."""
+        s = settings()
+        org_id = org_of(s, org)
+        pol = bootstrap.resolve_policy(policy, s)
+        db = stores(s.database_url)
+        savings = realised_savings(db.lifecycle.entries(org_id), db.scans.get_account, pol)
+        out.print(savings_table(savings))
+
+    @app.command()
+    def export(
+        run_id: Annotated[str, typer.Option("--run", help="The run (scan) id, as shown by 'status'.")],
+        csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
+    ) -> None:
+        """Export one run's flagged accounts and what was done to them as CSV."""
+        s = settings()
+        db = stores(s.database_url)
+        path = csv or Path(f"jira-cleanup-run-{run_id}.csv")
+        try:
+            count = export_run(db.scans, db.lifecycle, run_id, path)
+        except LookupError:
+            raise fail(f"--run: no run {run_id!r} in {s.database_url}") from None
+        out.print(f"Wrote {count:,} rows to {path}")
 
     app.add_typer(audit_app, name="audit")

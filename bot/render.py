@@ -14,6 +14,7 @@ from core.engine import RunReport
 from core.ledger import LifecycleRun
 from core.planner import PlanSummary
 from core.policy import Policy
+from core.savings import Savings
 from core.usecases import ScanResult
 
 
@@ -166,4 +167,18 @@ def runs_table(runs: Sequence[LifecycleRun]) -> Table:
             run.requested_by,
             run.note,
         )
+    return table
+
+
+def savings_table(savings: Savings) -> Table:
+    """Seats freed and money saved per month, net of restores."""
+    table = Table(title="License savings (net of restores)", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("Product")
+    table.add_column("Seats freed", justify="right")
+    table.add_column(f"{savings.currency}/month", justify="right")
+    for product in sorted(savings.seats):
+        table.add_row(product, f"{savings.seats[product]:,}", f"{savings.monthly[product]:,.2f}")
+    table.add_section()
+    table.add_row("Total", f"{sum(savings.seats.values()):,}", f"{savings.total:,.2f}")
+    table.caption = f"{savings.restored} restored accounts are not counted."
     return table

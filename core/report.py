@@ -7,11 +7,13 @@ spreadsheet formulas: a cell starting with ``= + - @`` (or a tab/CR) gets a lead
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
 
+from core.audit import AuditEvent
 from core.model import Account
 from core.planner import Decision, PlanSummary, ProductSummary
 
@@ -108,3 +110,66 @@ def summary_from_mapping(data: Mapping[str, Any]) -> PlanSummary:
             **{f: int(row.get(f, 0)) for f in _COUNT_FIELDS},
         )
     return summary
+
+
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "seq",
+    "event_id",
+    "at",
+    "actor",
+    "approver",
+    "action",
+    "outcome",
+    "org_id",
+    "subject",
+    "reason",
+    "run_id",
+    "plan_hash",
+    "mode",
+    "before",
+    "after",
+    "http_status",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+RUN_COLUMNS: tuple[str, ...] = (*PREVIEW_COLUMNS, "ledger_op", "ledger_state", "ledger_outcome")
+
+
+def audit_row(event: AuditEvent) -> dict[str, str]:
+    """One CSV row for an audit event (JSON for before/after; formula-safe)."""
+    e = event.entry
+    raw = {
+        "seq": str(event.seq),
+        "event_id": event.event_id,
+        "at": _iso(e.at),
+        "actor": e.actor,
+        "approver": e.approver or "",
+        "action": e.action,
+        "outcome": e.outcome,
+        "org_id": e.org_id,
+        "subject": e.subject or "",
+        "reason": e.reason,
+        "run_id": e.run_id or "",
+        "plan_hash": e.plan_hash or "",
+        "mode": e.mode or "",
+        "before": json.dumps(dict(e.before), sort_keys=True, default=str) if e.before else "",
+        "after": json.dumps(dict(e.after), sort_keys=True, default=str) if e.after else "",
+        "http_status": "" if e.http_status is None else str(e.http_status),
+        "request_id": e.request_id or "",
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+    return {k: safe_cell(v) for k, v in raw.items()}
+
+
+def write_csv(stream: IO[str], columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> int:
+    """Write an RFC 4180 CSV (CRLF line ends) with a header; return the number of rows."""
+    writer = csv.DictWriter(stream, fieldnames=list(columns), lineterminator="\r\n")
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count

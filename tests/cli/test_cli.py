@@ -1,63 +1,7 @@
 """The command line, end to end: real processes, a real sandbox on loopback, real files."""
 
-import csv
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
 from core.report import PREVIEW_COLUMNS
-
-ROOT = Path(__file__).resolve().parents[2]
-EXE = [sys.executable, "-m", "bot.cli"]
-SAMPLE = ROOT / "bot" / "sample_policy.yml"
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLASSIAN_", "DATABASE_URL", "JIRA_CLEANUP"))}
-    env.update({"COLUMNS": "200", "NO_COLOR": "1", **extra})
-    return env
-
-
-def run(*args, cwd, env=None, timeout=120):
-    return subprocess.run(
-        [*EXE, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f, strict=True))
-
-
-@pytest.fixture
-def sandbox_process(tmp_path):
-    """`jira-cleanup sandbox --port 0` as a real process; yields the variables it tells us to export."""
-    with subprocess.Popen(
-        [*EXE, "sandbox", "--users", "300", "--port", "0"],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        try:
-            found = {}
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                m = re.search(r"export (ATLASSIAN_\w+)=(\S+)", line)
-                if m:
-                    found[m.group(1)] = m.group(2)
-                if len(found) == 3:
-                    break
-            assert len(found) == 3, "the sandbox did not print its address"
-            yield found
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+from tests.cli.conftest import SAMPLE, clean_env, read_csv, run
 
 
 def test_demo_prints_summary_and_writes_csv(tmp_path):
@@ -67,7 +11,8 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
         "demo", "--users", "400", "--csv", str(out), "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    for text in ("Seats", "jira-software", "confluence", "USD/month", "Preview CSV", "0 of them mutating"):
+    for text in ("Seats", "jira-software", "confluence", "USD/month", "Preview CSV", "0 of them mutating",
+                 "Day 0", "Day 14", "held for approval", "approved by demo:security-lead", "Restore of", "intact"):
         assert text in result.stdout
     rows = read_csv(out)
     assert list(rows[0]) == list(PREVIEW_COLUMNS)
@@ -79,7 +24,7 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
 
 def test_demo_defaults_write_csv_in_current_folder(tmp_path):
     """Without --csv the preview lands in the current folder and its path is printed."""
-    result = run("demo", "--users", "50", "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path)
+    result = run("demo", "--users", "50", "--preview-only", "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     files = list(tmp_path.glob("jira-cleanup-preview-*.csv"))
     assert len(files) == 1

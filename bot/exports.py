@@ -1,0 +1,64 @@
+"""CSV exports: one run's flagged accounts and actions, and the audit trail."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from core.ledger import LedgerEntry
+from core.lifecycle import Op
+from core.model import Account
+from core.ports import LifecycleStore, ScanStore
+from core.report import AUDIT_COLUMNS, RUN_COLUMNS, audit_row, preview_row, safe_cell, write_csv
+
+
+def _atomic(path: Path) -> contextlib.AbstractContextManager[Path]:
+    @contextlib.contextmanager
+    def cm() -> Iterator[Path]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            yield partial
+            partial.replace(path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+
+    return cm()
+
+
+def export_run(scans: ScanStore, lifecycle: LifecycleStore, run_id: str, path: Path) -> int:
+    """Write every decision of scan ``run_id`` with the ledger's outcome for it; return the row count."""
+    run = scans.get_scan(run_id)
+    entries: dict[tuple[str, str], LedgerEntry] = {}
+    for entry in lifecycle.entries(run.org_id, run_id=run_id):
+        key = (entry.account_id, entry.rule)
+        if entry.op is not Op.RESTORE or key not in entries:
+            entries[key] = entry
+    accounts: dict[str, Account | None] = {}
+
+    def rows() -> Iterator[dict[str, str]]:
+        for decision in scans.iter_decisions(run_id):
+            if decision.account_id not in accounts:
+                accounts.clear()
+                accounts[decision.account_id] = scans.get_account(run_id, decision.account_id)
+            account = accounts[decision.account_id]
+            if account is None:
+                continue
+            row = preview_row(run.org_id, account, decision)
+            entry = entries.get((decision.account_id, decision.rule))
+            row["ledger_op"] = entry.op.value if entry else ""
+            row["ledger_state"] = entry.state.value if entry else ""
+            row["ledger_outcome"] = safe_cell(entry.outcome) if entry else ""
+            yield row
+
+    with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
+        return write_csv(stream, RUN_COLUMNS, rows())
+
+
+def export_audit(lifecycle: LifecycleStore, path: Path, *, since: datetime | None = None) -> int:
+    """Write the audit trail (from ``since``) with its hashes; return the row count."""
+    with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
+        return write_csv(stream, AUDIT_COLUMNS, (audit_row(e) for e in lifecycle.iter_audit(since=since)))

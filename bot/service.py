@@ -1,0 +1,88 @@
+"""The long-running service: what the scheduler runs and what /healthz and /metrics report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.lifecycle import Stores, run_csv_path, run_once
+from core.engine import Engine, RunReport
+from core.ledger import EntryState
+from core.policy import Policy
+
+log = logging.getLogger("jira_cleanup.service")
+
+#: When the policy names no schedule: every day at 06:00 UTC (outside the 01:00–03:00 DST window).
+DEFAULT_SCHEDULE = "0 6 * * *"
+
+
+@dataclass
+class Service:
+    """Runs the lifecycle on schedule and reports health; one per org."""
+
+    engine: Engine
+    policy: Policy
+    org_id: str
+    db: Stores
+    last: RunReport | None = None
+    runs: int = 0
+    failures: int = 0
+    last_error: str | None = field(default=None)
+
+    async def scheduled_run(self) -> RunReport | None:
+        """The scheduler's job: the same use case as ``jira-cleanup run``."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        try:
+            report, path = await run_once(
+                self.engine,
+                self.policy,
+                requested_by="system:scheduler",
+                csv_path=run_csv_path(self.policy, None, self.org_id, stamp),
+            )
+        except Exception as exc:
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("scheduled run failed")
+            return None
+        self.runs += 1
+        self.last = report
+        self.last_error = None
+        log.info("scheduled run %s: %s (CSV %s)", report.run_id, report.status.value, path)
+        return report
+
+    async def health(self) -> Mapping[str, object]:
+        """What /healthz shows: org, kill switch, last run."""
+        paused = await asyncio.to_thread(self.db.lifecycle.is_paused, self.org_id)
+        return {
+            "org_id": self.org_id,
+            "paused": paused,
+            "mode": self.policy.mode.value,
+            "last_run": None if self.last is None else {"id": self.last.run_id, "status": self.last.status.value},
+            "last_error": self.last_error,
+        }
+
+    async def metrics(self) -> Mapping[str, float]:
+        """What /metrics shows."""
+        pending = await asyncio.to_thread(
+            self.db.lifecycle.entries, self.org_id, states=[EntryState.PLANNED, EntryState.HELD]
+        )
+        paused = await asyncio.to_thread(self.db.lifecycle.is_paused, self.org_id)
+        return {
+            "scheduled_runs_total": float(self.runs),
+            "scheduled_run_failures_total": float(self.failures),
+            "pending_actions": float(len(pending)),
+            "paused": 1.0 if paused else 0.0,
+        }
+
+
+async def wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

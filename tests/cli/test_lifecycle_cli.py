@@ -1,0 +1,132 @@
+"""Lifecycle commands end to end: run, approve, pause/resume, status, audit, exports, serve."""
+
+import json
+import re
+import subprocess
+
+import httpx
+import pytest
+
+from core.report import AUDIT_COLUMNS, RUN_COLUMNS
+from tests.cli.conftest import EXE, clean_env, read_csv, run
+
+POLICY = """
+mode: enforce
+rules:
+  - name: org-wide
+    product: any
+    inactive_days: 180
+    action: suspend
+    warn_days_before: 0
+safety:
+  caps:
+    per_run: {max_actions: 5, max_percent: null}
+    window: {max_actions: null, max_percent: null}
+  canary: {size: 2}
+prices: {jira-software: 8, confluence: 6}
+"""
+
+
+@pytest.fixture
+def env(tmp_path, sandbox_process):
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    return clean_env(
+        **sandbox_process,
+        DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+        JIRA_CLEANUP_POLICY=str(policy),
+        ATLASSIAN_REQUESTS_PER_SECOND="1000",
+    )
+
+
+def test_run_hold_approve_pause_and_audit(tmp_path, env):
+    """Warn, hold over the cap, approve by another admin, pause, verify and export the audit trail."""
+    first = run("run", "--as", "alice", "--csv", str(tmp_path / "r1.csv"), cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Warnings delivered" in first.stdout
+
+    second = run("run", "--as", "alice", "--csv", str(tmp_path / "r2.csv"), cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "held for approval" in second.stdout
+    run_id = re.search(r"jira-cleanup approve (\w+)", second.stdout.replace("\n", " ")).group(1)
+
+    own = run("approve", run_id, "--as", "alice", cwd=tmp_path, env=env)
+    assert own.returncode == 2
+    assert "requester of a run cannot approve it" in own.stderr
+
+    approved = run("approve", run_id, "--as", "bob", cwd=tmp_path, env=env)
+    assert approved.returncode == 0, approved.stderr
+    assert "Actions done" in approved.stdout
+
+    status = run("status", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert run_id[:12] in status.stdout or run_id in status.stdout
+    assert "Kill switch: off" in status.stdout
+
+    assert run("pause", "--reason", "incident 42", "--as", "alice", cwd=tmp_path, env=env).returncode == 0
+    paused = run("run", "--as", "alice", "--csv", str(tmp_path / "r3.csv"), cwd=tmp_path, env=env)
+    assert paused.returncode == 0
+    assert "kill switch is on" in paused.stdout
+    assert "ON" in run("status", cwd=tmp_path, env=env).stdout
+    assert run("resume", "--as", "alice", cwd=tmp_path, env=env).returncode == 0
+
+    verify = run("audit", "verify", cwd=tmp_path, env=env)
+    assert verify.returncode == 0, verify.stderr
+    assert "audit chain intact" in verify.stdout
+
+    audit_csv = tmp_path / "audit.csv"
+    assert run("audit", "export", "--csv", str(audit_csv), cwd=tmp_path, env=env).returncode == 0
+    rows = read_csv(audit_csv)
+    assert list(rows[0]) == list(AUDIT_COLUMNS)
+    assert {"pause", "resume", "approval.granted", "act.suspend"} <= {r["action"] for r in rows}
+    approvals = [r for r in rows if r["action"] == "approval.granted"]
+    assert approvals[0]["approver"] == "cli:bob"
+
+    run_csv = tmp_path / "run.csv"
+    exported = run("export", "--run", run_id, "--csv", str(run_csv), cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    run_rows = read_csv(run_csv)
+    assert list(run_rows[0]) == list(RUN_COLUMNS)
+    assert "confirmed" in {r["ledger_state"] for r in run_rows}
+
+    savings = run("report", cwd=tmp_path, env=env)
+    assert savings.returncode == 0, savings.stderr
+    assert "Seats freed" in savings.stdout
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, env):
+    """Unknown runs, bad dates and a bad schedule name the field and exit 2."""
+    unknown = run("export", "--run", "nope", cwd=tmp_path, env=env)
+    assert unknown.returncode == 2
+    assert "--run: no run 'nope'" in unknown.stderr
+    bad_date = run("audit", "export", "--since", "yesterday", cwd=tmp_path, env=env)
+    assert bad_date.returncode == 2
+    assert "--since" in bad_date.stderr
+    not_held = run("approve", "nope", "--as", "bob", cwd=tmp_path, env=env)
+    assert not_held.returncode == 2
+    assert "cannot approve run nope" in not_held.stderr
+
+
+def test_serve_answers_health_and_metrics(tmp_path, env):
+    """serve starts the scheduler and the HTTP server; /healthz and /metrics answer."""
+    with subprocess.Popen([*EXE, "serve", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            match = re.search(r"serving on (http://\S+) ", line)
+            assert match, line + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+            base = match.group(1)
+            health = httpx.get(f"{base}/healthz", timeout=10)
+            assert health.status_code == 200
+            body = health.json()
+            assert body["status"] == "ok"
+            assert body["paused"] is False
+            assert body["mode"] == "enforce"
+            metrics = httpx.get(f"{base}/metrics", timeout=10)
+            assert "jira_cleanup_pending_actions 0" in metrics.text
+            assert json.loads(health.text)["org_id"] == env["ATLASSIAN_ORG_ID"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert proc.returncode == 0
