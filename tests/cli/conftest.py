@@ -56,5 +56,3 @@ def sandbox_process(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-
-

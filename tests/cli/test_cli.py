@@ -11,8 +11,20 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
         "demo", "--users", "400", "--csv", str(out), "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    for text in ("Seats", "jira-software", "confluence", "USD/month", "Preview CSV", "0 of them mutating",
-                 "Day 0", "Day 14", "held for approval", "approved by demo:security-lead", "Restore of", "intact"):
+    for text in (
+        "Seats",
+        "jira-software",
+        "confluence",
+        "USD/month",
+        "Preview CSV",
+        "0 of them mutating",
+        "Day 0",
+        "Day 14",
+        "held for approval",
+        "approved by demo:security-lead",
+        "Restore of",
+        "intact",
+    ):
         assert text in result.stdout
     rows = read_csv(out)
     assert list(rows[0]) == list(PREVIEW_COLUMNS)
@@ -24,7 +36,9 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
 
 def test_demo_defaults_write_csv_in_current_folder(tmp_path):
     """Without --csv the preview lands in the current folder and its path is printed."""
-    result = run("demo", "--users", "50", "--preview-only", "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path)
+    result = run(
+        "demo", "--users", "50", "--preview-only", "--database-url", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     files = list(tmp_path.glob("jira-cleanup-preview-*.csv"))
     assert len(files) == 1

@@ -109,8 +109,9 @@ def test_bad_inputs_are_clear_errors(tmp_path, env):
 
 def test_serve_answers_health_and_metrics(tmp_path, env):
     """serve starts the scheduler and the HTTP server; /healthz and /metrics answer."""
-    with subprocess.Popen([*EXE, "serve", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [*EXE, "serve", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
