@@ -203,6 +203,13 @@ cli_lifecycle.register(app, _fail, _run, console)
 
 def main() -> None:
     """Console-script entry point."""
+    from bot.logs import configure_logging
+
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.secret_values())
+    except SettingsError:
+        configure_logging()
     app()
 
 

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (or http:// for a local sandbox)")
         return value.rstrip("/")
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for log redaction."""
+        secrets = [self.atlassian_api_key]
+        return [v.get_secret_value() for v in secrets if v is not None]
+
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:
         """Return (org id, API key) or raise :class:`SettingsError` naming what is missing."""
         org = org_override or self.atlassian_org_id

@@ -237,6 +237,17 @@ class Engine:
             await self._finish(run, report)
             return report
         await self._db(self.store.save_run, run)
+        unknown = scan.summary.unknown_activity
+        population = scan.summary.billable_accounts + unknown
+        if population and unknown * 100 > policy.safety.max_unknown_percent * population:
+            report.status = RunStatus.FAILED
+            report.note = (
+                f"fail closed: Atlassian gave no last-active data for {unknown} of {population} billable accounts "
+                f"(more than {policy.safety.max_unknown_percent}%); nothing was warned or changed"
+            )
+            await self.notifier.notify_admins(org_id, report.note)
+            await self._finish(run, report)
+            return report
         if await self._db(self.store.is_paused, org_id):
             report.status = RunStatus.PAUSED
             report.note = "the kill switch is on: nothing was warned or changed (jira-cleanup resume)"

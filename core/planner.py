@@ -134,6 +134,7 @@ class PlanSummary:
 
     accounts: int = 0
     billable_accounts: int = 0
+    unknown_activity: int = 0
     products: dict[str, ProductSummary] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
     currency: str = "USD"
@@ -312,6 +313,8 @@ class PlanBuilder:
         self.summary.accounts += 1
         if account.is_billable and account.products:
             self.summary.billable_accounts += 1
+        if not account.activity_known and account.is_billable:
+            self.summary.unknown_activity += 1
         for d in decisions:
             self._digests.append(hashlib.sha256(d.canonical().encode()).digest())
             self.summary.decisions[d.code] = self.summary.decisions.get(d.code, 0) + 1

@@ -114,6 +114,7 @@ class Safety:
     breaker_failures: int = 5
     approval_expires_hours: int = 72
     deletions_need_approval: bool = True
+    max_unknown_percent: Decimal = Decimal(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ def _safety_mapping(sf: Safety) -> dict[str, Any]:
         "canary": {"size": sf.canary_size, "max_error_rate": str(sf.canary_max_error_rate)},
         "circuit_breaker": {"consecutive_failures": sf.breaker_failures},
         "approval": {"expires_hours": sf.approval_expires_hours, "deletions_need_approval": sf.deletions_need_approval},
+        "max_unknown_percent": str(sf.max_unknown_percent),
     }
 
 
@@ -334,7 +336,7 @@ def _lifecycle(data: object, source: str) -> Lifecycle:
 
 def _safety(data: object, source: str) -> Safety:
     raw = _mapping(data if data is not None else {}, source, "safety")
-    _no_unknown_keys(raw, {"caps", "canary", "circuit_breaker", "approval"}, source, "safety")
+    _no_unknown_keys(raw, {"caps", "canary", "circuit_breaker", "approval", "max_unknown_percent"}, source, "safety")
     caps_raw = _mapping(raw.get("caps", {}) or {}, source, "safety.caps")
     _no_unknown_keys(caps_raw, {"per_run", "window", "deletions_per_run"}, source, "safety.caps")
     per_run = _mapping(caps_raw.get("per_run", {}) or {}, source, "safety.caps.per_run")
@@ -372,7 +374,13 @@ def _safety(data: object, source: str) -> Safety:
         deletions_need_approval=_bool(
             approval.get("deletions_need_approval", True), source, "safety.approval.deletions_need_approval"
         ),
+        max_unknown_percent=_or_off(_opt_pct(raw, "max_unknown_percent", Decimal(5), source, "safety")),
     )
+
+
+def _or_off(percent: Decimal | None) -> Decimal:
+    """``None`` (null in YAML) switches a percentage guard off, i.e. 100 %."""
+    return Decimal(100) if percent is None else percent
 
 
 def _opt_int(raw: Mapping[str, Any], key: str, default: int | None, source: str, path: str) -> int | None:

@@ -86,6 +86,7 @@ def summary_to_mapping(summary: PlanSummary) -> dict[str, Any]:
     return {
         "accounts": summary.accounts,
         "billable_accounts": summary.billable_accounts,
+        "unknown_activity": summary.unknown_activity,
         "currency": summary.currency,
         "decisions": dict(sorted(summary.decisions.items())),
         "products": {
@@ -100,6 +101,7 @@ def summary_from_mapping(data: Mapping[str, Any]) -> PlanSummary:
     summary = PlanSummary(
         accounts=int(data.get("accounts", 0)),
         billable_accounts=int(data.get("billable_accounts", 0)),
+        unknown_activity=int(data.get("unknown_activity", 0)),
         currency=str(data.get("currency", "USD")),
         decisions={str(k): int(v) for k, v in dict(data.get("decisions", {})).items()},
     )

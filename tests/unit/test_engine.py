@@ -19,15 +19,30 @@ def policy(**overrides):
     data = {
         "mode": "enforce",
         "rules": [
-            {"name": "jira", "product": "jira-software", "inactive_days": 90, "action": "remove_product_access",
-             "warn_days_before": 14},
-            {"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14,
-             "delete_after_days": 30},
+            {
+                "name": "jira",
+                "product": "jira-software",
+                "inactive_days": 90,
+                "action": "remove_product_access",
+                "warn_days_before": 14,
+            },
+            {
+                "name": "org",
+                "product": "any",
+                "inactive_days": 180,
+                "action": "suspend",
+                "warn_days_before": 14,
+                "delete_after_days": 30,
+            },
         ],
         "new_account_grace_days": 30,
-        "safety": {"caps": {"per_run": {"max_actions": 100, "max_percent": None},
-                            "window": {"max_actions": None, "max_percent": None}},
-                   "canary": {"size": 2}},
+        "safety": {
+            "caps": {
+                "per_run": {"max_actions": 100, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            },
+            "canary": {"size": 2},
+        },
     }
     data.update(overrides)
     return parse_policy(data)
@@ -179,8 +194,9 @@ async def test_active_again_withdraws_the_warning():
     """Using the product before the deadline closes the warning; nothing happens."""
     w = World([stale("a1")])
     await w.run()
-    w.directory.accounts["a1"] = make_account("a1", products={"jira-software": 0}, groups=["jira-software-users"],
-                                              now=w.clock.now() + timedelta(days=5))
+    w.directory.accounts["a1"] = make_account(
+        "a1", products={"jira-software": 0}, groups=["jira-software-users"], now=w.clock.now() + timedelta(days=5)
+    )
     await w.run(days=5)
     await w.run(days=14)
     assert w.directory.writes == []
@@ -211,8 +227,13 @@ async def test_per_run_cap_threshold(accounts, cap, held):
     """At the cap the run acts; one over it, nothing is written and the run waits for approval."""
     pol = policy(
         rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={"caps": {"per_run": {"max_actions": cap, "max_percent": None},
-                         "window": {"max_actions": None, "max_percent": None}}, "canary": {"size": 0}},
+        safety={
+            "caps": {
+                "per_run": {"max_actions": cap, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            },
+            "canary": {"size": 0},
+        },
     )
     w = World([stale(f"a{i}") for i in range(accounts)], pol)
     await w.run()
@@ -232,8 +253,13 @@ async def test_rolling_window_cap_stops_a_slow_trickle():
     """Runs each under the per-run cap stop when their sum would pass the window cap."""
     pol = policy(
         rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={"caps": {"per_run": {"max_actions": 3, "max_percent": None},
-                         "window": {"days": 7, "max_actions": 5, "max_percent": None}}, "canary": {"size": 0}},
+        safety={
+            "caps": {
+                "per_run": {"max_actions": 3, "max_percent": None},
+                "window": {"days": 7, "max_actions": 5, "max_percent": None},
+            },
+            "canary": {"size": 0},
+        },
     )
     w = World([stale(f"a{i}") for i in range(3)], pol)
     await w.run()  # day 0: a0-a2 warned
@@ -251,9 +277,13 @@ async def test_approval_is_refused_when_expired_or_tampered():
     """Expired approvals and changed held sets are refused."""
     pol = policy(
         rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None},
-                         "window": {"max_actions": None, "max_percent": None}},
-                "approval": {"expires_hours": 24}},
+        safety={
+            "caps": {
+                "per_run": {"max_actions": 0, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            },
+            "approval": {"expires_hours": 24},
+        },
     )
     w = World([stale("a1"), stale("a2")], pol)
     await w.run()
@@ -296,9 +326,14 @@ async def test_circuit_breaker_pauses_after_consecutive_failures_and_resumes_fro
     """K transient failures in a row pause the run; the next run finishes without repeating."""
     pol = policy(
         rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={"caps": {"per_run": {"max_actions": None, "max_percent": None},
-                         "window": {"max_actions": None, "max_percent": None}},
-                "canary": {"size": 0}, "circuit_breaker": {"consecutive_failures": 3}},
+        safety={
+            "caps": {
+                "per_run": {"max_actions": None, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            },
+            "canary": {"size": 0},
+            "circuit_breaker": {"consecutive_failures": 3},
+        },
     )
     w = World([stale(f"a{i}") for i in range(10)], pol)
     w.engine.concurrency = 1
@@ -320,9 +355,13 @@ async def test_canary_failure_pauses_the_rest():
     """When the canary's error rate is too high the other actions wait."""
     pol = policy(
         rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={"caps": {"per_run": {"max_actions": None, "max_percent": None},
-                         "window": {"max_actions": None, "max_percent": None}},
-                "canary": {"size": 2, "max_error_rate": 0.4}},
+        safety={
+            "caps": {
+                "per_run": {"max_actions": None, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            },
+            "canary": {"size": 2, "max_error_rate": 0.4},
+        },
     )
     w = World([stale(f"a{i}") for i in range(6)], pol)
     await w.run()
@@ -332,3 +371,16 @@ async def test_canary_failure_pauses_the_rest():
     assert "canary" in report.note
     planned = w.store.entries("org-1", states=[EntryState.PLANNED])
     assert len(planned) == 4
+
+
+async def test_run_fails_closed_when_too_much_activity_is_unknown():
+    """More unknown last-active data than the policy allows: no warning, no action, admins told."""
+    accounts = [stale(f"a{i}") for i in range(9)] + [make_account("u1", products={}, activity_known=False)]
+    w = World(accounts, policy(safety={"max_unknown_percent": 5}))
+    report = await w.run()
+    assert report.status is RunStatus.FAILED
+    assert "fail closed" in report.note
+    assert w.notifier.warnings == []
+    assert w.notifier.admin
+    relaxed = World(accounts, policy(safety={"max_unknown_percent": 20}))
+    assert (await relaxed.run()).status is RunStatus.COMPLETED
