@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.audit import AuditEntry, AuditEvent
+from core.chat import ActionToken, Actor, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case
 from core.model import Account, AccountId, GroupId, Org
@@ -314,4 +315,42 @@ class LifecycleStore(Protocol):
 
     def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
         """Audit events in chain order (``since`` filters by time, for exports)."""
+        ...
+
+
+# -- chat ----------------------------------------------------------------------------------
+
+
+class TokenStore(Protocol):
+    """Single-use button references (stored by hash)."""
+
+    def save_token(self, token: ActionToken) -> None:
+        """Store a new token."""
+        ...
+
+    def get_token(self, token_hash: str) -> ActionToken | None:
+        """The token with this hash, if any."""
+        ...
+
+    def consume_token(self, token_hash: str, actor: Actor, now: datetime) -> TokenUse:
+        """Atomically mark the token used by ``actor`` if :func:`core.chat.judge_use` allows it.
+
+        Exactly one of any number of concurrent calls gets ``OK``; the others see ``ALREADY_USED``.
+        """
+        ...
+
+    def set_outcome(self, token_hash: str, outcome: str, message_ref: str | None = None) -> None:
+        """Record what the click did (and the message to update)."""
+        ...
+
+
+class ProtectionStore(Protocol):
+    """Protections added at runtime (e.g. ``/jira-cleanup protect``), merged into the policy's."""
+
+    def protections(self, org_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        """(accounts, groups) protected in ``org_id`` beyond the policy file."""
+        ...
+
+    def set_protection(self, org_id: str, kind: str, value: str, protected: bool, audit: AuditEntry) -> None:
+        """Add (``protected``) or remove a protection of ``kind`` account|group, with its audit event."""
         ...
