@@ -1185,6 +1185,34 @@ class Engine:
             await self._execute(org_id, policy, RunReport("keep", org_id, "enforce", RunStatus.RUNNING), run_id=None)
         return result
 
+    async def release(self, case_id: str, actor: str) -> KeepResult:
+        """ "I don't need it": the user gives the access up now; the next run acts without waiting.
+
+        Only a delivered warning can be released; every other safety rail (caps, final check,
+        kill switch) still applies to the action itself.
+        """
+        now = self.clock.now()
+
+        def body(tx: CaseTransaction) -> KeepResult:
+            case = tx.case
+            if case.state is not CaseState.WARNED:
+                return KeepResult(False, f"nothing to release: this warning is {case.state.value}")
+            tx.save_case(transition(case, now, CaseState.WARNED, deadline=now, delivered_at=case.delivered_at or now))
+            tx.audit(
+                self._audit(
+                    case.org_id,
+                    "release",
+                    "ok",
+                    subject=case.account_id,
+                    actor=actor,
+                    reason="the user does not need the access",
+                    after={"deadline": str(now)},
+                )
+            )
+            return KeepResult(True, "released: the access will be removed on the next run")
+
+        return await self._tx(case_id, body)
+
     async def restore(
         self, org_id: str, account_id: str, actor: str, policy: Policy, *, reason: str = ""
     ) -> RestoreResult:
