@@ -172,6 +172,10 @@ class ScanStore(Protocol):
         """The snapshot of one account in ``run_id``."""
         ...
 
+    def iter_accounts(self, run_id: str) -> Iterable[Account]:
+        """Every account snapshot of ``run_id``, ordered by account id (streamed)."""
+        ...
+
 
 # -- lifecycle -------------------------------------------------------------------------------
 
@@ -257,8 +261,13 @@ class LifecycleStore(Protocol):
         open case."""
         ...
 
-    def lock_case(self, case_id: str) -> AbstractContextManager[CaseTransaction]:
-        """Lock one case and its entries for update; commit on normal exit, roll back on error."""
+    def lock_case(self, case_id: str, *, epoch: int | None = None) -> AbstractContextManager[CaseTransaction]:
+        """Lock one case and its entries for update; commit on normal exit, roll back on error.
+
+        With ``epoch`` (the caller's leader epoch, see :class:`LeaderLock`): raises
+        ``core.errors.FencedOut`` on entering, writing nothing, unless it is the org's current
+        epoch; the check holds until the commit, and saved entries record ``epoch``.
+        """
         ...
 
     def add_entries(self, entries: Sequence[LedgerEntry]) -> int:
@@ -269,8 +278,13 @@ class LifecycleStore(Protocol):
         """One entry. Raises ``LookupError`` when unknown."""
         ...
 
-    def claim(self, org_id: str, worker: str, limit: int, *, run_id: str | None = None) -> Sequence[LedgerEntry]:
-        """Atomically move up to ``limit`` PLANNED entries to CLAIMED for ``worker`` (each claimed once)."""
+    def claim(
+        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Atomically move up to ``limit`` PLANNED entries to CLAIMED for ``worker`` (each claimed once).
+
+        With ``epoch``: ``FencedOut`` (nothing claimed) unless it is the org's current leader epoch.
+        """
         ...
 
     def entries(
@@ -280,9 +294,20 @@ class LifecycleStore(Protocol):
         ...
 
     def set_entry_state(
-        self, entry_id: str, expected: EntryState, new: EntryState, now: datetime, outcome: str = ""
+        self,
+        entry_id: str,
+        expected: EntryState,
+        new: EntryState,
+        now: datetime,
+        outcome: str = "",
+        *,
+        epoch: int | None = None,
     ) -> bool:
-        """Compare-and-set an entry's state; False when it was not in ``expected``."""
+        """Compare-and-set an entry's state; False when it was not in ``expected``.
+
+        With ``epoch``: ``FencedOut`` (nothing written) unless it is the current leader epoch of
+        the entry's org.
+        """
         ...
 
     def count_reducing_since(self, org_id: str, since: datetime) -> int:
@@ -353,4 +378,26 @@ class ProtectionStore(Protocol):
 
     def set_protection(self, org_id: str, kind: str, value: str, protected: bool, audit: AuditEntry) -> None:
         """Add (``protected``) or remove a protection of ``kind`` account|group, with its audit event."""
+        ...
+
+
+class LeaderLock(Protocol):
+    """Leader election among replicas of the service, with a fencing epoch per leadership.
+
+    One object holds at most one org's leadership at a time. The epoch ``acquire`` returns
+    grows by one with every new leadership of the org; pass it to the store's ``claim``,
+    ``set_entry_state`` and ``lock_case`` so that a replica that lost leadership without
+    noticing (a pause, a dropped connection) is refused (``FencedOut``) instead of writing.
+    """
+
+    def acquire(self, org_id: str) -> int | None:
+        """Try once, without waiting: the new fencing epoch when this replica now leads ``org_id``, else None."""
+        ...
+
+    def still_leader(self) -> bool:
+        """True while the lock is held (its connection or file lock is alive and the epoch unchanged)."""
+        ...
+
+    def release(self) -> None:
+        """Give leadership up (idempotent); ``acquire`` may be called again afterwards."""
         ...

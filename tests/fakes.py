@@ -274,3 +274,6 @@ class FakeStore:
 
     def get_account(self, run_id: str, account_id: str) -> Account | None:
         return self.accounts.get((run_id, account_id))
+
+    def iter_accounts(self, run_id: str) -> Iterable[Account]:
+        return [a for (r, _), a in sorted(self.accounts.items()) if r == run_id]

@@ -1,0 +1,66 @@
+"""In-memory token and protection stores with the same contracts as the SQL ones."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+from core.audit import AuditEntry
+from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
+
+
+class FakeTokenStore:
+    """Tokens by hash; consume is atomic under a lock."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, ActionToken] = {}
+        self._lock = threading.Lock()
+
+    def save_token(self, token: ActionToken) -> None:
+        with self._lock:
+            if token.token_hash in self.tokens:
+                raise ValueError("token already exists")
+            self.tokens[token.token_hash] = token
+
+    def get_token(self, token_hash: str) -> ActionToken | None:
+        return self.tokens.get(token_hash)
+
+    def consume_token(self, token_hash: str, actor: Actor, now: datetime) -> TokenUse:
+        with self._lock:
+            token = self.tokens.get(token_hash)
+            status = judge_use(token, actor, now)
+            if status is not TokenStatus.OK or token is None:
+                return TokenUse(status, token)
+            used = replace(token, used_at=now, used_by=actor.audit_id)
+            self.tokens[token_hash] = used
+            return TokenUse(TokenStatus.OK, used)
+
+    def set_outcome(self, token_hash: str, outcome: str, message_ref: str | None = None) -> None:
+        with self._lock:
+            token = self.tokens[token_hash]
+            self.tokens[token_hash] = replace(token, outcome=outcome, message_ref=message_ref or token.message_ref)
+
+
+class FakeProtectionStore:
+    """Runtime protections per org, with an audit list."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, set[str]] = {}
+        self.groups: dict[str, set[str]] = {}
+        self.audit: list[AuditEntry] = []
+
+    def protections(self, org_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        return frozenset(self.accounts.get(org_id, set())), frozenset(self.groups.get(org_id, set()))
+
+    def set_protection(self, org_id: str, kind: str, value: str, protected: bool, audit: AuditEntry) -> None:
+        if kind not in ("account", "group"):
+            raise ValueError(f"unknown protection kind {kind!r}")
+        table = self.accounts if kind == "account" else self.groups
+        values = table.setdefault(org_id, set())
+        normalised = value.lower() if "@" in value else value
+        if protected:
+            values.add(normalised)
+        else:
+            values.discard(normalised)
+        self.audit.append(audit)

@@ -1,0 +1,207 @@
+"""Chat use cases over fakes: admin gate, commands, single-use intended-recipient buttons."""
+
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+
+from bot.chatops import Admins, ChatOps
+from core.chat import Actor, Purpose, TokenStatus
+from core.clock import FixedClock
+from core.engine import Engine
+from core.lifecycle import CaseState
+from core.model import MembershipStatus
+from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
+from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.fakes_lifecycle import FakeLifecycleStore
+from tests.unit.test_engine import policy, stale
+
+ADMIN = Actor("slack", "T0ACME", "U0ADMIN", "Ada Admin")
+OTHER_ADMIN = Actor("slack", "T0ACME", "U0SEC", "Sec Lead")
+USER = Actor("slack", "T0ACME", "U0USER", "Una User")
+STRANGER = Actor("slack", "T0ACME", "U0EVE", "Eve")
+
+
+class Harness:
+    def __init__(self, accounts, pol=None):
+        self.clock = FixedClock(NOW)
+        self.directory = FakeDirectory(accounts)
+        self.scans = FakeStore()
+        self.store = FakeLifecycleStore()
+        self.tokens = FakeTokenStore()
+        self.protections = FakeProtectionStore()
+        self.notifier = RecordingNotifier()
+        self.engine = Engine(self.directory, self.scans, self.store, self.notifier, self.clock, worker_id="w")
+        self.policy = pol or policy()
+        self.replies = []
+
+        @asynccontextmanager
+        async def open_engine():
+            yield self.engine
+
+        self.ops = ChatOps(
+            org_id="org-1",
+            load_policy=lambda: self.policy,
+            open_engine=open_engine,
+            scans=self.scans,
+            lifecycle=self.store,
+            tokens=self.tokens,
+            protections=self.protections,
+            admins=Admins.of([ADMIN, OTHER_ADMIN]),
+            clock=self.clock,
+        )
+
+    async def respond(self, reply):
+        self.replies.append(reply)
+
+    async def cmd(self, text, actor=ADMIN):
+        reply = await self.ops.command(actor, text, self.respond)
+        await self.ops.drain()
+        return reply
+
+    def case(self, account_id, rule="org"):
+        return next(c for c in self.store.find_cases("org-1", account_id) if c.rule == rule)
+
+
+async def test_non_admins_are_refused_and_nothing_happens():
+    """A non-admin gets a short refusal; even 'pause' changes nothing."""
+    h = Harness([stale("a1")])
+    reply = await h.cmd("pause", actor=STRANGER)
+    assert not reply.ok
+    assert "admins only" in reply.text
+    assert not h.store.is_paused("org-1")
+    lookalike = Actor("slack", "T0OTHER", "U0ADMIN", "Ada Admin")
+    assert not (await h.cmd("status", actor=lookalike)).ok
+
+
+async def test_unknown_command_is_a_short_answer():
+    """An unknown sub-command answers with the command list; nothing happens."""
+    h = Harness([stale("a1")])
+    reply = await h.cmd("explode")
+    assert not reply.ok
+    assert "unknown command" in reply.text
+
+
+async def test_pause_resume_status_and_policy():
+    """The kill switch from chat is audited with the chat identity."""
+    h = Harness([stale("a1")])
+    assert (await h.cmd("pause incident 7")).ok
+    assert h.store.is_paused("org-1")
+    status = await h.cmd("status")
+    assert ("Kill switch", "ON — nothing will be changed") in status.lines
+    await h.cmd("resume")
+    assert not h.store.is_paused("org-1")
+    actors = [e.entry.actor for e in h.store.iter_audit()]
+    assert actors.count("slack:T0ACME/U0ADMIN") == 2
+    assert "org-wide" not in (await h.cmd("policy")).text
+
+
+async def test_keep_button_single_use_and_intended_recipient_only():
+    """Only the warned person can keep; a double click keeps once and confirms once."""
+    h = Harness([stale("a1")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    case = h.case("a1")
+    keep, release = await h.ops.warning_buttons(h.directory.accounts["a1"], case.case_id, USER)
+    wrong = await h.ops.click(STRANGER, keep.token, h.respond)
+    assert wrong.status is TokenStatus.WRONG_USER
+    assert h.case("a1").state is CaseState.WARNED
+    first = await h.ops.click(USER, keep.token, h.respond)
+    second = await h.ops.click(USER, keep.token, h.respond)
+    assert first.status is TokenStatus.OK and first.first
+    assert "kept until" in first.text
+    assert second.status is TokenStatus.ALREADY_USED and not second.first
+    assert second.text == first.text
+    assert h.case("a1").state is CaseState.KEPT
+    keeps = [e for e in h.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok"]
+    assert len(keeps) == 1
+    assert keeps[0].entry.actor == USER.audit_id
+
+
+async def test_expired_button_changes_nothing():
+    """Past its expiry a button refuses politely."""
+    h = Harness([stale("a1")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    keep, _ = await h.ops.warning_buttons(h.directory.accounts["a1"], h.case("a1").case_id, USER)
+    h.clock.advance(timedelta(days=46))
+    result = await h.ops.click(USER, keep.token, h.respond)
+    assert result.status is TokenStatus.EXPIRED
+    assert h.case("a1").state is CaseState.WARNED
+
+
+async def test_release_acts_on_the_next_run():
+    """'I don't need it' moves the deadline to now; the next run removes the access."""
+    h = Harness([stale("a1")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    _, release = await h.ops.warning_buttons(h.directory.accounts["a1"], h.case("a1").case_id, USER)
+    result = await h.ops.click(USER, release.token, h.respond)
+    assert result.ok
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    assert h.directory.accounts["a1"].membership_status is MembershipStatus.SUSPENDED
+
+
+async def test_approval_buttons_refuse_the_requester_and_non_admins():
+    """Held runs are approved by another admin, exactly once."""
+    pol = policy(
+        safety={
+            "caps": {
+                "per_run": {"max_actions": 0, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            }
+        }
+    )
+    h = Harness([stale("a1"), stale("a2")], pol)
+    await h.engine.run(pol, requested_by=ADMIN.audit_id)
+    h.clock.advance(timedelta(days=14))
+    held = await h.engine.run(pol, requested_by=ADMIN.audit_id)
+    approve, deny = await h.ops.approval_buttons(held.run_id, ADMIN)
+    assert (await h.ops.click(ADMIN, approve.token, h.respond)).status is TokenStatus.WRONG_USER
+    assert (await h.ops.click(USER, approve.token, h.respond)).status is TokenStatus.WRONG_USER
+    ok = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert ok.ok, ok.text
+    assert "2 actions carried out" in ok.text
+    again = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert again.status is TokenStatus.ALREADY_USED
+    assert len(h.directory.writes) == 2
+
+
+async def test_run_needs_a_confirm_click_by_the_same_admin():
+    """'run' answers with a confirm button; only its requester can press it."""
+    h = Harness([stale("a1")])
+    reply = await h.cmd("run")
+    assert reply.buttons[0].label == "Run now"
+    assert (await h.ops.click(OTHER_ADMIN, reply.buttons[0].token, h.respond)).status is TokenStatus.WRONG_USER
+    result = await h.ops.click(ADMIN, reply.buttons[0].token, h.respond)
+    await h.ops.drain()
+    assert result.ok
+    assert h.replies and h.replies[-1].title.startswith("Run ")
+    assert h.notifier.warnings
+
+
+async def test_protect_merges_into_the_policy_and_restore_by_email():
+    """protect adds a runtime protection; restore accepts an email from the latest scan."""
+    h = Harness([stale("a1", email="ada@acme.example"), stale("a2")])
+    assert (await h.cmd("protect ada@acme.example")).ok
+    assert "ada@acme.example" in h.ops.policy().protected.accounts
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    assert {c.account_id for c in h.store.open_cases("org-1").values()} == {"a2"}
+    assert (await h.cmd("unprotect ada@acme.example")).ok
+    h.clock.advance(timedelta(days=14))
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    reply = await h.cmd("restore a2@acme.example")
+    assert reply.ok, reply.text
+    assert h.directory.accounts["a2"].membership_status is MembershipStatus.ACTIVE
+    missing = await h.cmd("restore nobody@acme.example")
+    assert not missing.ok
+
+
+@pytest.mark.parametrize("text", ["preview", "report", "help"])
+async def test_other_commands_answer(text):
+    """preview reports later through respond; report and help answer at once."""
+    h = Harness([stale("a1")])
+    reply = await h.cmd(text)
+    assert reply.ok
+    if text == "preview":
+        assert h.replies and "dry_run" in h.replies[-1].title
+        assert h.replies[-1].file is not None
+        assert h.directory.writes == []
+    assert Purpose.KEEP.value == "keep"
