@@ -11,7 +11,7 @@ from core.clock import FixedClock
 from core.engine import Engine
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
-from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
+from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier
 from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 from tests.unit.test_engine import policy, stale
@@ -101,15 +101,17 @@ async def test_keep_button_single_use_and_intended_recipient_only():
     h = Harness([stale("a1")])
     await h.engine.run(h.policy, requested_by="cli:alice")
     case = h.case("a1")
-    keep, release = await h.ops.warning_buttons(h.directory.accounts["a1"], case.case_id, USER)
+    keep, _release = await h.ops.warning_buttons(h.directory.accounts["a1"], case.case_id, USER)
     wrong = await h.ops.click(STRANGER, keep.token, h.respond)
     assert wrong.status is TokenStatus.WRONG_USER
     assert h.case("a1").state is CaseState.WARNED
     first = await h.ops.click(USER, keep.token, h.respond)
     second = await h.ops.click(USER, keep.token, h.respond)
-    assert first.status is TokenStatus.OK and first.first
+    assert first.status is TokenStatus.OK
+    assert first.first
     assert "kept until" in first.text
-    assert second.status is TokenStatus.ALREADY_USED and not second.first
+    assert second.status is TokenStatus.ALREADY_USED
+    assert not second.first
     assert second.text == first.text
     assert h.case("a1").state is CaseState.KEPT
     keeps = [e for e in h.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok"]
@@ -153,7 +155,7 @@ async def test_approval_buttons_refuse_the_requester_and_non_admins():
     await h.engine.run(pol, requested_by=ADMIN.audit_id)
     h.clock.advance(timedelta(days=14))
     held = await h.engine.run(pol, requested_by=ADMIN.audit_id)
-    approve, deny = await h.ops.approval_buttons(held.run_id, ADMIN)
+    approve, _deny = await h.ops.approval_buttons(held.run_id, ADMIN)
     assert (await h.ops.click(ADMIN, approve.token, h.respond)).status is TokenStatus.WRONG_USER
     assert (await h.ops.click(USER, approve.token, h.respond)).status is TokenStatus.WRONG_USER
     ok = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
@@ -173,7 +175,8 @@ async def test_run_needs_a_confirm_click_by_the_same_admin():
     result = await h.ops.click(ADMIN, reply.buttons[0].token, h.respond)
     await h.ops.drain()
     assert result.ok
-    assert h.replies and h.replies[-1].title.startswith("Run ")
+    assert h.replies
+    assert h.replies[-1].title.startswith("Run ")
     assert h.notifier.warnings
 
 
@@ -201,7 +204,8 @@ async def test_other_commands_answer(text):
     reply = await h.cmd(text)
     assert reply.ok
     if text == "preview":
-        assert h.replies and "dry_run" in h.replies[-1].title
+        assert h.replies
+        assert "dry_run" in h.replies[-1].title
         assert h.replies[-1].file is not None
         assert h.directory.writes == []
     assert Purpose.KEEP.value == "keep"
