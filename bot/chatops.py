@@ -13,12 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from pathlib import Path
 
 from bot.commands import Command, CommandError, Target, help_text, parse
 from bot.lifecycle import run_csv_path, run_once
-from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use, new_token
+from core.audit import AuditEntry
+from core.buttons import ButtonIssuer
+from core.chat import ADMIN_PURPOSES, Actor, Button, Purpose, TokenStatus, hash_token, judge_use
 from core.engine import Engine, RunReport, set_paused
 from core.ledger import EntryState, RunStatus
 from core.model import Account
@@ -27,20 +28,6 @@ from core.ports import Clock, LifecycleStore, ProtectionStore, ScanStore, TokenS
 from core.savings import realised_savings
 
 log = logging.getLogger("jira_cleanup.chatops")
-
-#: How long a warning's buttons work; a keep after that goes through an admin.
-BUTTON_TTL = timedelta(days=45)
-APPROVAL_TTL = timedelta(hours=72)
-CONFIRM_TTL = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class Button:
-    """A button to render: its label, the raw single-use token, and a style hint."""
-
-    label: str
-    token: str
-    style: str = ""  # primary | danger | ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +53,7 @@ class ClickResult:
     message_ref: str | None = None
     first: bool = False  # True only for the click that actually did something
     ok: bool = True  # False when the click was valid but the action was refused (e.g. keep limit)
+    tell: Actor | None = None  # someone else to tell about the outcome (the requester of a restore)
 
 
 Respond = Callable[[Reply], Awaitable[None]]
@@ -201,8 +189,6 @@ class ChatOps:
         target = command.target
         assert target is not None  # the grammar guarantees it
         kind = "group" if target.kind == "group" else "account"
-        from core.audit import AuditEntry
-
         audit = AuditEntry(
             at=self.clock.now(),
             actor=actor.audit_id,
@@ -235,12 +221,11 @@ class ChatOps:
 
     async def _cmd_run(self, actor: Actor, command: Command, respond: Respond) -> Reply:
         policy = self.policy()
-        raw, token = new_token(Purpose.CONFIRM_RUN, self.org_id, "run", self.clock.now(), CONFIRM_TTL, intended=actor)
-        await asyncio.to_thread(self.tokens.save_token, token)
+        button = await asyncio.to_thread(self.buttons.confirm_run, actor)
         mode = "ENFORCE — accounts may be warned and changed" if policy.mode is Mode.ENFORCE else "dry run"
         return Reply(
             f"Run jira-cleanup now? Policy mode: {mode}. Caps and approvals still apply.",
-            buttons=(Button("Run now", raw, "danger"),),
+            buttons=(button,),
         )
 
     async def _run(self, actor: Actor, respond: Respond, *, dry_run: bool) -> None:
@@ -298,27 +283,18 @@ class ChatOps:
 
     # -- buttons ---------------------------------------------------------------------------
 
+    @property
+    def buttons(self) -> ButtonIssuer:
+        """Issues the tokens behind this org's buttons."""
+        return ButtonIssuer(self.tokens, self.clock, self.org_id)
+
     async def warning_buttons(self, account: Account, case_id: str, recipient: Actor) -> tuple[Button, Button]:
         """Issue the Keep / I don't need it tokens for one warning, bound to ``recipient``."""
-        now = self.clock.now()
-        keep_raw, keep = new_token(
-            Purpose.KEEP, self.org_id, case_id, now, BUTTON_TTL, intended=recipient, account_id=account.account_id
-        )
-        rel_raw, rel = new_token(
-            Purpose.RELEASE, self.org_id, case_id, now, BUTTON_TTL, intended=recipient, account_id=account.account_id
-        )
-        await asyncio.to_thread(self.tokens.save_token, keep)
-        await asyncio.to_thread(self.tokens.save_token, rel)
-        return Button("Keep my access", keep_raw, "primary"), Button("I don't need it", rel_raw)
+        return await asyncio.to_thread(self.buttons.warning, case_id, account.account_id, recipient)
 
     async def approval_buttons(self, run_id: str, requester: Actor | None) -> tuple[Button, Button]:
         """Issue Approve / Deny tokens for a held run; the requester may not use them."""
-        now = self.clock.now()
-        ok_raw, ok = new_token(Purpose.APPROVE, self.org_id, run_id, now, APPROVAL_TTL, forbidden=requester)
-        no_raw, no = new_token(Purpose.DENY, self.org_id, run_id, now, APPROVAL_TTL, forbidden=requester)
-        await asyncio.to_thread(self.tokens.save_token, ok)
-        await asyncio.to_thread(self.tokens.save_token, no)
-        return Button("Approve", ok_raw, "primary"), Button("Deny", no_raw, "danger")
+        return await asyncio.to_thread(self.buttons.approval, run_id, requester)
 
     async def click(self, actor: Actor, raw: str, respond: Respond, *, justification: str | None = None) -> ClickResult:
         """A button was clicked. Checks the clicker, expiry and single use, then acts once."""
@@ -326,7 +302,7 @@ class ChatOps:
         token = await asyncio.to_thread(self.tokens.get_token, token_hash)
         now = self.clock.now()
         status = judge_use(token, actor, now)
-        if token is not None and token.purpose in (Purpose.APPROVE, Purpose.DENY) and not self.admins.is_admin(actor):
+        if token is not None and token.purpose in ADMIN_PURPOSES and not self.admins.is_admin(actor):
             status = TokenStatus.WRONG_USER
         if status is not TokenStatus.OK:
             return ClickResult(
@@ -342,7 +318,8 @@ class ChatOps:
             return ClickResult(use.status, _refusal(use.status, current.outcome), token.purpose, current.message_ref)
         text, ok = await self._act_on(token.purpose, token.subject, token.account_id, actor, respond, justification)
         await asyncio.to_thread(self.tokens.set_outcome, token_hash, text)
-        return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok)
+        tell = token.forbidden if token.purpose in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE) else None
+        return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok, tell=tell)
 
     async def _act_on(
         self,
@@ -387,8 +364,63 @@ class ChatOps:
                 except (ValueError, LookupError) as exc:
                     return f"Not denied: {exc}", False
             return f"Denied by {actor.name or actor.audit_id}: nothing was changed.", True
+        if purpose is Purpose.APPROVE_RESTORE:
+            async with self.open_engine() as engine:
+                result = await engine.restore(
+                    self.org_id, subject, actor.audit_id, policy, reason=f"restore request approved by {actor.audit_id}"
+                )
+            if result.accepted:
+                return f"Restore approved by {actor.name or actor.audit_id}: {result.reason}.", True
+            return f"Restore could not be done: {result.reason}.", False
+        if purpose is Purpose.DENY_RESTORE:
+            await asyncio.to_thread(
+                self.lifecycle.append_audit,
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=actor.audit_id,
+                    action="restore.denied",
+                    outcome="ok",
+                    org_id=self.org_id,
+                    subject=subject,
+                    approver=actor.audit_id,
+                ),
+            )
+            return f"Restore denied by {actor.name or actor.audit_id}.", True
         self._background(self._run(actor, respond, dry_run=False))
         return "Running now — I'll post the result here.", True
+
+    async def request_restore(self, requester: Actor, email: str) -> tuple[Reply, Reply | None]:
+        """A locked-out user asks for access back: (answer to them, approval message for the admins)."""
+        account_id = await self.resolve_account(Target("email", email.lower()))
+        if account_id is None:
+            return Reply(
+                f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False
+            ), None
+        cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
+        if not any(c.state.value in ("actioned", "deletion_scheduled") for c in cases):
+            return Reply(
+                "jira-cleanup has not removed any of your access, so there is nothing to restore.", ok=False
+            ), None
+        approve, deny = await asyncio.to_thread(self.buttons.restore_request, account_id, requester)
+        await asyncio.to_thread(
+            self.lifecycle.append_audit,
+            AuditEntry(
+                at=self.clock.now(),
+                actor=requester.audit_id,
+                action="restore.requested",
+                outcome="pending",
+                org_id=self.org_id,
+                subject=account_id,
+            ),
+        )
+        to_user = Reply("Thanks — your request to get access back was sent to the admins. You will hear back here.")
+        to_admins = Reply(
+            f"{requester.name or requester.audit_id} asks to get access back for {email} (account {account_id}).",
+            title="Restore request",
+            buttons=(approve, deny),
+            public=True,
+        )
+        return to_user, to_admins
 
 
 def _find_by_email(scans: ScanStore, run_id: str, email: str) -> str | None:

@@ -37,6 +37,21 @@ class Purpose(StrEnum):
     APPROVE = "approve"  # approve held actions of a run
     DENY = "deny"  # deny held actions of a run
     CONFIRM_RUN = "confirm_run"  # an admin confirms /jira-cleanup run
+    APPROVE_RESTORE = "approve_restore"  # an admin approves a user's restore request
+    DENY_RESTORE = "deny_restore"
+
+
+ADMIN_PURPOSES = frozenset({Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A button to render: its label, the raw single-use token, and a style hint."""
+
+    label: str
+    token: str
+    style: str = ""  # primary | danger | ""
+    purpose: Purpose | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,7 @@ class Engine:
         crash: CrashHook | None = None,
         concurrency: int = 8,
         claim_batch: int = 200,
+        epoch: int | None = None,
     ) -> None:
         self.directory = directory
         self.scans = scans
@@ -151,6 +152,7 @@ class Engine:
         self._crash = crash
         self.concurrency = max(1, concurrency)
         self.claim_batch = max(1, claim_batch)
+        self.epoch = epoch
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class Engine:
 
     async def _tx(self, case_id: str, body: Callable[[CaseTransaction], T]) -> T:
         def run() -> T:
-            with self.store.lock_case(case_id) as tx:
+            with self.store.lock_case(case_id, epoch=self.epoch) as tx:
                 return body(tx)
 
         return await asyncio.to_thread(run)
@@ -552,6 +554,7 @@ class Engine:
                     EntryState.PLANNED,
                     now,
                     "retrying after a transient failure",
+                    epoch=self.epoch,
                 )
                 report.bump("retried")
         reducing = [e for e in fresh if e.op.reduces_access]
@@ -647,7 +650,13 @@ class Engine:
         if run.expires_at is not None and now > run.expires_at:
             for e in held:
                 await self._db(
-                    self.store.set_entry_state, e.entry_id, EntryState.HELD, EntryState.SKIPPED, now, "approval expired"
+                    self.store.set_entry_state,
+                    e.entry_id,
+                    EntryState.HELD,
+                    EntryState.SKIPPED,
+                    now,
+                    "approval expired",
+                    epoch=self.epoch,
                 )
             await self._db(self.store.save_run, replace(run, status=RunStatus.EXPIRED, updated_at=now))
             raise ValueError(f"the approval of run {run_id} expired at {run.expires_at.isoformat()}")
@@ -661,6 +670,7 @@ class Engine:
                 EntryState.PLANNED,
                 now,
                 f"approved by {approver}",
+                epoch=self.epoch,
             )
         approved = replace(run, status=RunStatus.RUNNING, approved_by=approver, approved_at=now, updated_at=now)
         await self._db(self.store.save_run, approved)
@@ -709,6 +719,7 @@ class Engine:
                     EntryState.PLANNED,
                     now,
                     "action settled",
+                    epoch=self.epoch,
                 )
         stuck = await self._db(self.store.entries, org_id, states=[EntryState.CLAIMED, EntryState.REQUESTED])
         for entry in stuck:
@@ -720,6 +731,7 @@ class Engine:
                     EntryState.PLANNED,
                     now,
                     "released after a restart",
+                    epoch=self.epoch,
                 )
             else:
                 await self._carry_out(
@@ -739,7 +751,7 @@ class Engine:
                 return
             in_canary = canary_left > 0
             size = min(canary_left, self.claim_batch) if in_canary else self.claim_batch
-            claimed = await self._db(self.store.claim, org_id, self.worker_id, size, run_id=run_id)
+            claimed = await self._db(self.store.claim, org_id, self.worker_id, size, run_id=run_id, epoch=self.epoch)
             if not claimed:
                 return
             self.crash("after_claim")
@@ -789,6 +801,7 @@ class Engine:
                         EntryState.PLANNED,
                         self.clock.now(),
                         "released: run stopped",
+                        epoch=self.epoch,
                     )
                     return
                 outcome = await self._carry_out(entry, policy, report)
@@ -1057,6 +1070,7 @@ class Engine:
                 EntryState.CLAIMED,
                 self.clock.now(),
                 "claimed after its action settled",
+                epoch=self.epoch,
             ):
                 claimed = replace(waiting, state=EntryState.CLAIMED)
                 await self._carry_out(claimed, policy, report)

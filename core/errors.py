@@ -11,6 +11,7 @@ The tree::
     │   ├── AccountNotFound         the account (or org) does not exist (404)
     │   └── NotManageable           Atlassian refuses to change this account, with a reason key
     └── StoreError                  the database refused or is unreachable
+        └── FencedOut               a write carried a stale leader epoch: another replica leads now
 
 Adapters catch their SDK's exceptions and raise these; the core never sees httpx or SQLAlchemy.
 """
@@ -84,3 +85,19 @@ class NotManageable(DirectoryError):
 
 class StoreError(CleanupError):
     """The database refused an operation or is unreachable."""
+
+
+class FencedOut(StoreError):
+    """A write carried a leader epoch that is no longer the org's current one; nothing was written.
+
+    Another replica became leader (see ``core.ports.LeaderLock``) after this one took its
+    epoch. The holder of the stale epoch must stop working on ``org_id`` at once; the new
+    leader reconciles whatever was left in flight.
+    """
+
+    def __init__(self, org_id: str, epoch: int, current: int | None) -> None:
+        self.org_id = org_id
+        self.epoch = epoch
+        self.current = current
+        now = "no leader epoch is recorded" if current is None else f"the current epoch is {current}"
+        super().__init__(f"fenced out of org {org_id!r}: this writer holds leader epoch {epoch} but {now}")

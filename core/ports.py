@@ -364,8 +364,12 @@ class TokenStore(Protocol):
         """
         ...
 
-    def set_outcome(self, token_hash: str, outcome: str, message_ref: str | None = None) -> None:
-        """Record what the click did (and the message to update)."""
+    def set_outcome(self, token_hash: str, outcome: str) -> None:
+        """Record what the click did."""
+        ...
+
+    def attach_message(self, token_hashes: Iterable[str], message_ref: str) -> None:
+        """Remember which message carries these buttons, to update it in place after a click."""
         ...
 
 

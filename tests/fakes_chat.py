@@ -36,10 +36,14 @@ class FakeTokenStore:
             self.tokens[token_hash] = used
             return TokenUse(TokenStatus.OK, used)
 
-    def set_outcome(self, token_hash: str, outcome: str, message_ref: str | None = None) -> None:
+    def set_outcome(self, token_hash: str, outcome: str) -> None:
         with self._lock:
-            token = self.tokens[token_hash]
-            self.tokens[token_hash] = replace(token, outcome=outcome, message_ref=message_ref or token.message_ref)
+            self.tokens[token_hash] = replace(self.tokens[token_hash], outcome=outcome)
+
+    def attach_message(self, token_hashes, message_ref: str) -> None:
+        with self._lock:
+            for token_hash in token_hashes:
+                self.tokens[token_hash] = replace(self.tokens[token_hash], message_ref=message_ref)
 
 
 class FakeProtectionStore:

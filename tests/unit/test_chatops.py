@@ -209,3 +209,23 @@ async def test_other_commands_answer(text):
         assert h.replies[-1].file is not None
         assert h.directory.writes == []
     assert Purpose.KEEP.value == "keep"
+
+
+async def test_restore_request_goes_to_admins_and_tells_the_requester():
+    """A locked-out user asks; another admin approves; the requester is named for the reply."""
+    h = Harness([stale("a1", email="una@acme.example")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    h.clock.advance(timedelta(days=14))
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    to_user, to_admins = await h.ops.request_restore(USER, "una@acme.example")
+    assert to_user.ok
+    assert to_admins is not None
+    approve, _deny = to_admins.buttons
+    assert (await h.ops.click(USER, approve.token, h.respond)).status is TokenStatus.WRONG_USER
+    result = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert result.ok, result.text
+    assert result.tell == USER
+    assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
+    nothing, none = await h.ops.request_restore(USER, "nobody@acme.example")
+    assert not nothing.ok
+    assert none is None

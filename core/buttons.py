@@ -1,0 +1,105 @@
+"""Issuing the single-use tokens behind buttons, for notifiers and chat handlers alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from core.chat import Actor, Button, Purpose, hash_token, new_token
+from core.ports import Clock, TokenStore
+
+#: How long a warning's buttons work; later, keeping access goes through an admin.
+BUTTON_TTL = timedelta(days=45)
+APPROVAL_TTL = timedelta(hours=72)
+CONFIRM_TTL = timedelta(minutes=15)
+
+
+class ButtonIssuer:
+    """Creates and stores tokens; returns buttons carrying the raw values.
+
+    Calls are synchronous (they write to the store): async callers use a worker thread.
+    """
+
+    def __init__(self, tokens: TokenStore, clock: Clock, org_id: str) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self.org_id = org_id
+
+    def _issue(
+        self,
+        label: str,
+        style: str,
+        purpose: Purpose,
+        subject: str,
+        ttl: timedelta,
+        *,
+        intended: Actor | None = None,
+        forbidden: Actor | None = None,
+        account_id: str | None = None,
+    ) -> Button:
+        raw, token = new_token(
+            purpose,
+            self.org_id,
+            subject,
+            self.clock.now(),
+            ttl,
+            intended=intended,
+            forbidden=forbidden,
+            account_id=account_id,
+        )
+        self.tokens.save_token(token)
+        return Button(label, raw, style, purpose)
+
+    def warning(self, case_id: str, account_id: str, recipient: Actor) -> tuple[Button, Button]:
+        """Keep my access / I don't need it, usable only by ``recipient``."""
+        return (
+            self._issue(
+                "Keep my access",
+                "primary",
+                Purpose.KEEP,
+                case_id,
+                BUTTON_TTL,
+                intended=recipient,
+                account_id=account_id,
+            ),
+            self._issue(
+                "I don't need it", "", Purpose.RELEASE, case_id, BUTTON_TTL, intended=recipient, account_id=account_id
+            ),
+        )
+
+    def approval(self, run_id: str, requester: Actor | None) -> tuple[Button, Button]:
+        """Approve / Deny a held run; any admin but the requester."""
+        return (
+            self._issue("Approve", "primary", Purpose.APPROVE, run_id, APPROVAL_TTL, forbidden=requester),
+            self._issue("Deny", "danger", Purpose.DENY, run_id, APPROVAL_TTL, forbidden=requester),
+        )
+
+    def restore_request(self, account_id: str, requester: Actor) -> tuple[Button, Button]:
+        """Approve / Deny a user's restore request; any admin but the requester."""
+        return (
+            self._issue(
+                "Approve restore",
+                "primary",
+                Purpose.APPROVE_RESTORE,
+                account_id,
+                APPROVAL_TTL,
+                forbidden=requester,
+                account_id=account_id,
+            ),
+            self._issue(
+                "Deny",
+                "danger",
+                Purpose.DENY_RESTORE,
+                account_id,
+                APPROVAL_TTL,
+                forbidden=requester,
+                account_id=account_id,
+            ),
+        )
+
+    def confirm_run(self, requester: Actor) -> Button:
+        """Run now, usable only by the admin who asked."""
+        return self._issue("Run now", "danger", Purpose.CONFIRM_RUN, "run", CONFIRM_TTL, intended=requester)
+
+    def attach(self, buttons: tuple[Button, ...], message_ref: str) -> None:
+        """Remember the message that carries ``buttons``."""
+        self.tokens.attach_message([hash_token(b.token) for b in buttons], message_ref)
