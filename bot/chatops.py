@@ -366,12 +366,12 @@ class ChatOps:
             return f"Denied by {actor.name or actor.audit_id}: nothing was changed.", True
         if purpose is Purpose.APPROVE_RESTORE:
             async with self.open_engine() as engine:
-                result = await engine.restore(
+                restored = await engine.restore(
                     self.org_id, subject, actor.audit_id, policy, reason=f"restore request approved by {actor.audit_id}"
                 )
-            if result.accepted:
-                return f"Restore approved by {actor.name or actor.audit_id}: {result.reason}.", True
-            return f"Restore could not be done: {result.reason}.", False
+            if restored.accepted:
+                return f"Restore approved by {actor.name or actor.audit_id}: {restored.reason}.", True
+            return f"Restore could not be done: {restored.reason}.", False
         if purpose is Purpose.DENY_RESTORE:
             await asyncio.to_thread(
                 self.lifecycle.append_audit,
