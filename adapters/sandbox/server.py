@@ -4,7 +4,8 @@ Per request, in order: the request is logged; the fault schedule may answer
 (or reset the connection); the Bearer key is checked (401); the rate limiter
 may answer 429; the configured latency is applied; the handler runs.  Every
 response carries ``X-Request-Id``; when a rate limit is configured, every
-admitted response also carries the ``X-RateLimit-*`` headers.
+admitted response also carries the ``X-RateLimit-*`` headers.  The test-only
+control API (:mod:`.control`, ``SandboxConfig.control_api``) skips all of this.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from . import admin_api, manage_api
+from . import admin_api, control, manage_api
 from .faults import Fault
 from .generate import generate_org
 from .org import SandboxOrg
@@ -85,22 +86,32 @@ async def _guarded(
             return _rate_limited(limit_headers, retry if config.send_retry_after else None)
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000)
-    try:
-        response = await handler(request)
-    except ApiError as exc:
-        response = exc.response
-    except web.HTTPMethodNotAllowed:
-        response = admin_error(405, "ADMIN-405-1", "Method not allowed")
-    except web.HTTPNotFound:
-        response = admin_error(404, "ADMIN-404-1", "Resource not found")
+    response = await _dispatch(request, handler)
     response.headers.update(limit_headers)
     return response
 
 
+async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run the handler, turning API errors and routing misses into Atlassian error bodies."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response
+    except web.HTTPMethodNotAllowed:
+        return admin_error(405, "ADMIN-405-1", "Method not allowed")
+    except web.HTTPNotFound:
+        return admin_error(404, "ADMIN-404-1", "Resource not found")
+
+
 @web.middleware
 async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Log, inject faults, authenticate, rate-limit, then dispatch."""
+    """Log, inject faults, authenticate, rate-limit, then dispatch.
+
+    Control-API requests (``/_sandbox/*`` while ``control_api`` is on) skip all of it.
+    """
     state = request.app[STATE_KEY]
+    if state.config.control_api and control.is_control_path(request.path):
+        return await _dispatch(request, handler)
     raw = await request.read()
     body: object = None
     if raw.strip():
@@ -137,6 +148,7 @@ def build_app(org: SandboxOrg, config: SandboxConfig | None = None) -> web.Appli
     app[STATE_KEY] = SandboxState(org, config or SandboxConfig())
     admin_api.add_routes(app)
     manage_api.add_routes(app)
+    control.add_routes(app)
     return app
 
 

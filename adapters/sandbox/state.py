@@ -35,6 +35,8 @@ class SandboxConfig:
     * ``faults``: the :class:`FaultSchedule`, mutable at runtime.
     * ``now``: tz-aware clock used for the rate-limit window, the
       ``X-RateLimit-Reset`` header and lifecycle timestamps.
+    * ``control_api``: serve the test-only ``/_sandbox/*`` routes (request
+      log, raw user state; see :mod:`.control`).  Off by default.
     """
 
     api_key: str = "sandbox-key"
@@ -43,6 +45,7 @@ class SandboxConfig:
     send_retry_after: bool = False
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     now: Callable[[], datetime] = utc_now
+    control_api: bool = False
 
 
 @dataclass(slots=True)

@@ -1,0 +1,1 @@
+"""Crash-safety tests: real SIGKILLs of a worker process at random and at named points."""

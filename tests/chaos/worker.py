@@ -1,0 +1,110 @@
+"""One executor process that can die by SIGKILL at a chosen crash point.
+
+``python -m tests.chaos.worker --db URL --base URL --org ORG [--kill-at N] [--kill-point NAME]``
+
+Builds a real :class:`core.engine.Engine` (the Atlassian client against the sandbox at
+``--base``, the SQL stores at ``--db``, a recording notifier, the system clock, a worker id
+unique to this process), runs ``recover`` once, then ``_execute`` until no PLANNED entry is
+left, prints ``DONE <json counts>`` and exits 0.
+
+The crash hook counts its calls (only those of ``--kill-point`` when given) and on the
+``--kill-at``-th one sends this process a real ``SIGKILL``: no ``finally``, no rollback, no
+flush; in-flight threads and sockets die with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+
+from adapters.atlassian import open_directory
+from adapters.store import open_stores
+from core.clock import SystemClock
+from core.engine import CRASH_POINTS, Engine, RunReport
+from core.ledger import EntryState, RunStatus
+from tests.chaos.common import POLICY, directory_config
+from tests.fakes import RecordingNotifier
+
+#: ``_execute`` passes before giving up with exit status 3 (each pass drains every PLANNED entry).
+MAX_PASSES = 20
+
+
+class KillSwitch:
+    """The crash hook: counts calls (of ``point`` only, when set) and SIGKILLs at call ``at``."""
+
+    def __init__(self, at: int | None, point: str | None) -> None:
+        self.at = at
+        self.point = point
+        self.calls = 0
+
+    def __call__(self, point: str) -> None:
+        if self.point is not None and point != self.point:
+            return
+        self.calls += 1
+        if self.at is not None and self.calls >= self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def work(args: argparse.Namespace) -> int:
+    """Recover, then execute until nothing is PLANNED; return the exit status."""
+    started = time.perf_counter()
+    scans, store = open_stores(args.db)
+    hook = KillSwitch(args.kill_at, args.kill_point)
+    counts: dict[str, int] = {}
+    try:
+        async with open_directory(directory_config(args.base, args.org)) as directory:
+            engine = Engine(
+                directory,
+                scans,
+                store,
+                RecordingNotifier(),
+                SystemClock(),
+                worker_id=f"chaos-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+                crash=hook,
+                concurrency=args.concurrency,
+                claim_batch=args.claim_batch,
+            )
+            counts["recovered"] = await engine.recover(args.org, POLICY)
+            for passes in range(1, MAX_PASSES + 1):
+                if not await asyncio.to_thread(store.entries, args.org, states=[EntryState.PLANNED]):
+                    break
+                report = RunReport("chaos", args.org, "enforce", RunStatus.RUNNING)
+                await engine._execute(args.org, POLICY, report, run_id=None)
+                for key, value in report.counts.items():
+                    counts[key] = counts.get(key, 0) + value
+                counts["passes"] = passes
+            else:
+                print(f"GAVE UP after {MAX_PASSES} passes: {json.dumps(counts)}", flush=True)
+                return 3
+    finally:
+        scans.close()
+        store.close()
+    counts["hook_calls"] = hook.calls
+    counts["elapsed_ms"] = round((time.perf_counter() - started) * 1000)
+    print(f"DONE {json.dumps(counts, sort_keys=True)}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", required=True, help="database URL of the stores")
+    parser.add_argument("--base", required=True, help="base URL of the sandbox")
+    parser.add_argument("--org", required=True, help="org id")
+    parser.add_argument("--kill-at", type=int, default=None, help="SIGKILL at this call of the crash hook (1-based)")
+    parser.add_argument("--kill-point", choices=CRASH_POINTS, default=None, help="count only this crash point")
+    parser.add_argument("--concurrency", type=int, default=8, help="writes in flight (Engine.concurrency)")
+    parser.add_argument("--claim-batch", type=int, default=200, help="entries per claim (Engine.claim_batch)")
+    args = parser.parse_args(argv)
+    if args.kill_at is not None and args.kill_at < 1:
+        parser.error("--kill-at must be at least 1")
+    sys.exit(asyncio.run(work(args)))
+
+
+if __name__ == "__main__":
+    main()
