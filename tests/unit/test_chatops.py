@@ -1,6 +1,8 @@
 """Chat use cases over fakes: admin gate, commands, single-use intended-recipient buttons."""
 
+import tempfile
 from contextlib import asynccontextmanager
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -49,6 +51,7 @@ class Harness:
             protections=self.protections,
             admins=Admins.of([ADMIN, OTHER_ADMIN]),
             clock=self.clock,
+            report_folder=Path(tempfile.mkdtemp(prefix="jc-reports-")),
         )
 
     async def respond(self, reply):
