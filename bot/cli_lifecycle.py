@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from adapters.store.leader import leader_for
 from bot import bootstrap
 from bot.exports import export_audit, export_run
 from bot.lifecycle import atlassian_config, cli_actor, open_engine, run_csv_path, run_once, stores
@@ -181,21 +182,40 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 raise fail(f"lifecycle.schedule: {exc}") from None
             config = atlassian_config(s, org)
             db = stores(s.database_url)
-            async with open_engine(config, db) as engine:
-                service = Service(engine, pol, config.org_id, db)
+            slack = None
+            if s.slack_enabled:  # Slack only when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set
+                from bot.slack_app import compose_for_serve
+
+                try:
+                    slack = await compose_for_serve(s, db, pol, config.org_id)
+                except (NotImplementedError, SettingsError) as exc:
+                    raise fail(str(exc)) from None
+            async with open_engine(config, db, notifier=slack.notifier if slack else None) as engine:
+                leader = leader_for(s.database_url, leader_url=s.leader_database_url)
+                service = Service(engine, pol, config.org_id, db, leader=leader)
+                await service.lead()
                 scheduler = build_scheduler(cron, service.scheduled_run)
                 app = build_app(health=service.health, metrics=service.metrics)
+                if slack is not None:
+                    slack.bind_engine(engine)
+                    slack.mount(app)
                 runner, url = await serve_http(app, host, port)
                 scheduler.start()
+                if slack is not None:
+                    await slack.start()
                 out.print(
                     f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
                     f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC"
+                    + (f"; Slack events at {url}/slack/events" if slack is not None else "")
                 )
                 try:
                     await wait_for_signal()
                 finally:
                     await stop_scheduler(scheduler)
                     await runner.cleanup()
+                    leader.release()
+                    if slack is not None:
+                        await slack.aclose()
 
         run(go, api_base=s.atlassian_api_base)
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from adapters.atlassian import AtlassianConfig, open_directory
 from adapters.console_notifier import ConsoleNotifier
-from adapters.store import open_stores
+from adapters.store import SqlChatStore, open_stores
 from bot.scanning import ProgressSink, scan_to_csv
 from bot.settings import Settings
 from core.clock import SystemClock
 from core.engine import Engine, RunReport
 from core.policy import Mode, Policy
-from core.ports import Clock, LifecycleStore, Notifier, ScanStore
+from core.ports import Clock, LifecycleStore, Notifier, ProtectionStore, ScanStore, TokenStore
 
 
 def cli_actor(name: str | None = None) -> str:
@@ -39,16 +39,19 @@ def worker_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """The scan store and the lifecycle store of one database."""
+    """Every store of one database: scans, the lifecycle, and chat (tokens, protections)."""
 
     scans: ScanStore
     lifecycle: LifecycleStore
+    tokens: TokenStore
+    protections: ProtectionStore
 
 
 def stores(database_url: str) -> Stores:
     """Open (and migrate) the database at ``database_url``."""
     scans, lifecycle = open_stores(database_url)
-    return Stores(scans, lifecycle)
+    chat = SqlChatStore(lifecycle)
+    return Stores(scans, lifecycle, chat, chat)
 
 
 def atlassian_config(settings: Settings, org_override: str | None) -> AtlassianConfig:

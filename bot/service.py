@@ -13,6 +13,7 @@ from bot.lifecycle import Stores, run_csv_path, run_once
 from core.engine import Engine, RunReport
 from core.ledger import EntryState
 from core.policy import Policy
+from core.ports import LeaderLock
 
 log = logging.getLogger("jira_cleanup.service")
 
@@ -32,9 +33,30 @@ class Service:
     runs: int = 0
     failures: int = 0
     last_error: str | None = field(default=None)
+    leader: LeaderLock | None = None
+    role: str = "leader"
+
+    async def lead(self) -> bool:
+        """Only the leader acts: keep (or try to take) leadership and set the engine's fencing epoch."""
+        if self.leader is None:
+            return True
+        if self.engine.epoch is not None and await asyncio.to_thread(self.leader.still_leader):
+            return True
+        epoch = await asyncio.to_thread(self.leader.acquire, self.org_id)
+        if epoch is None:
+            self.engine.epoch = None
+            self.role = "standby"
+            log.info("another replica leads org %s: standing by", self.org_id)
+            return False
+        self.engine.epoch = epoch
+        self.role = "leader"
+        log.info("leading org %s with fencing epoch %s", self.org_id, epoch)
+        return True
 
     async def scheduled_run(self) -> RunReport | None:
-        """The scheduler's job: the same use case as ``jira-cleanup run``."""
+        """The scheduler's job: the same use case as ``jira-cleanup run`` (leader only)."""
+        if not await self.lead():
+            return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         try:
             report, path = await run_once(
@@ -61,6 +83,7 @@ class Service:
             "org_id": self.org_id,
             "paused": paused,
             "mode": self.policy.mode.value,
+            "role": self.role,
             "last_run": None if self.last is None else {"id": self.last.run_id, "status": self.last.status.value},
             "last_error": self.last_error,
         }

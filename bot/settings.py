@@ -6,6 +6,7 @@ receive plain values.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -30,8 +31,21 @@ class Settings(BaseSettings):
     atlassian_requests_per_second: float = Field(default=5.0, gt=0)
     atlassian_max_attempts: int = Field(default=6, ge=1, le=20)
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="DATABASE_URL")
+    leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")
     jira_cleanup_policy: Path | None = Field(default=None, description="JIRA_CLEANUP_POLICY")
     log_level: str = Field(default="WARNING", description="LOG_LEVEL")
+
+    # Slack (single workspace). ``serve`` starts the Slack surface only when the bot token and the
+    # signing secret are both set; SLACK_APP_TOKEN (xapp-…) adds a Socket Mode connection.
+    slack_bot_token: SecretStr | None = Field(default=None, description="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, description="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="SLACK_API_URL")
+    slack_admin_user_ids: str = Field(default="", description="SLACK_ADMIN_USER_IDS: U123,T0ACME:U456")
+    slack_admin_channel_id: str | None = Field(default=None, description="SLACK_ADMIN_CHANNEL_ID")
+    slack_warning_contact: str = Field(
+        default="your Jira administrators", description="SLACK_WARNING_CONTACT: who users should ask"
+    )
 
     @field_validator("atlassian_api_base")
     @classmethod
@@ -40,9 +54,43 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (or http:// for a local sandbox)")
         return value.rstrip("/")
 
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local fake)")
+        return value.rstrip("/") + "/"  # slack_sdk joins method names onto it
+
+    @field_validator("slack_admin_user_ids")
+    @classmethod
+    def _slack_admin_ids(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item and re.fullmatch(r"(?:T[A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}", item) is None:
+                raise ValueError(f"{item!r} is not a Slack user id (U…) or TEAM:USER pair (T…:U…)")
+        return value
+
+    @property
+    def slack_enabled(self) -> bool:
+        """True when both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (non-empty)."""
+        return bool(
+            self.slack_bot_token is not None
+            and self.slack_bot_token.get_secret_value()
+            and self.slack_signing_secret is not None
+            and self.slack_signing_secret.get_secret_value()
+        )
+
+    def slack_admin_pairs(self) -> tuple[tuple[str | None, str], ...]:
+        """SLACK_ADMIN_USER_IDS as (team id or None, user id) pairs; None means "the bot's workspace"."""
+        pairs: list[tuple[str | None, str]] = []
+        for item in (part.strip() for part in self.slack_admin_user_ids.split(",")):
+            if item:
+                team, _, user = item.rpartition(":")
+                pairs.append((team or None, user))
+        return tuple(pairs)
+
     def secret_values(self) -> list[str]:
         """Every configured secret, for log redaction."""
-        secrets = [self.atlassian_api_key]
+        secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:

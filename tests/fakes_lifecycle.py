@@ -13,6 +13,11 @@ SQLite and PostgreSQL. Its state is public for assertions: ``cases``, ``ledger``
   ``prev_hash`` is :data:`core.audit.GENESIS`.
 * Failure injection for engine tests: set ``fail_audit`` to an exception and every audit
   append (direct or in a transaction) raises it, so the change it belongs to is rolled back.
+* Fencing like the SQL store: ``epochs`` maps org id to the current leader epoch;
+  ``bump_epoch(org)`` starts a new leadership. ``claim``, ``set_entry_state`` and
+  ``lock_case`` given an ``epoch`` raise :class:`core.errors.FencedOut`, writing nothing,
+  unless it is current, and stamp it on the entries they write. :class:`FakeLeaderLock`
+  elects leaders over the same ``epochs``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from core.errors import FencedOut
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case, Op
-from core.ports import CaseTransaction, Clock, LifecycleStore
+from core.ports import CaseTransaction, Clock, LeaderLock, LifecycleStore
 
-__all__ = ["FakeCaseTransaction", "FakeLifecycleStore", "normalise_audit_entry"]
+__all__ = ["FakeCaseTransaction", "FakeLeaderLock", "FakeLifecycleStore", "normalise_audit_entry"]
 
 _D = TypeVar("_D")
 _COUNTED = frozenset({EntryState.CLAIMED, EntryState.REQUESTED, EntryState.CONFIRMED})
@@ -73,8 +79,15 @@ def _sorted_entries(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
 class FakeCaseTransaction:
     """A locked case: changes go to copies and are published on commit."""
 
-    def __init__(self, case: Case, entries: list[LedgerEntry], conflict: Callable[[Case], bool]) -> None:
+    def __init__(
+        self,
+        case: Case,
+        entries: list[LedgerEntry],
+        conflict: Callable[[Case], bool],
+        epoch: int | None = None,
+    ) -> None:
         self._conflict = conflict
+        self._epoch = epoch
         self.case = case
         self.entries = entries
         self.saved_case: Case | None = None
@@ -96,6 +109,8 @@ class FakeCaseTransaction:
         if entry.case_id != self.case.case_id:
             raise ValueError(f"entry {entry.entry_id!r} belongs to case {entry.case_id!r}, not {self.case.case_id!r}")
         entry = _utc(entry)
+        if self._epoch is not None:
+            entry = replace(entry, epoch=self._epoch)
         self.saved_entries[entry.entry_id] = entry
         self.entries = _sorted_entries([*(e for e in self.entries if e.entry_id != entry.entry_id), entry])
 
@@ -115,6 +130,8 @@ class FakeLifecycleStore:
         self.audit_log: list[AuditEvent] = []
         self.fail_audit: Exception | None = None
         self.transactions = 0  # committed lock_case blocks, for assertions
+        self.epochs: dict[str, int] = {}  # org id -> current leader epoch
+        self.leaders: dict[str, str] = {}  # org id -> holder of the FakeLeaderLock, while held
         self._lock = threading.RLock()
         if clock is None:
             self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -122,6 +139,19 @@ class FakeLifecycleStore:
             self._now = clock.now
         else:
             self._now = clock
+
+    # -- fencing -----------------------------------------------------------------------
+
+    def bump_epoch(self, org_id: str) -> int:
+        """Start a new leadership of ``org_id``: its epoch grows by one (from 1); return it."""
+        with self._lock:
+            self.epochs[org_id] = self.epochs.get(org_id, 0) + 1
+            return self.epochs[org_id]
+
+    def _check_epoch(self, org_id: str, epoch: int | None) -> None:
+        """``FencedOut`` unless ``epoch`` is None or current (caller holds the lock)."""
+        if epoch is not None and self.epochs.get(org_id) != epoch:
+            raise FencedOut(org_id, epoch, self.epochs.get(org_id))
 
     # -- cases -------------------------------------------------------------------------
 
@@ -169,11 +199,12 @@ class FakeLifecycleStore:
             self.audit_log.extend(events)
 
     @contextmanager
-    def _lock_case(self, case_id: str) -> Iterator[FakeCaseTransaction]:
+    def _lock_case(self, case_id: str, epoch: int | None) -> Iterator[FakeCaseTransaction]:
         with self._lock:
             case = self.get_case(case_id)
+            self._check_epoch(case.org_id, epoch)
             entries = _sorted_entries(e for e in self.ledger.values() if e.case_id == case_id)
-            tx = FakeCaseTransaction(case, entries, self._conflict)
+            tx = FakeCaseTransaction(case, entries, self._conflict, epoch)
             yield tx  # an exception here leaves the store untouched
             events = self._seal(tx.audits)
             if tx.saved_case is not None:
@@ -182,9 +213,9 @@ class FakeLifecycleStore:
             self.audit_log.extend(events)
             self.transactions += 1
 
-    def lock_case(self, case_id: str) -> AbstractContextManager[CaseTransaction]:
-        """Lock one case and its entries; commit on normal exit, roll back on error."""
-        return self._lock_case(case_id)
+    def lock_case(self, case_id: str, *, epoch: int | None = None) -> AbstractContextManager[CaseTransaction]:
+        """Lock one case and its entries; commit on normal exit, roll back on error (fenced by ``epoch``)."""
+        return self._lock_case(case_id, epoch)
 
     # -- ledger --------------------------------------------------------------------------
 
@@ -207,19 +238,29 @@ class FakeLifecycleStore:
             except KeyError:
                 raise LookupError(f"unknown ledger entry {entry_id!r}") from None
 
-    def claim(self, org_id: str, worker: str, limit: int, *, run_id: str | None = None) -> Sequence[LedgerEntry]:
-        """Move up to ``limit`` PLANNED entries, oldest first, to CLAIMED for ``worker``."""
+    def claim(
+        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+    ) -> Sequence[LedgerEntry]:
+        """Move up to ``limit`` PLANNED entries, oldest first, to CLAIMED for ``worker`` (fenced by ``epoch``)."""
         if limit < 1:
             return []
         now = _aware(self._now(), "clock time")
         with self._lock:
+            self._check_epoch(org_id, epoch)
             planned = _sorted_entries(
                 e
                 for e in self.ledger.values()
                 if e.org_id == org_id and e.state is EntryState.PLANNED and (run_id is None or e.run_id == run_id)
             )[:limit]
             claimed = [
-                replace(e, state=EntryState.CLAIMED, worker=worker, attempts=e.attempts + 1, updated_at=now)
+                replace(
+                    e,
+                    state=EntryState.CLAIMED,
+                    worker=worker,
+                    attempts=e.attempts + 1,
+                    updated_at=now,
+                    epoch=e.epoch if epoch is None else epoch,
+                )
                 for e in planned
             ]
             for entry in claimed:
@@ -241,16 +282,33 @@ class FakeLifecycleStore:
             )
 
     def set_entry_state(
-        self, entry_id: str, expected: EntryState, new: EntryState, now: datetime, outcome: str = ""
+        self,
+        entry_id: str,
+        expected: EntryState,
+        new: EntryState,
+        now: datetime,
+        outcome: str = "",
+        *,
+        epoch: int | None = None,
     ) -> bool:
-        """Compare-and-set an entry's state; ``outcome`` replaces the stored one only when non-empty."""
+        """Compare-and-set an entry's state; ``outcome`` replaces the stored one only when non-empty.
+
+        Fenced by ``epoch`` (checked before the state, like the SQL store); an unknown entry is False.
+        """
         when = _aware(now, "now")
         with self._lock:
             entry = self.ledger.get(entry_id)
-            if entry is None or entry.state is not EntryState(expected):
+            if entry is None:
+                return False
+            self._check_epoch(entry.org_id, epoch)
+            if entry.state is not EntryState(expected):
                 return False
             self.ledger[entry_id] = replace(
-                entry, state=EntryState(new), updated_at=when, outcome=outcome or entry.outcome
+                entry,
+                state=EntryState(new),
+                updated_at=when,
+                outcome=outcome or entry.outcome,
+                epoch=entry.epoch if epoch is None else epoch,
             )
             return True
 
@@ -335,8 +393,62 @@ class FakeLifecycleStore:
         return [e for e in events if start is None or e.entry.at >= start]
 
 
+class FakeLeaderLock:
+    """A :class:`core.ports.LeaderLock` over a :class:`FakeLifecycleStore`'s ``epochs``.
+
+    Several locks on one store behave like replicas on one database: one leads per org at a
+    time, and each new leadership bumps the epoch. ``lose()`` simulates the lock's
+    connection dropping (``still_leader`` turns false and the org is free for another) while
+    the loser keeps its stale epoch, as a paused process would.
+    """
+
+    def __init__(self, store: FakeLifecycleStore, holder: str = "fake-leader") -> None:
+        self.store = store
+        self.holder = holder
+        self.org_id: str | None = None
+        self.epoch: int | None = None
+        self.acquired = 0  # successful acquisitions, for assertions
+
+    def acquire(self, org_id: str) -> int | None:
+        """Lead ``org_id`` when nobody does: the new epoch, else None."""
+        if self.org_id is not None:
+            raise RuntimeError(f"{self.holder} already leads {self.org_id!r}: release() first")
+        with self.store._lock:
+            if org_id in self.store.leaders:
+                return None
+            self.store.leaders[org_id] = self.holder
+            self.org_id, self.epoch = org_id, self.store.bump_epoch(org_id)
+            self.acquired += 1
+            return self.epoch
+
+    def still_leader(self) -> bool:
+        """True while this lock holds its org and the epoch is unchanged."""
+        with self.store._lock:
+            org = self.org_id
+            return (
+                org is not None
+                and self.store.leaders.get(org) == self.holder
+                and self.store.epochs.get(org) == self.epoch
+            )
+
+    def lose(self) -> None:
+        """The lock's connection dropped: the org is free; this object still thinks it leads."""
+        with self.store._lock:
+            if self.org_id is not None and self.store.leaders.get(self.org_id) == self.holder:
+                del self.store.leaders[self.org_id]
+
+    def release(self) -> None:
+        """Give leadership up (idempotent)."""
+        self.lose()
+        self.org_id = self.epoch = None
+
+
 def _conforms(store: FakeLifecycleStore) -> LifecycleStore:
     return store
+
+
+def _leader_conforms(lock: FakeLeaderLock) -> LeaderLock:
+    return lock
 
 
 def _tx_conforms(tx: FakeCaseTransaction) -> CaseTransaction:

@@ -8,10 +8,24 @@ Public API::
     from adapters.store import open_stores
     scans, lifecycle = open_stores(url)   # ScanStore + LifecycleStore on one engine
 
+    from adapters.store import leader_for
+    leader = leader_for(url, leader_url=os.environ.get("LEADER_DATABASE_URL"))
+    epoch = leader.acquire(org_id)        # LeaderLock: None while another replica leads
+
 See :mod:`adapters.store.sql_store` for the URL convention and the guarantees of the scan
 store, and :mod:`adapters.store.lifecycle_store` for the lifecycle store's transactions.
 """
 
+from adapters.store.chat_store import SqlChatStore
+from adapters.store.leader import (
+    LEADER_DATABASE_URL_ENV,
+    LeaderLockError,
+    PoolerDetected,
+    PostgresLeader,
+    SqliteLeader,
+    leader_for,
+    leader_key,
+)
 from adapters.store.lifecycle_store import (
     SqlCaseTransaction,
     SqlLifecycleStore,
@@ -23,11 +37,19 @@ from adapters.store.sql_store import DEFAULT_DATABASE_URL, SqlStore, create_stor
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "LEADER_DATABASE_URL_ENV",
+    "LeaderLockError",
+    "PoolerDetected",
+    "PostgresLeader",
     "SqlCaseTransaction",
+    "SqlChatStore",
     "SqlLifecycleStore",
     "SqlStore",
+    "SqliteLeader",
     "create_lifecycle_store",
     "create_store",
+    "leader_for",
+    "leader_key",
     "make_engine",
     "mask_url",
     "open_stores",

@@ -24,6 +24,13 @@ Concurrency design:
   held. Audit rows written through a case transaction are buffered and appended just before
   commit, so the chain lock is held as briefly as possible (always after any row lock: no
   lock-order cycles).
+* Fencing: ``claim``, ``set_entry_state`` and ``lock_case`` accept the caller's leader epoch
+  (:mod:`adapters.store.leader`). When given, the same transaction reads the org's row of
+  ``leader_epochs`` (``FOR SHARE`` on PostgreSQL, under the write lock on SQLite) and raises
+  :class:`core.errors.FencedOut`, writing nothing, unless it still holds that epoch. The share
+  lock lasts until the commit, so a new leader's epoch bump waits for the old leader's
+  in-flight transactions and every later one sees the new epoch. Rows written with an epoch
+  record it in ``ledger.epoch``. Without an epoch nothing is checked (single-replica use).
 * ``audit_events`` is append-only from the application's side: this module never updates or
   deletes it. Production should also revoke ``UPDATE, DELETE, TRUNCATE`` on it from the
   application role; on PostgreSQL the migration installs a trigger refusing them anyway.
@@ -52,9 +59,17 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.store.migrate import upgrade
 from adapters.store.sql_store import SqlStore, _reason, make_engine, mask_url, normalise_url
-from adapters.store.tables import AUDIT_EVENTS, CASES, CONTROLS, LEDGER, LIFECYCLE_RUNS, OPEN_CASE_STATES
+from adapters.store.tables import (
+    AUDIT_EVENTS,
+    CASES,
+    CONTROLS,
+    LEADER_EPOCHS,
+    LEDGER,
+    LIFECYCLE_RUNS,
+    OPEN_CASE_STATES,
+)
 from core.audit import GENESIS, AuditEntry, AuditEvent, seal
-from core.errors import StoreError
+from core.errors import FencedOut, StoreError
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState, Effect, Op
 from core.policy import Action
@@ -345,11 +360,15 @@ class SqlCaseTransaction:
     """One locked case in an open transaction (see :meth:`SqlLifecycleStore.lock_case`).
 
     ``save_case`` and ``save_entry`` write at once (inside the transaction); audit entries are
-    sealed and appended when the block ends normally, just before the commit.
+    sealed and appended when the block ends normally, just before the commit. When the block
+    was opened with a leader ``epoch``, saved entries record it.
     """
 
-    def __init__(self, conn: sa.Connection, case: Case, entries: list[LedgerEntry]) -> None:
+    def __init__(
+        self, conn: sa.Connection, case: Case, entries: list[LedgerEntry], *, epoch: int | None = None
+    ) -> None:
         self._conn = conn
+        self._epoch = epoch
         self.case = case
         self.entries = entries
         self._audits: list[AuditEntry] = []
@@ -371,6 +390,8 @@ class SqlCaseTransaction:
         """Insert or replace a ledger entry of the locked case (``ValueError`` for another case)."""
         if entry.case_id != self.case.case_id:
             raise ValueError(f"entry {entry.entry_id!r} belongs to case {entry.case_id!r}, not {self.case.case_id!r}")
+        if self._epoch is not None:
+            entry = replace(entry, epoch=self._epoch)
         row = _entry_row(entry)
         stmt = _insert(self._conn, LEDGER)
         update = {c: stmt.excluded[c] for c in row if c != "entry_id"}
@@ -393,6 +414,22 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "sqlite":
         return sqlite_dialect.insert(table)
     raise StoreError(f"unsupported database dialect {conn.dialect.name!r}")
+
+
+def _check_epoch(conn: sa.Connection, org_id: str, epoch: int) -> None:
+    """Raise ``FencedOut`` unless ``epoch`` is the current leader epoch of ``org_id``.
+
+    Must run inside the write transaction it guards. On PostgreSQL the epoch row is locked
+    ``FOR SHARE`` until that transaction ends: a new leader's bump waits for it, and a
+    transaction that waited for a bump reads the bumped epoch. On SQLite the write lock
+    (``BEGIN IMMEDIATE``) already excludes the bump.
+    """
+    stmt = sa.select(LEADER_EPOCHS.c.epoch).where(LEADER_EPOCHS.c.org_id == org_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    current = conn.execute(stmt).scalar()
+    if current is None or int(current) != epoch:
+        raise FencedOut(org_id, epoch, None if current is None else int(current))
 
 
 def _append_audit(conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
@@ -531,7 +568,7 @@ class SqlLifecycleStore:
             _append_audit(conn, [entry])
 
     @contextmanager
-    def _lock_case(self, case_id: str) -> Iterator[SqlCaseTransaction]:
+    def _lock_case(self, case_id: str, epoch: int | None) -> Iterator[SqlCaseTransaction]:
         with self._write(f"updating case {case_id!r}") as conn:
             stmt = sa.select(CASES).where(CASES.c.case_id == case_id)
             if not self._sqlite:
@@ -539,23 +576,26 @@ class SqlLifecycleStore:
             row = conn.execute(stmt).first()
             if row is None:
                 raise LookupError(f"unknown case {case_id!r}")
+            if epoch is not None:
+                _check_epoch(conn, row.org_id, epoch)
             pick = sa.select(LEDGER).where(LEDGER.c.case_id == case_id).order_by(*_ENTRY_ORDER)
             if not self._sqlite:
                 # Lock the entries too: a concurrent compare-and-set waits for this block and then
                 # re-checks the state it expects, instead of being overwritten by a stale copy.
                 pick = pick.with_for_update()
             entries = [_entry_from_row(r) for r in conn.execute(pick)]
-            tx = SqlCaseTransaction(conn, _case_from_row(row), entries)
+            tx = SqlCaseTransaction(conn, _case_from_row(row), entries, epoch=epoch)
             yield tx
             tx._flush()
 
-    def lock_case(self, case_id: str) -> AbstractContextManager[CaseTransaction]:
+    def lock_case(self, case_id: str, *, epoch: int | None = None) -> AbstractContextManager[CaseTransaction]:
         """Lock ``case_id`` and its entries; commit on normal exit, roll back on error.
 
-        ``LookupError`` (on entering) when the case is unknown. Keep the block short: see the
-        module docstring.
+        ``LookupError`` (on entering) when the case is unknown; with ``epoch``, ``FencedOut`` (on
+        entering, nothing written) unless it is the org's current leader epoch, and saved
+        entries record it. Keep the block short: see the module docstring.
         """
-        return self._lock_case(case_id)
+        return self._lock_case(case_id, epoch)
 
     # -- ledger --------------------------------------------------------------------------
 
@@ -590,11 +630,15 @@ class SqlLifecycleStore:
             raise LookupError(f"unknown ledger entry {entry_id!r}")
         return _entry_from_row(row)
 
-    def claim(self, org_id: str, worker: str, limit: int, *, run_id: str | None = None) -> Sequence[LedgerEntry]:
+    def claim(
+        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+    ) -> Sequence[LedgerEntry]:
         """Move up to ``limit`` PLANNED entries (oldest first) to CLAIMED for ``worker``; each is claimed once.
 
         ``attempts`` is incremented and ``updated_at`` set to the clock's time. PostgreSQL
         skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``); SQLite serializes claims.
+        With ``epoch``: ``FencedOut`` (nothing claimed) unless it is the org's current leader
+        epoch; claimed rows record it.
         """
         if limit < 1:
             return []
@@ -609,7 +653,11 @@ class SqlLifecycleStore:
             "attempts": LEDGER.c.attempts + 1,
             "updated_at": now,
         }
+        if epoch is not None:
+            values["epoch"] = epoch
         with self._write(f"claiming ledger entries of org {org_id!r}") as conn:
+            if epoch is not None:
+                _check_epoch(conn, org_id, epoch)
             if self._sqlite:  # BEGIN IMMEDIATE holds the write lock: select, update, read back
                 ids = list(conn.execute(pick).scalars())
                 if not ids:
@@ -618,12 +666,14 @@ class SqlLifecycleStore:
                 conn.execute(LEDGER.update().where(chosen, LEDGER.c.state == EntryState.PLANNED.value).values(**values))
                 rows = conn.execute(sa.select(LEDGER).where(chosen).order_by(*_ENTRY_ORDER))
                 return [_entry_from_row(r) for r in rows]
+            # A MATERIALIZED CTE runs the locking pick exactly once. ``entry_id IN (subquery)`` may be
+            # planned as a nested-loop semi join that rescans the subquery per outer row; each rescan
+            # skips the rows this very statement already updated and picks the next ones, so the
+            # LIMIT would not hold (a claim of 1 took every PLANNED row on a small table).
+            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
             stmt = (
                 LEDGER.update()
-                .where(
-                    LEDGER.c.entry_id.in_(pick.with_for_update(skip_locked=True)),
-                    LEDGER.c.state == EntryState.PLANNED.value,
-                )
+                .where(LEDGER.c.entry_id == picked.c.entry_id, LEDGER.c.state == EntryState.PLANNED.value)
                 .values(**values)
                 .returning(*LEDGER.c)
             )
@@ -643,21 +693,37 @@ class SqlLifecycleStore:
             return [_entry_from_row(r) for r in conn.execute(stmt.order_by(*_ENTRY_ORDER))]
 
     def set_entry_state(
-        self, entry_id: str, expected: EntryState, new: EntryState, now: datetime, outcome: str = ""
+        self,
+        entry_id: str,
+        expected: EntryState,
+        new: EntryState,
+        now: datetime,
+        outcome: str = "",
+        *,
+        epoch: int | None = None,
     ) -> bool:
         """Compare-and-set: move ``entry_id`` from ``expected`` to ``new``; False when it was not in ``expected``.
 
         ``updated_at`` becomes ``now``; ``outcome`` replaces the stored one only when non-empty.
+        With ``epoch``: ``FencedOut`` (nothing written) unless it is the current leader epoch of
+        the entry's org; the row records it. An unknown entry is False either way.
         """
         values: dict[str, Any] = {"state": EntryState(new).value, "updated_at": _aware(now, "now")}
         if outcome:
             values["outcome"] = outcome
+        if epoch is not None:
+            values["epoch"] = epoch
         stmt = (
             LEDGER.update()
             .where(LEDGER.c.entry_id == entry_id, LEDGER.c.state == EntryState(expected).value)
             .values(**values)
         )
         with self._write(f"updating ledger entry {entry_id!r}") as conn:
+            if epoch is not None:
+                org_id = conn.execute(sa.select(LEDGER.c.org_id).where(LEDGER.c.entry_id == entry_id)).scalar()
+                if org_id is None:
+                    return False
+                _check_epoch(conn, org_id, epoch)
             return conn.execute(stmt).rowcount == 1
 
     def count_reducing_since(self, org_id: str, since: datetime) -> int:

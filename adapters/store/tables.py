@@ -30,6 +30,7 @@ __all__ = [
     "AUDIT_EVENTS",
     "CASES",
     "CONTROLS",
+    "LEADER_EPOCHS",
     "LEDGER",
     "LIFECYCLE_RUNS",
     "OPEN_CASE_STATES",
@@ -340,4 +341,20 @@ AUDIT_EVENTS: sa.Table = sa.Table(
     sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
     sa.UniqueConstraint("event_id", name="uq_audit_events_event_id"),
     sa.Index("ix_audit_events_at", "at"),
+)
+
+
+# --------------------------------------------------------------------------- leader election (0003)
+
+#: The fencing epoch of each org's current leader (see :mod:`adapters.store.leader`). A new
+#: leadership bumps ``epoch``; fenced writes of the lifecycle store check it in their own
+#: transaction (``FOR SHARE`` on PostgreSQL), so a stale leader cannot write.
+LEADER_EPOCHS: sa.Table = sa.Table(
+    "leader_epochs",
+    SQLModel.metadata,
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("holder", sa.Text(), nullable=True),
+    sa.Column("acquired_at", UtcDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint("org_id", name="pk_leader_epochs"),
 )

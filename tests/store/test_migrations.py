@@ -29,6 +29,9 @@ TABLES = {
     "lifecycle_runs",
     "controls",
     "audit_events",
+    "leader_epochs",
+    "action_tokens",
+    "protections",
 }
 
 
@@ -44,7 +47,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0004"
     finally:
         engine.dispose()
 
@@ -109,6 +112,8 @@ def test_migration_files_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0002_lifecycle.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0003_leader.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0004_chat.py").is_file()
 
 
 def test_offline_mode_renders_the_sql(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,8 +2,8 @@
 
 import tempfile
 from contextlib import asynccontextmanager
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 

@@ -1,0 +1,242 @@
+"""Pure Block Kit builders for what the bot posts on its own: warnings, approvals, escalations.
+
+Every builder returns ``(text, blocks)``: ``text`` is the notification/fallback text Slack
+shows in push notifications and screen readers (``chat.postMessage`` must always carry it
+next to ``blocks``), ``blocks`` a JSON-able list within Block Kit's limits (≤ 50 blocks,
+section text ≤ 3,000 characters, header ≤ 150, button value ≤ 2,000). Nothing here does I/O.
+
+Button ``value``s are the raw single-use tokens of :mod:`core.chat`; ``action_id``s name the
+purpose (:data:`ACTION_IDS`), so a handler can route on them without trusting the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from core.chat import Button, Purpose
+from core.ledger import LifecycleRun
+from core.lifecycle import Case
+from core.model import Account, ProductKey
+from core.policy import ANY_PRODUCT, Action, Rule
+
+Block = dict[str, Any]
+
+#: The ``action_id`` of each kind of button.
+ACTION_IDS: Final[Mapping[Purpose, str]] = {
+    Purpose.KEEP: "jc_keep",
+    Purpose.RELEASE: "jc_release",
+    Purpose.APPROVE: "jc_approve",
+    Purpose.DENY: "jc_deny",
+    Purpose.CONFIRM_RUN: "jc_confirm_run",
+    Purpose.APPROVE_RESTORE: "jc_approve_restore",
+    Purpose.DENY_RESTORE: "jc_deny_restore",
+}
+#: ``block_id`` of the actions block carrying the buttons (removed when the message is resolved).
+BUTTONS_BLOCK_ID: Final = "jc_buttons"
+#: ``block_id`` of the context line that replaces the buttons once a click decided the outcome.
+OUTCOME_BLOCK_ID: Final = "jc_outcome"
+
+SECTION_LIMIT: Final = 3000
+HEADER_LIMIT: Final = 150
+MAX_BLOCKS: Final = 50
+
+PRODUCT_NAMES: Final[Mapping[str, str]] = {
+    "jira-software": "Jira",
+    "jira": "Jira",
+    "confluence": "Confluence",
+    "jira-servicedesk": "Jira Service Management",
+    "jira-product-discovery": "Jira Product Discovery",
+}
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` as Slack's mrkdwn requires (user-supplied text is never markup)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def product_name(key: str) -> str:
+    """A human name for an Atlassian product key (unknown keys are shown as they are)."""
+    if key == ANY_PRODUCT:
+        return "Atlassian products"
+    return PRODUCT_NAMES.get(key, key)
+
+
+def day(when: datetime) -> str:
+    """``8 December 2026`` (dates in messages are UTC calendar days)."""
+    return f"{when.day} {when:%B %Y}"
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """``12.50 USD``."""
+    return f"{amount:,.2f} {currency}"
+
+
+def section(text: str, *, block_id: str | None = None) -> Block:
+    """A mrkdwn section (text clipped to Slack's limit)."""
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def header(text: str) -> Block:
+    """A header block (plain text, clipped)."""
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_LIMIT), "emoji": True}}
+
+
+def context(text: str, *, block_id: str | None = None) -> Block:
+    """A context line (mrkdwn)."""
+    block: Block = {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}]}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def button_element(button: Button) -> Block:
+    """One button; its ``action_id`` comes from its purpose, its value is the raw token."""
+    if button.purpose is None:
+        raise ValueError(f"button {button.label!r} has no purpose: cannot route its clicks")
+    element: Block = {
+        "type": "button",
+        "action_id": ACTION_IDS[button.purpose],
+        "text": {"type": "plain_text", "text": clip(button.label, 75), "emoji": True},
+        "value": button.token,
+    }
+    if button.style in ("primary", "danger"):
+        element["style"] = button.style
+    return element
+
+
+def actions(buttons: Iterable[Button]) -> Block:
+    """The actions block holding ``buttons``."""
+    return {"type": "actions", "block_id": BUTTONS_BLOCK_ID, "elements": [button_element(b) for b in buttons]}
+
+
+# -- warnings --------------------------------------------------------------------------------
+
+
+_ACTION_TEXT: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "remove your {product} access",
+    Action.SUSPEND: "suspend your access to {product}",
+    Action.DEACTIVATE: "deactivate your Atlassian account",
+}
+
+
+_HEADLINE: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "Your {product} access will be removed on {when}",
+    Action.SUSPEND: "Your access to {product} will be suspended on {when}",
+    Action.DEACTIVATE: "Your Atlassian account will be deactivated on {when}",
+}
+
+
+def last_active(account: Account, rule: Rule) -> tuple[bool, datetime | None]:
+    """(known, when) of the activity the rule measured; ``(True, None)`` means never used."""
+    if not account.activity_known:
+        return False, None
+    if rule.is_any_product:
+        return True, account.last_active_anywhere()
+    access = account.product(ProductKey(rule.product))
+    return (access is not None), (access.last_active if access is not None else None)
+
+
+def seat_products(account: Account, rule: Rule) -> tuple[str, ...]:
+    """Products whose seats the action frees: the rule's product, or every product for ``any`` rules."""
+    if rule.is_any_product:
+        return tuple(sorted({str(p.key) for p in account.products}))
+    return (rule.product,)
+
+
+def warning(
+    account: Account,
+    case: Case,
+    rule: Rule,
+    *,
+    monthly_cost: Decimal,
+    currency: str,
+    contact: str,
+    buttons: Iterable[Button],
+) -> tuple[str, list[Block]]:
+    """The warning DM: which product, last active, what happens when, the seat's cost, who to ask.
+
+    ``monthly_cost`` is what the seat(s) the action would free cost per month (0 hides the line).
+    """
+    product = product_name(rule.product)
+    verb = _ACTION_TEXT[rule.action].format(product=product)
+    when = day(case.deadline) if case.deadline is not None else "soon"
+    known, at = last_active(account, rule)
+    if not known:
+        seen = ""
+    elif at is None:
+        seen = f"our records show you have never used {product}. "
+    else:
+        seen = f"you last used {product} on *{day(at)}*. "
+    lines = [
+        f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
+        f"*{verb}* on *{when}*.",
+        "If you still need it, press *Keep my access*. If you don't, press *I don't need it* and the "
+        "licence is freed at the next cleanup run.",
+    ]
+    blocks: list[Block] = [
+        header(_HEADLINE[rule.action].format(product=product, when=when)),
+        section("\n\n".join(lines)),
+    ]
+    facts = []
+    if monthly_cost > 0:
+        facts.append(f"Licence cost: *{money(monthly_cost, currency)}* per month")
+    facts.append(f"Questions? Ask {escape(contact)}.")
+    blocks.append(context(" · ".join(facts)))
+    blocks.append(actions(buttons))
+    return f"Unless you keep it, jira-cleanup will {verb} on {when}.", blocks
+
+
+# -- admins ----------------------------------------------------------------------------------
+
+
+def approval(run: LifecycleRun, summary: str, buttons: Iterable[Button]) -> tuple[str, list[Block]]:
+    """A held run awaiting approval, with Approve / Deny (any admin but the requester)."""
+    text = f"Run {run.run_id[:12]} holds {run.held} actions for approval"
+    lines = [
+        f"*{run.held}* access-reducing actions are held: {escape(summary or 'over the safety caps')}.",
+        f"Requested by `{escape(run.requested_by)}` · mode {escape(run.mode)}"
+        + (f" · expires {run.expires_at:%Y-%m-%d %H:%M} UTC" if run.expires_at is not None else ""),
+        "Approving applies exactly the held actions; the requester cannot approve their own run.",
+    ]
+    return text, [header("Approval needed"), section("\n".join(lines)), actions(buttons)]
+
+
+def escalation(org_id: str, account: Account | None, case: Case, reason: str) -> tuple[str, list[Block]]:
+    """A case that needs a human (typically: the warning could not be delivered)."""
+    who = (account.email or account.name or case.account_id) if account is not None else case.account_id
+    text = f"jira-cleanup needs a human for {who}: {reason}"
+    lines = [
+        f"*Account:* {escape(who)} (`{escape(case.account_id)}`)",
+        f"*Rule:* {escape(case.rule)} · {escape(product_name(case.product))} · {escape(case.action.value)}",
+        f"*Why:* {escape(reason)}",
+    ]
+    return text, [header("Needs attention"), section("\n".join(lines)), context(f"org {escape(org_id)}")]
+
+
+def notice(org_id: str, text: str) -> tuple[str, list[Block]]:
+    """A plain notice to the admins."""
+    return text, [section(escape(text)), context(f"jira-cleanup · org {escape(org_id)}")]
+
+
+def plain(text: str) -> tuple[str, list[Block]]:
+    """A message that is just text (escaped) in one section."""
+    return text, [section(escape(text))]
+
+
+def resolved(blocks: Iterable[Mapping[str, Any]], outcome: str) -> list[Block]:
+    """``blocks`` of a posted message with its buttons replaced by a context line saying ``outcome``."""
+    kept = [dict(b) for b in blocks if b.get("type") != "actions" and b.get("block_id") != OUTCOME_BLOCK_ID]
+    kept = kept[: MAX_BLOCKS - 1]
+    kept.append(context(escape(outcome), block_id=OUTCOME_BLOCK_ID))
+    return kept

@@ -1,0 +1,224 @@
+"""``SlackNotifier``: the lifecycle's :class:`core.ports.Notifier` over the Slack Web API.
+
+Warnings go to the account's owner by DM; approvals, escalations and notices go to the admin
+channel. Contracts:
+
+* ``warn`` returns ``Delivery(True, "slack", …)`` only when ``chat.postMessage`` answered ``ok``
+  (the lifecycle's "no delivery, no action" rests on it). Every other outcome — no email,
+  no Slack user, a deleted / guest / external / bot user, ``conversations.open`` or
+  ``chat.postMessage`` refused, rate limits still hit after the client's retries, network
+  errors — is ``Delivery(False, "slack", "<error_code>: <words>")`` and never raises.
+* The buttons' raw tokens come from :meth:`core.buttons.ButtonIssuer.warning`, bound to the
+  Slack user the email resolved to, and are attached to ``"<channel>:<ts>"`` once posted.
+* Rate limits: pass a client whose ``retry_handlers`` include
+  ``AsyncRateLimitErrorRetryHandler`` (see :func:`slack_client`), which honours ``Retry-After``.
+* Admin-channel posts (``request_approval``, ``escalate``, ``notify_admins``) are best effort:
+  failures are logged, never raised, because the run's state is already stored and visible
+  through ``status`` and the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import blocks as bk
+from adapters.slack.people import EmailDirectory, SlackUser
+from core.buttons import ButtonIssuer
+from core.chat import Actor, Button
+from core.ledger import LifecycleRun
+from core.lifecycle import Case
+from core.model import Account
+from core.policy import Rule
+from core.ports import Delivery
+
+log = logging.getLogger("jira_cleanup.slack.notifier")
+
+CHANNEL: Final = "slack"
+DEFAULT_RATE_LIMIT_RETRIES: Final = 5
+
+
+class SlackShapeError(Exception):
+    """Slack answered ``ok`` but without a field the bot needs."""
+
+
+_TRANSIENT = (SlackClientError, SlackShapeError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+def slack_client(token: str, base_url: str, *, rate_limit_retries: int = DEFAULT_RATE_LIMIT_RETRIES) -> AsyncWebClient:
+    """An ``AsyncWebClient`` that retries connection errors and honours 429 ``Retry-After``.
+
+    ``base_url`` must end with ``/`` (``https://slack.com/api/`` or a fake's). The client opens a
+    session per call, so there is nothing to close.
+    """
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+        ],
+    )
+
+
+def actor_from_audit_id(audit_id: str | None) -> Actor | None:
+    """``slack:T0ACME/U123`` back to a Slack :class:`Actor`; anything else (cli:…, system:…) is None."""
+    if not audit_id or not audit_id.startswith("slack:"):
+        return None
+    team, sep, user = audit_id.removeprefix("slack:").partition("/")
+    if not sep or not team or not user:
+        return None
+    return Actor("slack", team, user)
+
+
+def error_code(exc: BaseException) -> str:
+    """A short reason for a failed Slack call: Slack's error code, or the exception's class."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or f"http_{exc.response.status_code}")
+    if isinstance(exc, SlackShapeError):
+        return str(exc)
+    return f"unreachable: {type(exc).__name__}"
+
+
+class SlackNotifier:
+    """Implements ``core.ports.Notifier`` over Slack (see the module docstring for the contract).
+
+    ``price(product)`` is the monthly price of one seat; ``contact`` names who users should ask.
+    ``admin_channel`` is a channel id the bot is a member of (``None``: admin posts are only logged).
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        issuer: ButtonIssuer,
+        team_id: str,
+        *,
+        admin_channel: str | None,
+        price: Callable[[str], Decimal],
+        currency: str,
+        contact: str = "your Jira administrators",
+        people: EmailDirectory | None = None,
+    ) -> None:
+        self.client = client
+        self.issuer = issuer
+        self.team_id = team_id
+        self.admin_channel = admin_channel
+        self.price = price
+        self.currency = currency
+        self.contact = contact
+        self.people = people or EmailDirectory(client, team_id)
+        self._dms: dict[str, str] = {}
+
+    # -- posting ---------------------------------------------------------------------------
+
+    async def post(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> tuple[str, str]:
+        """``chat.postMessage``; returns (channel id, ts). Raises ``SlackApiError`` unless ok."""
+        response = await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=list(blocks) if blocks is not None else None
+        )
+        return str(response["channel"]), str(response["ts"])
+
+    async def open_dm(self, user_id: str) -> str:
+        """The D… channel of the bot's DM with ``user_id`` (``conversations.open``, cached)."""
+        cached = self._dms.get(user_id)
+        if cached is not None:
+            return cached
+        response = await self.client.conversations_open(users=user_id)
+        channel = response.get("channel") or {}
+        dm = str(channel.get("id", ""))
+        if not dm:
+            raise SlackShapeError("invalid_response: conversations.open returned no channel id")
+        self._dms[user_id] = dm
+        return dm
+
+    async def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> tuple[str, str]:
+        """Post a DM to ``user_id``; returns (D-channel, ts). Raises like :meth:`post`."""
+        return await self.post(await self.open_dm(user_id), text, blocks)
+
+    async def post_admins(
+        self, text: str, blocks: Sequence[dict[str, Any]], buttons: tuple[Button, ...] = ()
+    ) -> tuple[str, str] | None:
+        """Post to the admin channel and attach ``buttons``' tokens; None (logged) when it failed."""
+        if not self.admin_channel:
+            log.warning("no SLACK_ADMIN_CHANNEL_ID: admin message not posted: %s", text)
+            return None
+        try:
+            channel, ts = await self.post(self.admin_channel, text, blocks)
+        except _TRANSIENT as exc:
+            log.error("could not post to the admin channel (%s): %s", error_code(exc), text)
+            return None
+        if buttons:
+            await self._attach(buttons, channel, ts)
+        return channel, ts
+
+    async def _attach(self, buttons: tuple[Button, ...], channel: str, ts: str) -> None:
+        try:
+            await asyncio.to_thread(self.issuer.attach, buttons, f"{channel}:{ts}")
+        except Exception:  # the message is out; updating it in place later is a nicety
+            log.exception("could not attach message %s:%s to its buttons", channel, ts)
+
+    # -- Notifier --------------------------------------------------------------------------
+
+    def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
+        """What the seats the rule's action frees cost per month."""
+        return sum((self.price(p) for p in bk.seat_products(account, rule)), Decimal(0))
+
+    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
+        """DM the account's owner with Keep / I don't need it; delivered only on ``ok``."""
+        if not account.email:
+            return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Slack")
+        found = await self.people.find(account.email)
+        if found.user is None:
+            return Delivery(False, CHANNEL, found.reason)
+        user: SlackUser = found.user
+        try:
+            dm = await self.open_dm(user.user_id)
+        except _TRANSIENT as exc:
+            self.people.forget(account.email)
+            return Delivery(False, CHANNEL, f"{error_code(exc)}: could not open a DM with {user.user_id}")
+        recipient = Actor(CHANNEL, self.team_id, user.user_id, user.name)
+        buttons = await asyncio.to_thread(self.issuer.warning, case.case_id, str(account.account_id), recipient)
+        text, blocks = bk.warning(
+            account,
+            case,
+            rule,
+            monthly_cost=self.monthly_cost(account, rule),
+            currency=self.currency,
+            contact=self.contact,
+            buttons=buttons,
+        )
+        try:
+            channel, ts = await self.post(dm, text, blocks)
+        except _TRANSIENT as exc:
+            self._dms.pop(user.user_id, None)
+            return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
+        await self._attach(buttons, channel, ts)
+        return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
+
+    async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
+        """Post the case and the reason to the admin channel (best effort)."""
+        text, blocks = bk.escalation(org_id, account, case, reason)
+        await self.post_admins(text, blocks)
+
+    async def request_approval(self, run: LifecycleRun, summary: str) -> None:
+        """Post Approve / Deny for a held run to the admin channel; a Slack requester may not use them."""
+        requester = actor_from_audit_id(run.requested_by)
+        buttons = await asyncio.to_thread(self.issuer.approval, run.run_id, requester)
+        text, blocks = bk.approval(run, summary, buttons)
+        await self.post_admins(text, blocks, buttons)
+
+    async def notify_admins(self, org_id: str, text: str) -> None:
+        """A plain notice to the admin channel (best effort)."""
+        message, blocks = bk.notice(org_id, text)
+        await self.post_admins(message, blocks)

@@ -1,0 +1,553 @@
+"""The Slack surface: a Bolt ``AsyncApp`` on the bot's one aiohttp server, and its composition.
+
+Contracts
+---------
+* ``POST /slack/events`` (slash commands, interactivity and events share it). The v0 signature
+  (HMAC-SHA256 over the raw body, constant-time compare, 5-minute window either way) is checked
+  with slack_sdk's ``SignatureVerifier`` *before* anything parses the body, and Bolt's own
+  verification middleware checks it again. Missing headers, a non-numeric or absurd
+  ``X-Slack-Request-Timestamp`` (which would make the verifier raise), a bad or stale signature:
+  401 ``{"error": "invalid request"}``, logged, no side effect. A correctly signed body that
+  cannot be parsed: 400. No header or body can cause a 500.
+* Every listener calls ``ack()`` first and only schedules the real work as a background task
+  (``process_before_response=True``: the HTTP answer goes out as soon as the listener has
+  scheduled it), so Slack's 3-second budget never depends on Atlassian, the database or the
+  Web API. Results come back through ``respond()`` (``response_url``), ``chat.update`` or
+  ``chat.postMessage``.
+* Handlers are thin: payload → :class:`~core.chat.Actor` (``platform="slack"``, tenant = team id,
+  user id from the *signed* payload) → :class:`~bot.chatops.ChatOps` → pure renderers
+  (:mod:`bot.slack_render`, :mod:`adapters.slack.blocks`). Authorization (admin allow-list,
+  intended recipient, single use, expiry, requester ≠ approver) lives in ChatOps and the
+  token store, never here; button values are only references.
+* A click that did something updates its message in place (buttons replaced by the outcome);
+  a refused click (wrong user, expired, already used — e.g. a double click or a Slack retry)
+  gets an ephemeral answer and changes nothing.
+* With ``SLACK_APP_TOKEN`` set, :meth:`SlackIntegration.start` also opens a Socket Mode
+  connection (no public URL needed; Bolt skips signature checks for socket envelopes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import blocks as bk
+from adapters.slack.notifier import SlackNotifier, error_code, slack_client
+from adapters.slack.people import EmailDirectory, judge_user
+from bot import slack_render as render
+from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
+from bot.lifecycle import Stores
+from bot.server import mount
+from bot.settings import Settings, SettingsError
+from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
+from core.clock import SystemClock
+from core.engine import Engine
+from core.policy import Policy
+from core.ports import ProtectionStore, TokenStore
+
+log = logging.getLogger("jira_cleanup.slack")
+
+EVENTS_PATH: Final = "/slack/events"
+PLATFORM: Final = "slack"
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
+_UNAUTHORIZED: Final = {"error": "invalid request"}
+_RESTORE_WORDS: Final = frozenset({"restore", "restore my access", "give me my access back"})
+DM_HELP: Final = (
+    "Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me *restore* and I'll ask "
+    "the admins to give it back."
+)
+
+BoltRespond = Callable[..., Awaitable[Any]]
+
+
+# -- composition helpers ---------------------------------------------------------------------
+
+
+def chat_stores(db: Stores) -> tuple[TokenStore, ProtectionStore]:
+    """The token and protection stores ChatOps needs."""
+    return db.tokens, db.protections
+
+
+async def workspace_team_id(client: AsyncWebClient) -> str:
+    """The bot's workspace id (``auth.test``); raises ``SlackApiError`` for a bad token."""
+    response = await client.auth_test()
+    return str(response["team_id"])
+
+
+def slack_admins(settings: Settings, team_id: str) -> Admins:
+    """SLACK_ADMIN_USER_IDS as an allow-list of Slack actors (bare user ids belong to ``team_id``)."""
+    return Admins.of(Actor(PLATFORM, team or team_id, user) for team, user in settings.slack_admin_pairs())
+
+
+def _secret(value: Any) -> str:
+    return "" if value is None else str(value.get_secret_value())
+
+
+# -- payload helpers -------------------------------------------------------------------------
+
+
+def actor_of(body: Mapping[str, Any]) -> Actor:
+    """The clicking / submitting user from a signed interaction payload."""
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    name = user.get("name") or user.get("username") or ""
+    return Actor(PLATFORM, str(team), str(user.get("id", "")), str(name))
+
+
+def _first_action(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = body.get("actions") or [{}]
+    first = found[0]
+    return first if isinstance(first, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """The clicked message: channel, ts, whether it is ephemeral, its blocks, and the response_url."""
+
+    channel: str
+    ts: str
+    ephemeral: bool
+    blocks: list[dict[str, Any]]
+    text: str
+    response_url: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> _Where:
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+        return cls(
+            channel=str(channel),
+            ts=str(container.get("message_ts") or message.get("ts") or ""),
+            ephemeral=bool(container.get("is_ephemeral")),
+            blocks=[b for b in message.get("blocks") or [] if isinstance(b, dict)],
+            text=str(message.get("text") or ""),
+            response_url=str(body.get("response_url") or ""),
+        )
+
+
+class _Seen:
+    """A bounded memory of event ids, to drop Events API retries of what was already handled."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        if not key:
+            return True
+        if key in self._ids:
+            return False
+        self._ids[key] = None
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return True
+
+
+# -- the integration -------------------------------------------------------------------------
+
+
+@dataclass
+class SlackIntegration:
+    """The Bolt app, the notifier and the aiohttp handler; owns the background tasks it starts."""
+
+    app: AsyncApp
+    client: AsyncWebClient
+    notifier: SlackNotifier
+    chatops: ChatOps
+    team_id: str
+    verifier: SignatureVerifier
+    app_token: str = ""
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    socket_mode: Any = None
+    shared_engine: SharedEngine | None = None
+    _seen: _Seen = field(default_factory=_Seen)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """``POST /slack/events``: refuse malformed signature headers, then dispatch to Bolt."""
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if _TIMESTAMP.fullmatch(timestamp) is None or not signature:
+            log.warning("Slack request refused: missing or malformed signature headers")
+            return web.json_response(_UNAUTHORIZED, status=401)
+        if not self.verifier.is_valid(body, timestamp, signature):
+            log.warning("Slack request refused: bad or stale signature")
+            return web.json_response(_UNAUTHORIZED, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers={key: request.headers.getall(key) for key in request.headers},
+            )
+        except ValueError:  # UnicodeDecodeError and json.JSONDecodeError included
+            log.warning("Slack request refused: signed but unparseable body")
+            return web.json_response({"error": "invalid body"}, status=400)
+        response = await self.app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(response)
+
+    def bind_engine(self, engine: Engine) -> None:
+        """Give ChatOps the engine ``serve`` opened (only for integrations from :func:`compose_for_serve`)."""
+        if self.shared_engine is None:
+            raise RuntimeError("this integration's ChatOps opens its own engines")
+        self.shared_engine.engine = engine
+
+    def mount(self, web_app: web.Application, path: str = EVENTS_PATH) -> None:
+        """Add ``POST path`` to the bot's aiohttp app (before it is served)."""
+        mount(web_app, "POST", path, self.handle)
+
+    async def start(self) -> None:
+        """Open the Socket Mode connection when an app-level token is configured (else nothing).
+
+        Checks the ``xapp-`` token with ``apps.connections.open`` on the configured API URL first and
+        raises ``SlackApiError`` when Slack refuses it, leaving nothing open; once connected, the
+        SDK reconnects on its own.
+        """
+        if not self.app_token or self.socket_mode is not None:
+            return
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        # Fail fast on a refused app token: the SDK's connect() itself retries forever.
+        await self.client.apps_connections_open(app_token=self.app_token)
+        handler: Any = AsyncSocketModeHandler(self.app, self.app_token)  # its methods are untyped
+        try:
+            await handler.connect_async()
+        except BaseException:
+            await handler.close_async()
+            raise
+        self.socket_mode = handler
+
+    async def drain(self) -> None:
+        """Wait until no background work (ours or ChatOps') is left (tests, shutdown)."""
+        while self.tasks or self.chatops.tasks:
+            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
+
+    async def aclose(self, grace: float = 10.0) -> None:
+        """Close Socket Mode, give background work ``grace`` seconds, then cancel what is left."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
+            self.socket_mode = None
+        try:
+            async with asyncio.timeout(grace):
+                await self.drain()
+        except TimeoutError:
+            for task in list(self.tasks) + list(self.chatops.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
+
+    def spawn(self, job: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``job`` in the background; failures are logged, never lost silently."""
+
+        async def guarded() -> None:
+            try:
+                await job
+            except Exception:
+                log.exception("Slack background job failed: %s", what)
+
+        task = asyncio.ensure_future(guarded())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- listeners (ack first, then schedule) ----------------------------------------------
+
+    def register(self) -> None:
+        """Attach the listeners to the Bolt app."""
+        self.app.command("/jira-cleanup")(self._on_command)
+        for action_id in bk.ACTION_IDS.values():
+            self.app.action(action_id)(self._on_action)
+        self.app.view(render.KEEP_MODAL_ID)(self._on_keep_view)
+        self.app.event("message")(self._on_message)
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        self.spawn(self._command(body, respond), "slash command")
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        self.spawn(self._click(body, respond), "button click")
+
+    async def _on_keep_view(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        reason = render.modal_justification(view)
+        if not reason:
+            await ack(response_action="errors", errors={render.KEEP_MODAL_BLOCK: "Please say why you need access."})
+            return
+        await ack()
+        self.spawn(self._keep_with_reason(body, view, reason), "keep justification")
+
+    async def _on_message(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        event = body.get("event") or {}
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        if not self._seen.first_time(str(body.get("event_id") or "")):
+            return
+        self.spawn(self._direct_message(body, event), "direct message")
+
+    # -- work ------------------------------------------------------------------------------
+
+    def _responder(self, channel: str, respond: BoltRespond | None) -> Respond:
+        """ChatOps' ``respond``: render a Reply via response_url; upload its CSV to ``channel``."""
+
+        async def send(reply: Reply) -> None:
+            if respond is not None:
+                result = await respond(**render.respond_args(reply))
+                if getattr(result, "status_code", 200) >= 400:
+                    log.warning("response_url refused a reply (HTTP %s)", result.status_code)
+            elif channel:
+                await self.notifier.post(channel, **render.message_args(reply))
+            if reply.file is not None and channel:
+                await self._upload(channel, reply, respond)
+
+        return send
+
+    async def _upload(self, channel: str, reply: Reply, respond: BoltRespond | None) -> None:
+        assert reply.file is not None
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                file=str(reply.file),
+                filename=reply.file.name,
+                title=reply.file.name,
+                initial_comment=render.reply_text(reply),
+            )
+        except SlackApiError as exc:
+            log.warning("CSV upload to %s failed: %s", channel, error_code(exc))
+            if respond is not None:
+                await respond(
+                    text=f"I could not upload the CSV here ({error_code(exc)}); it is on the server at {reply.file}.",
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
+
+    async def _command(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
+        actor = Actor(
+            PLATFORM, str(body.get("team_id", "")), str(body.get("user_id", "")), str(body.get("user_name", ""))
+        )
+        send = self._responder(str(body.get("channel_id", "")), respond)
+        reply = await self.chatops.command(actor, str(body.get("text", "")), send)
+        await send(reply)
+
+    def _justification_required(self) -> bool:
+        return bool(self.chatops.load_policy().lifecycle.keep.justification_required)
+
+    async def _click(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
+        actor = actor_of(body)
+        action = _first_action(body)
+        raw = str(action.get("value") or "")
+        where = _Where.of(body)
+        if action.get("action_id") == bk.ACTION_IDS[Purpose.KEEP] and self._justification_required():
+            token = await asyncio.to_thread(self.chatops.tokens.get_token, hash_token(raw))
+            if judge_use(token, actor, self.chatops.clock.now()) is TokenStatus.OK:
+                await self._open_keep_modal(body, raw, where, respond)
+                return
+        result = await self.chatops.click(actor, raw, self._responder(where.channel, respond))
+        await self._show(result, actor, where, respond)
+
+    async def _open_keep_modal(self, body: Mapping[str, Any], raw: str, where: _Where, respond: AsyncRespond) -> None:
+        ctx = render.KeepContext(raw, where.channel, where.ts, where.response_url, _kept_blocks(where))
+        try:
+            await self.client.views_open(trigger_id=str(body.get("trigger_id", "")), view=render.keep_modal(ctx))
+        except SlackApiError as exc:
+            log.warning("could not open the keep modal: %s", error_code(exc))
+            await respond(
+                text="I could not open the form (it took too long). Please press *Keep my access* again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    async def _keep_with_reason(self, body: Mapping[str, Any], view: Mapping[str, Any], reason: str) -> None:
+        ctx = render.KeepContext.loads(str(view.get("private_metadata") or ""))
+        if ctx is None:
+            log.warning("keep modal submitted without its context")
+            return
+        respond = AsyncRespond(response_url=ctx.response_url) if ctx.response_url else None
+        where = _Where(ctx.channel, ctx.ts, False, ctx.blocks, "", ctx.response_url)
+        actor = actor_of(body)
+        result = await self.chatops.click(actor, ctx.token, self._responder(ctx.channel, respond), justification=reason)
+        await self._show(result, actor, where, respond)
+
+    async def _show(self, result: ClickResult, actor: Actor, where: _Where, respond: BoltRespond | None) -> None:
+        """Update the clicked message in place, or answer a refusal ephemerally; tell a requester."""
+        if not result.first:
+            log.info("click refused for %s: %s", actor.audit_id, result.status.value)
+            if respond is not None:
+                await respond(**render.refusal_args(result))
+            return
+        update = render.outcome_update(where.blocks or [bk.section(bk.escape(where.text or "jira-cleanup"))], result)
+        try:
+            if where.ephemeral:
+                if respond is not None:
+                    await respond(**update, replace_original=True)
+            else:
+                await self.client.chat_update(channel=where.channel, ts=where.ts, **update)
+        except SlackApiError as exc:
+            log.warning("could not update the clicked message: %s", error_code(exc))
+            if respond is not None:
+                await respond(text=result.text, response_type="ephemeral", replace_original=False)
+        if result.tell is not None and result.tell.platform == PLATFORM:
+            try:
+                told = bk.plain(f"Your request to get access back: {result.text}")
+                await self.notifier.dm(result.tell.user_id, *told)
+            except SlackApiError as exc:
+                log.warning("could not tell %s the outcome: %s", result.tell.audit_id, error_code(exc))
+
+    async def _direct_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        channel = str(event.get("channel", ""))
+        user_id = str(event.get("user", ""))
+        team = str(body.get("team_id") or event.get("team") or self.team_id)
+        text = " ".join(str(event.get("text") or "").lower().split()).strip(" .!")
+        if text not in _RESTORE_WORDS:
+            await self.notifier.post(channel, *bk.plain(DM_HELP))
+            return
+        info = await self.client.users_info(user=user_id)
+        found = judge_user(info.get("user") or {}, team)
+        if found.user is None or not found.user.email:
+            why = found.reason or "your Slack profile shows no email address"
+            await self.notifier.post(
+                channel,
+                *bk.plain(
+                    f"Sorry, I can't take restore requests from this account ({why}). Please contact "
+                    f"{self.notifier.contact}."
+                ),
+            )
+            return
+        actor = Actor(PLATFORM, team, user_id, found.user.name)
+        to_user, to_admins = await self.chatops.request_restore(actor, found.user.email)
+        if to_admins is not None:
+            posted = await self.notifier.post_admins(
+                render.reply_text(to_admins), render.reply_blocks(to_admins), to_admins.buttons
+            )
+            if posted is None:
+                contact = self.notifier.contact
+                to_user = Reply(f"Sorry, I could not reach the admins right now. Please contact {contact}.", ok=False)
+        await self.notifier.post(channel, **render.message_args(to_user))
+
+
+def _kept_blocks(where: _Where) -> list[dict[str, Any]]:
+    """The clicked message's blocks without buttons, if they fit in the modal's private_metadata."""
+    kept = [b for b in where.blocks if b.get("type") != "actions"]
+    return kept if len(json.dumps(kept)) <= render.METADATA_BLOCKS_BUDGET else []
+
+
+# -- factory ---------------------------------------------------------------------------------
+
+
+def build_slack(
+    settings: Settings,
+    chatops: ChatOps,
+    *,
+    team_id: str,
+    client: AsyncWebClient | None = None,
+    price: Callable[[str], Decimal] | None = None,
+    currency: str | None = None,
+    people: EmailDirectory | None = None,
+) -> SlackIntegration:
+    """Compose the Slack surface: client (rate-limit retries), notifier, Bolt app and listeners.
+
+    ``team_id`` is the workspace the bot is installed in (:func:`workspace_team_id`). ``price``
+    and ``currency`` default to the policy's. Raises :class:`SettingsError` unless
+    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set. Nothing touches the network here.
+    """
+    if not settings.slack_enabled:
+        raise SettingsError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must both be set to enable Slack")
+    client = client or slack_client(_secret(settings.slack_bot_token), settings.slack_api_url)
+    policy = chatops.load_policy()
+    notifier = SlackNotifier(
+        client,
+        chatops.buttons,
+        team_id,
+        admin_channel=settings.slack_admin_channel_id,
+        price=price or (lambda product: chatops.load_policy().price(product)),
+        currency=currency or policy.currency,
+        contact=settings.slack_warning_contact,
+        people=people,
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=_secret(settings.slack_signing_secret),
+        process_before_response=True,
+        name="jira-cleanup",
+        logger=logging.getLogger("jira_cleanup.slack.bolt"),
+    )
+    integration = SlackIntegration(
+        app=app,
+        client=client,
+        notifier=notifier,
+        chatops=chatops,
+        team_id=team_id,
+        verifier=SignatureVerifier(_secret(settings.slack_signing_secret)),
+        app_token=_secret(settings.slack_app_token),
+    )
+    integration.register()
+    return integration
+
+
+class SharedEngine:
+    """ChatOps' ``open_engine`` over the one engine ``serve`` opens (bound once it exists).
+
+    The engine needs the Slack notifier and ChatOps needs the engine, so ``serve`` builds the
+    Slack surface first and binds the engine afterwards; using it before raises ``RuntimeError``.
+    """
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Engine]:
+        if self.engine is None:
+            raise RuntimeError("the engine is not open yet")
+        yield self.engine
+
+
+async def compose_for_serve(settings: Settings, db: Stores, policy: Policy, org_id: str) -> SlackIntegration:
+    """Everything ``jira-cleanup serve`` needs for Slack, in one place.
+
+    Checks the bot token with ``auth.test`` (its team id scopes the admin allow-list), builds
+    ChatOps over the database's stores and an engine bound later with
+    :meth:`SlackIntegration.bind_engine`. Raises ``NotImplementedError`` while the SQL token
+    stores are missing (:func:`chat_stores`) and :class:`SettingsError` for a token Slack refuses.
+    """
+    tokens, protections = chat_stores(db)
+    client = slack_client(_secret(settings.slack_bot_token), settings.slack_api_url)
+    try:
+        team_id = await workspace_team_id(client)
+    except SlackApiError as exc:
+        raise SettingsError(f"SLACK_BOT_TOKEN: auth.test failed ({error_code(exc)})") from None
+    shared = SharedEngine()
+    chatops = ChatOps(
+        org_id=org_id,
+        load_policy=lambda: policy,
+        open_engine=shared,
+        scans=db.scans,
+        lifecycle=db.lifecycle,
+        tokens=tokens,
+        protections=protections,
+        admins=slack_admins(settings, team_id),
+        clock=SystemClock(),
+        report_folder=Path(policy.lifecycle.report_folder or "reports"),
+    )
+    integration = build_slack(settings, chatops, team_id=team_id, client=client)
+    integration.shared_engine = shared
+    return integration

@@ -1,0 +1,121 @@
+"""Benchmark: N concurrent signed "Keep my access" clicks against the running Slack endpoint.
+
+    /work/venv/bin/python -m tests.bench.bench_slack_clicks --clicks 100
+
+Serves the bot's aiohttp app with the Bolt handler on 127.0.0.1:0, warns N accounts over
+FakeSlack (real SlackNotifier through Engine.run), warms Bolt up (its one-time auth.test), then
+fires N signed block_actions requests at once and prints the ack latency p50/p99/max as seen
+by the HTTP client, and how long the background work (keeps + chat.update) took to finish.
+
+The clicks come from a separate process (an aiohttp client, one connection per click, like
+Slack's), so the client's own CPU time does not count against the server; the server, the
+background work and FakeSlack share the one event loop of this process, as they would share
+a real bot's (minus the network to Slack). Target: p99 ack < 200 ms. Not part of the test
+suite (pytest ignores tests/bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import aiohttp
+
+from bot.slack_app import EVENTS_PATH
+from tests.slack.conftest import SECRET, TEAM, World, add_slack_people, policy, stale
+from tests.slackfake import FakeSlack
+from tests.slackfake.signing import signed_headers
+
+
+def _client(url: str, bodies: list[bytes], out: Connection) -> None:
+    """Child process: sign and POST every body at once; send back (status, seconds) per click."""
+
+    async def fire() -> list[tuple[int, float]]:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(body: bytes) -> tuple[int, float]:
+                headers = signed_headers(body, SECRET, int(time.time()))
+                started = time.perf_counter()
+                async with session.post(url + EVENTS_PATH, data=body, headers=headers) as response:
+                    await response.read()
+                    return response.status, time.perf_counter() - started
+
+            return await asyncio.gather(*(one(b) for b in bodies))
+
+    out.send(asyncio.run(fire()))
+    out.close()
+
+
+def fire_from_another_process(url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
+    """Run :func:`_client` in a fresh process and wait for its measurements."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("spawn").Process(target=_client, args=(url, bodies, send))
+    child.start()
+    results: list[tuple[int, float]] = receive.recv()
+    child.join()
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+async def bench(clicks: int) -> int:
+    with tempfile.TemporaryDirectory() as folder:
+        async with FakeSlack(team_id=TEAM) as fake:
+            accounts = [stale(f"b{i:04d}") for i in range(clicks)]
+            add_slack_people(fake, [a.account_id for a in accounts])
+            world = World(fake, accounts, policy(), Path(folder))
+            await world.start()
+            try:
+                report = await world.run()
+                print(f"warned {report.counts.get('warnings_delivered', 0)} accounts over Slack")
+                first = world.dm_messages(accounts[0].account_id)[0]
+                warm, _ = world.click_body("U0EVE", first, "jc_keep", channel=fake.dm_of("U0B0000") or "")
+                await world.post(warm)
+                await world.settle()
+
+                bodies = []
+                for account in accounts:
+                    user = "U0" + account.account_id.upper()
+                    [message] = world.dm_messages(account.account_id)
+                    body, _ = world.click_body(user, message, "jc_keep", channel=fake.dm_of(user) or "")
+                    bodies.append(body)
+
+                results = await asyncio.to_thread(fire_from_another_process, world.http_url, bodies)
+                started = time.perf_counter()
+                await world.settle()
+                finished = time.perf_counter() - started
+            finally:
+                await world.stop()
+
+    latencies = [seconds * 1000 for _, seconds in results]
+    statuses = {status for status, _ in results}
+    kept = sum(1 for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok")
+    updates = len(fake.calls("chat.update"))
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    print(f"{clicks} concurrent signed clicks: HTTP statuses {sorted(statuses)}")
+    print(f"ack latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
+    print(f"background work: {kept} keeps, {updates} messages updated ({finished:.2f} s still running after the acks)")
+    ok = statuses == {200} and p99 < 200 and kept == clicks and updates == clicks
+    print("PASS" if ok else "FAIL", "(target: p99 < 200 ms, every click kept once and its message updated)")
+    return 0 if ok else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=100)
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(bench(args.clicks)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""The Slack surface end to end: signed HTTP into the bot's server, FakeSlack for the Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from core.chat import hash_token
+from core.ledger import RunStatus
+from core.lifecycle import CaseState
+from tests.slackfake.signing import interaction_body, signed_headers, slash_command_body, view_submission_payload
+
+from .conftest import ADMIN, ADMIN_CHANNEL, SECRET, button_value, policy, stale
+
+
+def keeps(world) -> list:
+    return [e for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok"]
+
+
+# -- warning → keep --------------------------------------------------------------------------
+
+
+async def test_warning_dm_then_keep_updates_the_message_and_keeps(make_world) -> None:
+    """Engine.run DMs a warning with buttons bound to the user; Keep acks, keeps and edits the DM."""
+    world = await make_world([stale("a1", name="Ada Lovelace")])
+    report = await world.run()
+    assert report.counts["warnings_delivered"] == 1
+    [warning] = world.dm_messages("a1")
+    assert warning["text"]
+    blocks_text = str(warning["blocks"])
+    assert "Jira" in blocks_text
+    assert "8 May 2026" in blocks_text  # last active: 200 days before NOW
+    assert "8 December 2026" in blocks_text  # deadline: NOW + 14 days
+    assert "8.60 EUR" in blocks_text
+    assert "#it-help" in blocks_text
+    case = world.case("a1")
+    assert case.delivered_at is not None
+    token = world.tokens.get_token(hash_token(button_value(warning, "jc_keep")))
+    assert token.message_ref == f"{world.fake.dm_of('U0A1')}:{warning['ts']}"
+    assert token.intended.user_id == "U0A1"
+
+    started = time.perf_counter()
+    response, name = await world.click("U0A1", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 3
+    assert world.case("a1").state is CaseState.KEPT
+    [update] = world.updates()
+    assert update.params["channel"] == world.fake.dm_of("U0A1")
+    edited = world.fake.message(world.fake.dm_of("U0A1"), warning["ts"])
+    assert "kept until" in edited["text"]
+    assert not any(b["type"] == "actions" for b in edited["blocks"])
+    assert any(b.get("block_id") == "jc_outcome" for b in edited["blocks"])
+    assert world.fake.response_posts(name) == []  # no refusal was sent
+    assert len(keeps(world)) == 1
+
+
+async def test_someone_else_clicking_keep_is_refused_and_nothing_changes(make_world) -> None:
+    """A forwarded/misdelivered button: the signed clicker is not the intended user."""
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    response, name = await world.click("U0EVE", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    assert response.status_code == 200
+    [refusal] = world.fake.response_posts(name)
+    assert refusal["response_type"] == "ephemeral"
+    assert "not for you" in refusal["text"]
+    assert world.updates() == []
+    assert world.case("a1").state is CaseState.WARNED
+    assert keeps(world) == []
+    token_hashes = [t for t in world.tokens.tokens.values() if t.used_at is not None]
+    assert token_hashes == []
+
+
+async def test_double_click_and_slack_retry_keep_once_confirm_once(make_world) -> None:
+    """Two concurrent clicks plus a replay of the same signed request: one keep, one update."""
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    dm = world.fake.dm_of("U0A1")
+    body, name = world.click_body("U0A1", warning, "jc_keep", channel=dm)
+    first, second = await asyncio.gather(world.post(body), world.post(body))
+    retry = await world.post(body)
+    await world.settle()
+    assert {first.status_code, second.status_code, retry.status_code} == {200}
+    assert len(keeps(world)) == 1
+    assert len(world.updates()) == 1
+    refusals = world.fake.response_posts(name)
+    assert len(refusals) == 2
+    assert all(r["response_type"] == "ephemeral" and r["replace_original"] is False for r in refusals)
+    assert world.case("a1").state is CaseState.KEPT
+
+
+async def test_expired_button_is_refused(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    world.clock.advance(timedelta(days=46))
+    _, name = await world.click("U0A1", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    [refusal] = world.fake.response_posts(name)
+    assert "expired" in refusal["text"]
+    assert world.updates() == []
+    assert world.case("a1").state is CaseState.WARNED
+
+
+async def test_release_frees_the_licence_on_the_next_run(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    await world.click("U0A1", warning, "jc_release", channel=world.fake.dm_of("U0A1"))
+    assert "licence" in world.fake.message(world.fake.dm_of("U0A1"), warning["ts"])["text"]
+    await world.run()
+    assert ("remove_from_group:g-jira-software-users", "a1") in world.directory.writes
+
+
+async def test_keep_with_required_justification_opens_a_modal(make_world) -> None:
+    """Keep opens a modal; an empty reason is refused inline; the reason lands in the keep."""
+    world = await make_world([stale("a1")], policy(lifecycle={"keep": {"justification_required": True}}))
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    dm = world.fake.dm_of("U0A1")
+    await world.click("U0A1", warning, "jc_keep", channel=dm)
+    [view] = world.fake.views()
+    assert view["callback_id"] == "jc_keep_justification"
+    assert world.case("a1").state is CaseState.WARNED  # nothing consumed yet
+
+    empty = view_submission_payload(
+        "U0A1",
+        "T0ACME",
+        view["callback_id"],
+        {"jc_reason": {"jc_reason_input": ""}},
+        private_metadata=view["private_metadata"],
+    )
+    response = await world.post(interaction_body(empty))
+    assert response.status_code == 200
+    assert response.json()["response_action"] == "errors"
+    await world.settle()
+    assert world.case("a1").state is CaseState.WARNED
+
+    thief = view_submission_payload(
+        "U0EVE",
+        "T0ACME",
+        view["callback_id"],
+        {"jc_reason": {"jc_reason_input": "mine now"}},
+        private_metadata=view["private_metadata"],
+    )
+    await world.post(interaction_body(thief))
+    await world.settle()
+    assert world.case("a1").state is CaseState.WARNED
+
+    filled = view_submission_payload(
+        "U0A1",
+        "T0ACME",
+        view["callback_id"],
+        {"jc_reason": {"jc_reason_input": "quarterly audit"}},
+        private_metadata=view["private_metadata"],
+    )
+    response = await world.post(interaction_body(filled))
+    assert response.status_code == 200
+    await world.settle()
+    case = world.case("a1")
+    assert case.state is CaseState.KEPT
+    assert any("quarterly audit" in str(e.entry.reason) for e in keeps(world))
+    edited = world.fake.message(dm, warning["ts"])
+    assert "kept until" in edited["text"]
+    assert "Jira" in str(edited["blocks"])  # the warning stays readable; only the buttons went
+
+
+# -- slash command -----------------------------------------------------------------------------
+
+
+async def test_non_admin_command_is_refused_and_changes_nothing(make_world) -> None:
+    world = await make_world([stale("a1")])
+    response, name = await world.command("pause", user="U0EVE")
+    assert response.status_code == 200
+    [answer] = world.fake.response_posts(name)
+    assert answer["response_type"] == "ephemeral"
+    assert "admins only" in answer["text"]
+    assert not world.store.is_paused("org-1")
+    lookalike = slash_command_body(
+        text="pause", user_id="U0ADMIN", team_id="T0OTHER", response_url=world.fake.response_url("other")
+    )
+    await world.post(lookalike)
+    await world.settle()
+    assert "admins only" in world.fake.response_posts("other")[0]["text"]
+    assert not world.store.is_paused("org-1")
+
+
+async def test_unknown_sub_command_is_a_short_answer(make_world) -> None:
+    world = await make_world([stale("a1")])
+    _, name = await world.command("explode")
+    [answer] = world.fake.response_posts(name)
+    assert "unknown command" in answer["text"]
+    assert answer["response_type"] == "ephemeral"
+    assert world.fake.calls("chat.postMessage") == []
+
+
+async def test_pause_is_public_and_audited_with_the_slack_identity(make_world) -> None:
+    world = await make_world([stale("a1")])
+    _, name = await world.command("pause incident 7")
+    [answer] = world.fake.response_posts(name)
+    assert answer["response_type"] == "in_channel"
+    assert world.store.is_paused("org-1")
+    assert any(e.entry.actor == ADMIN.audit_id for e in world.store.iter_audit())
+
+
+async def test_preview_uploads_the_csv_to_the_channel(make_world) -> None:
+    world = await make_world([stale("a1")])
+    _, name = await world.command("preview")
+    posts = world.fake.response_posts(name)
+    assert "preview" in posts[0]["text"].lower()
+    assert "dry_run" in posts[-1]["text"]
+    [upload] = world.fake.files()
+    assert upload["channels"] == [ADMIN_CHANNEL]
+    assert upload["name"].endswith(".csv")
+    assert upload["content"]
+    assert world.directory.writes == []
+
+
+async def test_run_needs_the_confirm_button_of_the_same_admin(make_world) -> None:
+    world = await make_world([stale("a1")])
+    _, name = await world.command("run")
+    [confirm] = world.fake.response_posts(name)
+    message = {"ts": "1718000000.000900", "text": confirm["text"], "blocks": confirm["blocks"]}
+    body, other = world.click_body("U0SEC", message, "jc_confirm_run", channel=ADMIN_CHANNEL)
+    await world.post(body)
+    await world.settle()
+    assert "not for you" in world.fake.response_posts(other)[0]["text"]
+    assert world.engine.store.recent_runs("org-1") == []
+
+    body, mine = world.click_body("U0ADMIN", message, "jc_confirm_run", channel=ADMIN_CHANNEL)
+    body = body.replace(b"%22is_ephemeral%22%3Afalse", b"%22is_ephemeral%22%3Atrue")
+    await world.post(body)
+    await world.settle()
+    posts = world.fake.response_posts(mine)
+    assert posts[0]["replace_original"] is True
+    assert "Running now" in posts[0]["text"]
+    assert posts[-1]["text"].startswith("Run ")
+    assert world.dm_messages("a1")  # the run warned a1 over Slack
+    assert world.updates() == []  # ephemeral messages are replaced through response_url
+
+
+# -- approvals -------------------------------------------------------------------------------
+
+
+async def test_over_cap_run_is_approved_by_another_admin_once(make_world) -> None:
+    pol = policy(
+        safety={
+            "caps": {
+                "per_run": {"max_actions": 0, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+            }
+        }
+    )
+    world = await make_world([stale("a1"), stale("a2")], pol)
+    await world.run(by=ADMIN.audit_id)
+    held = await world.run(days=14, by=ADMIN.audit_id)
+    assert held.status is RunStatus.AWAITING_APPROVAL
+    [approval] = [m for m in world.admin_messages() if "approval" in m["text"].lower()]
+    assert world.directory.writes == []
+
+    _, by_requester = await world.click("U0ADMIN", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert "not for you" in world.fake.response_posts(by_requester)[0]["text"]
+    _, by_user = await world.click("U0A1", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert "not for you" in world.fake.response_posts(by_user)[0]["text"]
+    assert world.directory.writes == []
+
+    _, ok = await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert world.fake.response_posts(ok) == []
+    assert len(world.directory.writes) == 2
+    edited = world.fake.message(ADMIN_CHANNEL, approval["ts"])
+    assert "2 actions carried out" in edited["text"]
+    assert not any(b["type"] == "actions" for b in edited["blocks"])
+
+    _, again = await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert "2 actions carried out" in world.fake.response_posts(again)[0]["text"]
+    assert len(world.directory.writes) == 2
+    assert len(world.updates()) == 1
+
+
+# -- restore from a DM -----------------------------------------------------------------------
+
+
+async def test_dm_restore_goes_to_admins_and_the_user_is_told(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    await world.run(days=14)
+    assert world.case("a1").state is CaseState.ACTIONED
+    dm = world.fake.dm_of("U0A1")
+    before = len(world.fake.messages(dm))
+
+    response = await world.dm_event("U0A1", dm, "Restore")
+    assert response.status_code == 200
+    assert "sent to the admins" in world.fake.messages(dm)[-1]["text"]
+    [request] = [m for m in world.admin_messages() if "Restore request" in m["text"]]
+    assert world.fake.calls("users.info")[0].params["user"] == "U0A1"
+
+    replay = await world.dm_event("U0A1", dm, "Restore")  # an Events API retry of the same event
+    assert replay.status_code == 200
+    assert len([m for m in world.admin_messages() if "Restore request" in m["text"]]) == 1
+
+    _, ok = await world.click("U0SEC", request, "jc_approve_restore", channel=ADMIN_CHANNEL)
+    assert world.fake.response_posts(ok) == []
+    assert "Restore approved" in world.fake.message(ADMIN_CHANNEL, request["ts"])["text"]
+    told = world.fake.messages(dm)[-1]
+    assert "Your request to get access back" in told["text"]
+    assert len(world.fake.messages(dm)) == before + 2
+    assert ("add_to_group:g-jira-software-users", "a1") in world.directory.writes
+
+
+async def test_other_dm_text_gets_help_and_nothing_happens(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    dm = world.fake.dm_of("U0A1")
+    await world.dm_event("U0A1", dm, "hello?", event_id="Ev0002")
+    assert "send me *restore*" in world.fake.messages(dm)[-1]["text"]
+    assert world.admin_messages() == []
+
+
+# -- delivery failures -----------------------------------------------------------------------
+
+
+async def test_unreachable_people_are_escalated_not_warned(make_world, fake_slack) -> None:
+    """users_not_found, a deactivated user, a guest and an external person: no delivery → escalation."""
+    fake_slack.add_user("U0GONE", "gone@acme.example", real_name="Gone", deleted=True)
+    fake_slack.add_user("U0GUEST", "guest@acme.example", real_name="Guest", is_restricted=True)
+    fake_slack.add_user("U0EXT", "ext@acme.example", real_name="Ext", is_stranger=True)
+    accounts = [stale("nobody"), stale("gone"), stale("guest"), stale("ext")]
+    world = await make_world(accounts, people=False)
+    report = await world.run()
+    assert report.counts.get("warnings_delivered", 0) == 0
+    assert report.counts["warnings_undelivered"] == 4
+    assert report.counts["escalated"] == 4
+    assert world.fake.calls("conversations.open") == []
+    escalations = world.admin_messages()
+    assert len(escalations) == 4
+    reasons = " ".join(m["text"] for m in escalations)
+    for code in ("users_not_found", "user_is_guest", "user_is_external"):
+        assert code in reasons
+    for account in accounts:
+        assert world.case(account.account_id).delivered_at is None
+    # No delivery, no action: even long after the deadline nothing is removed.
+    await world.run(days=30)
+    assert world.directory.writes == []
+
+
+async def test_rate_limited_post_is_retried_after_retry_after(make_world, sleeps) -> None:
+    world = await make_world([stale("a1")])
+    world.fake.rate_limit("chat.postMessage", times=2, retry_after=3)
+    report = await world.run()
+    assert report.counts["warnings_delivered"] == 1
+    assert len(sleeps) == 2
+    assert all(3 <= s < 4 for s in sleeps)
+    assert len(world.dm_messages("a1")) == 1
+
+
+async def test_rate_limit_until_exhausted_is_not_a_delivery(make_world, sleeps) -> None:
+    world = await make_world([stale("a1")])
+    world.fake.rate_limit("chat.postMessage", times=6, retry_after=1)  # the first try and all 5 retries
+    report = await world.run()
+    assert report.counts["warnings_undelivered"] == 1
+    assert len(sleeps) == 5
+    assert world.case("a1").delivered_at is None
+    assert "ratelimited" in " ".join(m["text"] for m in world.admin_messages())
+
+
+# -- endpoint security -----------------------------------------------------------------------
+
+
+async def test_bad_stale_future_and_malformed_signatures_are_401_without_effects(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    body, name = world.click_body("U0A1", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    calls_before = len(world.fake.calls())
+    now = int(time.time())
+    good = world.post  # signed with the right secret unless told otherwise
+    cases = {
+        "bad secret": await good(body, secret="not-the-secret"),
+        "301 s old": await good(body, timestamp=now - 301),
+        "301 s ahead": await good(body, timestamp=now + 301),
+        "non-numeric": await good(
+            body,
+            headers={
+                "X-Slack-Request-Timestamp": "abc",
+                "X-Slack-Signature": "v0=00",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        ),
+        "huge": await good(
+            body,
+            headers={
+                "X-Slack-Request-Timestamp": "9" * 400,
+                "X-Slack-Signature": "v0=00",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        ),
+        "missing": await good(body, headers={"Content-Type": "application/x-www-form-urlencoded"}),
+    }
+    tampered_headers = signed_headers(body, SECRET, now)
+    cases["tampered body"] = await world.http.post("/slack/events", content=body + b"x", headers=tampered_headers)
+    await world.settle()
+    for label, response in cases.items():
+        assert response.status_code == 401, label
+    assert len(world.fake.calls()) == calls_before
+    assert world.fake.response_posts(name) == []
+    assert world.case("a1").state is CaseState.WARNED
+    assert all(t.used_at is None for t in world.tokens.tokens.values())

@@ -1,0 +1,114 @@
+"""Token and protection stores: the fake and SQL (SQLite, PostgreSQL) keep one contract."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.store import open_stores
+from adapters.store.chat_store import SqlChatStore
+from core.audit import AuditEntry, verify_chain
+from core.chat import Actor, Purpose, TokenStatus, new_token
+from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.store.pg import postgres_schema_url
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+USER = Actor("slack", "T1", "U1", "Una")
+EVE = Actor("slack", "T1", "U9", "Eve")
+
+
+class FakeChat(FakeTokenStore, FakeProtectionStore):
+    def __init__(self) -> None:
+        FakeTokenStore.__init__(self)
+        FakeProtectionStore.__init__(self)
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def chat(request, tmp_path):
+    if request.param == "fake":
+        yield FakeChat(), None
+        return
+    if request.param == "sqlite":
+        scans, lifecycle = open_stores(f"sqlite:///{tmp_path}/chat.db")
+        yield SqlChatStore(lifecycle), lifecycle
+        lifecycle.close()
+        scans.close()
+        return
+    with postgres_schema_url() as url:
+        scans, lifecycle = open_stores(url)
+        yield SqlChatStore(lifecycle), lifecycle
+        lifecycle.close()
+        scans.close()
+
+
+def test_token_round_trip_and_single_use(chat):
+    """A stored token comes back equal; it can be used once, by its intended user only."""
+    store, _ = chat
+    raw, token = new_token(Purpose.KEEP, "org-1", "case-1", NOW, timedelta(days=1), intended=USER, account_id="a1")
+    store.save_token(token)
+    assert store.get_token(token.token_hash) == token
+    assert raw not in repr(store.get_token(token.token_hash))
+    assert store.consume_token(token.token_hash, EVE, NOW).status is TokenStatus.WRONG_USER
+    first = store.consume_token(token.token_hash, USER, NOW)
+    assert first.status is TokenStatus.OK
+    assert first.token.used_by == USER.audit_id
+    assert store.consume_token(token.token_hash, USER, NOW).status is TokenStatus.ALREADY_USED
+    store.set_outcome(token.token_hash, "kept until 1 March")
+    store.attach_message([token.token_hash], "D1:1718000000.000100")
+    saved = store.get_token(token.token_hash)
+    assert (saved.outcome, saved.message_ref) == ("kept until 1 March", "D1:1718000000.000100")
+    assert store.get_token("nope") is None
+
+
+def test_expired_and_forbidden(chat):
+    """Expired tokens and the forbidden actor (a requester approving their own run) are refused."""
+    store, _ = chat
+    _, token = new_token(Purpose.APPROVE, "org-1", "run-1", NOW, timedelta(hours=1), forbidden=USER)
+    store.save_token(token)
+    assert store.consume_token(token.token_hash, USER, NOW).status is TokenStatus.WRONG_USER
+    assert store.consume_token(token.token_hash, EVE, NOW + timedelta(hours=2)).status is TokenStatus.EXPIRED
+    assert store.consume_token(token.token_hash, EVE, NOW).status is TokenStatus.OK
+
+
+def test_concurrent_clicks_consume_once(chat):
+    """Eight simultaneous clicks on one button: exactly one wins."""
+    store, _ = chat
+    _, token = new_token(Purpose.KEEP, "org-1", "case-1", NOW, timedelta(days=1), intended=USER)
+    store.save_token(token)
+    barrier = threading.Barrier(8)
+    results = []
+
+    def click():
+        barrier.wait()
+        results.append(store.consume_token(token.token_hash, USER, NOW).status)
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(TokenStatus.OK) == 1
+    assert results.count(TokenStatus.ALREADY_USED) == 7
+
+
+def test_protections_round_trip_with_audit(chat):
+    """protect/unprotect per org, emails case-folded, each change audited in the same transaction."""
+    store, lifecycle = chat
+
+    def audit(action):
+        return AuditEntry(at=NOW, actor=USER.audit_id, action=action, outcome="ok", org_id="org-1")
+
+    store.set_protection("org-1", "account", "Ada@Acme.example", True, audit("protect"))
+    store.set_protection("org-1", "group", "break-glass", True, audit("protect"))
+    store.set_protection("org-2", "group", "other", True, audit("protect"))
+    assert store.protections("org-1") == (frozenset({"ada@acme.example"}), frozenset({"break-glass"}))
+    store.set_protection("org-1", "account", "ada@acme.example", False, audit("unprotect"))
+    assert store.protections("org-1") == (frozenset(), frozenset({"break-glass"}))
+    with pytest.raises(ValueError, match="unknown protection kind"):
+        store.set_protection("org-1", "team", "x", True, audit("protect"))
+    if lifecycle is not None:
+        events = list(lifecycle.iter_audit())
+        assert [e.entry.action for e in events] == ["protect", "protect", "protect", "unprotect"]
+        assert verify_chain(events).ok

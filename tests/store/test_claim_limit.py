@@ -1,0 +1,28 @@
+"""``claim`` never hands out more than ``limit`` entries, on a fresh (small, unanalysed) table too.
+
+Regression: on PostgreSQL ``UPDATE ... WHERE entry_id IN (SELECT ... LIMIT n FOR UPDATE SKIP
+LOCKED)`` was planned as a nested-loop semi join whose rescans skipped the rows already
+updated and picked the next ones: a claim of 1 took every PLANNED row (canary of 1 → all).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.ledger import EntryState
+from core.ports import LifecycleStore
+
+from .lifecycle_data import ORG, audit, make_case, make_entry
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_claim_takes_at_most_limit_entries(lifecycle_store: LifecycleStore, limit: int) -> None:
+    cases = [f"c{n}" for n in range(7)]
+    for n, case_id in enumerate(cases):
+        lifecycle_store.create_case(make_case(case_id, account_id=f"acc-{n}", opened=n), audit())
+    lifecycle_store.add_entries([make_entry(c, account_id=f"acc-{n}", created=n) for n, c in enumerate(cases)])
+    got = lifecycle_store.claim(ORG, "w-1", limit)
+    assert len(got) == limit
+    assert [e.case_id for e in got] == cases[:limit]  # oldest first
+    assert len(lifecycle_store.entries(ORG, states=[EntryState.CLAIMED])) == limit
+    assert len(lifecycle_store.entries(ORG, states=[EntryState.PLANNED])) == len(cases) - limit
