@@ -312,6 +312,19 @@ class ChatOps:
                 token.message_ref if token else None,
             )
         assert token is not None
+        if (
+            token.purpose is Purpose.KEEP
+            and self.policy().lifecycle.keep.justification_required
+            and not (justification and justification.strip())
+        ):
+            # Checked before the button is used up, so the person can still answer with a reason.
+            return ClickResult(
+                TokenStatus.OK,
+                "Please say briefly why you still need this access.",
+                token.purpose,
+                token.message_ref,
+                ok=False,
+            )
         use = await asyncio.to_thread(self.tokens.consume_token, token_hash, actor, now)
         if use.status is not TokenStatus.OK:
             current = use.token or token

@@ -232,3 +232,17 @@ async def test_restore_request_goes_to_admins_and_tells_the_requester():
     nothing, none = await h.ops.request_restore(USER, "nobody@acme.example")
     assert not nothing.ok
     assert none is None
+
+
+async def test_keep_without_a_required_justification_does_not_burn_the_button():
+    """When the policy asks for a reason, a reasonless click is refused and the button still works."""
+    pol = policy(lifecycle={"keep": {"justification_required": True}})
+    h = Harness([stale("a1")], pol)
+    await h.engine.run(pol, requested_by="cli:alice")
+    keep, _ = await h.ops.warning_buttons(h.directory.accounts["a1"], h.case("a1").case_id, USER)
+    refused = await h.ops.click(USER, keep.token, h.respond)
+    assert not refused.ok
+    assert "why" in refused.text
+    kept = await h.ops.click(USER, keep.token, h.respond, justification="month-end reporting")
+    assert kept.ok
+    assert h.case("a1").keep_reason == "month-end reporting"
