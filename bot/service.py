@@ -45,10 +45,12 @@ class Service:
         epoch = await asyncio.to_thread(self.leader.acquire, self.org_id)
         if epoch is None:
             self.engine.epoch = None
+            self.engine.executes = False
             self.role = "standby"
             log.info("another replica leads org %s: standing by", self.org_id)
             return False
         self.engine.epoch = epoch
+        self.engine.executes = True
         self.role = "leader"
         log.info("leading org %s with fencing epoch %s", self.org_id, epoch)
         return True

@@ -153,6 +153,10 @@ class Engine:
         self.concurrency = max(1, concurrency)
         self.claim_batch = max(1, claim_batch)
         self.epoch = epoch
+        #: False on a standby replica: it records keeps and approvals, the leader executes them.
+        self.executes = True
+        #: How long a new leader leaves an older leader's REQUESTED entries alone (see _maybe_in_flight).
+        self.in_flight_grace = timedelta(seconds=120)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -723,6 +727,8 @@ class Engine:
                 )
         stuck = await self._db(self.store.entries, org_id, states=[EntryState.CLAIMED, EntryState.REQUESTED])
         for entry in stuck:
+            if self._maybe_in_flight(entry, now):
+                continue  # a previous leader may still be sending it: reconcile on a later run
             if entry.state is EntryState.CLAIMED:
                 await self._db(
                     self.store.set_entry_state,
@@ -739,8 +745,29 @@ class Engine:
                 )
         return len(stuck)
 
+    def _maybe_in_flight(self, entry: LedgerEntry, now: datetime) -> bool:
+        """True for a REQUESTED entry of an older leader, written too recently to be sure its write is over.
+
+        Fencing stops a stale leader's ledger writes, not its HTTP request already on the wire; so a
+        new leader waits ``in_flight_grace`` (longer than the client's timeout) before reading the
+        account's state to reconcile such an entry.
+        """
+        return (
+            entry.state is EntryState.REQUESTED
+            and entry.epoch is not None
+            and self.epoch is not None
+            and entry.epoch < self.epoch
+            and now - entry.updated_at < self.in_flight_grace
+        )
+
     async def _execute(self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None) -> None:
-        """Claim and carry out PLANNED entries: canary first (one at a time), then the rest concurrently."""
+        """Claim and carry out PLANNED entries: canary first (one at a time), then the rest concurrently.
+
+        Only the executing replica (the leader) writes; elsewhere entries stay PLANNED for it.
+        """
+        if not self.executes:
+            report.note = report.note or "queued: the leading replica carries the actions out"
+            return
         safety = policy.safety
         canary_left = safety.canary_size
         canary_done = canary_failed = 0

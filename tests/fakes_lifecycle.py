@@ -410,9 +410,13 @@ class FakeLeaderLock:
         self.acquired = 0  # successful acquisitions, for assertions
 
     def acquire(self, org_id: str) -> int | None:
-        """Lead ``org_id`` when nobody does: the new epoch, else None."""
+        """Lead ``org_id`` when nobody does: the new epoch, else None (the current one when still leading it)."""
         if self.org_id is not None:
-            raise RuntimeError(f"{self.holder} already leads {self.org_id!r}: release() first")
+            if self.still_leader():
+                if self.org_id == org_id:
+                    return self.epoch
+                raise RuntimeError(f"{self.holder} already leads {self.org_id!r}: release() first")
+            self.release()
         with self.store._lock:
             if org_id in self.store.leaders:
                 return None

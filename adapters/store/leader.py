@@ -290,13 +290,15 @@ class PostgresLeader:
     def acquire(self, org_id: str) -> int | None:
         """Try once to lead ``org_id``: the new epoch, or None when another session holds the lock.
 
-        ``RuntimeError`` when this object already leads an org (release it first).
+        Called again while leading ``org_id``, it returns the current epoch when still leader
+        and competes anew (after a :meth:`release`) when leadership was lost. ``RuntimeError``
+        while still leading another org.
         """
         import psycopg
 
         with self._mutex:
-            if self._org is not None:
-                raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
+            if self._org is not None and self._held_or_released(org_id):
+                return self._epoch
             conn = self._connect()
             key = leader_key(org_id, self._schema)
             try:
@@ -336,6 +338,15 @@ class PostgresLeader:
             self._org, self._key, self._epoch = org_id, key, epoch
             log.info("leader of org %r with epoch %d (%s)", org_id, epoch, self.holder)
             return epoch
+
+    def _held_or_released(self, org_id: str) -> bool:
+        """Before a new ``acquire``: True when ``org_id`` is still led by us; else release a lost leadership."""
+        if self.still_leader():
+            if self._org == org_id:
+                return True
+            raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
+        self.release()
+        return False
 
     def _verify_held(self, conn: Any, key: int) -> None:
         """``PoolerDetected`` unless ``pg_locks`` shows ``key`` held by this connection's own backend."""
@@ -457,10 +468,18 @@ class SqliteLeader:
         return self._engine
 
     def acquire(self, org_id: str) -> int | None:
-        """Try once to lead ``org_id``: the new epoch, or None when another process holds the file lock."""
+        """Try once to lead ``org_id``: the new epoch, or None when another process holds the file lock.
+
+        Called again while leading: as :meth:`PostgresLeader.acquire` (the current epoch while
+        still leader, a fresh attempt after a loss, ``RuntimeError`` for another org).
+        """
         with self._mutex:
             if self._org is not None:
-                raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
+                if self.still_leader():
+                    if self._org == org_id:
+                        return self._epoch
+                    raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
+                self.release()
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:

@@ -145,6 +145,24 @@ def test_each_new_leadership_bumps_the_epoch(db: Db) -> None:
     assert db.scalar("SELECT epoch FROM leader_epochs WHERE org_id = :org", org=ORG) == 3
 
 
+def test_acquire_while_leading_keeps_the_epoch(fenced: Fenced) -> None:
+    a, b = fenced.leader("a"), fenced.leader("b")
+    assert a.acquire(ORG) == 1
+    assert a.acquire(ORG) == 1  # still leading: same epoch, no bump
+    assert b.acquire(ORG) is None
+    assert a.still_leader()
+
+
+def test_a_lost_leader_competes_again_without_release(pg: Db) -> None:
+    """What ``serve`` does at each scheduled run: ``acquire`` again, whatever happened since."""
+    a = pg.leader("a")
+    assert isinstance(a, PostgresLeader)
+    assert a.acquire(ORG) == 1
+    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid)
+    assert a.acquire(ORG) == 2  # the dead session is noticed, released, and the org won again
+    assert a.still_leader()
+
+
 def test_orgs_are_led_independently_on_postgres(pg: Db) -> None:
     a, b = pg.leader("a"), pg.leader("b")
     assert a.acquire("org-a") == 1

@@ -384,3 +384,50 @@ async def test_run_fails_closed_when_too_much_activity_is_unknown():
     assert w.notifier.admin
     relaxed = World(accounts, policy(safety={"max_unknown_percent": 20}))
     assert (await relaxed.run()).status is RunStatus.COMPLETED
+
+
+async def test_standby_records_keeps_and_leaves_execution_to_the_leader():
+    """A standby replica queues the restore of a late keep; only the leader writes to Atlassian."""
+    w = World([stale("a1")])
+    await w.run()
+    await w.run(days=14)
+    assert w.account("a1").membership_status is MembershipStatus.SUSPENDED
+    standby = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="standby")
+    standby.executes = False
+    writes = list(w.directory.writes)
+    result = await standby.keep("org-1", "a1", "slack:T1/U1", w.policy, rule="org")
+    assert result.accepted
+    assert result.restore_queued
+    assert w.directory.writes == writes
+    assert [e.op.value for e in w.store.entries("org-1", states=[EntryState.PLANNED])] == ["restore"]
+    await w.run()  # the leader's next run carries the restore out
+    assert w.account("a1").membership_status is MembershipStatus.ACTIVE
+
+
+async def test_new_leader_waits_before_reconciling_an_older_leaders_request():
+    """A REQUESTED entry of an older epoch may still be on the wire: it is reconciled only later."""
+    w = World([stale("a1")])
+    await w.run()
+    w.clock.advance(timedelta(days=14))
+    old_epoch = w.store.bump_epoch("org-1")
+    w.engine.epoch = old_epoch
+
+    class Vanished(Exception):
+        """The old leader disappears with its write possibly in flight."""
+
+    def stop_after_request(point):
+        if point == "after_requested":
+            raise Vanished
+
+    w.engine._crash = stop_after_request
+    with pytest.raises(Vanished):
+        await w.engine.run(w.policy, requested_by="cli:alice")
+    requested = w.store.entries("org-1", states=[EntryState.REQUESTED])
+    assert len(requested) == 1
+    new = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="new", epoch=w.store.bump_epoch("org-1"))
+    await new.recover("org-1", w.policy)
+    assert w.store.entries("org-1", states=[EntryState.REQUESTED]) == requested
+    w.clock.advance(timedelta(minutes=3))
+    await new.recover("org-1", w.policy)
+    assert w.store.entries("org-1", states=[EntryState.REQUESTED]) == []
+    assert w.directory.writes == [("suspend", "a1")]
