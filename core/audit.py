@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
@@ -71,6 +71,24 @@ def content_of(event_id: str, seq: int, entry: AuditEntry) -> dict[str, Any]:
         "http_status": entry.http_status,
         "request_id": entry.request_id,
     }
+
+
+def _plain_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as plain JSON data, exactly as :func:`seal` serialises it (``default=str``)."""
+    result: dict[str, Any] = json.loads(json.dumps(dict(value), sort_keys=True, default=str))
+    return result
+
+
+def normalised(entry: AuditEntry) -> AuditEntry:
+    """``entry`` with ``at`` in UTC and ``before``/``after`` as plain JSON, ready to seal and store.
+
+    Sealing the normalised entry makes a stored copy hash to the same value when read back.
+    Raises ``ValueError`` for a naive ``at``.
+    """
+    at = entry.at
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"audit entry time must be timezone-aware (got naive {at.isoformat()})")
+    return replace(entry, at=at.astimezone(UTC), before=_plain_json(entry.before), after=_plain_json(entry.after))
 
 
 def seal(event_id: str, seq: int, entry: AuditEntry, prev_hash: str) -> AuditEvent:

@@ -22,7 +22,6 @@ SQLite and PostgreSQL. Its state is public for assertions: ``cases``, ``ledger``
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,13 +30,13 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from core.audit import GENESIS, AuditEntry, AuditEvent, normalised, seal
 from core.errors import FencedOut
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case, Op
 from core.ports import CaseTransaction, Clock, LeaderLock, LifecycleStore
 
-__all__ = ["FakeCaseTransaction", "FakeLeaderLock", "FakeLifecycleStore", "normalise_audit_entry"]
+__all__ = ["FakeCaseTransaction", "FakeLeaderLock", "FakeLifecycleStore"]
 
 _D = TypeVar("_D")
 _COUNTED = frozenset({EntryState.CLAIMED, EntryState.REQUESTED, EntryState.CONFIRMED})
@@ -47,16 +46,6 @@ def _aware(value: datetime, what: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
     return value.astimezone(UTC)
-
-
-def normalise_audit_entry(entry: AuditEntry) -> AuditEntry:
-    """``at`` in UTC, ``before``/``after`` as plain JSON: exactly what the SQL store seals and stores."""
-
-    def plain(value: Mapping[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(json.dumps(dict(value), sort_keys=True, default=str))
-        return result
-
-    return replace(entry, at=_aware(entry.at, "audit entry time"), before=plain(entry.before), after=plain(entry.after))
 
 
 def _utc(obj: _D) -> _D:
@@ -116,7 +105,7 @@ class FakeCaseTransaction:
 
     def audit(self, entry: AuditEntry) -> None:
         """Append an audit event in this transaction (sealed on commit)."""
-        self.audits.append(normalise_audit_entry(entry))
+        self.audits.append(normalised(entry))
 
 
 class FakeLifecycleStore:
@@ -187,7 +176,7 @@ class FakeLifecycleStore:
     def create_case(self, case: Case, audit: AuditEntry) -> None:
         """Insert a new case with its audit event; ``ValueError`` on a duplicate id or open case."""
         case = _utc(case)
-        entry = normalise_audit_entry(audit)
+        entry = normalised(audit)
         with self._lock:
             if case.case_id in self.cases or self._conflict(case):
                 raise ValueError(
@@ -355,7 +344,7 @@ class FakeLifecycleStore:
 
     def set_paused(self, org_id: str, paused: bool, audit: AuditEntry) -> None:
         """Flip the kill switch, with its audit event (both or neither)."""
-        entry = normalise_audit_entry(audit)
+        entry = normalised(audit)
         with self._lock:
             events = self._seal([entry])
             self.paused[org_id] = paused
@@ -379,9 +368,8 @@ class FakeLifecycleStore:
 
     def append_audit(self, entry: AuditEntry) -> AuditEvent:
         """Seal and append one audit event to the chain."""
-        normalised = normalise_audit_entry(entry)
         with self._lock:
-            [event] = self._seal([normalised])
+            [event] = self._seal([normalised(entry)])
             self.audit_log.append(event)
             return event
 

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.store.chat_tables import ACTION_TOKENS, PROTECTIONS
-from adapters.store.lifecycle_store import SqlLifecycleStore, _append_audit, normalise_audit_entry
-from core.audit import AuditEntry
+from adapters.store.lifecycle_store import SqlLifecycleStore, _append_audit
+from core.audit import AuditEntry, normalised
 from core.chat import ActionToken, Actor, Purpose, TokenStatus, TokenUse, judge_use
 
 
@@ -135,10 +135,10 @@ class SqlChatStore:
         """Add or remove a protection and append its audit event in one transaction."""
         if kind not in ("account", "group"):
             raise ValueError(f"unknown protection kind {kind!r} (expected account or group)")
-        normalised = value.lower() if "@" in value else value
-        entry = normalise_audit_entry(audit)
-        with self._lc._write(f"changing the protection of {kind} {normalised!r}") as conn:
-            key = (PROTECTIONS.c.org_id == org_id) & (PROTECTIONS.c.kind == kind) & (PROTECTIONS.c.value == normalised)
+        value_key = value.lower() if "@" in value else value
+        entry = normalised(audit)
+        with self._lc._write(f"changing the protection of {kind} {value_key!r}") as conn:
+            key = (PROTECTIONS.c.org_id == org_id) & (PROTECTIONS.c.kind == kind) & (PROTECTIONS.c.value == value_key)
             conn.execute(sa.delete(PROTECTIONS).where(key))
             if protected:
                 conn.execute(
@@ -146,7 +146,7 @@ class SqlChatStore:
                     {
                         "org_id": org_id,
                         "kind": kind,
-                        "value": normalised,
+                        "value": value_key,
                         "added_at": entry.at,
                         "added_by": entry.actor,
                     },

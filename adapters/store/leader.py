@@ -60,14 +60,15 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.store.sql_store import _reason, make_engine, mask_url, normalise_url
+from adapters.store._db import mask_url, reason
+from adapters.store.sql_store import make_engine, normalise_url
 from adapters.store.tables import LEADER_EPOCHS
 from core.errors import StoreError
 
@@ -143,10 +144,53 @@ def _halves(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
+class _Leadership:
+    """What both leader locks share: the org led and its epoch, re-acquiring, closing."""
+
+    holder: str
+    _org: str | None
+    _epoch: int | None
+
+    @property
+    def org_id(self) -> str | None:
+        """The org this object leads, or None."""
+        return self._org
+
+    @property
+    def epoch(self) -> int | None:
+        """The fencing epoch of the current leadership, or None."""
+        return self._epoch
+
+    def still_leader(self) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def _held_or_released(self, org_id: str) -> bool:
+        """Before a new ``acquire``: True when ``org_id`` is still led by us; else release a lost leadership."""
+        if self.still_leader():
+            if self._org == org_id:
+                return True
+            raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
+        self.release()
+        return False
+
+    def close(self) -> None:
+        """Same as :meth:`release`."""
+        self.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-class PostgresLeader:
+class PostgresLeader(_Leadership):
     """Leadership of one org at a time through a session advisory lock on a dedicated connection.
 
     ``dsn`` is a SQLAlchemy (``postgresql+psycopg://``) or libpq (``postgresql://``) URL of a
@@ -197,16 +241,6 @@ class PostgresLeader:
         return mask_url(self._url)
 
     @property
-    def org_id(self) -> str | None:
-        """The org this object leads, or None."""
-        return self._org
-
-    @property
-    def epoch(self) -> int | None:
-        """The fencing epoch of the current leadership, or None."""
-        return self._epoch
-
-    @property
     def lock_key(self) -> int | None:
         """The advisory lock key held while leading (:func:`leader_key` of the org and schema), or None."""
         return self._key
@@ -242,7 +276,7 @@ class PostgresLeader:
                 tcp_user_timeout=self.keepalive_s * 3 * 1000,
             )
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the leader connection to {self.url}: {_reason(exc, self._url)}") from exc
+            raise StoreError(f"cannot open the leader connection to {self.url}: {reason(exc, self._url)}") from exc
         try:
             # The server notices a vanished client (and frees the lock) after the same keepalives.
             conn.execute(f"SET tcp_keepalives_idle = {int(self.keepalive_s)}")
@@ -254,7 +288,7 @@ class PostgresLeader:
             server_pid, schema = conn.execute("SELECT pg_backend_pid(), current_schema()").fetchone() or (None, None)
         except psycopg.Error as exc:
             conn.close()
-            raise StoreError(f"cannot set up the leader connection to {self.url}: {_reason(exc, self._url)}") from exc
+            raise StoreError(f"cannot set up the leader connection to {self.url}: {reason(exc, self._url)}") from exc
         announced = int(conn.info.backend_pid)
         if server_pid != announced:  # PgBouncer & co. answer the handshake with their own key data
             conn.close()
@@ -305,7 +339,7 @@ class PostgresLeader:
                 got = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
             except psycopg.Error as exc:
                 self._drop()
-                raise StoreError(f"taking the leader lock on {self.url} failed: {_reason(exc, self._url)}") from exc
+                raise StoreError(f"taking the leader lock on {self.url} failed: {reason(exc, self._url)}") from exc
             if not got:
                 return None
             try:
@@ -334,19 +368,10 @@ class PostgresLeader:
             except psycopg.Error as exc:
                 self._unlock_quietly(key)
                 self._drop()
-                raise StoreError(f"bumping the leader epoch on {self.url} failed: {_reason(exc, self._url)}") from exc
+                raise StoreError(f"bumping the leader epoch on {self.url} failed: {reason(exc, self._url)}") from exc
             self._org, self._key, self._epoch = org_id, key, epoch
             log.info("leader of org %r with epoch %d (%s)", org_id, epoch, self.holder)
             return epoch
-
-    def _held_or_released(self, org_id: str) -> bool:
-        """Before a new ``acquire``: True when ``org_id`` is still led by us; else release a lost leadership."""
-        if self.still_leader():
-            if self._org == org_id:
-                return True
-            raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
-        self.release()
-        return False
 
     def _verify_held(self, conn: Any, key: int) -> None:
         """``PoolerDetected`` unless ``pg_locks`` shows ``key`` held by this connection's own backend."""
@@ -412,21 +437,11 @@ class PostgresLeader:
                         )
             self._drop()
 
-    def close(self) -> None:
-        """Same as :meth:`release`."""
-        self.release()
-
-    def __enter__(self) -> PostgresLeader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
 
 # --------------------------------------------------------------------------- SQLite
 
 
-class SqliteLeader:
+class SqliteLeader(_Leadership):
     """Leadership on one host: an exclusive ``flock`` on ``<database file>.leader.lock``.
 
     One process leads per database file (whatever the org; one object leads one org at a
@@ -452,16 +467,6 @@ class SqliteLeader:
         self._org: str | None = None
         self._epoch: int | None = None
 
-    @property
-    def org_id(self) -> str | None:
-        """The org this object leads, or None."""
-        return self._org
-
-    @property
-    def epoch(self) -> int | None:
-        """The fencing epoch of the current leadership, or None."""
-        return self._epoch
-
     def _db(self) -> sa.Engine:
         if self._engine is None:
             self._engine = make_engine(self._url)
@@ -474,12 +479,8 @@ class SqliteLeader:
         still leader, a fresh attempt after a loss, ``RuntimeError`` for another org).
         """
         with self._mutex:
-            if self._org is not None:
-                if self.still_leader():
-                    if self._org == org_id:
-                        return self._epoch
-                    raise RuntimeError(f"{self.holder} already leads org {self._org!r}: release() first")
-                self.release()
+            if self._org is not None and self._held_or_released(org_id):
+                return self._epoch
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -517,12 +518,12 @@ class SqliteLeader:
                 epoch = int(conn.execute(stmt).scalar_one())
                 conn.commit()
         except SQLAlchemyError as exc:
-            reason = _reason(exc, self._url)
-            if "no such table" in reason:
+            why = reason(exc, self._url)
+            if "no such table" in why:
                 raise LeaderLockError(
                     f"{mask_url(self._url)} has no leader_epochs table: open the stores first (they migrate)"
                 ) from exc
-            raise StoreError(f"bumping the leader epoch in {mask_url(self._url)} failed: {reason}") from exc
+            raise StoreError(f"bumping the leader epoch in {mask_url(self._url)} failed: {why}") from exc
         return epoch
 
     def still_leader(self) -> bool:
@@ -555,16 +556,6 @@ class SqliteLeader:
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
-
-    def close(self) -> None:
-        """Same as :meth:`release`."""
-        self.release()
-
-    def __enter__(self) -> SqliteLeader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
 
 
 # --------------------------------------------------------------------------- factory

@@ -43,7 +43,6 @@ Audit entries are normalised before they are sealed (``at`` converted to UTC, ``
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -54,11 +53,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from adapters.store.migrate import upgrade
-from adapters.store.sql_store import SqlStore, _reason, make_engine, mask_url, normalise_url
+from adapters.store._db import EngineStore, aware, aware_or_none, dialect_insert, parse_iso
+from adapters.store.sql_store import SqlStore, open_engine
 from adapters.store.tables import (
     AUDIT_EVENTS,
     CASES,
@@ -68,7 +66,7 @@ from adapters.store.tables import (
     LIFECYCLE_RUNS,
     OPEN_CASE_STATES,
 )
-from core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from core.audit import GENESIS, AuditEntry, AuditEvent, content_of, normalised, seal
 from core.errors import FencedOut, StoreError
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState, Effect, Op
@@ -82,7 +80,6 @@ __all__ = [
     "SqlCaseTransaction",
     "SqlLifecycleStore",
     "create_lifecycle_store",
-    "normalise_audit_entry",
     "open_stores",
 ]
 
@@ -96,50 +93,15 @@ _COUNTED_STATES = (EntryState.CLAIMED.value, EntryState.REQUESTED.value, EntrySt
 # --------------------------------------------------------------------------- helpers
 
 
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
-    return value.astimezone(UTC)
-
-
-def _aware_or_none(value: datetime | None, what: str) -> datetime | None:
-    return None if value is None else _aware(value, what)
-
-
-def _parse_iso(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _plain_json(value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as plain JSON data, exactly as :func:`core.audit.seal` serialises it (``default=str``)."""
-    result: dict[str, Any] = json.loads(json.dumps(dict(value), sort_keys=True, default=str))
-    return result
-
-
-def normalise_audit_entry(entry: AuditEntry) -> AuditEntry:
-    """``entry`` with ``at`` in UTC and ``before``/``after`` as plain JSON, ready to seal and store.
-
-    Sealing the normalised entry makes the stored row hash to the same value when read back.
-    Raises ``ValueError`` for a naive ``at``.
-    """
-    return replace(
-        entry,
-        at=_aware(entry.at, "audit entry time"),
-        before=_plain_json(entry.before),
-        after=_plain_json(entry.after),
-    )
-
-
 def _resolve_clock(clock: Clock | Callable[[], datetime] | None) -> Callable[[], datetime]:
     if clock is None:
         return lambda: datetime.now(UTC)
     now = getattr(clock, "now", None)
     if callable(now):  # a core.ports.Clock
-        return lambda: _aware(now(), "clock time")
+        return lambda: aware(now(), "clock time")
     if callable(clock):
         plain: Callable[[], datetime] = clock
-        return lambda: _aware(plain(), "clock time")
+        return lambda: aware(plain(), "clock time")
     raise TypeError("clock must be a core.ports.Clock or a callable returning a datetime")
 
 
@@ -157,24 +119,24 @@ def _case_row(case: Case) -> dict[str, Any]:
         "product": case.product,
         "action": case.action.value,
         "state": case.state.value,
-        "opened_at": _aware(case.opened_at, f"{what}: opened_at"),
-        "updated_at": _aware(case.updated_at, f"{what}: updated_at"),
-        "deadline": _aware_or_none(case.deadline, f"{what}: deadline"),
-        "delivered_at": _aware_or_none(case.delivered_at, f"{what}: delivered_at"),
+        "opened_at": aware(case.opened_at, f"{what}: opened_at"),
+        "updated_at": aware(case.updated_at, f"{what}: updated_at"),
+        "deadline": aware_or_none(case.deadline, f"{what}: deadline"),
+        "delivered_at": aware_or_none(case.delivered_at, f"{what}: delivered_at"),
         "delivery_channel": case.delivery_channel,
-        "escalated_at": _aware_or_none(case.escalated_at, f"{what}: escalated_at"),
-        "keep_until": _aware_or_none(case.keep_until, f"{what}: keep_until"),
+        "escalated_at": aware_or_none(case.escalated_at, f"{what}: escalated_at"),
+        "keep_until": aware_or_none(case.keep_until, f"{what}: keep_until"),
         "keep_reason": case.keep_reason,
-        "keeps": [_aware(k, f"{what}: keeps").isoformat() for k in case.keeps],
-        "actioned_at": _aware_or_none(case.actioned_at, f"{what}: actioned_at"),
+        "keeps": [aware(k, f"{what}: keeps").isoformat() for k in case.keeps],
+        "actioned_at": aware_or_none(case.actioned_at, f"{what}: actioned_at"),
         "effect": (
             None
             if effect is None
             else {"op": effect.op.value, "group_ids": list(effect.group_ids), "product": effect.product}
         ),
-        "delete_due_at": _aware_or_none(case.delete_due_at, f"{what}: delete_due_at"),
-        "deleted_at": _aware_or_none(case.deleted_at, f"{what}: deleted_at"),
-        "restored_at": _aware_or_none(case.restored_at, f"{what}: restored_at"),
+        "delete_due_at": aware_or_none(case.delete_due_at, f"{what}: delete_due_at"),
+        "deleted_at": aware_or_none(case.deleted_at, f"{what}: deleted_at"),
+        "restored_at": aware_or_none(case.restored_at, f"{what}: restored_at"),
         "closed_reason": case.closed_reason,
     }
 
@@ -200,7 +162,7 @@ def _case_from_row(row: sa.Row[Any]) -> Case:
         escalated_at=row.escalated_at,
         keep_until=row.keep_until,
         keep_reason=row.keep_reason,
-        keeps=tuple(_parse_iso(k) for k in row.keeps),
+        keeps=tuple(parse_iso(k) for k in row.keeps),
         actioned_at=row.actioned_at,
         effect=effect,
         delete_due_at=row.delete_due_at,
@@ -221,8 +183,8 @@ def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
         "rule": entry.rule,
         "op": entry.op.value,
         "state": entry.state.value,
-        "created_at": _aware(entry.created_at, f"{what}: created_at"),
-        "updated_at": _aware(entry.updated_at, f"{what}: updated_at"),
+        "created_at": aware(entry.created_at, f"{what}: created_at"),
+        "updated_at": aware(entry.updated_at, f"{what}: updated_at"),
         "product": entry.product,
         "group_ids": list(entry.group_ids),
         "attempts": entry.attempts,
@@ -265,14 +227,14 @@ def _run_row(run: LifecycleRun) -> dict[str, Any]:
         "mode": run.mode,
         "status": run.status.value,
         "requested_by": run.requested_by,
-        "created_at": _aware(run.created_at, f"{what}: created_at"),
-        "updated_at": _aware(run.updated_at, f"{what}: updated_at"),
+        "created_at": aware(run.created_at, f"{what}: created_at"),
+        "updated_at": aware(run.updated_at, f"{what}: updated_at"),
         "plan_hash": run.plan_hash,
         "action_hash": run.action_hash,
         "held": run.held,
         "approved_by": run.approved_by,
-        "approved_at": _aware_or_none(run.approved_at, f"{what}: approved_at"),
-        "expires_at": _aware_or_none(run.expires_at, f"{what}: expires_at"),
+        "approved_at": aware_or_none(run.approved_at, f"{what}: approved_at"),
+        "expires_at": aware_or_none(run.expires_at, f"{what}: expires_at"),
         "billable": run.billable,
         "counts": {str(k): int(v) for k, v in run.counts.items()},
         "note": run.note,
@@ -301,28 +263,9 @@ def _run_from_row(row: sa.Row[Any]) -> LifecycleRun:
 
 
 def _audit_row(event: AuditEvent) -> dict[str, Any]:
-    entry = event.entry
-    return {
-        "seq": event.seq,
-        "event_id": event.event_id,
-        "at": entry.at,
-        "actor": entry.actor,
-        "approver": entry.approver,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "org_id": entry.org_id,
-        "subject": entry.subject,
-        "reason": entry.reason,
-        "run_id": entry.run_id,
-        "plan_hash": entry.plan_hash,
-        "mode": entry.mode,
-        "before": dict(entry.before),
-        "after": dict(entry.after),
-        "http_status": entry.http_status,
-        "request_id": entry.request_id,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    """The stored row: the hashed content (with ``at`` as a datetime) and the two hashes."""
+    content = content_of(event.event_id, event.seq, event.entry)
+    return {**content, "at": event.entry.at, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
 def _audit_from_row(row: sa.Row[Any]) -> AuditEvent:
@@ -393,14 +336,12 @@ class SqlCaseTransaction:
         if self._epoch is not None:
             entry = replace(entry, epoch=self._epoch)
         row = _entry_row(entry)
-        stmt = _insert(self._conn, LEDGER)
-        update = {c: stmt.excluded[c] for c in row if c != "entry_id"}
-        self._conn.execute(stmt.on_conflict_do_update(index_elements=["entry_id"], set_=update), row)
+        _replace_row(self._conn, LEDGER, row, "entry_id")
         self.entries = _sort_entries([*(e for e in self.entries if e.entry_id != entry.entry_id), entry])
 
     def audit(self, entry: AuditEntry) -> None:
         """Append an audit event in this transaction (sealed at commit, in call order)."""
-        self._audits.append(normalise_audit_entry(entry))
+        self._audits.append(normalised(entry))
 
     def _flush(self) -> None:
         if self._audits:
@@ -408,12 +349,13 @@ class SqlCaseTransaction:
             self._audits = []
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return pg_dialect.insert(table)
-    if conn.dialect.name == "sqlite":
-        return sqlite_dialect.insert(table)
-    raise StoreError(f"unsupported database dialect {conn.dialect.name!r}")
+def _replace_row(conn: sa.Connection, table: sa.Table, row: dict[str, Any], key: str) -> None:
+    """Insert ``row``, or replace every other column of the row with the same ``key``."""
+    stmt = dialect_insert(conn, table)
+    if stmt is None:
+        raise StoreError(f"unsupported database dialect {conn.dialect.name!r}")
+    update = {c: stmt.excluded[c] for c in row if c != key}
+    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_=update), row)
 
 
 def _check_epoch(conn: sa.Connection, org_id: str, epoch: int) -> None:
@@ -456,7 +398,7 @@ def _append_audit(conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[Au
 # --------------------------------------------------------------------------- the store
 
 
-class SqlLifecycleStore:
+class SqlLifecycleStore(EngineStore):
     """A :class:`core.ports.LifecycleStore` on a migrated SQLAlchemy engine (SQLite or PostgreSQL).
 
     Thread-safe (one pooled connection per call). ``clock`` (a ``core.ports.Clock`` or a
@@ -475,34 +417,7 @@ class SqlLifecycleStore:
             threading.RLock() if isinstance(engine.pool, sa.StaticPool) else nullcontext()
         )
 
-    @property
-    def engine(self) -> sa.Engine:
-        """The underlying engine."""
-        return self._engine
-
-    @property
-    def url(self) -> str:
-        """The database URL with the password masked."""
-        return mask_url(self._engine.url)
-
-    def close(self) -> None:
-        """Release every pooled connection (the store reconnects when used again)."""
-        self._engine.dispose()
-
-    def __enter__(self) -> SqlLifecycleStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # -- transactions ------------------------------------------------------------------
-
-    @contextmanager
-    def _guard(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{operation} failed on database {self.url}: {_reason(exc, self._engine.url)}") from exc
 
     @contextmanager
     def _write(self, operation: str) -> Iterator[sa.Connection]:
@@ -556,7 +471,7 @@ class SqlLifecycleStore:
         ``ValueError`` when the case id exists or (org, account, rule) already has an open case.
         """
         row = _case_row(case)
-        entry = normalise_audit_entry(audit)
+        entry = normalised(audit)
         with self._write(f"creating case {case.case_id!r}") as conn:
             try:
                 conn.execute(CASES.insert(), row)
@@ -708,7 +623,7 @@ class SqlLifecycleStore:
         With ``epoch``: ``FencedOut`` (nothing written) unless it is the current leader epoch of
         the entry's org; the row records it. An unknown entry is False either way.
         """
-        values: dict[str, Any] = {"state": EntryState(new).value, "updated_at": _aware(now, "now")}
+        values: dict[str, Any] = {"state": EntryState(new).value, "updated_at": aware(now, "now")}
         if outcome:
             values["outcome"] = outcome
         if epoch is not None:
@@ -735,7 +650,7 @@ class SqlLifecycleStore:
                 LEDGER.c.org_id == org_id,
                 LEDGER.c.op != Op.RESTORE.value,
                 LEDGER.c.state.in_(_COUNTED_STATES),
-                LEDGER.c.updated_at >= _aware(since, "since"),
+                LEDGER.c.updated_at >= aware(since, "since"),
             )
         )
         with self._read(f"counting ledger entries of org {org_id!r}") as conn:
@@ -747,9 +662,7 @@ class SqlLifecycleStore:
         """Insert or replace ``run``."""
         row = _run_row(run)
         with self._write(f"saving lifecycle run {run.run_id!r}") as conn:
-            stmt = _insert(conn, LIFECYCLE_RUNS)
-            update = {c: stmt.excluded[c] for c in row if c != "run_id"}
-            conn.execute(stmt.on_conflict_do_update(index_elements=["run_id"], set_=update), row)
+            _replace_row(conn, LIFECYCLE_RUNS, row, "run_id")
 
     def get_run(self, run_id: str) -> LifecycleRun:
         """One run; ``LookupError`` when unknown."""
@@ -780,21 +693,19 @@ class SqlLifecycleStore:
 
     def set_paused(self, org_id: str, paused: bool, audit: AuditEntry) -> None:
         """Flip the kill switch and append its audit event in one transaction."""
-        entry = normalise_audit_entry(audit)
+        entry = normalised(audit)
         row = {"org_id": org_id, "paused": paused, "updated_at": self._now(), "updated_by": entry.actor}
         with self._write(f"setting the pause switch of org {org_id!r}") as conn:
-            stmt = _insert(conn, CONTROLS)
-            update = {c: stmt.excluded[c] for c in row if c != "org_id"}
-            conn.execute(stmt.on_conflict_do_update(index_elements=["org_id"], set_=update), row)
+            _replace_row(conn, CONTROLS, row, "org_id")
             _append_audit(conn, [entry])
 
     # -- audit -----------------------------------------------------------------------------
 
     def append_audit(self, entry: AuditEntry) -> AuditEvent:
         """Seal and append one audit event (its own short transaction); return the sealed event."""
-        normalised = normalise_audit_entry(entry)
+        sealable = normalised(entry)
         with self._write("appending an audit event") as conn:
-            return _append_audit(conn, [normalised])[0]
+            return _append_audit(conn, [sealable])[0]
 
     def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
         """Stream audit events in ``seq`` order (``since``: only events at or after that time).
@@ -803,7 +714,7 @@ class SqlLifecycleStore:
         """
         stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq)
         if since is not None:
-            stmt = stmt.where(AUDIT_EVENTS.c.at >= _aware(since, "since"))
+            stmt = stmt.where(AUDIT_EVENTS.c.at >= aware(since, "since"))
         return self._stream(stmt)
 
     def _stream(self, stmt: sa.Select[Any]) -> Iterator[AuditEvent]:
@@ -819,17 +730,6 @@ class SqlLifecycleStore:
 # --------------------------------------------------------------------------- factories
 
 
-def _open_engine(database_url: str) -> sa.Engine:
-    url = normalise_url(database_url)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StoreError(f"cannot open database {mask_url(url)}: {_reason(exc, url)}") from exc
-    return engine
-
-
 def create_lifecycle_store(
     database_url: str, *, clock: Clock | Callable[[], datetime] | None = None
 ) -> SqlLifecycleStore:
@@ -838,14 +738,14 @@ def create_lifecycle_store(
     Raises :class:`StoreError` naming the (password-masked) URL when the database is
     unreachable or cannot be migrated.
     """
-    return SqlLifecycleStore(_open_engine(database_url), clock=clock)
+    return SqlLifecycleStore(open_engine(database_url), clock=clock)
 
 
 def open_stores(
     database_url: str, *, clock: Clock | Callable[[], datetime] | None = None
 ) -> tuple[SqlStore, SqlLifecycleStore]:
     """The scan store and the lifecycle store on one migrated engine (closing either disposes the pool)."""
-    engine = _open_engine(database_url)
+    engine = open_engine(database_url)
     return SqlStore(engine), SqlLifecycleStore(engine, clock=clock)
 
 

@@ -19,21 +19,18 @@ Design notes:
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from adapters.store._db import EngineStore, aware, aware_or_none, dialect_insert, mask_url, parse_iso, reason
 from adapters.store.migrate import upgrade
 from adapters.store.tables import ACCOUNT_SNAPSHOTS, ORGS, PLANNED_DECISIONS, SCAN_RUNS, ScanRunRow
 from core.errors import StoreError
@@ -81,15 +78,6 @@ _T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- URLs and engines
-
-
-def mask_url(url: str | URL) -> str:
-    """``url`` as text with any password replaced by ``***``; never raises."""
-    try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # unparseable: mask by pattern instead
-        return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", str(url))
 
 
 def normalise_url(database_url: str | URL) -> URL:
@@ -147,7 +135,7 @@ def make_engine(database_url: str | URL) -> sa.Engine:
     except OSError as exc:
         raise StoreError(f"cannot create the database directory for {masked}: {exc}") from exc
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"cannot use database {masked}: {_reason(exc, url)}") from exc
+        raise StoreError(f"cannot use database {masked}: {reason(exc, url)}") from exc
 
 
 def _sqlite_pragmas(*, wal: bool) -> Callable[[Any, Any], None]:
@@ -163,19 +151,8 @@ def _sqlite_pragmas(*, wal: bool) -> Callable[[Any, Any], None]:
     return on_connect
 
 
-def _reason(exc: BaseException, url: URL | None) -> str:
-    """A one-line reason for ``exc``: the driver's message, password removed."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    password = url.password if url is not None else None
-    if password:
-        text = text.replace(str(password), "***")
-    return text
-
-
-def create_store(database_url: str) -> SqlStore:
-    """Open the store at ``database_url`` and upgrade its schema to the newest migration.
+def open_engine(database_url: str) -> sa.Engine:
+    """An engine for ``database_url`` with its schema upgraded to the newest migration.
 
     Raises :class:`StoreError` naming the (password-masked) URL when the database is
     unreachable, refuses the connection or cannot be migrated.
@@ -186,32 +163,28 @@ def create_store(database_url: str) -> SqlStore:
         upgrade(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot open database {mask_url(url)}: {_reason(exc, url)}") from exc
-    return SqlStore(engine)
+        raise StoreError(f"cannot open database {mask_url(url)}: {reason(exc, url)}") from exc
+    return engine
+
+
+def create_store(database_url: str) -> SqlStore:
+    """Open the store at ``database_url`` and upgrade its schema to the newest migration.
+
+    Raises :class:`StoreError` naming the (password-masked) URL when the database is
+    unreachable, refuses the connection or cannot be migrated.
+    """
+    return SqlStore(open_engine(database_url))
 
 
 # --------------------------------------------------------------------------- mapping
 
 
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (got naive {value.isoformat()})")
-    return value.astimezone(UTC)
-
-
-def _aware_or_none(value: datetime | None, what: str) -> datetime | None:
-    return None if value is None else _aware(value, what)
-
-
 def _iso_or_none(value: datetime | None, what: str) -> str | None:
-    return None if value is None else _aware(value, what).isoformat()
+    return None if value is None else aware(value, what).isoformat()
 
 
-def _parse_iso(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def _parse_iso_or_none(value: str | None) -> datetime | None:
+    return None if value is None else parse_iso(value)
 
 
 def _account_row(run_id: str, org_id: str, account: Account) -> dict[str, Any]:
@@ -227,7 +200,7 @@ def _account_row(run_id: str, org_id: str, account: Account) -> dict[str, Any]:
         "membership_status": account.membership_status.value,
         "claim": account.claim.value,
         "management_source": account.management_source.value,
-        "added_to_org": _aware_or_none(account.added_to_org, f"{what}: added_to_org"),
+        "added_to_org": aware_or_none(account.added_to_org, f"{what}: added_to_org"),
         "activity_known": account.activity_known,
         "scheduled_for_deletion": account.scheduled_for_deletion,
         "groups": [{"id": g.id, "name": g.name} for g in account.groups],
@@ -260,7 +233,7 @@ def _account_from_row(row: sa.Row[Any]) -> Account:
             ProductAccess(
                 key=ProductKey(p["key"]),
                 resource_id=p["resource_id"],
-                last_active=_parse_iso(p.get("last_active")),
+                last_active=_parse_iso_or_none(p.get("last_active")),
             )
             for p in row.products
         ),
@@ -280,10 +253,10 @@ def _decision_row(run_id: str, org_id: str, decision: Decision) -> dict[str, Any
         "action": decision.action.value,
         "verdict": int(decision.verdict),
         "skip_reason": decision.skip_reason.value if decision.skip_reason is not None else None,
-        "last_active": _aware_or_none(decision.last_active, f"{what}: last_active"),
+        "last_active": aware_or_none(decision.last_active, f"{what}: last_active"),
         "measured_from": decision.measured_from,
         "days_inactive": decision.days_inactive,
-        "deadline": _aware_or_none(decision.deadline, f"{what}: deadline"),
+        "deadline": aware_or_none(decision.deadline, f"{what}: deadline"),
         "over_threshold": decision.over_threshold,
         "detail": decision.detail,
         "code": decision.code,
@@ -331,7 +304,7 @@ def _last_wins(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[s
 # --------------------------------------------------------------------------- the store
 
 
-class SqlStore:
+class SqlStore(EngineStore):
     """A :class:`core.ports.ScanStore` on a SQLAlchemy engine (SQLite or PostgreSQL).
 
     The engine's schema must already be migrated (:func:`create_store` does it). Every
@@ -354,42 +327,7 @@ class SqlStore:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._chunk_size = chunk_size
 
-    @property
-    def engine(self) -> sa.Engine:
-        """The underlying engine."""
-        return self._engine
-
-    @property
-    def url(self) -> str:
-        """The database URL with the password masked."""
-        return mask_url(self._engine.url)
-
-    def close(self) -> None:
-        """Release every pooled connection. The store can still be used afterwards (it reconnects)."""
-        self._engine.dispose()
-
-    def __enter__(self) -> SqlStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- error handling ----------------------------------------------------------------
-
-    @contextmanager
-    def _guard(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{operation} failed on database {self.url}: {_reason(exc, self._engine.url)}") from exc
-
-    def _insert(self, conn: sa.Connection, table: sa.Table) -> Any:
-        dialect = conn.dialect.name
-        if dialect == "postgresql":
-            return pg_dialect.insert(table)
-        if dialect == "sqlite":
-            return sqlite_dialect.insert(table)
-        return None
+    # -- writing and streaming ------------------------------------------------------------
 
     def _upsert(
         self,
@@ -403,7 +341,7 @@ class SqlStore:
         """Insert ``rows``, replacing rows with the same ``keys`` (columns in ``keep`` are left as they were)."""
         if not rows:
             return
-        stmt = self._insert(conn, table)
+        stmt = dialect_insert(conn, table)
         if stmt is None:  # other dialects: delete the old versions, then insert
             key_match = sa.and_(*(table.c[k] == sa.bindparam(f"key_{k}") for k in keys))
             conn.execute(table.delete().where(key_match), [{f"key_{k}": r[k] for k in keys} for r in rows])
@@ -442,14 +380,14 @@ class SqlStore:
         An org that was never upserted is recorded with an empty directory id and name, so a
         scan can always start; :meth:`upsert_org` fills them in later.
         """
-        started = _aware(started_at, "started_at")
+        started = aware(started_at, "started_at")
         run_id = uuid.uuid4().hex
         now = self._clock()
         with self._guard(f"starting a scan of org {org_id!r}"), self._engine.begin() as conn:
             exists = conn.execute(sa.select(ORGS.c.org_id).where(ORGS.c.org_id == org_id)).first()
             if exists is None:
                 placeholder = {"org_id": org_id, "directory_id": "", "name": "", "created_at": now, "updated_at": now}
-                insert = self._insert(conn, ORGS)
+                insert = dialect_insert(conn, ORGS)
                 if insert is None:
                     conn.execute(ORGS.insert(), placeholder)
                 else:
@@ -511,7 +449,7 @@ class SqlStore:
         if status not in _FINAL_STATUSES:
             raise ValueError(f"a scan finishes as 'completed' or 'failed', not {status!r}")
         values = {
-            "finished_at": _aware(finished_at, "finished_at"),
+            "finished_at": aware(finished_at, "finished_at"),
             "status": status,
             "plan_hash": plan_hash,
             "accounts": accounts,

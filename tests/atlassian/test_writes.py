@@ -21,9 +21,10 @@ GROUP = GroupId("g-1")
 MESSAGE = {"message": "done"}
 
 Write = Callable[[AtlassianDirectory], Awaitable[None]]
-
 # (name, call, method, path, expected JSON body or None, success response)
-WRITES: list[tuple[str, Write, str, str, Any, httpx.Response]] = [
+WriteCase = tuple[str, Write, str, str, Any, httpx.Response]
+
+WRITES: list[WriteCase] = [
     ("suspend", lambda d: d.suspend(ACC), "POST", f"{V2}/users/acc-1/suspend", None, httpx.Response(204)),
     ("restore", lambda d: d.restore(ACC), "POST", f"{V2}/users/acc-1/restore", None, httpx.Response(204)),
     ("remove", lambda d: d.remove_from_directory(ACC), "DELETE", f"{V2}/users/acc-1", None, httpx.Response(204)),
@@ -111,7 +112,33 @@ async def test_deactivate_without_message_sends_empty_body(
     assert atlassian.bodies("POST", "/users/acc-1/manage/lifecycle/disable") == [{}]
 
 
-@pytest.mark.parametrize(("name", "call", "method", "path", "body", "ok"), ORG_API_WRITES, ids=IDS[:5])
+async def write_error(
+    atlassian: MockAtlassian,
+    make_directory: MakeDirectory,
+    write: WriteCase,
+    error: httpx.Response,
+    expected: type[Exception],
+    reason: str | None,
+) -> DirectoryError:
+    """Answer ``write`` with ``error``: it raises ``expected``, a ``DirectoryError`` carrying the status.
+
+    A ``NotManageable`` names the account and ``reason``; a plain ``DirectoryError`` is no subclass.
+    """
+    _name, call, method, path, _body, _ok = write
+    atlassian.add(method, path, error)
+    with pytest.raises(expected) as caught:
+        await call(make_directory(atlassian))
+    raised = caught.value
+    assert isinstance(raised, DirectoryError)
+    assert raised.status == error.status_code
+    if isinstance(raised, NotManageable):
+        assert (raised.account_id, raised.reason) == ("acc-1", reason)
+    if expected is DirectoryError:
+        assert type(raised) is DirectoryError
+    return raised
+
+
+@pytest.mark.parametrize("write", ORG_API_WRITES, ids=IDS[:5])
 @pytest.mark.parametrize(
     ("error", "expected", "reason"),
     [
@@ -126,34 +153,21 @@ async def test_deactivate_without_message_sends_empty_body(
 async def test_org_api_write_errors(
     atlassian: MockAtlassian,
     make_directory: MakeDirectory,
-    name: str,
-    call: Write,
-    method: str,
-    path: str,
-    body: Any,
-    ok: httpx.Response,
+    write: WriteCase,
     error: httpx.Response,
     expected: type[Exception],
     reason: str | None,
 ) -> None:
-    atlassian.add(method, path, error)
-    with pytest.raises(expected) as caught:
-        await call(make_directory(atlassian))
-    raised = caught.value
-    assert isinstance(raised, DirectoryError)
-    assert raised.status == error.status_code
+    raised = await write_error(atlassian, make_directory, write, error, expected, reason)
     assert raised.request_id == error.headers["X-Request-Id"]
-    if isinstance(raised, NotManageable):
-        assert (raised.account_id, raised.reason) == ("acc-1", reason)
     if isinstance(raised, AccountNotFound):
         assert raised.account_id == "acc-1"
     if expected is DirectoryError:
-        assert type(raised) is DirectoryError
         assert str(error.json()["errors"][0]["code"]) in str(raised)
     assert len(atlassian.requests) == 1  # 4xx are never retried
 
 
-@pytest.mark.parametrize(("name", "call", "method", "path", "body", "ok"), LIFECYCLE_WRITES, ids=IDS[5:])
+@pytest.mark.parametrize("write", LIFECYCLE_WRITES, ids=IDS[5:])
 @pytest.mark.parametrize(
     ("error", "expected", "reason"),
     [
@@ -191,26 +205,13 @@ async def test_org_api_write_errors(
 async def test_lifecycle_write_errors(
     atlassian: MockAtlassian,
     make_directory: MakeDirectory,
-    name: str,
-    call: Write,
-    method: str,
-    path: str,
-    body: Any,
-    ok: httpx.Response,
+    write: WriteCase,
     error: httpx.Response,
     expected: type[Exception],
     reason: str | None,
 ) -> None:
-    atlassian.add(method, path, error)
-    with pytest.raises(expected) as caught:
-        await call(make_directory(atlassian))
-    raised = caught.value
-    assert isinstance(raised, DirectoryError)
-    assert raised.status == error.status_code
-    if isinstance(raised, NotManageable):
-        assert (raised.account_id, raised.reason) == ("acc-1", reason)
+    raised = await write_error(atlassian, make_directory, write, error, expected, reason)
     if expected is DirectoryError:
-        assert type(raised) is DirectoryError
         assert "bodyParseFailure" in str(raised)
 
 

@@ -8,37 +8,36 @@ hook. Nothing here sleeps: the test only waits for processes to exit.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import selectors
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from adapters.atlassian import open_directory
 from adapters.store import SqlLifecycleStore, open_stores
-from core.audit import AuditEntry, verify_chain
+from core.audit import verify_chain
 from core.engine import CRASH_POINTS
-from core.ledger import EntryState, LedgerEntry, entry_id_for
-from core.lifecycle import Case, CaseState, Op
-from core.planner import Verdict, decide
-from core.policy import Action
-from tests.chaos.common import POLICY, RULE, directory_config
+from core.ledger import EntryState
+from core.lifecycle import CaseState
+from tests.chaos.common import POLICY, RULE
+from tests.loopback_world import (
+    REPO,
+    Sandbox,
+    account_events,
+    eligible_accounts,
+    ok,
+    sandbox_process,
+    seed_store,
+    suspends,
+)
 from tests.store.pg import postgres_schema_url
 
-REPO = Path(__file__).resolve().parents[2]
 SEED = 7
 #: Seconds one worker process may run; a healthy one finishes 10,000 actions far sooner.
 WORKER_TIMEOUT = 300.0
@@ -47,87 +46,6 @@ MAX_KILLS = 12
 
 
 # -- processes -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Sandbox:
-    """The sandbox process and its control API."""
-
-    proc: subprocess.Popen[str]
-    base_url: str
-    org_id: str
-    http: httpx.Client = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.base_url, timeout=30)
-
-    def requests(self, since: int = 0) -> list[dict[str, Any]]:
-        """The request log after ``since`` (``GET /_sandbox/requests``)."""
-        response = self.http.get("/_sandbox/requests", params={"since": since})
-        response.raise_for_status()
-        data: list[dict[str, Any]] = response.json()["data"]
-        return data
-
-    def last_seq(self) -> int:
-        """The newest request sequence number."""
-        response = self.http.get("/_sandbox/requests", params={"since": 2**62})
-        response.raise_for_status()
-        return int(response.json()["last_seq"])
-
-    def users(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Raw state of each account, from one ``GET /_sandbox/users``."""
-        response = self.http.get("/_sandbox/users")
-        response.raise_for_status()
-        every = {u["accountId"]: u for u in response.json()["data"]}
-        return {a: every[a] for a in account_ids}
-
-    def user(self, account_id: str) -> dict[str, Any]:
-        """Raw state of one account (``GET /_sandbox/users/{accountId}``)."""
-        response = self.http.get(f"/_sandbox/users/{account_id}")
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()["data"]
-        return data
-
-
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The first stdout line of ``proc``, waiting at most ``timeout`` seconds (no sleeping)."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError(f"no output from {proc.args!r} within {timeout}s")
-    return proc.stdout.readline().strip()
-
-
-@contextmanager
-def sandbox_process(users: int, seed: int, log_dir: Path) -> Iterator[Sandbox]:
-    """Start ``sandbox_proc``, wait for its READY line, SIGTERM it on exit."""
-    with (log_dir / f"sandbox-{users}-{seed}.log").open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.sandbox_proc", "--users", str(users), "--seed", str(seed)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        sandbox: Sandbox | None = None
-        try:
-            line = _read_line(proc, 60)
-            ready, base_url, org_id = line.split()
-            assert ready == "READY", line
-            sandbox = Sandbox(proc, base_url, org_id)
-            yield sandbox
-        finally:
-            if sandbox is not None:
-                sandbox.http.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 @dataclass(frozen=True)
@@ -176,106 +94,14 @@ def run_worker(
     return WorkerRun(kill_at, kill_point, proc.returncode, time.perf_counter() - started, out, err)
 
 
-# -- the world before the first worker -----------------------------------------------------------
-
-
-def eligible_accounts(sandbox: Sandbox, n: int) -> list[str]:
-    """``n`` account ids (in id order) the policy's rule acts on now, read with the real client.
-
-    A suspend can only succeed, and pass the engine's final check, on a billable (atlassian,
-    active, member) account that is not an admin, not SCIM-synced and past the threshold:
-    exactly the accounts :func:`core.planner.decide` gives ``ACT``.
-    """
-
-    async def read() -> list[str]:
-        now = datetime.now(UTC)
-        found: list[str] = []
-        async with open_directory(directory_config(sandbox.base_url, sandbox.org_id)) as directory:
-            async for page in directory.iter_accounts():
-                for account in page:
-                    if any(d.verdict is Verdict.ACT for d in decide(account, POLICY, now)):
-                        found.append(account.account_id)
-        return sorted(found)
-
-    found = asyncio.run(read())
-    assert len(found) >= n, f"the sandbox has only {len(found)} eligible accounts, {n} wanted"
-    return found[:n]
-
-
-def seed_store(db: str, org_id: str, account_ids: Sequence[str]) -> None:
-    """For each account: a WARNED case (delivered, deadline passed) and one PLANNED suspend entry."""
-    now = datetime.now(UTC)
-    scans, store = open_stores(db)
-    try:
-        entries = []
-        for account_id in account_ids:
-            case = Case(
-                case_id=uuid.uuid4().hex,
-                org_id=org_id,
-                account_id=account_id,
-                rule=RULE,
-                product="any",
-                action=Action.SUSPEND,
-                state=CaseState.WARNED,
-                opened_at=now - timedelta(days=20),
-                updated_at=now - timedelta(days=10),
-                deadline=now - timedelta(days=1),
-                delivered_at=now - timedelta(days=10),
-                delivery_channel="slack",
-            )
-            store.create_case(
-                case,
-                AuditEntry(
-                    at=now,
-                    actor="test:chaos",
-                    action="warn.open",
-                    outcome="ok",
-                    org_id=org_id,
-                    subject=account_id,
-                    reason="seeded by the chaos test",
-                ),
-            )
-            entries.append(
-                LedgerEntry(
-                    entry_id=entry_id_for(org_id, case.case_id, Op.SUSPEND),
-                    org_id=org_id,
-                    run_id="chaos-seed",
-                    case_id=case.case_id,
-                    account_id=account_id,
-                    rule=RULE,
-                    op=Op.SUSPEND,
-                    state=EntryState.PLANNED,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        assert store.add_entries(entries) == len(account_ids)
-    finally:
-        scans.close()
-        store.close()
+def seed(db: str, org_id: str, account_ids: Sequence[str]) -> None:
+    """Per account a WARNED case past its deadline and one PLANNED suspend, seeded as the chaos test."""
+    seed_store(
+        db, org_id, account_ids, rule=RULE, actor="test:chaos", run_id="chaos-seed", reason="seeded by the chaos test"
+    )
 
 
 # -- what the sandbox saw ------------------------------------------------------------------------
-
-
-def account_events(log: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, int | None]]]:
-    """Per account, in request order: ``("read", status)`` for a v2 user GET, ``("suspend", status)`` for a POST."""
-    events: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
-    for record in log:
-        parts = record["path"].split("/")
-        if record["method"] == "POST" and parts[-1] == "suspend" and parts[-3] == "users":
-            events[parts[-2]].append(("suspend", record["status"]))
-        elif record["method"] == "GET" and parts[1:3] == ["admin", "v2"] and parts[-2] == "users":
-            events[parts[-1]].append(("read", record["status"]))
-    return events
-
-
-def ok(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
-
-
-def suspends(events: Sequence[tuple[str, int | None]]) -> list[int | None]:
-    return [status for kind, status in events if kind == "suspend"]
 
 
 def assert_exactly_once(sandbox: Sandbox, db: str, accounts: Sequence[str]) -> None:
@@ -380,9 +206,9 @@ def random_kills(db: str, tmp_path: Path, *, actions: int, users: int) -> None:
     started = time.perf_counter()
     with sandbox_process(users, SEED, tmp_path) as sandbox:
         timings["sandbox"] = time.perf_counter() - started
-        accounts = eligible_accounts(sandbox, actions)
+        accounts = eligible_accounts(sandbox, POLICY, actions)
         timings["select"] = time.perf_counter() - started - sum(timings.values())
-        seed_store(db, sandbox.org_id, accounts)
+        seed(db, sandbox.org_id, accounts)
         timings["seed"] = time.perf_counter() - started - sum(timings.values())
         outcome = kill_randomly_until_done(db, sandbox, seed=SEED)
         timings["workers"] = outcome.seconds
@@ -424,8 +250,8 @@ def test_named_crash_points(point: str, tmp_path: Path) -> None:
     """
     db = f"sqlite:///{tmp_path}/named.db"
     with sandbox_process(400, SEED, tmp_path) as sandbox:
-        accounts = eligible_accounts(sandbox, 40)
-        seed_store(db, sandbox.org_id, accounts)
+        accounts = eligible_accounts(sandbox, POLICY, 40)
+        seed(db, sandbox.org_id, accounts)
         killed = run_worker(db, sandbox, kill_at=5, kill_point=point, concurrency=1, claim_batch=4)
         assert killed.killed, f"worker exited {killed.returncode}:\n{killed.stderr[-4000:]}"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import timedelta
 import json
 import os
 import sys
@@ -98,6 +99,9 @@ async def run(args: argparse.Namespace) -> int:
                     claim_batch=args.batch,
                     epoch=epoch,
                 )
+                # The sandbox answers in milliseconds: a killed leader's write has landed or failed
+                # well within this, so the takeover need not wait the production default.
+                engine.in_flight_grace = timedelta(seconds=args.in_flight_grace)
                 try:
                     counts["recovered"] = counts.get("recovered", 0) + await engine.recover(args.org, POLICY)
                     report = RunReport(f"replica-{epoch}", args.org, "enforce", RunStatus.RUNNING)
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=20, help="entries per claim (Engine.claim_batch)")
     parser.add_argument("--concurrency", type=int, default=4, help="writes in flight (Engine.concurrency)")
     parser.add_argument("--retry", type=float, default=0.2, help="seconds a standby waits between attempts")
+    parser.add_argument("--in-flight-grace", type=float, default=1.0)
     args = parser.parse_args(argv)
     sys.exit(asyncio.run(run(args)))
 

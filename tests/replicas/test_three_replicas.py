@@ -9,39 +9,29 @@ reads the ledger between waits.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from adapters.atlassian import open_directory
 from adapters.store import leader_key, open_stores
-from core.audit import AuditEntry, verify_chain
-from core.ledger import EntryState, LedgerEntry, entry_id_for
-from core.lifecycle import Case, CaseState, Op
-from core.planner import Verdict, decide
-from core.policy import Action
-from tests.replicas.common import POLICY, RULE, directory_config
+from core.audit import verify_chain
+from core.ledger import EntryState
+from tests.loopback_world import REPO, Sandbox, account_events, eligible_accounts, ok, sandbox_process, seed_store
+from tests.replicas.common import POLICY, RULE
 from tests.store.pg import postgres_schema_url
 
 pytestmark = pytest.mark.postgres
 
-REPO = Path(__file__).resolve().parents[2]
 USERS = 1000
 ACCOUNTS = 600
 SEED = 11
@@ -54,70 +44,6 @@ TAKEOVER_LIMIT = 10.0
 
 
 # -- processes -------------------------------------------------------------------------------------
-
-
-def read_line(stream: IO[str], timeout: float, what: str) -> str:
-    """The next line of ``stream``, waiting at most ``timeout`` seconds."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError(f"no output from {what} within {timeout}s")
-    return stream.readline().strip()
-
-
-@dataclass
-class Sandbox:
-    proc: subprocess.Popen[str]
-    base_url: str
-    org_id: str
-
-    def requests(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.base_url}/_sandbox/requests", params={"since": 0}, timeout=30)
-        response.raise_for_status()
-        data: list[dict[str, Any]] = response.json()["data"]
-        return data
-
-    def membership(self, account_ids: Sequence[str]) -> dict[str, str]:
-        async def fetch() -> dict[str, str]:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
-                gate = asyncio.Semaphore(16)
-
-                async def one(account_id: str) -> tuple[str, str]:
-                    async with gate:
-                        response = await client.get(f"/_sandbox/users/{account_id}")
-                    response.raise_for_status()
-                    return account_id, str(response.json()["data"]["membership_status"])
-
-                return dict(await asyncio.gather(*(one(a) for a in account_ids)))
-
-        return asyncio.run(fetch())
-
-
-@contextmanager
-def sandbox_process(log_dir: Path) -> Iterator[Sandbox]:
-    """The sandbox in its own process (``tests.chaos.sandbox_proc``, control API on)."""
-    with (log_dir / "sandbox.log").open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.sandbox_proc", "--users", str(USERS), "--seed", str(SEED)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            ready, base_url, org_id = read_line(proc.stdout, DEADLINE, "the sandbox").split()
-            assert ready == "READY"
-            yield Sandbox(proc, base_url, org_id)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 @dataclass
@@ -224,67 +150,6 @@ class Replicas:
 # -- the world before the replicas -------------------------------------------------------------------
 
 
-def eligible_accounts(sandbox: Sandbox, n: int) -> list[str]:
-    """``n`` accounts (in id order) the policy suspends now, read with the real client."""
-
-    async def read() -> list[str]:
-        now = datetime.now(UTC)
-        found: list[str] = []
-        async with open_directory(directory_config(sandbox.base_url, sandbox.org_id)) as directory:
-            async for page in directory.iter_accounts():
-                found += [a.account_id for a in page if any(d.verdict is Verdict.ACT for d in decide(a, POLICY, now))]
-        return sorted(found)
-
-    found = asyncio.run(read())
-    assert len(found) >= n, f"the sandbox has only {len(found)} eligible accounts, {n} wanted"
-    return found[:n]
-
-
-def seed_store(db: str, org_id: str, account_ids: Sequence[str]) -> None:
-    """Per account: a WARNED case (delivered, deadline passed) and one PLANNED suspend entry."""
-    now = datetime.now(UTC)
-    scans, store = open_stores(db)
-    try:
-        entries = []
-        for account_id in account_ids:
-            case = Case(
-                case_id=uuid.uuid4().hex,
-                org_id=org_id,
-                account_id=account_id,
-                rule=RULE,
-                product="any",
-                action=Action.SUSPEND,
-                state=CaseState.WARNED,
-                opened_at=now - timedelta(days=20),
-                updated_at=now - timedelta(days=10),
-                deadline=now - timedelta(days=1),
-                delivered_at=now - timedelta(days=10),
-                delivery_channel="slack",
-            )
-            audit = AuditEntry(
-                at=now, actor="test:replicas", action="warn.open", outcome="ok", org_id=org_id, subject=account_id
-            )
-            store.create_case(case, audit)
-            entries.append(
-                LedgerEntry(
-                    entry_id=entry_id_for(org_id, case.case_id, Op.SUSPEND),
-                    org_id=org_id,
-                    run_id="replicas-seed",
-                    case_id=case.case_id,
-                    account_id=account_id,
-                    rule=RULE,
-                    op=Op.SUSPEND,
-                    state=EntryState.PLANNED,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        assert store.add_entries(entries) == len(account_ids)
-    finally:
-        scans.close()
-        store.close()
-
-
 class Ledger:
     """Short read-only queries on the ledger and the lock tables."""
 
@@ -322,22 +187,6 @@ class Ledger:
 # -- the test ----------------------------------------------------------------------------------------
 
 
-def suspends_by_account(log: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, int | None]]]:
-    """Per account, in order: ("read", status) for a v2 user GET, ("suspend", status) for a suspend POST."""
-    events: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
-    for record in log:
-        parts = record["path"].split("/")
-        if record["method"] == "POST" and parts[-1] == "suspend" and parts[-3] == "users":
-            events[parts[-2]].append(("suspend", record["status"]))
-        elif record["method"] == "GET" and parts[1:3] == ["admin", "v2"] and parts[-2] == "users":
-            events[parts[-1]].append(("read", record["status"]))
-    return events
-
-
-def ok(status: int | None) -> bool:
-    return status is not None and 200 <= status < 300
-
-
 def test_three_replicas_one_leads_a_killed_leader_is_replaced_and_nothing_happens_twice(tmp_path: Path) -> None:
     timings: dict[str, float] = {}
     mark = time.monotonic()
@@ -348,9 +197,9 @@ def test_three_replicas_one_leads_a_killed_leader_is_replaced_and_nothing_happen
         timings[name] = now - mark
         mark = now
 
-    with postgres_schema_url() as db, sandbox_process(tmp_path) as sandbox:
-        accounts = eligible_accounts(sandbox, ACCOUNTS)
-        seed_store(db, sandbox.org_id, accounts)
+    with postgres_schema_url() as db, sandbox_process(USERS, SEED, tmp_path, timeout=DEADLINE) as sandbox:
+        accounts = eligible_accounts(sandbox, POLICY, ACCOUNTS)
+        seed_store(db, sandbox.org_id, accounts, rule=RULE, actor="test:replicas", run_id="replicas-seed")
         lap("setup")
         ledger = Ledger(db)
         schema = str(ledger.scalar("SELECT current_schema()"))
@@ -408,9 +257,12 @@ def test_three_replicas_one_leads_a_killed_leader_is_replaced_and_nothing_happen
                 entries = store.entries(sandbox.org_id)
                 assert Counter(e.state for e in entries) == {EntryState.CONFIRMED: ACCOUNTS}
                 by_epoch = Counter(e.epoch for e in entries)
-                assert set(by_epoch) == {1, 2}, by_epoch
+                # The first leader, then its successor (which may re-take the lead with a new epoch
+                # while it waits out the killed leader's possibly in-flight requests).
+                assert 1 in by_epoch, by_epoch
+                assert set(by_epoch) <= set(epochs), (by_epoch, epochs)
                 assert (
-                    by_epoch[2] >= ACCOUNTS - confirmed_at_kill - 10
+                    sum(n for e, n in by_epoch.items() if e >= 2) >= ACCOUNTS - confirmed_at_kill - 10
                 )  # what was left, give or take the batch in flight
                 audited = Counter(e.entry.subject for e in store.iter_audit() if e.entry.action == "act.suspend")
                 assert audited == Counter(dict.fromkeys(accounts, 1))
@@ -421,7 +273,7 @@ def test_three_replicas_one_leads_a_killed_leader_is_replaced_and_nothing_happen
                 store.close()
 
             # The sandbox: exactly one successful suspend per account, never re-sent without a read.
-            events = suspends_by_account(sandbox.requests())
+            events = account_events(sandbox.requests())
             strangers = {a for a, ev in events.items() if any(kind == "suspend" for kind, _ in ev)} - set(accounts)
             assert not strangers
             successes = {a: sum(ok(s) for kind, s in events[a] if kind == "suspend") for a in accounts}
@@ -429,7 +281,7 @@ def test_three_replicas_one_leads_a_killed_leader_is_replaced_and_nothing_happen
             for account_id in accounts:
                 kinds = [kind for kind, _ in events[account_id]]
                 assert not any(kinds[i] == kinds[i - 1] == "suspend" for i in range(1, len(kinds))), kinds
-            assert set(sandbox.membership(accounts).values()) == {"suspended"}
+            assert {u["membership_status"] for u in sandbox.users(accounts).values()} == {"suspended"}
             lap("verify")
         finally:
             ledger.close()

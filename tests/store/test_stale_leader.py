@@ -181,9 +181,14 @@ async def test_a_paused_leader_cannot_write_after_a_takeover(world: World, point
     sent_by_stale = [] if point == "after_claim" else [("suspend", "a1")]
     assert world.directory.writes == sent_by_stale
 
-    # The new leader recovers (releases CLAIMED, reconciles REQUESTED by reading) and finishes.
+    # The new leader recovers (releases CLAIMED, reconciles REQUESTED by reading) and finishes;
+    # an older leader's REQUESTED entry is left alone until its write can no longer be in flight.
     leader = world.engine("new", 2)
     assert await leader.recover(ORG, POLICY) == 1
+    if point != "after_claim":
+        assert by_account(world.store)["a1"].state is EntryState.REQUESTED
+        world.clock.advance(leader.in_flight_grace + timedelta(seconds=1))
+        assert await leader.recover(ORG, POLICY) == 1
     report = RunReport("new", ORG, "enforce", RunStatus.RUNNING)
     await leader._execute(ORG, POLICY, report, run_id=None)
     entries = by_account(world.store)

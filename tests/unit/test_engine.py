@@ -74,6 +74,23 @@ def stale(account_id, days=200, **kw):
     return make_account(account_id, products={"jira-software": days}, groups=["jira-software-users"], **kw)
 
 
+def active_again(account_id, now):
+    """``account_id`` using Jira Software at ``now``."""
+    return stale(account_id, days=0, now=now)
+
+
+def suspend_only(*, per_run=None, window=None, **safety):
+    """Only the org-wide suspend rule; ``per_run``/``window`` caps (None: no cap) and other safety settings."""
+    caps = {
+        "per_run": {"max_actions": per_run, "max_percent": None},
+        "window": {"max_actions": None, "max_percent": None, **(window or {})},
+    }
+    return policy(
+        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
+        safety={"caps": caps, **safety},
+    )
+
+
 async def test_dry_run_changes_nothing_anywhere():
     """Default mode: counts what would happen, writes no case, no entry, no Atlassian change."""
     w = World([stale("a1"), stale("a2", days=95)], pol=policy(mode="dry_run"))
@@ -194,9 +211,7 @@ async def test_active_again_withdraws_the_warning():
     """Using the product before the deadline closes the warning; nothing happens."""
     w = World([stale("a1")])
     await w.run()
-    w.directory.accounts["a1"] = make_account(
-        "a1", products={"jira-software": 0}, groups=["jira-software-users"], now=w.clock.now() + timedelta(days=5)
-    )
+    w.directory.accounts["a1"] = active_again("a1", w.clock.now() + timedelta(days=5))
     await w.run(days=5)
     await w.run(days=14)
     assert w.directory.writes == []
@@ -211,9 +226,7 @@ async def test_final_check_rereads_activity_before_acting():
     original = w.engine._carry_out
 
     async def activate_then_carry(entry, pol, report, **kw):
-        w.directory.accounts["a1"] = make_account(
-            "a1", products={"jira-software": 0}, groups=["jira-software-users"], now=w.clock.now()
-        )
+        w.directory.accounts["a1"] = active_again("a1", w.clock.now())
         return await original(entry, pol, report, **kw)
 
     w.engine._carry_out = activate_then_carry
@@ -225,16 +238,7 @@ async def test_final_check_rereads_activity_before_acting():
 @pytest.mark.parametrize(("accounts", "cap", "held"), [(4, 5, False), (5, 5, False), (6, 5, True)])
 async def test_per_run_cap_threshold(accounts, cap, held):
     """At the cap the run acts; one over it, nothing is written and the run waits for approval."""
-    pol = policy(
-        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={
-            "caps": {
-                "per_run": {"max_actions": cap, "max_percent": None},
-                "window": {"max_actions": None, "max_percent": None},
-            },
-            "canary": {"size": 0},
-        },
-    )
+    pol = suspend_only(per_run=cap, canary={"size": 0})
     w = World([stale(f"a{i}") for i in range(accounts)], pol)
     await w.run()
     report = await w.run(days=14)
@@ -251,16 +255,7 @@ async def test_per_run_cap_threshold(accounts, cap, held):
 
 async def test_rolling_window_cap_stops_a_slow_trickle():
     """Runs each under the per-run cap stop when their sum would pass the window cap."""
-    pol = policy(
-        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={
-            "caps": {
-                "per_run": {"max_actions": 3, "max_percent": None},
-                "window": {"days": 7, "max_actions": 5, "max_percent": None},
-            },
-            "canary": {"size": 0},
-        },
-    )
+    pol = suspend_only(per_run=3, window={"days": 7, "max_actions": 5}, canary={"size": 0})
     w = World([stale(f"a{i}") for i in range(3)], pol)
     await w.run()  # day 0: a0-a2 warned
     for i in range(3, 6):
@@ -275,16 +270,7 @@ async def test_rolling_window_cap_stops_a_slow_trickle():
 
 async def test_approval_is_refused_when_expired_or_tampered():
     """Expired approvals and changed held sets are refused."""
-    pol = policy(
-        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={
-            "caps": {
-                "per_run": {"max_actions": 0, "max_percent": None},
-                "window": {"max_actions": None, "max_percent": None},
-            },
-            "approval": {"expires_hours": 24},
-        },
-    )
+    pol = suspend_only(per_run=0, approval={"expires_hours": 24})
     w = World([stale("a1"), stale("a2")], pol)
     await w.run()
     report = await w.run(days=14)
@@ -324,17 +310,7 @@ async def test_refusal_fails_the_entry_and_closes_the_case():
 
 async def test_circuit_breaker_pauses_after_consecutive_failures_and_resumes_from_the_ledger():
     """K transient failures in a row pause the run; the next run finishes without repeating."""
-    pol = policy(
-        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={
-            "caps": {
-                "per_run": {"max_actions": None, "max_percent": None},
-                "window": {"max_actions": None, "max_percent": None},
-            },
-            "canary": {"size": 0},
-            "circuit_breaker": {"consecutive_failures": 3},
-        },
-    )
+    pol = suspend_only(canary={"size": 0}, circuit_breaker={"consecutive_failures": 3})
     w = World([stale(f"a{i}") for i in range(10)], pol)
     w.engine.concurrency = 1
     await w.run()
@@ -353,16 +329,7 @@ async def test_circuit_breaker_pauses_after_consecutive_failures_and_resumes_fro
 
 async def test_canary_failure_pauses_the_rest():
     """When the canary's error rate is too high the other actions wait."""
-    pol = policy(
-        rules=[{"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14}],
-        safety={
-            "caps": {
-                "per_run": {"max_actions": None, "max_percent": None},
-                "window": {"max_actions": None, "max_percent": None},
-            },
-            "canary": {"size": 2, "max_error_rate": 0.4},
-        },
-    )
+    pol = suspend_only(canary={"size": 2, "max_error_rate": 0.4})
     w = World([stale(f"a{i}") for i in range(6)], pol)
     await w.run()
     w.directory.fail["suspend"] = DirectoryUnavailable("boom")
