@@ -198,6 +198,28 @@ def sandbox(
     _run(serve)
 
 
+@app.command("teams-package")
+def teams_package(
+    app_id: Annotated[str, typer.Option("--app-id", help="The bot's Microsoft App ID (GUID).")],
+    domain: Annotated[str, typer.Option("--domain", help="Public host name serving /api/messages.")],
+    out: Annotated[Path, typer.Option("--out", help="The zip to write.")] = Path("app.zip"),
+    teams_app_id: Annotated[str | None, typer.Option(help="Teams app id (GUID; default: the app id).")] = None,
+    source: Annotated[
+        Path | None, typer.Option(help="Folder with manifest.json and the icons (default: teams_app/).")
+    ] = None,
+) -> None:
+    """Build the Teams app package (manifest.json + icons) to upload in Teams admin."""
+    from adapters.teams.package import build_package
+
+    source = source or Path(__file__).resolve().parent.parent / "teams_app"
+
+    try:
+        manifest = build_package(source, out, app_id=app_id, domain=domain, teams_app_id=teams_app_id)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"Wrote {out} (Teams app {manifest['id']}, version {manifest['version']}, bot {app_id})")
+
+
 cli_lifecycle.register(app, _fail, _run, console)
 
 

@@ -190,7 +190,19 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                     slack = await compose_for_serve(s, db, pol, config.org_id)
                 except (NotImplementedError, SettingsError) as exc:
                     raise fail(str(exc)) from None
-            async with open_engine(config, db, notifier=slack.notifier if slack else None) as engine:
+            teams = None
+            if s.teams_enabled:  # Teams only with MICROSOFT_APP_ID (or TEAMS_LOCAL_DEV for local testing)
+                from bot.teams_app import combined_notifier
+                from bot.teams_app import compose_for_serve as compose_teams
+
+                try:
+                    teams = await compose_teams(s, db, pol, config.org_id)
+                except (NotImplementedError, SettingsError) as exc:
+                    raise fail(str(exc)) from None
+                notifier = combined_notifier(slack.notifier if slack else None, teams.notifier)
+            else:
+                notifier = slack.notifier if slack else None
+            async with open_engine(config, db, notifier=notifier) as engine:
                 leader = leader_for(s.database_url, leader_url=s.leader_database_url)
                 service = Service(engine, pol, config.org_id, db, leader=leader)
                 await service.lead()
@@ -199,6 +211,9 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 if slack is not None:
                     slack.bind_engine(engine)
                     slack.mount(app)
+                if teams is not None:
+                    teams.bind_engine(engine)
+                    teams.mount(app)
                 runner, url = await serve_http(app, host, port)
                 scheduler.start()
                 if slack is not None:
@@ -207,6 +222,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                     f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
                     f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC"
                     + (f"; Slack events at {url}/slack/events" if slack is not None else "")
+                    + (f"; Teams messages at {url}/api/messages" if teams is not None else "")
                 )
                 try:
                     await wait_for_signal()
@@ -216,6 +232,8 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                     leader.release()
                     if slack is not None:
                         await slack.aclose()
+                    if teams is not None:
+                        await teams.aclose()
 
         run(go, api_base=s.atlassian_api_base)
 

@@ -109,3 +109,20 @@ async def run_once(
     )
     report = await engine.run(effective, requested_by=requested_by, scan=scan)
     return report, path
+
+
+class SharedEngine:
+    """ChatOps' ``open_engine`` over the one engine ``serve`` opens (bound once it exists).
+
+    The engine needs the Slack notifier and ChatOps needs the engine, so ``serve`` builds the
+    Slack surface first and binds the engine afterwards; using it before raises ``RuntimeError``.
+    """
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Engine]:
+        if self.engine is None:
+            raise RuntimeError("the engine is not open yet")
+        yield self.engine

@@ -47,6 +47,23 @@ class Settings(BaseSettings):
         default="your Jira administrators", description="SLACK_WARNING_CONTACT: who users should ask"
     )
 
+    # Microsoft Teams (Bot Framework, botbuilder's names). ``serve`` mounts POST /api/messages only when
+    # MICROSOFT_APP_ID is set, or TEAMS_LOCAL_DEV=true for a local, unauthenticated (loudly logged) bot.
+    microsoft_app_id: str = Field(default="", description="MICROSOFT_APP_ID (the bot's Entra app id)")
+    microsoft_app_password: SecretStr | None = Field(default=None, description="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str | None = Field(default=None, description="MICROSOFT_APP_TENANT_ID")
+    microsoft_app_type: str = Field(
+        default="MultiTenant", description="MICROSOFT_APP_TYPE: MultiTenant | SingleTenant | UserAssignedMSI"
+    )
+    teams_admin_aad_ids: str = Field(default="", description="TEAMS_ADMIN_AAD_IDS: <aad id>,<tenant>:<aad id>")
+    teams_admin_channel_id: str | None = Field(default=None, description="TEAMS_ADMIN_CHANNEL_ID (19:…@thread…)")
+    teams_warning_contact: str = Field(
+        default="your Jira administrators", description="TEAMS_WARNING_CONTACT: who users should ask"
+    )
+    teams_local_dev: bool = Field(
+        default=False, description="TEAMS_LOCAL_DEV: allow an empty MICROSOFT_APP_ID (no authentication!)"
+    )
+
     @field_validator("atlassian_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -68,6 +85,37 @@ class Settings(BaseSettings):
             if item and re.fullmatch(r"(?:T[A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}", item) is None:
                 raise ValueError(f"{item!r} is not a Slack user id (U…) or TEAM:USER pair (T…:U…)")
         return value
+
+    @field_validator("microsoft_app_type")
+    @classmethod
+    def _app_type(cls, value: str) -> str:
+        known = {t.lower(): t for t in ("MultiTenant", "SingleTenant", "UserAssignedMSI")}
+        if value.strip().lower() not in known:
+            raise ValueError("must be MultiTenant, SingleTenant or UserAssignedMSI")
+        return known[value.strip().lower()]
+
+    @field_validator("teams_admin_aad_ids")
+    @classmethod
+    def _teams_admin_ids(cls, value: str) -> str:
+        guid = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+        for item in (part.strip() for part in value.split(",")):
+            if item and re.fullmatch(rf"(?:{guid}:)?{guid}", item) is None:
+                raise ValueError(f"{item!r} is not an AAD object id (GUID) or TENANT:OBJECT pair of GUIDs")
+        return value
+
+    @property
+    def teams_enabled(self) -> bool:
+        """True when MICROSOFT_APP_ID is set, or TEAMS_LOCAL_DEV allows running without one."""
+        return bool(self.microsoft_app_id.strip() or self.teams_local_dev)
+
+    def teams_admin_pairs(self) -> tuple[tuple[str | None, str], ...]:
+        """TEAMS_ADMIN_AAD_IDS as (tenant id or None, AAD object id), lower-cased; None: MICROSOFT_APP_TENANT_ID."""
+        pairs: list[tuple[str | None, str]] = []
+        for item in (part.strip().lower() for part in self.teams_admin_aad_ids.split(",")):
+            if item:
+                tenant, _, user = item.rpartition(":")
+                pairs.append((tenant or None, user))
+        return tuple(pairs)
 
     @property
     def slack_enabled(self) -> bool:
@@ -91,6 +139,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for log redaction."""
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
+        secrets.append(self.microsoft_app_password)
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:

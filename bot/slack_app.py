@@ -33,8 +33,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -55,7 +54,7 @@ from adapters.slack.notifier import SlackNotifier, error_code, slack_client
 from adapters.slack.people import EmailDirectory, judge_user
 from bot import slack_render as render
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
-from bot.lifecycle import Stores
+from bot.lifecycle import SharedEngine, Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
@@ -502,23 +501,6 @@ def build_slack(
     )
     integration.register()
     return integration
-
-
-class SharedEngine:
-    """ChatOps' ``open_engine`` over the one engine ``serve`` opens (bound once it exists).
-
-    The engine needs the Slack notifier and ChatOps needs the engine, so ``serve`` builds the
-    Slack surface first and binds the engine afterwards; using it before raises ``RuntimeError``.
-    """
-
-    def __init__(self) -> None:
-        self.engine: Engine | None = None
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[Engine]:
-        if self.engine is None:
-            raise RuntimeError("the engine is not open yet")
-        yield self.engine
 
 
 async def compose_for_serve(settings: Settings, db: Stores, policy: Policy, org_id: str) -> SlackIntegration:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from adapters.slack import blocks as bk
+from adapters.wording import clip
 from bot.chatops import ClickResult, Reply
 
 Block = dict[str, Any]
@@ -34,7 +35,7 @@ def reply_text(reply: Reply) -> str:
 
 def clip_text(text: str) -> str:
     """Text fallback clipped well under chat.postMessage's 40,000 characters."""
-    return bk.clip(text, 3900)
+    return clip(text, 3900)
 
 
 def _line_sections(lines: Iterable[tuple[str, str]]) -> list[Block]:

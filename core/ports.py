@@ -395,7 +395,11 @@ class LeaderLock(Protocol):
     """
 
     def acquire(self, org_id: str) -> int | None:
-        """Try once, without waiting: the new fencing epoch when this replica now leads ``org_id``, else None."""
+        """Try once, without waiting: the new fencing epoch when this replica now leads ``org_id``, else None.
+
+        Called again while still leading ``org_id`` it returns the current epoch; after a lost
+        leadership it competes anew (no ``release`` needed first).
+        """
         ...
 
     def still_leader(self) -> bool:
@@ -404,4 +408,48 @@ class LeaderLock(Protocol):
 
     def release(self) -> None:
         """Give leadership up (idempotent); ``acquire`` may be called again afterwards."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """Where a chat platform lets the bot write to a person or a channel later (proactively).
+
+    ``kind`` is ``personal`` (a 1:1 chat the bot can continue), ``member`` (a person the bot
+    only saw in a team: a 1:1 must be created first) or ``channel`` (a team channel).
+    ``reference`` is the platform's own serialized reference (for Teams, a
+    ``ConversationReference`` as JSON), kept opaque to the core.
+    """
+
+    platform: str  # teams
+    kind: str  # personal | member | channel
+    tenant: str
+    service_url: str
+    reference: Mapping[str, object]
+    updated_at: datetime
+    user_id: str | None = None  # AAD object id for personal/member
+    email: str | None = None  # lower-case, when the platform told us
+    channel_id: str | None = None  # for channel
+
+
+class ConversationStore(Protocol):
+    """Conversation references captured on install / first message, for proactive messages.
+
+    One record per (platform, kind, tenant, user) or (platform, channel); saving again replaces it.
+    """
+
+    def save_conversation(self, record: ConversationRecord) -> None:
+        """Insert or replace the record for the same person (or channel)."""
+        ...
+
+    def conversation_for_user(self, platform: str, tenant: str, user_id: str) -> ConversationRecord | None:
+        """The best record for a person: ``personal`` before ``member``."""
+        ...
+
+    def conversation_for_email(self, platform: str, email: str) -> ConversationRecord | None:
+        """The best record for an email (case-insensitive), newest first among equals."""
+        ...
+
+    def conversation_for_channel(self, platform: str, channel_id: str) -> ConversationRecord | None:
+        """A stored channel."""
         ...

@@ -27,32 +27,36 @@ SDKS = {
 }
 
 
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
 def imports_of(folder: str):
     for path in sorted((ROOT / folder).rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    yield path, alias.name.split(".")[0]
+                    yield path, alias.name
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                yield path, node.module.split(".")[0]
+                yield path, node.module
 
 
 def test_core_imports_no_sdk_and_nothing_outward():
     """core/ imports only the standard library and itself."""
-    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("core") if m in SDKS | {"adapters", "bot", "tests"}]
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("core") if top(m) in SDKS | {"adapters", "bot", "tests"}]
     assert bad == []
 
 
 def test_adapters_never_import_the_bot():
     """adapters/ may use core/ but never bot/."""
-    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters") if m in {"bot", "tests"}]
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters") if top(m) in {"bot", "tests"}]
     assert bad == []
 
 
 def test_sandbox_shares_nothing_with_our_client():
     """The sandbox speaks Atlassian's JSON on its own, so it can catch the client's mistakes."""
-    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters/sandbox") if m in {"core", "bot"}]
+    bad = [(p.relative_to(ROOT), m) for p, m in imports_of("adapters/sandbox") if top(m) in {"core", "bot"}]
     relative = []
     for path in (ROOT / "adapters/sandbox").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -74,3 +78,24 @@ def test_linters_are_clean(command):
     """ruff and mypy (strict on core/ and adapters/) report nothing."""
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_slack_and_teams_do_not_know_each_other():
+    """The two chat platforms share core and bot.chatops, never each other's modules."""
+    pairs = [("adapters/slack", "teams"), ("adapters/teams", "slack")]
+    bad = []
+    for folder, other in pairs:
+        for path, module in imports_of(folder):
+            if other in module:
+                bad.append((path.relative_to(ROOT), module))
+    for name, other in (
+        ("bot/slack_app.py", "teams"),
+        ("bot/teams_app.py", "slack"),
+        ("bot/slack_render.py", "teams"),
+        ("bot/teams_render.py", "slack"),
+    ):
+        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and other in node.module:
+                bad.append((name, node.module))
+    assert bad == []

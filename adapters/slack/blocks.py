@@ -12,15 +12,23 @@ purpose (:data:`ACTION_IDS`), so a handler can route on them without trusting th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from adapters.wording import (
+    ACTION_TEXT,
+    HEADLINE,
+    clip,
+    day,
+    last_active,
+    money,
+    product_name,
+)
 from core.chat import Button, Purpose
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
-from core.model import Account, ProductKey
-from core.policy import ANY_PRODUCT, Action, Rule
+from core.model import Account
+from core.policy import Rule
 
 Block = dict[str, Any]
 
@@ -43,40 +51,10 @@ SECTION_LIMIT: Final = 3000
 HEADER_LIMIT: Final = 150
 MAX_BLOCKS: Final = 50
 
-PRODUCT_NAMES: Final[Mapping[str, str]] = {
-    "jira-software": "Jira",
-    "jira": "Jira",
-    "confluence": "Confluence",
-    "jira-servicedesk": "Jira Service Management",
-    "jira-product-discovery": "Jira Product Discovery",
-}
-
 
 def escape(text: str) -> str:
     """Escape ``&``, ``<`` and ``>`` as Slack's mrkdwn requires (user-supplied text is never markup)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def product_name(key: str) -> str:
-    """A human name for an Atlassian product key (unknown keys are shown as they are)."""
-    if key == ANY_PRODUCT:
-        return "Atlassian products"
-    return PRODUCT_NAMES.get(key, key)
-
-
-def day(when: datetime) -> str:
-    """``8 December 2026`` (dates in messages are UTC calendar days)."""
-    return f"{when.day} {when:%B %Y}"
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``12.50 USD``."""
-    return f"{amount:,.2f} {currency}"
 
 
 def section(text: str, *, block_id: str | None = None) -> Block:
@@ -123,37 +101,6 @@ def actions(buttons: Iterable[Button]) -> Block:
 # -- warnings --------------------------------------------------------------------------------
 
 
-_ACTION_TEXT: Final[Mapping[Action, str]] = {
-    Action.REMOVE_PRODUCT_ACCESS: "remove your {product} access",
-    Action.SUSPEND: "suspend your access to {product}",
-    Action.DEACTIVATE: "deactivate your Atlassian account",
-}
-
-
-_HEADLINE: Final[Mapping[Action, str]] = {
-    Action.REMOVE_PRODUCT_ACCESS: "Your {product} access will be removed on {when}",
-    Action.SUSPEND: "Your access to {product} will be suspended on {when}",
-    Action.DEACTIVATE: "Your Atlassian account will be deactivated on {when}",
-}
-
-
-def last_active(account: Account, rule: Rule) -> tuple[bool, datetime | None]:
-    """(known, when) of the activity the rule measured; ``(True, None)`` means never used."""
-    if not account.activity_known:
-        return False, None
-    if rule.is_any_product:
-        return True, account.last_active_anywhere()
-    access = account.product(ProductKey(rule.product))
-    return (access is not None), (access.last_active if access is not None else None)
-
-
-def seat_products(account: Account, rule: Rule) -> tuple[str, ...]:
-    """Products whose seats the action frees: the rule's product, or every product for ``any`` rules."""
-    if rule.is_any_product:
-        return tuple(sorted({str(p.key) for p in account.products}))
-    return (rule.product,)
-
-
 def warning(
     account: Account,
     case: Case,
@@ -169,7 +116,7 @@ def warning(
     ``monthly_cost`` is what the seat(s) the action would free cost per month (0 hides the line).
     """
     product = product_name(rule.product)
-    verb = _ACTION_TEXT[rule.action].format(product=product)
+    verb = ACTION_TEXT[rule.action].format(product=product)
     when = day(case.deadline) if case.deadline is not None else "soon"
     known, at = last_active(account, rule)
     if not known:
@@ -185,7 +132,7 @@ def warning(
         "licence is freed at the next cleanup run.",
     ]
     blocks: list[Block] = [
-        header(_HEADLINE[rule.action].format(product=product, when=when)),
+        header(HEADLINE[rule.action].format(product=product, when=when)),
         section("\n\n".join(lines)),
     ]
     facts = []

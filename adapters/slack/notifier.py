@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
+from adapters.wording import seat_products
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.ledger import LifecycleRun
@@ -172,7 +173,7 @@ class SlackNotifier:
 
     def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
         """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in bk.seat_products(account, rule)), Decimal(0))
+        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
 
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
         """DM the account's owner with Keep / I don't need it; delivered only on ``ok``."""

@@ -34,6 +34,7 @@ from adapters.store.lifecycle_store import (
 )
 from adapters.store.migrate import upgrade
 from adapters.store.sql_store import DEFAULT_DATABASE_URL, SqlStore, create_store, make_engine, mask_url
+from adapters.store.teams_store import SqlTeamsStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -45,6 +46,7 @@ __all__ = [
     "SqlChatStore",
     "SqlLifecycleStore",
     "SqlStore",
+    "SqlTeamsStore",
     "SqliteLeader",
     "create_lifecycle_store",
     "create_store",

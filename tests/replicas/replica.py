@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import timedelta
 import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from adapters.atlassian import open_directory

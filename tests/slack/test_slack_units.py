@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import blocks as bk
 from adapters.slack.notifier import actor_from_audit_id
 from adapters.slack.people import EmailDirectory, judge_user
+from adapters.wording import seat_products
 from bot.chatops import ClickResult, Reply
 from bot.lifecycle import Stores
 from bot.settings import Settings, SettingsError
@@ -93,8 +94,8 @@ def test_warning_without_known_activity_or_price_omits_those_lines() -> None:
 
 def test_any_product_rules_count_every_seat() -> None:
     account = make_account("a1", products={"jira-software": 200, "confluence": 300})
-    assert bk.seat_products(account, ANY) == ("confluence", "jira-software")
-    assert bk.seat_products(account, RULE) == ("jira-software",)
+    assert seat_products(account, ANY) == ("confluence", "jira-software")
+    assert seat_products(account, RULE) == ("jira-software",)
     _, blocks = bk.warning(
         account, case(ANY), ANY, monthly_cost=Decimal(3), currency="USD", contact="IT", buttons=BUTTONS
     )

@@ -32,6 +32,7 @@ TABLES = {
     "leader_epochs",
     "action_tokens",
     "protections",
+    "chat_conversations",
 }
 
 
@@ -47,7 +48,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0005"
     finally:
         engine.dispose()
 

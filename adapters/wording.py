@@ -1,0 +1,75 @@
+"""Wording shared by every channel that warns people (Slack, Teams, email): one voice everywhere.
+
+Pure helpers: product names, dates, money, and the sentences that say what will happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+from core.model import Account, ProductKey
+from core.policy import ANY_PRODUCT, Action, Rule
+
+PRODUCT_NAMES: Final[Mapping[str, str]] = {
+    "jira-software": "Jira",
+    "jira": "Jira",
+    "confluence": "Confluence",
+    "jira-servicedesk": "Jira Service Management",
+    "jira-product-discovery": "Jira Product Discovery",
+}
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def product_name(key: str) -> str:
+    """A human name for an Atlassian product key (unknown keys are shown as they are)."""
+    if key == ANY_PRODUCT:
+        return "Atlassian products"
+    return PRODUCT_NAMES.get(key, key)
+
+
+def day(when: datetime) -> str:
+    """``8 December 2026`` (dates in messages are UTC calendar days)."""
+    return f"{when.day} {when:%B %Y}"
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """``12.50 USD``."""
+    return f"{amount:,.2f} {currency}"
+
+
+ACTION_TEXT: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "remove your {product} access",
+    Action.SUSPEND: "suspend your access to {product}",
+    Action.DEACTIVATE: "deactivate your Atlassian account",
+}
+
+
+HEADLINE: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "Your {product} access will be removed on {when}",
+    Action.SUSPEND: "Your access to {product} will be suspended on {when}",
+    Action.DEACTIVATE: "Your Atlassian account will be deactivated on {when}",
+}
+
+
+def last_active(account: Account, rule: Rule) -> tuple[bool, datetime | None]:
+    """(known, when) of the activity the rule measured; ``(True, None)`` means never used."""
+    if not account.activity_known:
+        return False, None
+    if rule.is_any_product:
+        return True, account.last_active_anywhere()
+    access = account.product(ProductKey(rule.product))
+    return (access is not None), (access.last_active if access is not None else None)
+
+
+def seat_products(account: Account, rule: Rule) -> tuple[str, ...]:
+    """Products whose seats the action frees: the rule's product, or every product for ``any`` rules."""
+    if rule.is_any_product:
+        return tuple(sorted({str(p.key) for p in account.products}))
+    return (rule.product,)

@@ -1,0 +1,60 @@
+"""Pure Adaptive Card rendering of ChatOps results (:class:`~bot.chatops.Reply`, :class:`~bot.chatops.ClickResult`).
+
+Nothing here does I/O. Cards the notifier posts on its own (warnings, approvals, escalations)
+are built in :mod:`adapters.teams.cards`, whose helpers this reuses. Teams has no ephemeral
+messages for bots: in a channel, every reply is visible to the channel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from adapters.teams import cards
+from adapters.wording import clip
+from bot.chatops import ClickResult, Reply
+
+Card = dict[str, Any]
+
+#: The invoke response types of an ``adaptiveCard/action``.
+CARD_RESPONSE: Final = "application/vnd.microsoft.card.adaptive"
+MESSAGE_RESPONSE: Final = "application/vnd.microsoft.activity.message"
+ERROR_RESPONSE: Final = "application/vnd.microsoft.error"
+
+
+def reply_text(reply: Reply) -> str:
+    """The notification text of a reply (never empty)."""
+    parts = [p for p in (reply.title, reply.text) if p]
+    return clip(": ".join(parts) if parts else "jira-cleanup", 1000)
+
+
+def reply_card(reply: Reply) -> tuple[str, Card]:
+    """Title, text, key/value lines (a FactSet), the CSV's location and the buttons."""
+    body: list[Card] = []
+    if reply.title:
+        body.append(cards.heading(reply.title))
+    if reply.text:
+        body.append(cards.text_block(("" if reply.ok else "⚠️ ") + cards.escape(reply.text)))
+    if reply.lines:
+        body.append(cards.facts(reply.lines))
+    if reply.file is not None:
+        body.append(
+            cards.text_block(f"CSV written on the bot's server: {cards.escape(str(reply.file))}", isSubtle=True)
+        )
+    if not body:
+        body.append(cards.text_block(cards.escape(reply_text(reply))))
+    return reply_text(reply), cards.card(body, reply.buttons)
+
+
+def outcome_card(result: ClickResult, headline: str) -> Card:
+    """The card replacing a clicked one: its headline and what the click did."""
+    return cards.outcome(headline, result.text, ok=result.ok)
+
+
+def message_response(text: str) -> dict[str, Any]:
+    """An invoke response body that shows ``text`` and leaves the card as it was."""
+    return {"statusCode": 200, "type": MESSAGE_RESPONSE, "value": text}
+
+
+def error_response(status: int, code: str, text: str) -> dict[str, Any]:
+    """An invoke response body for a malformed action."""
+    return {"statusCode": status, "type": ERROR_RESPONSE, "value": {"code": code, "message": text}}
