@@ -58,6 +58,8 @@ from core.usecases import ScanResult, scan_and_plan
 T = TypeVar("T")
 CrashHook = Callable[[str], None]
 
+REMOVED_FROM_DIRECTORY = "removed from the directory (a new invitation is needed to come back)"
+
 #: Named points where tests may kill the process (see ``Engine.crash``).
 CRASH_POINTS = ("after_claim", "after_requested", "after_write", "before_confirm")
 
@@ -1062,7 +1064,10 @@ class Engine:
                 if entry.op is Op.DELETE_MANAGED:
                     tx.save_case(transition(case, now, CaseState.DELETION_SCHEDULED, delete_due_at=now + DELETE_GRACE))
                 else:
-                    tx.save_case(transition(case, now, CaseState.DELETION_SCHEDULED, delete_due_at=now))
+                    # Leaving the directory has no grace period: only a new invitation brings them back.
+                    tx.save_case(
+                        transition(case, now, CaseState.DELETED, deleted_at=now, closed_reason=REMOVED_FROM_DIRECTORY)
+                    )
             else:
                 effect = Effect(entry.op, entry.group_ids, entry.product)
                 tx.save_case(transition(case, now, CaseState.ACTIONED, actioned_at=now, effect=effect))
@@ -1270,10 +1275,13 @@ class Engine:
         refusals: list[str] = []
         for case in cases:
             if case.state is CaseState.DELETED:
-                refusals.append(
-                    "the account was deleted and Atlassian's 14-day grace period is over; "
-                    "it cannot be restored (invite the person again)"
-                )
+                if case.closed_reason == REMOVED_FROM_DIRECTORY:
+                    refusals.append("the account was removed from the directory; invite the person again")
+                else:
+                    refusals.append(
+                        "the account was deleted and Atlassian's 14-day grace period is over; "
+                        "it cannot be restored (invite the person again)"
+                    )
                 continue
             if case.state is CaseState.DELETION_SCHEDULED and case.effect is None:
                 refusals.append("the account was removed from the directory; invite the person again")

@@ -398,3 +398,20 @@ async def test_new_leader_waits_before_reconciling_an_older_leaders_request():
     await new.recover("org-1", w.policy)
     assert w.store.entries("org-1", states=[EntryState.REQUESTED]) == []
     assert w.directory.writes == [("suspend", "a1")]
+
+
+async def test_unmanaged_accounts_are_removed_from_the_directory_and_cannot_be_restored():
+    """Unmanaged accounts cannot be deleted: they leave the directory, and restore says to re-invite."""
+    from core.model import Claim
+
+    w = World([stale("a1", claim=Claim.UNMANAGED)])
+    await w.run()
+    await w.run(days=14)
+    held = await w.run(days=30)
+    await w.engine.approve(held.run_id, "cli:bob", w.policy)
+    assert w.account("a1").membership_status is MembershipStatus.NO_MEMBERSHIP
+    assert w.case("a1", "org").state is CaseState.DELETED
+    result = await w.engine.restore("org-1", "a1", "cli:bob", w.policy)
+    assert not result.accepted
+    assert "invite the person again" in result.reason
+    assert ("activate", "a1") not in w.directory.writes
