@@ -33,7 +33,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -53,6 +53,7 @@ from adapters.slack import blocks as bk
 from adapters.slack.notifier import SlackNotifier, error_code, slack_client
 from adapters.slack.people import EmailDirectory, judge_user
 from bot import slack_render as render
+from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.lifecycle import SharedEngine, Stores
 from bot.server import mount
@@ -166,8 +167,10 @@ class _Seen:
 
 
 @dataclass
-class SlackIntegration:
+class SlackIntegration(Background):
     """The Bolt app, the notifier and the aiohttp handler; owns the background tasks it starts."""
+
+    platform = "Slack"
 
     app: AsyncApp
     client: AsyncWebClient
@@ -237,36 +240,12 @@ class SlackIntegration:
             raise
         self.socket_mode = handler
 
-    async def drain(self) -> None:
-        """Wait until no background work (ours or ChatOps') is left (tests, shutdown)."""
-        while self.tasks or self.chatops.tasks:
-            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
-
     async def aclose(self, grace: float = 10.0) -> None:
         """Close Socket Mode, give background work ``grace`` seconds, then cancel what is left."""
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
             self.socket_mode = None
-        try:
-            async with asyncio.timeout(grace):
-                await self.drain()
-        except TimeoutError:
-            for task in list(self.tasks) + list(self.chatops.tasks):
-                task.cancel()
-            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
-
-    def spawn(self, job: Coroutine[Any, Any, None], what: str) -> None:
-        """Run ``job`` in the background; failures are logged, never lost silently."""
-
-        async def guarded() -> None:
-            try:
-                await job
-            except Exception:
-                log.exception("Slack background job failed: %s", what)
-
-        task = asyncio.ensure_future(guarded())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        await self.settle(grace)
 
     # -- listeners (ack first, then schedule) ----------------------------------------------
 

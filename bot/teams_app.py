@@ -60,6 +60,7 @@ from adapters.teams import cards
 from adapters.teams.connector import CachedConnectors, TeamsConnector, TeamsSendError, message, reference_json
 from adapters.teams.notifier import TeamsNotifier
 from bot import teams_render as render
+from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.commands import USAGE
 from bot.lifecycle import SharedEngine, Stores
@@ -238,8 +239,10 @@ def _reference(activity: Any) -> dict[str, object]:
 
 
 @dataclass
-class TeamsIntegration:
+class TeamsIntegration(Background):
     """The CloudAdapter, the notifier and the aiohttp handler; owns the background tasks it starts."""
+
+    platform = "Teams"
 
     adapter: CloudAdapter
     connector: TeamsConnector
@@ -344,33 +347,9 @@ class TeamsIntegration:
             raise RuntimeError("this integration's ChatOps opens its own engines")
         self.shared_engine.engine = engine
 
-    async def drain(self) -> None:
-        """Wait until no background work (ours or ChatOps') is left (tests, shutdown)."""
-        while self.tasks or self.chatops.tasks:
-            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
-
     async def aclose(self, grace: float = 10.0) -> None:
         """Give background work ``grace`` seconds, then cancel what is left."""
-        try:
-            async with asyncio.timeout(grace):
-                await self.drain()
-        except TimeoutError:
-            for task in list(self.tasks) + list(self.chatops.tasks):
-                task.cancel()
-            await asyncio.gather(*self.tasks, *self.chatops.tasks, return_exceptions=True)
-
-    def spawn(self, job: Coroutine[Any, Any, None], what: str) -> None:
-        """Run ``job`` in the background; failures are logged, never lost silently."""
-
-        async def guarded() -> None:
-            try:
-                await job
-            except Exception:
-                log.exception("Teams background job failed: %s", what)
-
-        task = asyncio.ensure_future(guarded())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        await self.settle(grace)
 
     # -- turns -----------------------------------------------------------------------------
 
