@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # signing secret are both set; SLACK_APP_TOKEN (xapp-…) adds a Socket Mode connection.
     slack_bot_token: SecretStr | None = Field(default=None, description="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, description="SLACK_SIGNING_SECRET")
+    slack_signing_secret_previous: SecretStr | None = Field(
+        default=None, description="SLACK_SIGNING_SECRET_PREVIOUS: also accepted while a rotated secret rolls out"
+    )
     slack_app_token: SecretStr | None = Field(default=None, description="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", description="SLACK_API_URL")
     slack_admin_user_ids: str = Field(default="", description="SLACK_ADMIN_USER_IDS: U123,T0ACME:U456")
@@ -139,7 +142,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for log redaction."""
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
-        secrets.append(self.microsoft_app_password)
+        secrets += [self.microsoft_app_password, self.slack_signing_secret_previous]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:

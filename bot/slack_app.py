@@ -177,7 +177,7 @@ class SlackIntegration(Background):
     notifier: SlackNotifier
     chatops: ChatOps
     team_id: str
-    verifier: SignatureVerifier
+    verifiers: tuple[SignatureVerifier, ...]
     app_token: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     socket_mode: Any = None
@@ -194,7 +194,7 @@ class SlackIntegration(Background):
         if _TIMESTAMP.fullmatch(timestamp) is None or not signature:
             log.warning("Slack request refused: missing or malformed signature headers")
             return web.json_response(_UNAUTHORIZED, status=401)
-        if not self.verifier.is_valid(body, timestamp, signature):
+        if not any(v.is_valid(body, timestamp, signature) for v in self.verifiers):
             log.warning("Slack request refused: bad or stale signature")
             return web.json_response(_UNAUTHORIZED, status=401)
         try:
@@ -465,6 +465,9 @@ def build_slack(
     app = AsyncApp(
         client=client,
         signing_secret=_secret(settings.slack_signing_secret),
+        # Every HTTP request is verified by SlackIntegration.handle before Bolt sees it, against the
+        # current secret and, during a rotation, the previous one (which Bolt alone cannot do).
+        request_verification_enabled=False,
         process_before_response=True,
         name="jira-cleanup",
         logger=logging.getLogger("jira_cleanup.slack.bolt"),
@@ -475,11 +478,17 @@ def build_slack(
         notifier=notifier,
         chatops=chatops,
         team_id=team_id,
-        verifier=SignatureVerifier(_secret(settings.slack_signing_secret)),
+        verifiers=signature_verifiers(settings),
         app_token=_secret(settings.slack_app_token),
     )
     integration.register()
     return integration
+
+
+def signature_verifiers(settings: Settings) -> tuple[SignatureVerifier, ...]:
+    """The current signing secret, plus the previous one while ``SLACK_SIGNING_SECRET_PREVIOUS`` is set."""
+    secrets = [settings.slack_signing_secret, settings.slack_signing_secret_previous]
+    return tuple(SignatureVerifier(s.get_secret_value()) for s in secrets if s is not None and s.get_secret_value())
 
 
 async def compose_for_serve(settings: Settings, db: Stores, policy: Policy, org_id: str) -> SlackIntegration:

@@ -406,3 +406,25 @@ async def test_bad_stale_future_and_malformed_signatures_are_401_without_effects
     assert world.fake.response_posts(name) == []
     assert world.case("a1").state is CaseState.WARNED
     assert all(t.used_at is None for t in world.tokens.tokens.values())
+
+
+async def test_signing_secret_rotation_accepts_the_previous_secret_only_during_the_overlap(make_world) -> None:
+    """With SLACK_SIGNING_SECRET_PREVIOUS set both secrets verify; once it is unset the old one is refused."""
+    from pydantic import SecretStr
+
+    from bot.slack_app import signature_verifiers
+
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    body, _ = world.click_body("U0A1", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    assert (await world.post(body, secret="old-secret-0123456789")).status_code == 401
+    overlap = world.settings.model_copy(update={"slack_signing_secret_previous": SecretStr("old-secret-0123456789")})
+    world.slack.verifiers = signature_verifiers(overlap)
+    assert len(world.slack.verifiers) == 2
+    assert (await world.post(body, secret="old-secret-0123456789")).status_code == 200
+    await world.settle()
+    assert world.case("a1").state is CaseState.KEPT
+    world.slack.verifiers = signature_verifiers(world.settings)
+    assert (await world.post(body, secret="old-secret-0123456789")).status_code == 401
+    assert (await world.post(body)).status_code == 200
