@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from bot.commands import Command, CommandError, Target, help_text, parse
@@ -57,6 +58,9 @@ class ClickResult:
 
 
 Respond = Callable[[Reply], Awaitable[None]]
+
+#: Restore requests per account per day that reach the admins; more are answered without a new thread.
+RESTORE_REQUESTS_PER_DAY = 3
 EngineFactory = Callable[[], AbstractAsyncContextManager[Engine]]
 
 
@@ -413,6 +417,15 @@ class ChatOps:
         if not any(c.state.value in ("actioned", "deletion_scheduled") for c in cases):
             return Reply(
                 "jira-cleanup has not removed any of your access, so there is nothing to restore.", ok=False
+            ), None
+        since = self.clock.now() - timedelta(days=1)
+        recent = await asyncio.to_thread(
+            self.tokens.count_issued, self.org_id, Purpose.APPROVE_RESTORE, account_id, since
+        )
+        if recent >= RESTORE_REQUESTS_PER_DAY:
+            return Reply(
+                "Your request is already with the admins; please wait for their answer before asking again.",
+                ok=False,
             ), None
         approve, deny = await asyncio.to_thread(self.buttons.restore_request, account_id, requester)
         await asyncio.to_thread(

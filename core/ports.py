@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.audit import AuditEntry, AuditEvent
-from core.chat import ActionToken, Actor, TokenUse
+from core.chat import ActionToken, Actor, Purpose, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case
 from core.model import Account, AccountId, GroupId, Org
@@ -370,6 +370,10 @@ class TokenStore(Protocol):
 
     def attach_message(self, token_hashes: Iterable[str], message_ref: str) -> None:
         """Remember which message carries these buttons, to update it in place after a click."""
+        ...
+
+    def count_issued(self, org_id: str, purpose: Purpose, subject: str, since: datetime) -> int:
+        """How many tokens of ``purpose`` about ``subject`` were issued since ``since`` (for rate limits)."""
         ...
 
 

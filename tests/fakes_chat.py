@@ -40,6 +40,13 @@ class FakeTokenStore:
         with self._lock:
             self.tokens[token_hash] = replace(self.tokens[token_hash], outcome=outcome)
 
+    def count_issued(self, org_id: str, purpose, subject: str, since: datetime) -> int:
+        return sum(
+            1
+            for t in self.tokens.values()
+            if t.org_id == org_id and t.purpose is purpose and t.subject == subject and t.created_at >= since
+        )
+
     def attach_message(self, token_hashes, message_ref: str) -> None:
         with self._lock:
             for token_hash in token_hashes:

@@ -119,6 +119,21 @@ class SqlChatStore:
                 sa.update(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash.in_(hashes)).values(message_ref=message_ref)
             )
 
+    def count_issued(self, org_id: str, purpose: Purpose, subject: str, since: datetime) -> int:
+        """Tokens of ``purpose`` about ``subject`` issued since ``since``."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(ACTION_TOKENS)
+            .where(
+                ACTION_TOKENS.c.org_id == org_id,
+                ACTION_TOKENS.c.purpose == purpose.value,
+                ACTION_TOKENS.c.subject == subject,
+                ACTION_TOKENS.c.created_at >= since,
+            )
+        )
+        with self._lc._read("counting button tokens") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     # -- protections --------------------------------------------------------------------
 
     def protections(self, org_id: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -112,3 +112,24 @@ def test_protections_round_trip_with_audit(chat):
         events = list(lifecycle.iter_audit())
         assert [e.entry.action for e in events] == ["protect", "protect", "protect", "unprotect"]
         assert verify_chain(events).ok
+
+
+def test_count_issued_counts_by_purpose_subject_and_time(chat):
+    """Rate limits count tokens per (org, purpose, subject) since a moment."""
+    store, _ = chat
+    for minutes in (0, 30, 90):
+        _, token = new_token(
+            Purpose.APPROVE_RESTORE,
+            "org-1",
+            "a1",
+            NOW + timedelta(minutes=minutes),
+            timedelta(hours=72),
+            forbidden=USER,
+        )
+        store.save_token(token)
+    _, other = new_token(Purpose.DENY_RESTORE, "org-1", "a1", NOW, timedelta(hours=72))
+    store.save_token(other)
+    assert store.count_issued("org-1", Purpose.APPROVE_RESTORE, "a1", NOW) == 3
+    assert store.count_issued("org-1", Purpose.APPROVE_RESTORE, "a1", NOW + timedelta(minutes=31)) == 1
+    assert store.count_issued("org-1", Purpose.APPROVE_RESTORE, "a2", NOW) == 0
+    assert store.count_issued("org-2", Purpose.APPROVE_RESTORE, "a1", NOW) == 0

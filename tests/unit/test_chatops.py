@@ -246,3 +246,21 @@ async def test_keep_without_a_required_justification_does_not_burn_the_button():
     kept = await h.ops.click(USER, keep.token, h.respond, justification="month-end reporting")
     assert kept.ok
     assert h.case("a1").keep_reason == "month-end reporting"
+
+
+async def test_restore_requests_are_limited_per_account_per_day():
+    """After three requests in a day the admins are not asked again; the next day they are."""
+    h = Harness([stale("a1", email="una@acme.example")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    h.clock.advance(timedelta(days=14))
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    for _ in range(3):
+        _, to_admins = await h.ops.request_restore(USER, "una@acme.example")
+        assert to_admins is not None
+    refused, none = await h.ops.request_restore(USER, "una@acme.example")
+    assert not refused.ok
+    assert none is None
+    assert "already with the admins" in refused.text
+    h.clock.advance(timedelta(days=1, seconds=1))
+    _, again = await h.ops.request_restore(USER, "una@acme.example")
+    assert again is not None
