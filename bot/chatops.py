@@ -22,7 +22,7 @@ from core.audit import AuditEntry
 from core.buttons import ButtonIssuer
 from core.chat import ADMIN_PURPOSES, Actor, Button, Purpose, TokenStatus, hash_token, judge_use
 from core.engine import Engine, RunReport, set_paused
-from core.ledger import EntryState, RunStatus
+from core.ledger import RunStatus
 from core.model import Account
 from core.policy import Mode, Policy, Protection
 from core.ports import Clock, LifecycleStore, ProtectionStore, ScanStore, TokenStore
@@ -464,8 +464,3 @@ def _refusal(status: TokenStatus, outcome: str | None) -> str:
     if status is TokenStatus.WRONG_USER:
         return "This button is not for you."
     return "This button is no longer valid."
-
-
-def pending_held_entries(lifecycle: LifecycleStore, org_id: str) -> int:
-    """How many actions wait for approval (for status lines)."""
-    return len(lifecycle.entries(org_id, states=[EntryState.HELD]))

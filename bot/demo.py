@@ -25,7 +25,7 @@ from bot.scanning import ProgressSink, scan_to_csv
 from core.audit import ChainReport, verify_chain
 from core.clock import FixedClock, SystemClock
 from core.engine import Engine, RunReport
-from core.lifecycle import Case, CaseState
+from core.lifecycle import CaseState
 from core.policy import Mode, Policy
 from core.usecases import ScanResult
 
@@ -148,7 +148,11 @@ async def _cycle(
         show(f"Deletions approved by {APPROVER}", await engine.approve(later.run_id, APPROVER, policy))
 
     restored = None
-    done = [c for c in _all_cases(db, org_id) if c.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)]
+    done = [
+        c
+        for c in db.lifecycle.open_cases(org_id).values()
+        if c.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)
+    ]
     if done:
         target = sorted(done, key=lambda c: c.account_id)[0].account_id
         result = await engine.restore(org_id, target, APPROVER, policy, reason="asked back through the help desk")
@@ -159,10 +163,6 @@ async def _cycle(
     if console is not None:
         console.print(_audit_table(audit))
     return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit)
-
-
-def _all_cases(db: Stores, org_id: str) -> list[Case]:
-    return list(db.lifecycle.open_cases(org_id).values())
 
 
 def _audit_table(report: ChainReport) -> Table:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -16,11 +15,6 @@ from core.planner import PlanSummary
 from core.policy import Policy
 from core.savings import Savings
 from core.usecases import ScanResult
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``1234.5`` -> ``USD 1,234.50``."""
-    return f"{currency} {amount:,.2f}"
 
 
 def summary_table(summary: PlanSummary, *, title: str = "Plan by product") -> Table:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -80,16 +78,3 @@ class NoProgress:
 
     def update(self, done: int) -> None:
         """Ignore progress."""
-
-
-class RateMeter:
-    """Users per second over the scan so far, from a monotonic clock."""
-
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._monotonic = monotonic
-        self._start = monotonic()
-
-    def rate(self, done: int) -> float:
-        """Average users per second since construction."""
-        elapsed = self._monotonic() - self._start
-        return done / elapsed if elapsed > 0 else 0.0
