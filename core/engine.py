@@ -304,15 +304,17 @@ class Engine:
         """Decisions that matter this run: non-skips, and skips of accounts with an open case."""
 
         def load() -> list[tuple[Decision, Account | None]]:
-            out: list[tuple[Decision, Account | None]] = []
-            for decision in self.scans.iter_decisions(scan.run_id):
-                key = (decision.account_id, decision.rule)
-                if decision.verdict is Verdict.SKIP and key not in open_cases:
-                    continue
-                out.append((decision, None))
-            accounts = {d.account_id for d, _ in out}
-            loaded = {a: self.scans.get_account(scan.run_id, a) for a in accounts}
-            return [(d, loaded.get(d.account_id)) for d, _ in out]
+            wanted = [
+                d
+                for d in self.scans.iter_decisions(scan.run_id)
+                if d.verdict is not Verdict.SKIP or (d.account_id, d.rule) in open_cases
+            ]
+            ids = {d.account_id for d in wanted}
+            # One streamed read of the snapshot instead of a query per account.
+            loaded: dict[str, Account] = {
+                a.account_id: a for a in self.scans.iter_accounts(scan.run_id) if a.account_id in ids
+            }
+            return [(d, loaded.get(d.account_id)) for d in wanted]
 
         return await asyncio.to_thread(load)
 
@@ -712,21 +714,21 @@ class Engine:
     async def recover(self, org_id: str, policy: Policy) -> int:
         """Release CLAIMED entries and reconcile REQUESTED ones by reading state; return how many."""
         now = self.clock.now()
-        for waiting in await self._db(self.store.entries, org_id, states=[EntryState.WAITING]):
-            siblings = await self._db(self.store.entries, org_id, run_id=None)
-            busy = [
-                e for e in siblings if e.case_id == waiting.case_id and e.op.reduces_access and not e.state.is_final
-            ]
-            if not busy:
-                await self._db(
-                    self.store.set_entry_state,
-                    waiting.entry_id,
-                    EntryState.WAITING,
-                    EntryState.PLANNED,
-                    now,
-                    "action settled",
-                    epoch=self.epoch,
-                )
+        waiting = await self._db(self.store.entries, org_id, states=[EntryState.WAITING])
+        if waiting:
+            everything = await self._db(self.store.entries, org_id)
+            busy = {e.case_id for e in everything if e.op.reduces_access and not e.state.is_final}
+            for entry in waiting:
+                if entry.case_id not in busy:
+                    await self._db(
+                        self.store.set_entry_state,
+                        entry.entry_id,
+                        EntryState.WAITING,
+                        EntryState.PLANNED,
+                        now,
+                        "action settled",
+                        epoch=self.epoch,
+                    )
         stuck = await self._db(self.store.entries, org_id, states=[EntryState.CLAIMED, EntryState.REQUESTED])
         for entry in stuck:
             if self._maybe_in_flight(entry, now):
