@@ -5,11 +5,13 @@ Pure helpers: product names, dates, money, and the sentences that say what will 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from core.lifecycle import Case
 from core.model import Account, ProductKey
 from core.policy import ANY_PRODUCT, Action, Rule
 
@@ -73,3 +75,56 @@ def seat_products(account: Account, rule: Rule) -> tuple[str, ...]:
     if rule.is_any_product:
         return tuple(sorted({str(p.key) for p in account.products}))
     return (rule.product,)
+
+
+@dataclass(frozen=True, slots=True)
+class WarningText:
+    """The words of a warning, ready for a channel's own markup (Block Kit, Adaptive Cards, email)."""
+
+    headline: str
+    greeting: str
+    instructions: str
+    facts: tuple[str, ...]
+    summary: str  # plain-text fallback / notification line
+
+
+def warning_text(
+    account: Account,
+    case: Case,
+    rule: Rule,
+    *,
+    monthly_cost: Decimal,
+    currency: str,
+    contact: str,
+    bold: Callable[[str], str],
+    escape: Callable[[str], str],
+) -> WarningText:
+    """Which product, last active, what happens when, the seat's cost and who to ask.
+
+    ``bold`` marks emphasis in the channel's markup; ``escape`` neutralises user-supplied text.
+    A ``monthly_cost`` of 0 leaves the cost out.
+    """
+    product = product_name(rule.product)
+    verb = ACTION_TEXT[rule.action].format(product=product)
+    when = day(case.deadline) if case.deadline is not None else "soon"
+    known, at = last_active(account, rule)
+    if not known:
+        seen = ""
+    elif at is None:
+        seen = f"our records show you have never used {product}. "
+    else:
+        seen = f"you last used {product} on {bold(day(at))}. "
+    keep, release = bold("Keep my access"), bold("I don't need it")
+    facts = []
+    if monthly_cost > 0:
+        facts.append(f"Licence cost: {bold(money(monthly_cost, currency))} per month")
+    facts.append(f"Questions? Ask {escape(contact)}.")
+    return WarningText(
+        headline=HEADLINE[rule.action].format(product=product, when=when),
+        greeting=f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
+        f"{bold(verb)} on {bold(when)}.",
+        instructions=f"If you still need it, press {keep}. If you don't, press {release} and the "
+        "licence is freed at the next cleanup run.",
+        facts=tuple(facts),
+        summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.",
+    )

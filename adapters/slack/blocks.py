@@ -16,13 +16,9 @@ from decimal import Decimal
 from typing import Any, Final
 
 from adapters.wording import (
-    ACTION_TEXT,
-    HEADLINE,
     clip,
-    day,
-    last_active,
-    money,
     product_name,
+    warning_text,
 )
 from core.chat import Button, Purpose
 from core.ledger import LifecycleRun
@@ -115,33 +111,23 @@ def warning(
 
     ``monthly_cost`` is what the seat(s) the action would free cost per month (0 hides the line).
     """
-    product = product_name(rule.product)
-    verb = ACTION_TEXT[rule.action].format(product=product)
-    when = day(case.deadline) if case.deadline is not None else "soon"
-    known, at = last_active(account, rule)
-    if not known:
-        seen = ""
-    elif at is None:
-        seen = f"our records show you have never used {product}. "
-    else:
-        seen = f"you last used {product} on *{day(at)}*. "
-    lines = [
-        f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
-        f"*{verb}* on *{when}*.",
-        "If you still need it, press *Keep my access*. If you don't, press *I don't need it* and the "
-        "licence is freed at the next cleanup run.",
-    ]
+    words = warning_text(
+        account,
+        case,
+        rule,
+        monthly_cost=monthly_cost,
+        currency=currency,
+        contact=contact,
+        bold=lambda text: f"*{text}*",
+        escape=escape,
+    )
     blocks: list[Block] = [
-        header(HEADLINE[rule.action].format(product=product, when=when)),
-        section("\n\n".join(lines)),
+        header(words.headline),
+        section(f"{words.greeting}\n\n{words.instructions}"),
+        context(" · ".join(words.facts)),
+        actions(buttons),
     ]
-    facts = []
-    if monthly_cost > 0:
-        facts.append(f"Licence cost: *{money(monthly_cost, currency)}* per month")
-    facts.append(f"Questions? Ask {escape(contact)}.")
-    blocks.append(context(" · ".join(facts)))
-    blocks.append(actions(buttons))
-    return f"Unless you keep it, jira-cleanup will {verb} on {when}.", blocks
+    return words.summary, blocks
 
 
 # -- admins ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from adapters.wording import ACTION_TEXT, HEADLINE, clip, day, last_active, money, product_name
+from adapters.wording import clip, product_name, warning_text
 from core.chat import Button, Purpose
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
@@ -153,32 +153,22 @@ def warning(
     justification_required: bool = False,
 ) -> tuple[str, Card]:
     """The warning: which product, last active, what happens when, the seat's cost, who to ask."""
-    product = product_name(rule.product)
-    verb = ACTION_TEXT[rule.action].format(product=product)
-    when = day(case.deadline) if case.deadline is not None else "soon"
-    known, at = last_active(account, rule)
-    if not known:
-        seen = ""
-    elif at is None:
-        seen = f"our records show you have never used {product}. "
-    else:
-        seen = f"you last used {product} on **{day(at)}**. "
+    words = warning_text(
+        account,
+        case,
+        rule,
+        monthly_cost=monthly_cost,
+        currency=currency,
+        contact=contact,
+        bold=lambda text: f"**{text}**",
+        escape=escape,
+    )
     body = [
-        heading(HEADLINE[rule.action].format(product=product, when=when)),
-        text_block(
-            f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
-            f"**{verb}** on **{when}**."
-        ),
-        text_block(
-            "If you still need it, press **Keep my access**. If you don't, press **I don't need it** and the "
-            "licence is freed at the next cleanup run."
-        ),
+        heading(words.headline),
+        text_block(words.greeting),
+        text_block(words.instructions),
+        text_block(" · ".join(words.facts), isSubtle=True, size="Small"),
     ]
-    lines = []
-    if monthly_cost > 0:
-        lines.append(f"Licence cost: **{money(monthly_cost, currency)}** per month")
-    lines.append(f"Questions? Ask {escape(contact)}.")
-    body.append(text_block(" · ".join(lines), isSubtle=True, size="Small"))
     if justification_required:
         body.append(
             {
@@ -189,7 +179,7 @@ def warning(
                 "maxLength": MAX_JUSTIFICATION,
             }
         )
-    return f"Unless you keep it, jira-cleanup will {verb} on {when}.", card(body, buttons)
+    return words.summary, card(body, buttons)
 
 
 # -- admins --------------------------------------------------------------------------------------
