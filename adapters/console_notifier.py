@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
-from core.policy import Rule
+from core.policy import ANY_PRODUCT, Rule
 from core.ports import Delivery
 
 log = logging.getLogger("jira_cleanup.notify")
@@ -46,6 +46,17 @@ class ConsoleNotifier:
             account.email or account.account_id,
             f"You have not used {scope} for a while. Unless you keep your access, "
             f"jira-cleanup will {rule.action.value.replace('_', ' ')} on {when}.",
+        )
+        return Delivery(True, "log")
+
+    async def actioned(self, account: Account, case: Case) -> Delivery:
+        """Log the notice that access was removed, with how to ask for it back."""
+        scope = "all Atlassian products" if case.product == ANY_PRODUCT else case.product
+        self._send(
+            "actioned",
+            account.email or account.account_id,
+            f"jira-cleanup removed your access to {scope} because it was not used. "
+            "To get it back, ask your admins (or message the jira-cleanup bot: restore).",
         )
         return Delivery(True, "log")
 

@@ -11,6 +11,8 @@ from core.ports import Clock, TokenStore
 BUTTON_TTL = timedelta(days=45)
 APPROVAL_TTL = timedelta(hours=72)
 CONFIRM_TTL = timedelta(minutes=15)
+#: How long an emailed "Request access back" link works.
+RESTORE_LINK_TTL = timedelta(days=30)
 
 
 class ButtonIssuer:
@@ -66,6 +68,24 @@ class ButtonIssuer:
             ),
         )
 
+    def email_keep(self, case_id: str, account_id: str, recipient: Actor) -> Button:
+        """The "Keep my access" link of a warning email. Email never gets a button that reduces access."""
+        return self._issue(
+            "Keep my access", "primary", Purpose.KEEP, case_id, BUTTON_TTL, intended=recipient, account_id=account_id
+        )
+
+    def restore_link(self, account_id: str, recipient: Actor) -> Button:
+        """The "Request access back" link of an email sent after jira-cleanup acted."""
+        return self._issue(
+            "Request access back",
+            "primary",
+            Purpose.REQUEST_RESTORE,
+            account_id,
+            RESTORE_LINK_TTL,
+            intended=recipient,
+            account_id=account_id,
+        )
+
     def approval(self, run_id: str, requester: Actor | None) -> tuple[Button, Button]:
         """Approve / Deny a held run; any admin but the requester."""
         return (
@@ -73,14 +93,14 @@ class ButtonIssuer:
             self._issue("Deny", "danger", Purpose.DENY, run_id, APPROVAL_TTL, forbidden=requester),
         )
 
-    def restore_request(self, account_id: str, requester: Actor) -> tuple[Button, Button]:
-        """Approve / Deny a user's restore request; any admin but the requester."""
+    def restore_request(self, request_id: str, account_id: str, requester: Actor) -> tuple[Button, Button]:
+        """Approve / Deny restore request ``request_id``; any admin but the requester."""
         return (
             self._issue(
                 "Approve restore",
                 "primary",
                 Purpose.APPROVE_RESTORE,
-                account_id,
+                request_id,
                 APPROVAL_TTL,
                 forbidden=requester,
                 account_id=account_id,
@@ -89,7 +109,7 @@ class ButtonIssuer:
                 "Deny",
                 "danger",
                 Purpose.DENY_RESTORE,
-                account_id,
+                request_id,
                 APPROVAL_TTL,
                 forbidden=requester,
                 account_id=account_id,

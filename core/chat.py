@@ -39,6 +39,7 @@ class Purpose(StrEnum):
     CONFIRM_RUN = "confirm_run"  # an admin confirms /jira-cleanup run
     APPROVE_RESTORE = "approve_restore"  # an admin approves a user's restore request
     DENY_RESTORE = "deny_restore"
+    REQUEST_RESTORE = "request_restore"  # a person asks for their access back (email link)
 
 
 ADMIN_PURPOSES = frozenset({Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})

@@ -17,6 +17,7 @@ ledger entry is written, and Atlassian receives no mutating request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ from core.policy import Caps, Mode, Policy, Rule
 from core.ports import (
     CaseTransaction,
     Clock,
+    Delivery,
     DirectoryReader,
     DirectoryWriter,
     LifecycleStore,
@@ -56,6 +58,7 @@ from core.ports import (
 from core.usecases import ScanResult, scan_and_plan
 
 T = TypeVar("T")
+log = logging.getLogger("jira_cleanup.engine")
 CrashHook = Callable[[str], None]
 
 REMOVED_FROM_DIRECTORY = "removed from the directory (a new invitation is needed to come back)"
@@ -463,7 +466,11 @@ class Engine:
                         subject=case.account_id,
                         run_id=run_id,
                         reason=delivery.detail,
-                        after={"channel": delivery.channel, "deadline": str(updated.deadline)},
+                        after={
+                            "channel": delivery.channel,
+                            "deadline": str(updated.deadline),
+                            "attempts": _attempts(delivery),
+                        },
                     )
                 )
 
@@ -483,6 +490,7 @@ class Engine:
                     subject=case.account_id,
                     run_id=run_id,
                     reason=f"{delivery.channel}: {delivery.detail}; no delivery, no action",
+                    after={"attempts": _attempts(delivery)},
                 )
             )
             return first
@@ -941,7 +949,32 @@ class Engine:
                 return "transient"
             self.crash("after_write")
         await self._confirm(current, report, policy, noop=verdict == "noop")
+        if verdict == "send" and current.op.reduces_access and not current.op.is_deletion:
+            await self._tell_actioned(current, account)
         return "ok" if verdict == "send" else "noop"
+
+    async def _tell_actioned(self, entry: LedgerEntry, account: Account) -> None:
+        """Tell the person their access was removed and how to ask for it back (best effort, audited)."""
+        case = await self._db(self.store.get_case, entry.case_id)
+        if case.state is not CaseState.ACTIONED:
+            return  # a keep that arrived in flight already queued the restore
+        try:
+            delivery = await self.notifier.actioned(account, case)
+        except Exception as exc:
+            log.exception("telling %s about the action failed", entry.account_id)
+            delivery = Delivery(False, "notifier", f"error: {type(exc).__name__}")
+        await self._db(
+            self.store.append_audit,
+            self._audit(
+                case.org_id,
+                "notice.actioned",
+                "ok" if delivery.delivered else "failed",
+                subject=case.account_id,
+                run_id=entry.run_id,
+                reason=delivery.detail,
+                after={"channel": delivery.channel, "attempts": _attempts(delivery)},
+            ),
+        )
 
     def _final_check(
         self, entry: LedgerEntry, case: Case, account: Account, rule: Rule | None, policy: Policy, now: datetime
@@ -1344,3 +1377,8 @@ def deny_run(store: LifecycleStore, clock: Clock, run_id: str, approver: str, re
             reason=reason,
         )
     )
+
+
+def _attempts(delivery: Delivery) -> list[dict[str, object]]:
+    """Every channel tried for a message, for the audit trail."""
+    return [{"channel": c, "delivered": ok, "detail": d} for c, ok, d in delivery.tried()]

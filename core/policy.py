@@ -23,6 +23,10 @@ from core.errors import PolicyError
 from core.model import ProductKey
 
 ANY_PRODUCT = "any"
+#: Where a person may ask to get their access back (``restore.sources``).
+RESTORE_SOURCES: tuple[str, ...] = ("slack", "teams", "email", "jsm")
+#: Channels a warning can be delivered on, in the default order (``lifecycle.delivery_order``).
+DELIVERY_CHANNELS: tuple[str, ...] = ("slack", "teams", "email")
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -136,10 +140,50 @@ class Lifecycle:
     access_groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ACCESS_GROUPS))
     schedule_cron: str | None = None  # five-field cron, evaluated in UTC
     report_folder: str | None = None
+    delivery_order: tuple[str, ...] = DELIVERY_CHANNELS  # channels tried in this order
 
     def groups_for(self, product: str) -> tuple[str, ...]:
         """Names of the groups that grant ``product`` (empty when unknown)."""
         return tuple(self.access_groups.get(product, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class AutoApprove:
+    """One auto-approve rule of self-service restore.
+
+    The conditions present are ANDed; within one condition any listed value matches. Absent
+    conditions are empty sets, and at least one condition is present. Every value is lower case.
+
+    - ``groups``: the account is in one of these groups (names, case-insensitive, or ids) as of the
+      latest scan. Product-access groups jira-cleanup removed are gone by then: use ``products``.
+    - ``email_domains``: the account's email domain is exactly one of these; ``*.acme.com`` matches
+      any subdomain of acme.com (but not acme.com itself).
+    - ``products``: a restore would give back one of these products (the ``product`` of a
+      restorable case; ``any`` for the org-wide suspend/deactivate rules).
+    """
+
+    name: str
+    groups: frozenset[str] = frozenset()
+    email_domains: frozenset[str] = frozenset()
+    products: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRules:
+    """Self-service restore: where people may ask, what is approved at once, and the limits.
+
+    ``auto_approve`` rules are tried in order and ORed. At most ``limit_max`` auto-approved restores
+    per account per ``limit_days`` (0: never auto-approve); above that an admin decides. Members of
+    ``deny_groups`` are never restored through self-service. Only ``requests_per_day`` requests per
+    account per day are considered at all.
+    """
+
+    sources: frozenset[str] = frozenset(RESTORE_SOURCES)
+    auto_approve: tuple[AutoApprove, ...] = ()
+    limit_max: int = 2
+    limit_days: int = 30
+    deny_groups: frozenset[str] = frozenset()
+    requests_per_day: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +199,7 @@ class Policy:
     currency: str = "USD"
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     safety: Safety = field(default_factory=Safety)
+    restore: RestoreRules = field(default_factory=RestoreRules)
 
     def price(self, product: str) -> Decimal:
         """Monthly price of one seat of ``product`` (0 when the policy does not say)."""
@@ -185,6 +230,7 @@ class Policy:
             "currency": self.currency,
             "lifecycle": _lifecycle_mapping(self.lifecycle),
             "safety": _safety_mapping(self.safety),
+            "restore": _restore_mapping(self.restore),
         }
 
     @property
@@ -204,6 +250,7 @@ def _lifecycle_mapping(lc: Lifecycle) -> dict[str, Any]:
         },
         "unmanaged_deactivate": lc.unmanaged_deactivate,
         "access_groups": {k: list(v) for k, v in sorted(lc.access_groups.items())},
+        "delivery_order": list(lc.delivery_order),  # the order matters: not sorted
     }
     if lc.schedule_cron is not None:
         data["schedule"] = lc.schedule_cron
@@ -231,12 +278,34 @@ def _safety_mapping(sf: Safety) -> dict[str, Any]:
     }
 
 
+def _restore_mapping(rs: RestoreRules) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    for rule in rs.auto_approve:  # the order of the rules is kept: the first match names the verdict
+        data: dict[str, Any] = {"name": rule.name}
+        for key, values in (
+            ("groups", rule.groups),
+            ("email_domains", rule.email_domains),
+            ("products", rule.products),
+        ):
+            if values:  # an absent condition is left out: an empty list would not parse back
+                data[key] = sorted(values)
+        rules.append(data)
+    return {
+        "sources": sorted(rs.sources),
+        "auto_approve": rules,
+        "limit": {"max": rs.limit_max, "per_days": rs.limit_days},
+        "deny_groups": sorted(rs.deny_groups),
+        "requests_per_day": rs.requests_per_day,
+    }
+
+
 def _num(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
 _TOP_KEYS = {
     "lifecycle",
+    "restore",
     "safety",
     "version",
     "mode",
@@ -293,13 +362,17 @@ def parse_policy(data: object, source: str = "policy") -> Policy:
         currency=currency.upper(),
         lifecycle=_lifecycle(top.get("lifecycle", {}), source),
         safety=_safety(top.get("safety", {}), source),
+        restore=_restore(top.get("restore", {}), source),
     )
 
 
 def _lifecycle(data: object, source: str) -> Lifecycle:
     raw = _mapping(data if data is not None else {}, source, "lifecycle")
     _no_unknown_keys(
-        raw, {"keep", "unmanaged_deactivate", "access_groups", "schedule", "report_folder"}, source, "lifecycle"
+        raw,
+        {"keep", "unmanaged_deactivate", "access_groups", "schedule", "report_folder", "delivery_order"},
+        source,
+        "lifecycle",
     )
     keep_raw = _mapping(raw.get("keep", {}) or {}, source, "lifecycle.keep")
     _no_unknown_keys(
@@ -331,6 +404,114 @@ def _lifecycle(data: object, source: str) -> Lifecycle:
         access_groups=groups,
         schedule_cron=cron,
         report_folder=folder,
+        delivery_order=_delivery_order(raw.get("delivery_order", list(DELIVERY_CHANNELS)), source),
+    )
+
+
+def _delivery_order(value: object, source: str) -> tuple[str, ...]:
+    path = "lifecycle.delivery_order"
+    allowed = ", ".join(DELIVERY_CHANNELS)
+    if not isinstance(value, list) or not value:
+        raise PolicyError(source, path, f"must be a non-empty list of channels ({allowed})", value)
+    order: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or item not in DELIVERY_CHANNELS:
+            raise PolicyError(source, f"{path}[{i}]", f"must be one of: {allowed}", item)
+        if item in order:
+            raise PolicyError(source, f"{path}[{i}]", "duplicate channel", item)
+        order.append(item)
+    return tuple(order)
+
+
+_RESTORE_KEYS = {"sources", "auto_approve", "limit", "deny_groups", "requests_per_day"}
+_AUTO_APPROVE_KEYS = {"name", "groups", "email_domains", "products"}
+
+
+def _restore(data: object, source: str) -> RestoreRules:
+    raw = _mapping(data if data is not None else {}, source, "restore")
+    _no_unknown_keys(raw, _RESTORE_KEYS, source, "restore")
+    default = RestoreRules()
+    sources_raw = raw.get("sources", sorted(default.sources))
+    if not isinstance(sources_raw, list):
+        raise PolicyError(source, "restore.sources", "must be a list of sources", sources_raw)
+    for i, item in enumerate(sources_raw):
+        if not isinstance(item, str) or item not in RESTORE_SOURCES:
+            raise PolicyError(source, f"restore.sources[{i}]", f"must be one of: {', '.join(RESTORE_SOURCES)}", item)
+    rules_raw = raw.get("auto_approve", [])
+    if rules_raw is None:
+        rules_raw = []
+    if not isinstance(rules_raw, list):
+        raise PolicyError(source, "restore.auto_approve", "must be a list of rules", rules_raw)
+    rules = tuple(_auto_approve(item, source, f"restore.auto_approve[{i}]") for i, item in enumerate(rules_raw))
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if rule.name in seen:
+            raise PolicyError(source, f"restore.auto_approve[{i}].name", "duplicate rule name", rule.name)
+        seen.add(rule.name)
+    limit = _mapping(raw.get("limit", {}) or {}, source, "restore.limit")
+    _no_unknown_keys(limit, {"max", "per_days"}, source, "restore.limit")
+    deny = raw.get("deny_groups", [])
+    return RestoreRules(
+        sources=frozenset(sources_raw),
+        auto_approve=rules,
+        limit_max=_int(limit.get("max", default.limit_max), source, "restore.limit.max", minimum=0),
+        limit_days=_int(limit.get("per_days", default.limit_days), source, "restore.limit.per_days", minimum=1),
+        deny_groups=frozenset(
+            g.lower() for g in _str_list([] if deny is None else deny, source, "restore.deny_groups")
+        ),
+        requests_per_day=_int(
+            raw.get("requests_per_day", default.requests_per_day), source, "restore.requests_per_day", minimum=1
+        ),
+    )
+
+
+def _auto_approve(item: object, source: str, path: str) -> AutoApprove:
+    raw = _mapping(item, source, path)
+    _no_unknown_keys(raw, _AUTO_APPROVE_KEYS, source, path)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise PolicyError(source, f"{path}.name", "must be a non-empty string", name)
+    groups = _condition(raw, "groups", source, path)
+    domains = _condition(raw, "email_domains", source, path)
+    for i, domain in enumerate(domains):
+        if not _is_domain_pattern(domain):
+            raise PolicyError(
+                source,
+                f"{path}.email_domains[{i}]",
+                "must be a domain such as acme.com, or *.acme.com for its subdomains",
+                raw["email_domains"][i],
+            )
+    rule = AutoApprove(
+        name=name.strip(),
+        groups=frozenset(groups),
+        email_domains=frozenset(domains),
+        products=frozenset(_condition(raw, "products", source, path)),
+    )
+    if not (rule.groups or rule.email_domains or rule.products):
+        raise PolicyError(
+            source, path, "an auto-approve rule needs at least one condition: groups, email_domains or products"
+        )
+    return rule
+
+
+def _condition(raw: Mapping[str, Any], key: str, source: str, path: str) -> list[str]:
+    """One condition's values in lower case (empty when absent; an empty list is an error, not "no condition")."""
+    if key not in raw:
+        return []
+    values = raw[key]
+    if isinstance(values, list) and not values:
+        raise PolicyError(
+            source, f"{path}.{key}", "must list at least one value (leave the field out for no condition)", values
+        )
+    return [v.lower() for v in _str_list(values, source, f"{path}.{key}")]
+
+
+def _is_domain_pattern(text: str) -> bool:
+    """``acme.com`` or ``*.acme.com``: two or more dot-separated labels of letters, digits and hyphens."""
+    labels = text.removeprefix("*.").split(".")
+    return len(labels) >= 2 and all(
+        label and not label.startswith("-") and not label.endswith("-") and all(c.isalnum() or c == "-" for c in label)
+        for label in labels
     )
 
 

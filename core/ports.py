@@ -20,6 +20,7 @@ from core.lifecycle import Case
 from core.model import Account, AccountId, GroupId, Org
 from core.planner import Decision, PlanSummary
 from core.policy import Rule
+from core.restore_model import RequestState, RestoreRequest
 
 
 class Clock(Protocol):
@@ -187,6 +188,12 @@ class Delivery:
     delivered: bool
     channel: str
     detail: str = ""
+    #: Every channel tried for this message, in order: (channel, delivered, detail).
+    attempts: tuple[tuple[str, bool, str], ...] = ()
+
+    def tried(self) -> tuple[tuple[str, bool, str], ...]:
+        """The attempts, or this delivery alone when it went through a single channel."""
+        return self.attempts or ((self.channel, self.delivered, self.detail),)
 
 
 class Notifier(Protocol):
@@ -198,6 +205,13 @@ class Notifier(Protocol):
 
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
         """Warn ``account`` that ``rule`` will act at ``case.deadline``."""
+        ...
+
+    async def actioned(self, account: Account, case: Case) -> Delivery:
+        """Tell ``account`` that jira-cleanup removed access (``case.effect``) and how to ask for it back.
+
+        Best effort: the action stands whatever this returns.
+        """
         ...
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
@@ -456,4 +470,39 @@ class ConversationStore(Protocol):
 
     def conversation_for_channel(self, platform: str, channel_id: str) -> ConversationRecord | None:
         """A stored channel."""
+        ...
+
+
+# -- restore requests ----------------------------------------------------------------------
+
+
+class RestoreRequestStore(Protocol):
+    """Self-service restore requests, with their audit events (in the same transaction)."""
+
+    def create_request(self, request: RestoreRequest, audit: AuditEntry) -> bool:
+        """Insert ``request``; False (nothing written) when its id already exists (a retried webhook)."""
+        ...
+
+    def get_request(self, request_id: str) -> RestoreRequest:
+        """One request. Raises ``LookupError`` when unknown."""
+        ...
+
+    def update_request(self, request: RestoreRequest, expected: RequestState, audit: AuditEntry) -> bool:
+        """Replace the request if it is still in ``expected`` (compare-and-set); False otherwise."""
+        ...
+
+    def count_requests(self, org_id: str, account_id: str, since: datetime) -> int:
+        """Requests about ``account_id`` created since ``since`` (for the per-account rate limit)."""
+        ...
+
+    def count_auto_restored(self, org_id: str, account_id: str, since: datetime) -> int:
+        """Requests about ``account_id`` restored by an auto-approve rule since ``since``."""
+        ...
+
+
+class RequesterChannel(Protocol):
+    """Answers a restore requester on the channel they used (JSM comment, email, chat DM)."""
+
+    async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+        """Tell the requester the outcome of ``request``; raise on failure (the caller logs it)."""
         ...

@@ -195,12 +195,19 @@ class RecordingNotifier:
         self.escalations: list[tuple[str, str]] = []
         self.approvals: list[tuple[str, str]] = []
         self.admin: list[str] = []
+        self.actioned_notices: list[tuple[str, str]] = []
         self.undeliverable: set[str] = set()
 
     async def warn(self, account: Account, case: object, rule: object) -> Delivery:
         if account.account_id in self.undeliverable:
             return Delivery(False, "slack", "channel_not_found")
         self.warnings.append((account.account_id, getattr(rule, "name", "")))
+        return Delivery(True, "slack")
+
+    async def actioned(self, account: Account, case: object) -> Delivery:
+        if account.account_id in self.undeliverable:
+            return Delivery(False, "slack", "channel_not_found")
+        self.actioned_notices.append((account.account_id, getattr(case, "rule", "")))
         return Delivery(True, "slack")
 
     async def escalate(self, org_id: str, account: Account | None, case: object, reason: str) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
+from core.restore_model import RequestState, RestoreRequest
 
 
 class FakeTokenStore:
@@ -75,3 +76,53 @@ class FakeProtectionStore:
         else:
             values.discard(normalised)
         self.audit.append(audit)
+
+
+class FakeRestoreStore:
+    """Restore requests by id, with compare-and-set decisions and an audit list."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, RestoreRequest] = {}
+        self.audit: list[AuditEntry] = []
+        self._lock = threading.Lock()
+
+    def create_request(self, request: RestoreRequest, audit: AuditEntry) -> bool:
+        with self._lock:
+            if request.request_id in self.requests:
+                return False
+            self.requests[request.request_id] = request
+            self.audit.append(audit)
+            return True
+
+    def get_request(self, request_id: str) -> RestoreRequest:
+        try:
+            return self.requests[request_id]
+        except KeyError:
+            raise LookupError(request_id) from None
+
+    def update_request(self, request: RestoreRequest, expected: RequestState, audit: AuditEntry) -> bool:
+        with self._lock:
+            current = self.requests.get(request.request_id)
+            if current is None or current.state is not expected:
+                return False
+            self.requests[request.request_id] = request
+            self.audit.append(audit)
+            return True
+
+    def count_requests(self, org_id: str, account_id: str, since: datetime) -> int:
+        return sum(
+            1
+            for r in self.requests.values()
+            if r.org_id == org_id and r.account_id == account_id and r.created_at >= since
+        )
+
+    def count_auto_restored(self, org_id: str, account_id: str, since: datetime) -> int:
+        return sum(
+            1
+            for r in self.requests.values()
+            if r.org_id == org_id
+            and r.account_id == account_id
+            and r.created_at >= since
+            and r.route == "auto"
+            and r.state is RequestState.RESTORED
+        )

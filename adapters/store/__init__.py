@@ -33,6 +33,7 @@ from adapters.store.lifecycle_store import (
     open_stores,
 )
 from adapters.store.migrate import upgrade
+from adapters.store.restore_store import SqlRestoreStore
 from adapters.store.sql_store import DEFAULT_DATABASE_URL, SqlStore, create_store, make_engine, mask_url
 from adapters.store.teams_store import SqlTeamsStore
 
@@ -45,6 +46,7 @@ __all__ = [
     "SqlCaseTransaction",
     "SqlChatStore",
     "SqlLifecycleStore",
+    "SqlRestoreStore",
     "SqlStore",
     "SqlTeamsStore",
     "SqliteLeader",

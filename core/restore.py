@@ -1,0 +1,284 @@
+"""The restore desk: one path for every "give me my access back" request, whatever the channel.
+
+Slack, Teams, the email page and the JSM webhook all call :meth:`RestoreDesk.submit`. The desk
+rate-limits per account, asks the pure judge (:func:`core.restore_rules.judge_restore`) and then
+either restores at once (an auto-approve rule matched), denies with a reason, or opens a pending
+request with Approve/Deny buttons for the caller to post to the admins. An admin's click lands
+in :meth:`RestoreDesk.decide`. Every step is a stored request plus an audit event; execution
+goes through the lifecycle engine's restore, which re-adds exactly what was removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from core.audit import AuditEntry
+from core.buttons import ButtonIssuer
+from core.chat import Actor, Button
+from core.engine import Engine
+from core.model import Account
+from core.policy import Policy
+from core.ports import Clock, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
+from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
+from core.restore_rules import Route, judge_restore
+
+log = logging.getLogger("jira_cleanup.restore")
+
+EngineFactory = Callable[[], AbstractAsyncContextManager[Engine]]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What a request led to.
+
+    ``text`` is for the requester. When ``buttons`` is set the request waits for an admin: the
+    caller posts ``admin_text`` with the buttons where its admins are.
+    """
+
+    text: str
+    ok: bool
+    request: RestoreRequest | None = None
+    buttons: tuple[Button, ...] = ()
+    admin_text: str = ""
+    duplicate: bool = False  # the same request was submitted before (a retried webhook)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What an admin's decision did; ``told`` is False when the requester could not be told."""
+
+    text: str
+    ok: bool
+    request: RestoreRequest | None = None
+    told: bool = False
+
+
+class RestoreDesk:
+    """Takes restore requests from every channel and carries them to a decision."""
+
+    def __init__(
+        self,
+        org_id: str,
+        *,
+        requests: RestoreRequestStore,
+        lifecycle: LifecycleStore,
+        scans: ScanStore,
+        tokens: TokenStore,
+        clock: Clock,
+        open_engine: EngineFactory,
+        load_policy: Callable[[], Policy],
+        channels: Mapping[str, RequesterChannel] | None = None,
+    ) -> None:
+        self.org_id = org_id
+        self.requests = requests
+        self.lifecycle = lifecycle
+        self.scans = scans
+        self.tokens = tokens
+        self.clock = clock
+        self.open_engine = open_engine
+        self.load_policy = load_policy
+        self.channels: dict[str, RequesterChannel] = dict(channels or {})
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        source: str,
+        requester: Actor,
+        account_id: str,
+        *,
+        reply_to: str = "",
+        request_id: str | None = None,
+    ) -> Submission:
+        """Handle one request for ``account_id`` from ``source``.
+
+        ``request_id`` makes a redelivered request (same id) a no-op that answers like the first.
+        """
+        if request_id is not None:
+            try:
+                existing = await asyncio.to_thread(self.requests.get_request, request_id)
+            except LookupError:
+                existing = None
+            if existing is not None:
+                return Submission(
+                    _state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True
+                )
+        policy = self.load_policy()
+        rules = policy.restore
+        now = self.clock.now()
+        recent = await asyncio.to_thread(self.requests.count_requests, self.org_id, account_id, now - timedelta(days=1))
+        if recent >= rules.requests_per_day:
+            return Submission(
+                "Your request is already with the admins; please wait for their answer before asking again.", False
+            )
+        account = await asyncio.to_thread(self._account, account_id)
+        cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
+        since = now - timedelta(days=rules.limit_days)
+        restored = await asyncio.to_thread(self.requests.count_auto_restored, self.org_id, account_id, since)
+        verdict = judge_restore(account, cases, rules, source=source, restored_recently=restored)
+        request = RestoreRequest(
+            request_id=request_id or f"rq-{secrets.token_hex(12)}",
+            org_id=self.org_id,
+            account_id=account_id,
+            source=source,
+            requester=requester,
+            created_at=now,
+            state=RequestState.DENIED if verdict.route is Route.DENY else RequestState.PENDING,
+            route=verdict.route.value,
+            reason=verdict.reason,
+            reply_to=reply_to,
+            rule=verdict.rule,
+            decided_at=now if verdict.route is Route.DENY else None,
+            decided_by="policy" if verdict.route is Route.DENY else None,
+        )
+        action = {Route.DENY: "restore.denied", Route.ADMIN: "restore.requested", Route.AUTO: "restore.requested"}
+        created = await asyncio.to_thread(
+            self.requests.create_request,
+            request,
+            self._audit(request, action[verdict.route], "denied" if verdict.route is Route.DENY else "pending"),
+        )
+        if not created:  # lost a race with the same redelivered request
+            existing = await asyncio.to_thread(self.requests.get_request, request.request_id)
+            return Submission(
+                _state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True
+            )
+        if verdict.route is Route.DENY:
+            return Submission(
+                f"Sorry, your access cannot be restored through self-service: {verdict.reason}.", False, request
+            )
+        if verdict.route is Route.AUTO:
+            done = await self._execute(request, "policy", f"auto-approved by restore rule {verdict.rule}")
+            return Submission(_state_text(done), done.state is RequestState.RESTORED, done)
+        buttons = await asyncio.to_thread(
+            ButtonIssuer(self.tokens, self.clock, self.org_id).restore_request,
+            request.request_id,
+            account_id,
+            requester,
+        )
+        who = requester.name or requester.audit_id
+        email = account.email if account is not None and account.email else account_id
+        admin_text = (
+            f"{who} asks to get access back for {email} (account {account_id}) via {source}. "
+            f"Why an admin is asked: {verdict.reason}."
+        )
+        return Submission(
+            "Thanks — your request to get access back was sent to the admins. You will be told when they decide.",
+            True,
+            request,
+            buttons=buttons,
+            admin_text=admin_text,
+        )
+
+    # -- decide ------------------------------------------------------------------------------
+
+    async def decide(self, request_id: str, approve: bool, actor: Actor, reason: str = "") -> Decided:
+        """An admin approves or denies a pending request; the requester is told on their channel."""
+        try:
+            request = await asyncio.to_thread(self.requests.get_request, request_id)
+        except LookupError:
+            return Decided("This restore request no longer exists.", False)
+        if request.state is not RequestState.PENDING:
+            return Decided(f"Already decided: {_state_text(request)}", False, request)
+        if actor == request.requester:
+            return Decided("You cannot decide your own restore request.", False, request)
+        who = actor.name or actor.audit_id
+        if not approve:
+            denied = replace(
+                request,
+                state=RequestState.DENIED,
+                reason=reason or "an admin declined the request",
+                decided_at=self.clock.now(),
+                decided_by=actor.audit_id,
+            )
+            audit = self._audit(denied, "restore.denied", "ok", actor=actor.audit_id)
+            if not await asyncio.to_thread(self.requests.update_request, denied, RequestState.PENDING, audit):
+                return Decided("Already decided by someone else.", False, request)
+            told = await self._tell(denied)
+            return Decided(f"Restore denied by {who}.", True, denied, told)
+        done = await self._execute(request, actor.audit_id, f"restore request approved by {actor.audit_id}")
+        if done.state is RequestState.PENDING:
+            return Decided("Already decided by someone else.", False, done)
+        told = await self._tell(done)
+        if done.state is RequestState.RESTORED:
+            return Decided(f"Restore approved by {who}: {done.reason}.", True, done, told)
+        return Decided(f"Restore could not be done: {done.reason}.", False, done, told)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _execute(self, request: RestoreRequest, decided_by: str, why: str) -> RestoreRequest:
+        """PENDING → APPROVED (so a concurrent deny loses), then restore, then RESTORED or FAILED."""
+        approved = replace(request, state=RequestState.APPROVED, decided_at=self.clock.now(), decided_by=decided_by)
+        audit = self._audit(approved, "restore.approved", "ok", actor=decided_by, reason=why)
+        if not await asyncio.to_thread(self.requests.update_request, approved, RequestState.PENDING, audit):
+            return request
+        try:
+            async with self.open_engine() as engine:
+                result = await engine.restore(
+                    self.org_id, request.account_id, decided_by, self.load_policy(), reason=why
+                )
+        except Exception as exc:
+            log.exception("restore of %s failed", request.account_id)
+            ok, reason = False, f"the restore failed ({type(exc).__name__}); an admin has to retry it"
+        else:
+            ok, reason = result.accepted, result.reason
+        final = replace(approved, state=RequestState.RESTORED if ok else RequestState.FAILED, reason=reason)
+        await asyncio.to_thread(
+            self.requests.update_request,
+            final,
+            RequestState.APPROVED,
+            self._audit(final, "restore.done" if ok else "restore.failed", "ok" if ok else "failed", actor=decided_by),
+        )
+        return final
+
+    async def _tell(self, request: RestoreRequest) -> bool:
+        channel = self.channels.get(request.source)
+        if channel is None:
+            return False
+        try:
+            await channel.tell(request, _state_text(request), request.state is RequestState.RESTORED)
+        except Exception:
+            log.exception("could not tell the requester of %s on %s", request.request_id, request.source)
+            return False
+        return True
+
+    def _account(self, account_id: str) -> Account | None:
+        latest = self.scans.latest_scan(self.org_id)
+        return None if latest is None else self.scans.get_account(latest.run_id, account_id)
+
+    def _audit(
+        self, request: RestoreRequest, action: str, outcome: str, *, actor: str | None = None, reason: str | None = None
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self.clock.now(),
+            actor=actor or request.requester.audit_id,
+            action=action,
+            outcome=outcome,
+            org_id=self.org_id,
+            subject=request.account_id,
+            reason=reason if reason is not None else request.reason,
+            after={"request": request.request_id, "source": request.source, "state": request.state.value},
+        )
+
+
+def _state_text(request: RestoreRequest) -> str:
+    """The requester-facing sentence for a request's state."""
+    if request.state is RequestState.RESTORED:
+        return "Your access has been restored. It can take a few minutes to show in Atlassian."
+    if request.state is RequestState.DENIED:
+        return f"Your request to get access back was declined: {request.reason}."
+    if request.state is RequestState.FAILED:
+        return f"Your request was approved, but the restore could not be done: {request.reason}. The admins were told."
+    if request.state is RequestState.APPROVED:
+        return "Your request was approved; your access is being restored."
+    return "Your request to get access back is with the admins. You will hear back soon."
+
+
+def is_final(request: RestoreRequest) -> bool:
+    """True once nothing more will happen to ``request``."""
+    return request.state in FINAL_STATES

@@ -1,0 +1,55 @@
+"""Self-service restore requests: who asked, from where, where to answer, and what was decided."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from core.chat import Actor
+
+#: Where a person can ask for access back.
+SOURCES = ("slack", "teams", "email", "jsm")
+
+
+class RequestState(StrEnum):
+    """The life of a restore request."""
+
+    PENDING = "pending"  # waiting for an admin (or being auto-approved)
+    APPROVED = "approved"  # an admin or a rule said yes; the restore is running
+    RESTORED = "restored"
+    DENIED = "denied"
+    FAILED = "failed"  # approved, but the restore could not be done (the reason says why)
+
+
+FINAL_STATES = frozenset({RequestState.RESTORED, RequestState.DENIED, RequestState.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRequest:
+    """One request for access back.
+
+    ``reply_to`` says where the answer goes on channels without a chat identity: the JSM
+    request key, or the email address. ``route`` is the judge's route (auto/admin/deny).
+    """
+
+    request_id: str
+    org_id: str
+    account_id: str
+    source: str
+    requester: Actor
+    created_at: datetime
+    state: RequestState
+    route: str
+    reason: str = ""
+    reply_to: str = ""
+    rule: str | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+def request_id_for(org_id: str, source: str, key: str) -> str:
+    """A stable id for a request that may be delivered twice (a retried webhook: ``key`` is the issue key)."""
+    digest = hashlib.sha256(f"{org_id}\x1f{source}\x1f{key}".encode()).hexdigest()
+    return f"rq-{digest[:24]}"
