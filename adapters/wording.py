@@ -128,3 +128,21 @@ def warning_text(
         facts=tuple(facts),
         summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.",
     )
+
+
+ACTIONED_TEXT: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "removed your {product} access",
+    Action.SUSPEND: "suspended your access to {product}",
+    Action.DEACTIVATE: "deactivated your Atlassian account",
+}
+
+
+def actioned_text(case: Case, *, how_back: str, contact: str) -> str:
+    """What jira-cleanup did to the person's access, why, and how to ask for it back."""
+    product = product_name(case.product)
+    did = ACTIONED_TEXT[case.action].format(product=product)
+    when = day(case.actioned_at) if case.actioned_at is not None else "today"
+    return (
+        f"On {when} jira-cleanup {did} because it had not been used for a while. "
+        f"If you need it again, {how_back}. Questions? Ask {contact}."
+    )

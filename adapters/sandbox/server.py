@@ -20,7 +20,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from . import admin_api, control, manage_api
+from . import admin_api, control, jsm_api, manage_api
 from .faults import Fault
 from .generate import generate_org
 from .org import SandboxOrg
@@ -77,7 +77,12 @@ async def _guarded(
         if fault.kind == "reset":
             raise _ConnectionReset
         return _fault_response(state, fault)
-    if request.headers.get("Authorization") != f"Bearer {config.api_key}":
+    if request.path.startswith(jsm_api.PREFIX):
+        if not jsm_api.authorized(request, state):
+            return web.json_response(
+                {"errorMessage": "Client must be authenticated to access this resource."}, status=401
+            )
+    elif request.headers.get("Authorization") != f"Bearer {config.api_key}":
         return proxy_error(401, "Unauthorized")
     limit_headers: dict[str, str] = {}
     if config.requests_per_minute is not None:
@@ -148,6 +153,7 @@ def build_app(org: SandboxOrg, config: SandboxConfig | None = None) -> web.Appli
     app[STATE_KEY] = SandboxState(org, config or SandboxConfig())
     admin_api.add_routes(app)
     manage_api.add_routes(app)
+    jsm_api.add_routes(app)
     control.add_routes(app)
     return app
 

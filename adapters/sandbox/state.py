@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import FaultSchedule
+from .jsm_state import JsmSite
 from .org import SandboxOrg
 from .wire import iso_s
 
@@ -46,6 +47,8 @@ class SandboxConfig:
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     now: Callable[[], datetime] = utc_now
     control_api: bool = False
+    jsm_email: str = "agent@acme.example"
+    jsm_api_token: str = "jsm-api-token"  # noqa: S105 (the simulator's own test credential)
 
 
 @dataclass(slots=True)
@@ -114,6 +117,7 @@ class SandboxState:
     org: SandboxOrg
     config: SandboxConfig
     log: list[RequestRecord] = field(default_factory=list)
+    jsm: JsmSite = field(default_factory=JsmSite)
     limiter: RateLimiter = field(init=False)
     seq: int = 0
 

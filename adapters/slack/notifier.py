@@ -35,7 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
-from adapters.wording import seat_products
+from adapters.wording import actioned_text, seat_products
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.ledger import LifecycleRun
@@ -206,6 +206,21 @@ class SlackNotifier:
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
         await self._attach(buttons, channel, ts)
         return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
+
+    async def actioned(self, account: Account, case: Case) -> Delivery:
+        """DM the person what was removed and that replying ``restore`` asks for it back."""
+        if not account.email:
+            return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Slack")
+        found = await self.people.find(account.email)
+        if found.user is None:
+            return Delivery(False, CHANNEL, found.reason)
+        text = actioned_text(case, how_back="reply restore here", contact=self.contact)
+        try:
+            dm = await self.open_dm(found.user.user_id)
+            channel, ts = await self.post(dm, *bk.plain(text))
+        except _TRANSIENT as exc:
+            return Delivery(False, CHANNEL, f"{error_code(exc)}: the notice to {found.user.user_id} failed")
+        return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {found.user.user_id}")
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""

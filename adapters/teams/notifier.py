@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from adapters.teams import cards
 from adapters.teams.connector import TeamsConnector, TeamsSendError, classify, message
-from adapters.wording import seat_products
+from adapters.wording import actioned_text, seat_products
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.clock import SystemClock
@@ -193,6 +193,23 @@ class TeamsNotifier:
             return Delivery(False, CHANNEL, f"{error.code}: posting the warning to {target.user_id} failed")
         await self._attach(buttons, where)
         return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {target.user_id}")
+
+    async def actioned(self, account: Account, case: Case) -> Delivery:
+        """Message the person what was removed and that replying ``restore`` asks for it back."""
+        if not account.email:
+            return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Teams")
+        try:
+            record = await asyncio.to_thread(self.conversations.conversation_for_email, PLATFORM, account.email)
+        except Exception as exc:
+            return Delivery(False, CHANNEL, f"store_error: {type(exc).__name__}")
+        if record is None or not record.user_id:
+            return Delivery(False, CHANNEL, "not_installed: no Teams conversation for this email")
+        text = actioned_text(case, how_back="reply restore here", contact=self.contact)
+        try:
+            where = await self.post(record, *cards.plain(text))
+        except Exception as exc:
+            return Delivery(False, CHANNEL, f"{classify(exc).code}: the notice to {record.user_id} failed")
+        return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {record.user_id}")
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
