@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from pathlib import Path
 
 from bot.commands import Command, CommandError, Target, help_text, parse
@@ -25,7 +24,16 @@ from core.engine import Engine, RunReport, set_paused
 from core.ledger import RunStatus
 from core.model import Account
 from core.policy import Mode, Policy, Protection
-from core.ports import Clock, LifecycleStore, ProtectionStore, ScanStore, TokenStore
+from core.ports import (
+    Clock,
+    LifecycleStore,
+    ProtectionStore,
+    RequesterChannel,
+    RestoreRequestStore,
+    ScanStore,
+    TokenStore,
+)
+from core.restore import RestoreDesk, Submission
 from core.savings import realised_savings
 
 log = logging.getLogger("jira_cleanup.chatops")
@@ -58,9 +66,9 @@ class ClickResult:
 
 
 Respond = Callable[[Reply], Awaitable[None]]
+#: Posts a reply (with buttons) where a chat surface's admins are; True when it was posted.
+AdminPoster = Callable[[Reply], Awaitable[bool]]
 
-#: Restore requests per account per day that reach the admins; more are answered without a new thread.
-RESTORE_REQUESTS_PER_DAY = 3
 EngineFactory = Callable[[], AbstractAsyncContextManager[Engine]]
 
 
@@ -94,6 +102,11 @@ class ChatOps:
     admins: Admins
     clock: Clock
     report_folder: Path = Path("reports")
+    restores: RestoreRequestStore | None = None
+    #: Where to answer requesters who asked outside chat (``email``, ``jsm``), by source.
+    channels: dict[str, RequesterChannel] = field(default_factory=dict)
+    #: Post a restore approval request to the admins of every chat surface (requests from email/JSM).
+    admin_posters: list[AdminPoster] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- policy ----------------------------------------------------------------------------
@@ -285,6 +298,35 @@ class ChatOps:
             return None
         return await asyncio.to_thread(_find_by_email, self.scans, latest.run_id, target.value)
 
+    # -- restore -----------------------------------------------------------------------------
+
+    @property
+    def desk(self) -> RestoreDesk:
+        """The restore desk over this org's stores (every request source goes through it)."""
+        if self.restores is None:
+            raise RuntimeError("ChatOps has no restore request store")
+        return RestoreDesk(
+            self.org_id,
+            requests=self.restores,
+            lifecycle=self.lifecycle,
+            scans=self.scans,
+            tokens=self.tokens,
+            clock=self.clock,
+            open_engine=self.open_engine,
+            load_policy=self.policy,
+            channels=self.channels,
+        )
+
+    async def post_to_admins(self, reply: Reply) -> bool:
+        """Post ``reply`` to every chat surface's admins; True when at least one took it."""
+        posted = False
+        for poster in self.admin_posters:
+            try:
+                posted = await poster(reply) or posted
+            except Exception:
+                log.exception("posting a restore request to the admins failed")
+        return posted
+
     # -- buttons ---------------------------------------------------------------------------
 
     @property
@@ -335,7 +377,11 @@ class ChatOps:
             return ClickResult(use.status, _refusal(use.status, current.outcome), token.purpose, current.message_ref)
         text, ok = await self._act_on(token.purpose, token.subject, token.account_id, actor, respond, justification)
         await asyncio.to_thread(self.tokens.set_outcome, token_hash, text)
-        tell = token.forbidden if token.purpose in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE) else None
+        # Chat requesters are told by the surface that took the click (same platform); the desk
+        # already told requesters on its own channels (email, JSM).
+        restore = token.purpose in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE)
+        forbidden = token.forbidden
+        tell = forbidden if restore and forbidden is not None and forbidden.platform not in self.channels else None
         return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok, tell=tell)
 
     async def _act_on(
@@ -381,28 +427,17 @@ class ChatOps:
                 except (ValueError, LookupError) as exc:
                     return f"Not denied: {exc}", False
             return f"Denied by {actor.name or actor.audit_id}: nothing was changed.", True
-        if purpose is Purpose.APPROVE_RESTORE:
-            async with self.open_engine() as engine:
-                restored = await engine.restore(
-                    self.org_id, subject, actor.audit_id, policy, reason=f"restore request approved by {actor.audit_id}"
-                )
-            if restored.accepted:
-                return f"Restore approved by {actor.name or actor.audit_id}: {restored.reason}.", True
-            return f"Restore could not be done: {restored.reason}.", False
-        if purpose is Purpose.DENY_RESTORE:
-            await asyncio.to_thread(
-                self.lifecycle.append_audit,
-                AuditEntry(
-                    at=self.clock.now(),
-                    actor=actor.audit_id,
-                    action="restore.denied",
-                    outcome="ok",
-                    org_id=self.org_id,
-                    subject=subject,
-                    approver=actor.audit_id,
-                ),
+        if purpose is Purpose.REQUEST_RESTORE:
+            submission = await self.submit_restore(
+                actor.platform,
+                actor,
+                account_id or subject,
+                reply_to=actor.user_id if actor.platform == "email" else "",
             )
-            return f"Restore denied by {actor.name or actor.audit_id}.", True
+            return submission.text, submission.ok
+        if purpose in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE):
+            decided = await self.desk.decide(subject, purpose is Purpose.APPROVE_RESTORE, actor)
+            return decided.text, decided.ok
         self._background(self._run(actor, respond, dry_run=False))
         return "Running now — I'll post the result here.", True
 
@@ -413,40 +448,23 @@ class ChatOps:
             return Reply(
                 f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False
             ), None
-        cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
-        if not any(c.state.value in ("actioned", "deletion_scheduled") for c in cases):
-            return Reply(
-                "jira-cleanup has not removed any of your access, so there is nothing to restore.", ok=False
-            ), None
-        since = self.clock.now() - timedelta(days=1)
-        recent = await asyncio.to_thread(
-            self.tokens.count_issued, self.org_id, Purpose.APPROVE_RESTORE, account_id, since
-        )
-        if recent >= RESTORE_REQUESTS_PER_DAY:
-            return Reply(
-                "Your request is already with the admins; please wait for their answer before asking again.",
-                ok=False,
-            ), None
-        approve, deny = await asyncio.to_thread(self.buttons.restore_request, account_id, requester)
-        await asyncio.to_thread(
-            self.lifecycle.append_audit,
-            AuditEntry(
-                at=self.clock.now(),
-                actor=requester.audit_id,
-                action="restore.requested",
-                outcome="pending",
-                org_id=self.org_id,
-                subject=account_id,
-            ),
-        )
-        to_user = Reply("Thanks — your request to get access back was sent to the admins. You will hear back here.")
-        to_admins = Reply(
-            f"{requester.name or requester.audit_id} asks to get access back for {email} (account {account_id}).",
-            title="Restore request",
-            buttons=(approve, deny),
-            public=True,
-        )
+        submission = await self.desk.submit(requester.platform, requester, account_id)
+        to_user = Reply(submission.text, ok=submission.ok)
+        if not submission.buttons:
+            return to_user, None
+        to_admins = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
         return to_user, to_admins
+
+    async def submit_restore(
+        self, source: str, requester: Actor, account_id: str, *, reply_to: str = "", request_id: str | None = None
+    ) -> Submission:
+        """A restore request from outside chat (email page, JSM): route to the admins of every surface."""
+        submission = await self.desk.submit(source, requester, account_id, reply_to=reply_to, request_id=request_id)
+        if submission.buttons and not submission.duplicate:
+            reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
+            if not await self.post_to_admins(reply):
+                log.error("restore request %s could not be posted to any admin surface", submission.request)
+        return submission
 
 
 def _find_by_email(scans: ScanStore, run_id: str, email: str) -> str | None:

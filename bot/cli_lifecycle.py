@@ -182,58 +182,37 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 raise fail(f"lifecycle.schedule: {exc}") from None
             config = atlassian_config(s, org)
             db = stores(s.database_url)
-            slack = None
-            if s.slack_enabled:  # Slack only when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set
-                from bot.slack_app import compose_for_serve
+            from bot.compose import compose
 
-                try:
-                    slack = await compose_for_serve(s, db, pol, config.org_id)
-                except (NotImplementedError, SettingsError) as exc:
-                    raise fail(str(exc)) from None
-            teams = None
-            if s.teams_enabled:  # Teams only with MICROSOFT_APP_ID (or TEAMS_LOCAL_DEV for local testing)
-                from bot.teams_app import combined_notifier
-                from bot.teams_app import compose_for_serve as compose_teams
-
-                try:
-                    teams = await compose_teams(s, db, pol, config.org_id)
-                except (NotImplementedError, SettingsError) as exc:
-                    raise fail(str(exc)) from None
-                notifier = combined_notifier(slack.notifier if slack else None, teams.notifier)
-            else:
-                notifier = slack.notifier if slack else None
-            async with open_engine(config, db, notifier=notifier) as engine:
-                leader = leader_for(s.database_url, leader_url=s.leader_database_url)
-                service = Service(engine, pol, config.org_id, db, leader=leader)
-                await service.lead()
-                scheduler = build_scheduler(cron, service.scheduled_run)
-                app = build_app(health=service.health, metrics=service.metrics)
-                if slack is not None:
-                    slack.bind_engine(engine)
-                    slack.mount(app)
-                if teams is not None:
-                    teams.bind_engine(engine)
-                    teams.mount(app)
-                runner, url = await serve_http(app, host, port)
-                scheduler.start()
-                if slack is not None:
-                    await slack.start()
-                out.print(
-                    f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
-                    f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC"
-                    + (f"; Slack events at {url}/slack/events" if slack is not None else "")
-                    + (f"; Teams messages at {url}/api/messages" if teams is not None else "")
-                )
-                try:
-                    await wait_for_signal()
-                finally:
-                    await stop_scheduler(scheduler)
-                    await runner.cleanup()
-                    leader.release()
-                    if slack is not None:
-                        await slack.aclose()
-                    if teams is not None:
-                        await teams.aclose()
+            try:
+                surfaces = await compose(s, db, pol, config.org_id)
+            except (NotImplementedError, SettingsError) as exc:
+                raise fail(str(exc)) from None
+            try:
+                async with open_engine(config, db, notifier=surfaces.notifier) as engine:
+                    leader = leader_for(s.database_url, leader_url=s.leader_database_url)
+                    service = Service(engine, pol, config.org_id, db, leader=leader)
+                    await service.lead()
+                    scheduler = build_scheduler(cron, service.scheduled_run)
+                    app = build_app(health=service.health, metrics=service.metrics)
+                    surfaces.bind(engine)
+                    surfaces.mount(app)
+                    runner, url = await serve_http(app, host, port)
+                    scheduler.start()
+                    await surfaces.start()
+                    out.print(
+                        f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
+                        f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
+                        + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
+                    )
+                    try:
+                        await wait_for_signal()
+                    finally:
+                        await stop_scheduler(scheduler)
+                        await runner.cleanup()
+                        leader.release()
+            finally:
+                await surfaces.aclose()
 
         run(go, api_base=s.atlassian_api_base)
 

@@ -13,13 +13,21 @@ from pathlib import Path
 
 from adapters.atlassian import AtlassianConfig, open_directory
 from adapters.console_notifier import ConsoleNotifier
-from adapters.store import SqlChatStore, open_stores
+from adapters.store import SqlChatStore, SqlRestoreStore, open_stores
 from bot.scanning import ProgressSink, scan_to_csv
 from bot.settings import Settings
 from core.clock import SystemClock
 from core.engine import Engine, RunReport
 from core.policy import Mode, Policy
-from core.ports import Clock, LifecycleStore, Notifier, ProtectionStore, ScanStore, TokenStore
+from core.ports import (
+    Clock,
+    LifecycleStore,
+    Notifier,
+    ProtectionStore,
+    RestoreRequestStore,
+    ScanStore,
+    TokenStore,
+)
 
 
 def cli_actor(name: str | None = None) -> str:
@@ -39,19 +47,20 @@ def worker_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """Every store of one database: scans, the lifecycle, and chat (tokens, protections)."""
+    """Every store of one database: scans, the lifecycle, chat (tokens, protections) and restore requests."""
 
     scans: ScanStore
     lifecycle: LifecycleStore
     tokens: TokenStore
     protections: ProtectionStore
+    restores: RestoreRequestStore
 
 
 def stores(database_url: str) -> Stores:
     """Open (and migrate) the database at ``database_url``."""
     scans, lifecycle = open_stores(database_url)
     chat = SqlChatStore(lifecycle)
-    return Stores(scans, lifecycle, chat, chat)
+    return Stores(scans, lifecycle, chat, chat, SqlRestoreStore(lifecycle))
 
 
 def atlassian_config(settings: Settings, org_override: str | None) -> AtlassianConfig:

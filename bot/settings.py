@@ -67,6 +67,65 @@ class Settings(BaseSettings):
         default=False, description="TEAMS_LOCAL_DEV: allow an empty MICROSOFT_APP_ID (no authentication!)"
     )
 
+    # Public pages (email links) and email. ``serve`` sends warning emails only when SMTP_HOST and
+    # SMTP_SENDER are set; the links in them point at PUBLIC_BASE_URL.
+    public_base_url: str = Field(default="http://127.0.0.1:8080", description="PUBLIC_BASE_URL for email links")
+    link_secret: SecretStr | None = Field(
+        default=None, description="LINK_SECRET: signs the email pages' CSRF fields (same on every replica)"
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP_PORT")
+    smtp_sender: str | None = Field(default=None, description="SMTP_SENDER: the From address")
+    smtp_username: str | None = Field(default=None, description="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP_PASSWORD")
+    smtp_tls: str = Field(default="starttls", description="SMTP_TLS: none | starttls | tls")
+    email_admin_addresses: str = Field(default="", description="EMAIL_ADMIN_ADDRESSES: a@x,b@y")
+    email_templates_dir: Path | None = Field(default=None, description="EMAIL_TEMPLATES_DIR: overrides")
+    email_warning_contact: str = Field(default="your Jira administrators", description="EMAIL_WARNING_CONTACT")
+    # Jira Service Management: "restore my access" requests from the portal. The webhook at
+    # POST /jsm/webhook is mounted only when JSM_WEBHOOK_SECRET is set.
+    jsm_site_url: str | None = Field(default=None, description="JSM_SITE_URL: https://<site>.atlassian.net")
+    jsm_email: str | None = Field(default=None, description="JSM_EMAIL: the account the API token belongs to")
+    jsm_api_token: SecretStr | None = Field(default=None, description="JSM_API_TOKEN")
+    jsm_webhook_secret: SecretStr | None = Field(default=None, description="JSM_WEBHOOK_SECRET")
+    jsm_service_desk_id: str | None = Field(default=None, description="JSM_SERVICE_DESK_ID")
+    jsm_request_type_id: str | None = Field(default=None, description="JSM_REQUEST_TYPE_ID")
+    jsm_done_transition: str = Field(default="Resolved", description="JSM_DONE_TRANSITION")
+    jsm_declined_transition: str = Field(default="Declined", description="JSM_DECLINED_TRANSITION")
+    # Per-IP limit on the public endpoints (email pages, JSM webhook), requests per minute.
+    public_requests_per_minute: int = Field(default=30, ge=1, description="PUBLIC_REQUESTS_PER_MINUTE")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for local testing)")
+        return value.rstrip("/")
+
+    @field_validator("smtp_tls")
+    @classmethod
+    def _smtp_tls(cls, value: str) -> str:
+        if value.strip().lower() not in ("none", "starttls", "tls"):
+            raise ValueError("must be none, starttls or tls")
+        return value.strip().lower()
+
+    @property
+    def email_enabled(self) -> bool:
+        """True when SMTP_HOST and SMTP_SENDER are set."""
+        return bool(self.smtp_host and self.smtp_sender)
+
+    @property
+    def jsm_enabled(self) -> bool:
+        """True when the JSM webhook secret and the site's API credentials are all set."""
+        return bool(
+            self.jsm_webhook_secret is not None
+            and self.jsm_webhook_secret.get_secret_value()
+            and self.jsm_site_url
+            and self.jsm_email
+            and self.jsm_api_token is not None
+            and self.jsm_api_token.get_secret_value()
+        )
+
     @field_validator("atlassian_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -143,6 +202,7 @@ class Settings(BaseSettings):
         """Every configured secret, for log redaction."""
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         secrets += [self.microsoft_app_password, self.slack_signing_secret_previous]
+        secrets += [self.smtp_password, self.jsm_api_token, self.jsm_webhook_secret, self.link_secret]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:

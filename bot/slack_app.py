@@ -36,7 +36,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
@@ -55,13 +54,10 @@ from adapters.slack.people import EmailDirectory, judge_user
 from bot import slack_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
-from bot.lifecycle import SharedEngine, Stores
+from bot.lifecycle import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
-from core.clock import SystemClock
-from core.engine import Engine
-from core.policy import Policy
 from core.ports import ProtectionStore, TokenStore
 
 log = logging.getLogger("jira_cleanup.slack")
@@ -181,7 +177,6 @@ class SlackIntegration(Background):
     app_token: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     socket_mode: Any = None
-    shared_engine: SharedEngine | None = None
     _seen: _Seen = field(default_factory=_Seen)
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -208,12 +203,6 @@ class SlackIntegration(Background):
             return web.json_response({"error": "invalid body"}, status=400)
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
-
-    def bind_engine(self, engine: Engine) -> None:
-        """Give ChatOps the engine ``serve`` opened (only for integrations from :func:`compose_for_serve`)."""
-        if self.shared_engine is None:
-            raise RuntimeError("this integration's ChatOps opens its own engines")
-        self.shared_engine.engine = engine
 
     def mount(self, web_app: web.Application, path: str = EVENTS_PATH) -> None:
         """Add ``POST path`` to the bot's aiohttp app (before it is served)."""
@@ -422,6 +411,11 @@ class SlackIntegration(Background):
                 to_user = Reply(f"Sorry, I could not reach the admins right now. Please contact {contact}.", ok=False)
         await self.notifier.post(channel, **render.message_args(to_user))
 
+    async def post_to_admins(self, reply: Reply) -> bool:
+        """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
+        posted = await self.notifier.post_admins(render.reply_text(reply), render.reply_blocks(reply), reply.buttons)
+        return posted is not None
+
 
 def _kept_blocks(where: _Where) -> list[dict[str, Any]]:
     """The clicked message's blocks without buttons, if they fit in the modal's private_metadata."""
@@ -489,35 +483,3 @@ def signature_verifiers(settings: Settings) -> tuple[SignatureVerifier, ...]:
     """The current signing secret, plus the previous one while ``SLACK_SIGNING_SECRET_PREVIOUS`` is set."""
     secrets = [settings.slack_signing_secret, settings.slack_signing_secret_previous]
     return tuple(SignatureVerifier(s.get_secret_value()) for s in secrets if s is not None and s.get_secret_value())
-
-
-async def compose_for_serve(settings: Settings, db: Stores, policy: Policy, org_id: str) -> SlackIntegration:
-    """Everything ``jira-cleanup serve`` needs for Slack, in one place.
-
-    Checks the bot token with ``auth.test`` (its team id scopes the admin allow-list), builds
-    ChatOps over the database's stores and an engine bound later with
-    :meth:`SlackIntegration.bind_engine`. Raises ``NotImplementedError`` while the SQL token
-    stores are missing (:func:`chat_stores`) and :class:`SettingsError` for a token Slack refuses.
-    """
-    tokens, protections = chat_stores(db)
-    client = slack_client(_secret(settings.slack_bot_token), settings.slack_api_url)
-    try:
-        team_id = await workspace_team_id(client)
-    except SlackApiError as exc:
-        raise SettingsError(f"SLACK_BOT_TOKEN: auth.test failed ({error_code(exc)})") from None
-    shared = SharedEngine()
-    chatops = ChatOps(
-        org_id=org_id,
-        load_policy=lambda: policy,
-        open_engine=shared,
-        scans=db.scans,
-        lifecycle=db.lifecycle,
-        tokens=tokens,
-        protections=protections,
-        admins=slack_admins(settings, team_id),
-        clock=SystemClock(),
-        report_folder=Path(policy.lifecycle.report_folder or "reports"),
-    )
-    integration = build_slack(settings, chatops, team_id=team_id, client=client)
-    integration.shared_engine = shared
-    return integration

@@ -45,7 +45,6 @@ from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Final
 
@@ -63,17 +62,12 @@ from bot import teams_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.commands import USAGE
-from bot.lifecycle import SharedEngine, Stores
+from bot.lifecycle import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
 from core.clock import SystemClock
-from core.engine import Engine
-from core.ledger import LifecycleRun
-from core.lifecycle import Case
-from core.model import Account
-from core.policy import Policy, Rule
-from core.ports import Clock, ConversationRecord, ConversationStore, Delivery, Notifier
+from core.ports import Clock, ConversationRecord, ConversationStore
 
 log = logging.getLogger("jira_cleanup.teams")
 
@@ -253,7 +247,6 @@ class TeamsIntegration(Background):
     allowed_tenant: str | None = None
     clock: Clock = field(default_factory=SystemClock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    shared_engine: SharedEngine | None = None
     _channels: dict[str, str] = field(default_factory=dict)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _updates: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_UPDATES))
@@ -340,12 +333,6 @@ class TeamsIntegration(Background):
     def mount(self, web_app: web.Application, path: str = MESSAGES_PATH) -> None:
         """Add ``POST path`` to the bot's aiohttp app (before it is served)."""
         mount(web_app, "POST", path, self.handle)
-
-    def bind_engine(self, engine: Engine) -> None:
-        """Give ChatOps the engine ``serve`` opened (only for integrations from :func:`compose_for_serve`)."""
-        if self.shared_engine is None:
-            raise RuntimeError("this integration's ChatOps opens its own engines")
-        self.shared_engine.engine = engine
 
     async def aclose(self, grace: float = 10.0) -> None:
         """Give background work ``grace`` seconds, then cancel what is left."""
@@ -535,6 +522,11 @@ class TeamsIntegration(Background):
                 )
         await self._send_reply(turn, to_user)
 
+    async def post_to_admins(self, reply: Reply) -> bool:
+        """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
+        text, card = render.reply_card(reply)
+        return await self.notifier.post_admins(text, card, reply.buttons) is not None
+
     async def _invoke_reply(self, turn: TurnContext, status: int, body: Any) -> None:
         await turn.send_activity(
             Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
@@ -599,51 +591,6 @@ async def _discard(job: Coroutine[Any, Any, object]) -> None:
 
 async def _on_turn_error(turn: TurnContext, error: Exception) -> None:
     log.error("Teams turn error: %s: %s", type(error).__name__, error)
-
-
-# -- notifiers for serve ---------------------------------------------------------------------------
-
-
-class FirstDelivered:
-    """A :class:`core.ports.Notifier` over several: warnings go to the first that delivers, admin posts to all."""
-
-    def __init__(self, notifiers: list[Notifier]) -> None:
-        if not notifiers:
-            raise ValueError("FirstDelivered needs at least one notifier")
-        self.notifiers = notifiers
-
-    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
-        """Try each notifier in order; the first confirmed delivery wins, else the failures joined."""
-        failures = []
-        for notifier in self.notifiers:
-            delivery = await notifier.warn(account, case, rule)
-            if delivery.delivered:
-                return delivery
-            failures.append(f"{delivery.channel}: {delivery.detail}")
-        return Delivery(False, "+".join(n.__class__.__name__ for n in self.notifiers), "; ".join(failures))
-
-    async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
-        """Every notifier."""
-        for notifier in self.notifiers:
-            await notifier.escalate(org_id, account, case, reason)
-
-    async def request_approval(self, run: LifecycleRun, summary: str) -> None:
-        """Every notifier (the first Approve/Deny used wins; the others then answer "already decided")."""
-        for notifier in self.notifiers:
-            await notifier.request_approval(run, summary)
-
-    async def notify_admins(self, org_id: str, text: str) -> None:
-        """Every notifier."""
-        for notifier in self.notifiers:
-            await notifier.notify_admins(org_id, text)
-
-
-def combined_notifier(*notifiers: Notifier | None) -> Notifier | None:
-    """None, the one notifier, or :class:`FirstDelivered` over several (in the given order)."""
-    present = [n for n in notifiers if n is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else FirstDelivered(present)
 
 
 # -- factory ---------------------------------------------------------------------------------------
@@ -713,23 +660,3 @@ def conversation_store(db: Stores) -> ConversationStore:
     if not isinstance(db.lifecycle, SqlLifecycleStore):
         raise NotImplementedError("Teams needs the SQL lifecycle store for conversation references")
     return SqlTeamsStore(db.lifecycle)
-
-
-async def compose_for_serve(settings: Settings, db: Stores, policy: Policy, org_id: str) -> TeamsIntegration:
-    """Everything ``jira-cleanup serve`` needs for Teams; bind the engine later (:meth:`bind_engine`)."""
-    shared = SharedEngine()
-    chatops = ChatOps(
-        org_id=org_id,
-        load_policy=lambda: policy,
-        open_engine=shared,
-        scans=db.scans,
-        lifecycle=db.lifecycle,
-        tokens=db.tokens,
-        protections=db.protections,
-        admins=teams_admins(settings),
-        clock=SystemClock(),
-        report_folder=Path(policy.lifecycle.report_folder or "reports"),
-    )
-    integration = build_teams(settings, chatops, conversation_store(db))
-    integration.shared_engine = shared
-    return integration

@@ -133,7 +133,10 @@ class FakeDirectory:
 
     async def remove_from_directory(self, account_id: AccountId) -> None:
         await self._change(
-            "remove_from_directory", account_id, membership_status=MembershipStatus.NO_MEMBERSHIP, groups=(),
+            "remove_from_directory",
+            account_id,
+            membership_status=MembershipStatus.NO_MEMBERSHIP,
+            groups=(),
             products=(),
         )
 
@@ -154,8 +157,11 @@ class FakeDirectory:
     async def add_to_group(self, group_id: GroupId, account_id: AccountId) -> None:
         account = await self.get_account(account_id)
         name = str(group_id).removeprefix("g-")
-        groups = account.groups if any(g.id == group_id for g in account.groups) else (
-            *account.groups, Group(group_id, name))
+        groups = (
+            account.groups
+            if any(g.id == group_id for g in account.groups)
+            else (*account.groups, Group(group_id, name))
+        )
         products = account.products
         product = GROUP_PRODUCTS.get(name)
         if product and account.product(ProductKey(product)) is None:
@@ -170,12 +176,14 @@ class FakeDirectory:
         await self._change("activate", account_id, account_status=AccountStatus.ACTIVE)
 
     async def delete_managed(self, account_id: AccountId) -> None:
-        await self._change("delete_managed", account_id, scheduled_for_deletion=True,
-                           account_status=AccountStatus.INACTIVE)
+        await self._change(
+            "delete_managed", account_id, scheduled_for_deletion=True, account_status=AccountStatus.INACTIVE
+        )
 
     async def cancel_delete(self, account_id: AccountId) -> None:
-        await self._change("cancel_delete", account_id, scheduled_for_deletion=False,
-                           account_status=AccountStatus.ACTIVE)
+        await self._change(
+            "cancel_delete", account_id, scheduled_for_deletion=False, account_status=AccountStatus.ACTIVE
+        )
 
     async def manageability(self, account_id: AccountId, privileges: Iterable[str]) -> dict[str, str | None]:
         account = await self.get_account(account_id)

@@ -22,8 +22,15 @@ def test_secrets_and_emails_never_reach_the_log():
     finally:
         logging.getLogger().removeHandler(handler)
     text = stream.getvalue()
-    for leaked in ("s3cr3t-signing-value", "atl-api-key-123456", "xoxb-1234", "xapp-1-A0B1", "eyJhbGciOi",
-                   "ada@acme.example", "grace@acme.example"):
+    for leaked in (
+        "s3cr3t-signing-value",
+        "atl-api-key-123456",
+        "xoxb-1234",
+        "xapp-1-A0B1",
+        "eyJhbGciOi",
+        "ada@acme.example",
+        "grace@acme.example",
+    ):
         assert leaked not in text
     assert "<email>" in text
     assert "Bearer ***" in text

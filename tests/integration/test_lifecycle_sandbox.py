@@ -19,14 +19,28 @@ POLICY = parse_policy(
     {
         "mode": "enforce",
         "rules": [
-            {"name": "jira", "product": "jira-software", "inactive_days": 90, "action": "remove_product_access",
-             "warn_days_before": 14},
-            {"name": "org", "product": "any", "inactive_days": 180, "action": "suspend", "warn_days_before": 14,
-             "delete_after_days": 30},
+            {
+                "name": "jira",
+                "product": "jira-software",
+                "inactive_days": 90,
+                "action": "remove_product_access",
+                "warn_days_before": 14,
+            },
+            {
+                "name": "org",
+                "product": "any",
+                "inactive_days": 180,
+                "action": "suspend",
+                "warn_days_before": 14,
+                "delete_after_days": 30,
+            },
         ],
         "safety": {
-            "caps": {"per_run": {"max_actions": None, "max_percent": None},
-                     "window": {"max_actions": None, "max_percent": None}, "deletions_per_run": None},
+            "caps": {
+                "per_run": {"max_actions": None, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+                "deletions_per_run": None,
+            },
             "canary": {"size": 3},
             "approval": {"deletions_need_approval": False},
         },

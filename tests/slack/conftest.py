@@ -29,7 +29,7 @@ from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import parse_policy
 from tests.fakes import NOW, FakeDirectory, FakeStore, make_account
-from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 from tests.slackfake import FakeSlack
 from tests.slackfake.signing import block_actions_payload, interaction_body, signed_headers, slash_command_body
@@ -121,6 +121,7 @@ class World:
             admins=slack_admins(self.settings, TEAM),
             clock=self.clock,
             report_folder=report_folder,
+            restores=FakeRestoreStore(),
         )
         self.slack: SlackIntegration = build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
         self.engine = Engine(self.directory, self.scans, self.store, self.slack.notifier, self.clock, worker_id="w")

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pydantic import SecretStr
@@ -19,15 +18,16 @@ from adapters.slack.notifier import actor_from_audit_id
 from adapters.slack.people import EmailDirectory, judge_user
 from adapters.wording import seat_products
 from bot.chatops import ClickResult, Reply
+from bot.compose import compose
 from bot.lifecycle import Stores
 from bot.settings import Settings, SettingsError
-from bot.slack_app import build_slack, chat_stores, compose_for_serve, slack_admins
+from bot.slack_app import build_slack, chat_stores, slack_admins
 from bot.slack_render import KeepContext, keep_modal, modal_justification, outcome_update, reply_blocks, respond_args
 from core.chat import Actor, Button, Purpose, TokenStatus
 from core.lifecycle import Case, CaseState
 from core.policy import Action, Rule
 from tests.fakes import NOW, FakeStore, make_account
-from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 
 from .conftest import TEAM, policy, stale
@@ -256,7 +256,10 @@ def test_redaction_covers_slack_secrets() -> None:
 
 def test_chat_stores_come_from_the_stores() -> None:
     tokens, protections = FakeTokenStore(), FakeProtectionStore()
-    assert chat_stores(Stores(FakeStore(), FakeLifecycleStore(), tokens, protections)) == (tokens, protections)
+    assert chat_stores(Stores(FakeStore(), FakeLifecycleStore(), tokens, protections, FakeRestoreStore())) == (
+        tokens,
+        protections,
+    )
 
 
 async def test_build_slack_needs_token_and_secret(make_world) -> None:
@@ -304,27 +307,28 @@ async def test_socket_mode_uses_the_app_token_and_cleans_up_on_failure(make_worl
     assert none.socket_mode is None
 
 
-async def test_compose_for_serve_checks_the_token_and_binds_the_engine(fake_slack) -> None:
+async def test_compose_checks_the_token_and_binds_the_engine(fake_slack) -> None:
     """What `serve` runs: auth.test gives the team that scopes bare admin ids; the engine is bound later."""
-    db = SimpleNamespace(
-        scans=FakeStore(), lifecycle=FakeLifecycleStore(), tokens=FakeTokenStore(), protections=FakeProtectionStore()
-    )
+    db = Stores(FakeStore(), FakeLifecycleStore(), FakeTokenStore(), FakeProtectionStore(), FakeRestoreStore())
     s = settings(
         slack_bot_token=fake_slack.bot_token,
         slack_signing_secret="signing-secret",
         slack_api_url=fake_slack.api_url,
         slack_admin_user_ids="U0ADMIN",
     )
-    integration = await compose_for_serve(s, db, policy(), "org-1")
-    assert integration.team_id == TEAM
-    assert integration.chatops.admins.is_admin(Actor("slack", TEAM, "U0ADMIN"))
+    surfaces = await compose(s, db, policy(), "org-1")
+    assert surfaces.slack is not None
+    assert surfaces.slack.team_id == TEAM
+    assert surfaces.chatops.admins.is_admin(Actor("slack", TEAM, "U0ADMIN"))
+    assert surfaces.chatops.admin_posters == [surfaces.slack.post_to_admins]
     with pytest.raises(RuntimeError, match="not open yet"):
-        async with integration.chatops.open_engine():
+        async with surfaces.chatops.open_engine():
             pass
     engine = object()
-    integration.bind_engine(engine)
-    async with integration.chatops.open_engine() as opened:
+    surfaces.bind(engine)
+    async with surfaces.slack.chatops.open_engine() as opened:
         assert opened is engine
+    await surfaces.aclose()
     wrong = s.model_copy(update={"slack_bot_token": SecretStr("xoxb-wrong")})
     with pytest.raises(SettingsError, match=r"auth\.test failed"):
-        await compose_for_serve(wrong, db, policy(), "org-1")
+        await compose(wrong, db, policy(), "org-1")

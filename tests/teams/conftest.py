@@ -27,7 +27,7 @@ from core.clock import FixedClock
 from core.engine import Engine
 from core.ports import ConversationRecord
 from tests.fakes import NOW, FakeDirectory, FakeStore
-from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 from tests.slack.conftest import policy, stale
 
@@ -143,6 +143,7 @@ class World:
             admins=teams_admins(self.settings),
             clock=self.clock,
             report_folder=report_folder,
+            restores=FakeRestoreStore(),
         )
         self.teams: TeamsIntegration = build_teams(self.settings, self.ops, self.conversations)
 

@@ -14,7 +14,7 @@ from core.engine import Engine
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
 from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier
-from tests.fakes_chat import FakeProtectionStore, FakeTokenStore
+from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 from tests.unit.test_engine import policy, stale
 
@@ -32,6 +32,7 @@ class Harness:
         self.store = FakeLifecycleStore()
         self.tokens = FakeTokenStore()
         self.protections = FakeProtectionStore()
+        self.restores = FakeRestoreStore()
         self.notifier = RecordingNotifier()
         self.engine = Engine(self.directory, self.scans, self.store, self.notifier, self.clock, worker_id="w")
         self.policy = pol or policy()
@@ -52,6 +53,7 @@ class Harness:
             admins=Admins.of([ADMIN, OTHER_ADMIN]),
             clock=self.clock,
             report_folder=Path(tempfile.mkdtemp(prefix="jc-reports-")),
+            restores=self.restores,
         )
 
     async def respond(self, reply):

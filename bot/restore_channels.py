@@ -1,0 +1,44 @@
+"""Answering restore requesters outside chat: a JSM comment (and transition), or an email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.email import EmailNotifier
+from adapters.jsm import JsmClient
+from core.restore_model import RequestState, RestoreRequest
+
+
+@dataclass
+class JsmChannel:
+    """Implements ``core.ports.RequesterChannel`` on the JSM request the person raised."""
+
+    client: JsmClient
+    done_transition: str = "Resolved"
+    declined_transition: str = "Declined"
+
+    async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+        """Comment publicly on the request; resolve or decline it once the outcome is final."""
+        key = request.reply_to
+        if request.state is RequestState.RESTORED:
+            if not await self.client.transition(key, self.done_transition, text):
+                await self.client.comment(key, text)
+            return
+        if request.state in (RequestState.DENIED, RequestState.FAILED):
+            if not await self.client.transition(key, self.declined_transition, text):
+                await self.client.comment(key, text)
+            return
+        await self.client.comment(key, text)
+
+
+@dataclass
+class EmailChannel:
+    """Implements ``core.ports.RequesterChannel`` by email to the address the request came from."""
+
+    notifier: EmailNotifier
+
+    async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+        """Send the outcome; raise when the mail server refused it (the desk logs it)."""
+        delivery = await self.notifier.send(request.reply_to, "Your request to get access back", text)
+        if not delivery.delivered:
+            raise RuntimeError(f"email to the requester not delivered: {delivery.detail}")

@@ -1,0 +1,270 @@
+"""The whole ``serve`` composition over loopback: sandbox org + JSM, fake Slack, real SMTP, SQL.
+
+``world`` builds exactly what ``jira-cleanup serve`` builds (:func:`bot.compose.compose`) from
+settings that point at loopback peers: the sandbox (Atlassian Admin API and JSM), the fake Slack
+Web API, and an aiosmtpd server collecting mail. The bot's aiohttp app listens on a socket bound
+before composing, so the email links carry the real URL. The clock is simulated; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import random
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from adapters.atlassian import AtlassianConfig, AtlassianDirectory, OrgRateLimiter
+from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
+from bot.compose import Surfaces, compose
+from bot.lifecycle import Stores, stores
+from bot.server import build_app
+from bot.settings import Settings
+from core.clock import FixedClock
+from core.engine import Engine
+from core.policy import Policy, parse_policy
+from tests.fakes import NOW
+from tests.slackfake import FakeSlack
+from tests.slackfake.signing import block_actions_payload, interaction_body, signed_headers
+
+SIGNING_SECRET = "e2e-signing-secret-0123456789"
+WEBHOOK_SECRET = "e2e-webhook-secret"
+TEAM = "T0ACME"
+ADMIN_CHANNEL = "C0ADMIN"
+LINK = re.compile(r"https?://[^\s\"'<>]+/email/t/[A-Za-z0-9_\-]+")
+
+
+def restore_policy(**restore: Any) -> Policy:
+    """Remove Jira after 90 days (warn 14 days before); no caps in the way; ``restore`` rules."""
+    data: dict[str, Any] = {
+        "mode": "enforce",
+        "new_account_grace_days": 0,
+        "rules": [
+            {
+                "name": "jira",
+                "product": "jira-software",
+                "inactive_days": 90,
+                "action": "remove_product_access",
+                "warn_days_before": 14,
+            }
+        ],
+        "lifecycle": {"delivery_order": ["slack", "email"]},
+        "safety": {
+            "caps": {
+                "per_run": {"max_actions": None, "max_percent": None},
+                "window": {"max_actions": None, "max_percent": None},
+                "deletions_per_run": None,
+            },
+            "canary": {"size": 0},
+            "max_unknown_percent": 100,
+        },
+    }
+    if restore:
+        data["restore"] = restore
+    return parse_policy(data, source="e2e")
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    return LINK.findall(text_of(message))
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@dataclass
+class World:
+    clock: FixedClock
+    sandbox: SandboxServer
+    slack: FakeSlack
+    inbox: Inbox
+    db: Stores
+    surfaces: Surfaces
+    engine: Engine
+    policy: Policy
+    url: str
+    http: httpx.AsyncClient
+    jsm_http: httpx.AsyncClient
+    _ids: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def org(self):
+        return self.sandbox.org
+
+    async def run(self, days: int = 0):
+        self.clock.advance(timedelta(days=days))
+        return await self.engine.run(self.policy, requested_by="cli:alice")
+
+    def cases(self, state: str) -> list[Any]:
+        return [
+            c
+            for a in self.org.users
+            for c in self.db.lifecycle.find_cases(self.sandbox.org_id, a)
+            if c.state.value == state
+        ]
+
+    def email_of(self, account_id: str) -> str:
+        return str(self.org.users[account_id].email)
+
+    async def click_admin_button(self, message: dict[str, Any], action_prefix: str, user: str = "U0ADMIN"):
+        """An admin clicks a button of a message in the admin channel (a signed Slack interaction)."""
+        action_id, value = next(
+            (e["action_id"], e["value"])
+            for b in message.get("blocks", [])
+            if b.get("type") == "actions"
+            for e in b.get("elements", [])
+            if e["action_id"].startswith(action_prefix)
+        )
+        self._ids[0] += 1
+        response_url = self.slack.response_url(f"r{self._ids[0]}")
+        payload = block_actions_payload(
+            user,
+            TEAM,
+            action_id,
+            value,
+            ADMIN_CHANNEL,
+            message["ts"],
+            response_url,
+            message_text=message.get("text", ""),
+            message_blocks=message.get("blocks", []),
+        )
+        body = interaction_body(payload)
+        response = await self.http.post(
+            "/slack/events", content=body, headers=signed_headers(body, SIGNING_SECRET, int(time.time()))
+        )
+        assert self.surfaces.slack is not None
+        await self.surfaces.slack.drain()
+        return response
+
+
+@pytest.fixture
+async def world_factory(tmp_path):
+    started: list[tuple[Any, ...]] = []
+
+    async def build(pol: Policy | None = None, users: int = 60) -> World:
+        clock = FixedClock(NOW)
+        pol = pol or restore_policy()
+        sandbox = SandboxServer(
+            generate_org(users=users, seed=11, now=NOW, undated_fraction=0.0),
+            SandboxConfig(now=clock.now, control_api=True),
+        )
+        await sandbox.start()
+        slack = FakeSlack()
+        await slack.start()
+        slack.add_user("U0ADMIN", "admin@acme.example", real_name="Ada Admin")
+        slack.add_channel(ADMIN_CHANNEL, ["U0ADMIN"], name="jira-admins")
+        inbox = Inbox()
+        smtp_sock = _free_socket()
+        smtp_port = smtp_sock.getsockname()[1]
+        smtp_sock.close()
+        controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        bot_sock = _free_socket()
+        url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
+        settings = Settings(
+            _env_file=None,
+            atlassian_org_id=sandbox.org_id,
+            atlassian_api_key="sandbox-key",
+            atlassian_api_base=sandbox.base_url,
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=slack.api_url,
+            slack_admin_user_ids="U0ADMIN",
+            slack_admin_channel_id=ADMIN_CHANNEL,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_sender="jira-cleanup@acme.example",
+            smtp_tls="none",
+            public_base_url=url,
+            link_secret="e2e-link-secret",
+            jsm_site_url=sandbox.base_url,
+            jsm_email=JSM_EMAIL,
+            jsm_api_token=JSM_TOKEN,
+            jsm_webhook_secret=WEBHOOK_SECRET,
+            public_requests_per_minute=1000,
+        )
+        db = stores(f"sqlite:///{tmp_path}/e2e-{len(started)}.db")
+        surfaces = await compose(settings, db, pol, sandbox.org_id, clock=clock)
+        config = AtlassianConfig(
+            org_id=sandbox.org_id, api_key="sandbox-key", base_url=sandbox.base_url, requests_per_second=None
+        )
+        directory_http = httpx.AsyncClient(base_url=sandbox.base_url, timeout=30)
+
+        async def no_sleep(seconds: float) -> None:
+            clock.advance(timedelta(seconds=seconds))
+            await asyncio.sleep(0)
+
+        limiter = OrgRateLimiter(config.org_id, requests_per_second=None, clock=clock.now, sleep=no_sleep)
+        directory = AtlassianDirectory(
+            directory_http, config, sleep=no_sleep, clock=clock.now, rng=random.Random(1), limiter=limiter
+        )
+        assert surfaces.notifier is not None
+        engine = Engine(directory, db.scans, db.lifecycle, surfaces.notifier, clock, worker_id="e2e")
+        surfaces.bind(engine)
+
+        async def health() -> dict[str, object]:
+            return {}
+
+        app = build_app(health=health)
+        surfaces.mount(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.SockSite(runner, bot_sock).start()
+        http = httpx.AsyncClient(base_url=url, timeout=30)
+        jsm_http = httpx.AsyncClient(base_url=sandbox.base_url, timeout=30)
+        world = World(clock, sandbox, slack, inbox, db, surfaces, engine, pol, url, http, jsm_http)
+        started.append((world, controller, runner, directory_http))
+        return world
+
+    yield build
+    for world, controller, runner, directory_http in started:
+        await world.http.aclose()
+        await world.jsm_http.aclose()
+        await directory_http.aclose()
+        await runner.cleanup()
+        await world.surfaces.aclose()
+        controller.stop()
+        await world.slack.stop()
+        await world.sandbox.stop()
+        for store in (world.db.scans, world.db.lifecycle):
+            store.close()
+
+
+JSM_EMAIL = "agent@acme.example"
+JSM_TOKEN = "jsm-api-token"
