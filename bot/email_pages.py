@@ -10,7 +10,7 @@ Contracts
   HMAC of a random per-browser cookie and the token, and only from our own origin.
 * Email links never reduce access: only "Keep my access" and "Request access back" exist.
 * Every page works without JavaScript and carries ``Cache-Control: no-store``,
-  ``Referrer-Policy: no-referrer`` (the token is in the URL) and a strict CSP.
+  ``Referrer-Policy: same-origin`` (the token in the URL never leaves the site) and a strict CSP.
 * Requests are rate-limited per client address (429 with ``Retry-After``).
 """
 
@@ -42,7 +42,7 @@ PAGE_PURPOSES = frozenset({Purpose.KEEP, Purpose.REQUEST_RESTORE})
 
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # the token in the URL never leaves this site; our own POSTs keep their Origin
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"

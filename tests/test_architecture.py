@@ -1,6 +1,7 @@
 """The design card, enforced: dependencies point inward and the core stays SDK-free."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,12 @@ def test_slack_and_teams_do_not_know_each_other():
             if isinstance(node, ast.ImportFrom) and node.module and other in node.module:
                 bad.append((name, node.module))
     assert bad == []
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    """`.ci/run` must run the README's second set-up command verbatim, so neither drifts."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n\s*(.+?)\n\s*```", readme)
+    test_command = next(b for b in blocks if b.rstrip().endswith(".venv/bin/pytest"))
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command.strip() in [line.strip() for line in ci]

@@ -65,7 +65,7 @@ async def test_get_shows_a_confirm_page_and_changes_nothing(site):
         assert page.status_code == 200
         assert "Keep your Jira access?" in page.text
         assert page.headers["Cache-Control"] == "no-store"
-        assert page.headers["Referrer-Policy"] == "no-referrer"
+        assert page.headers["Referrer-Policy"] == "same-origin"
         assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert site.case("a1", "jira").keep_until is None
     assert site.tokens.get_token(hash_token(raw)).used_at is None

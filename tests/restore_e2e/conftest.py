@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import os
 import random
 import re
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -268,3 +272,74 @@ async def world_factory(tmp_path):
 
 JSM_EMAIL = "agent@acme.example"
 JSM_TOKEN = "jsm-api-token"
+
+
+# -- headless Chromium ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by chromedriver (Selenium), headless; fails under CI when missing."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        message = f"{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900"):
+        options.add_argument(argument)
+    profile = tempfile.mkdtemp(prefix="jc-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+class Page:
+    """The browser, from async tests: every driver call runs in a worker thread."""
+
+    def __init__(self, driver: Any, test_name: str) -> None:
+        self.driver = driver
+        self.test_name = re.sub(r"[^A-Za-z0-9_.-]", "_", test_name)
+
+    async def open(self, url: str) -> None:
+        await asyncio.to_thread(self.driver.get, url)
+
+    async def text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return str(await asyncio.to_thread(lambda: self.driver.find_element(By.TAG_NAME, "body").text))
+
+    async def click(self, label: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        def press() -> None:
+            button = next(b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label)
+            button.click()
+
+        await asyncio.to_thread(press)
+
+    async def back(self) -> None:
+        await asyncio.to_thread(self.driver.back)
+
+    async def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{self.test_name}-{name}.png"
+        assert await asyncio.to_thread(self.driver.save_screenshot, str(path))
+        return path
+
+
+@pytest.fixture
+def page(chromium, request):
+    chromium.delete_all_cookies()
+    return Page(chromium, request.node.name)

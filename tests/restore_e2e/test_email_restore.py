@@ -1,0 +1,80 @@
+"""Email warnings and links end to end: real SMTP, the confirm page in headless Chromium, Slack approval."""
+
+from __future__ import annotations
+
+from core.restore_model import RequestState
+from tests.restore_e2e.conftest import links_in, text_of
+
+
+def _warned_by_email(world):
+    """(account id, message) of a warning that went by email (the account is not in Slack)."""
+    for case in world.cases("warned"):
+        address = world.email_of(case.account_id)
+        mails = world.inbox.to(address)
+        if mails:
+            return case, mails[0]
+    raise AssertionError("no warning went by email")
+
+
+async def test_keep_link_confirm_page_in_chromium_records_the_keep_once(world_factory, page):
+    world = await world_factory()
+    report = await world.run()
+    assert report.counts["warnings_delivered"] > 0
+    case, mail = _warned_by_email(world)
+    assert "Action needed" in mail["Subject"]
+    assert mail.get_body(preferencelist=("html",)) is not None
+    (keep,) = links_in(mail)
+    assert keep.startswith(world.url)
+    audit = [e.entry for e in world.db.lifecycle.iter_audit() if e.entry.action == "warn.delivered"]
+    assert any(
+        [a["channel"] for a in e.after["attempts"]] == ["slack", "email"] and e.subject == case.account_id
+        for e in audit
+    ), "the Slack attempt and the email delivery are both recorded"
+
+    await page.open(keep)
+    shown = await page.text()
+    assert "Keep your Jira access?" in shown
+    assert world.db.lifecycle.get_case(case.case_id).keep_until is None  # opening the link changed nothing
+    await page.screenshot("confirm")
+    await page.click("Keep my access")
+    outcome = await page.text()
+    assert "your access is kept until" in outcome
+    shot = await page.screenshot("kept")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    assert world.db.lifecycle.get_case(case.case_id).keep_until is not None
+
+    # The same link again (a second tab, or back and submit): refused, nothing more happens.
+    await page.open(keep)
+    assert "already used" in await page.text()
+
+
+async def test_request_access_back_by_email_goes_to_the_admins_and_is_restored(world_factory, page):
+    world = await world_factory()
+    await world.run()
+    case, _ = _warned_by_email(world)
+    account = case.account_id
+    address = world.email_of(account)
+    await world.run(days=14)
+    notices = [m for m in world.inbox.to(address) if "removed" in m["Subject"]]
+    assert len(notices) == 1, [m["Subject"] for m in world.inbox.to(address)]
+    (back,) = links_in(notices[0])
+    before = set(world.org.users[account].group_ids)
+
+    await page.open(back)
+    assert "Ask for your access back?" in await page.text()
+    await page.click("Request access back")
+    assert "sent to the admins" in await page.text()
+    await page.screenshot("requested")
+
+    thread = [m for m in world.slack.messages("C0ADMIN") if address in m.get("text", "")]
+    assert len(thread) == 1
+    clicked = await world.click_admin_button(thread[0], "jc_approve_restore")
+    assert clicked.status_code == 200
+    assert set(world.org.users[account].group_ids) > before
+    told = [m for m in world.inbox.to(address) if m["Subject"] == "Your request to get access back"]
+    assert len(told) == 1
+    assert "restored" in text_of(told[0])
+    done = [e.entry for e in world.db.lifecycle.iter_audit() if e.entry.action == "restore.done"]
+    assert [(e.subject, e.after["source"], e.after["state"]) for e in done] == [
+        (account, "email", RequestState.RESTORED.value)
+    ]
