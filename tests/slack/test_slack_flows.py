@@ -428,3 +428,15 @@ async def test_signing_secret_rotation_accepts_the_previous_secret_only_during_t
     world.slack.verifiers = signature_verifiers(world.settings)
     assert (await world.post(body, secret="old-secret-0123456789")).status_code == 401
     assert (await world.post(body)).status_code == 200
+
+
+async def test_after_the_action_the_person_is_told_in_their_dm_how_to_get_it_back(make_world) -> None:
+    """The notice follows the warning in the same DM; it has no buttons, replying "restore" asks back."""
+    world = await make_world([stale("a1", name="Ada Lovelace")])
+    await world.run()
+    await world.run(days=14)
+    warning, notice = world.dm_messages("a1")
+    assert "removed your Jira access" in notice["text"]
+    assert "reply restore here" in notice["text"]
+    assert "#it-help" in notice["text"]
+    assert all(b.get("type") != "actions" for b in notice["blocks"])

@@ -293,3 +293,15 @@ async def test_run_command_confirm_button_is_only_for_the_requester(make_world) 
     )
     assert "Running now" in str(mine.json()["value"])
     assert any("Run " in card_text(a) for a in world.cards_in(dm_of("29:admin"))[1:])
+
+
+async def test_after_the_action_the_person_is_told_in_teams_how_to_get_it_back(make_world) -> None:
+    world = await make_world([stale("a1", name="Ada Lovelace")])
+    member, _ = await world.install_person("a1")
+    await world.run()
+    await world.run(days=14)
+    notice = world.cards_in(dm_of(member))[-1]
+    text = card_text(notice)
+    assert "removed your Jira access" in text
+    assert "reply restore here" in text
+    assert "Action.Execute" not in str(notice)
