@@ -435,7 +435,7 @@ async def test_after_the_action_the_person_is_told_in_their_dm_how_to_get_it_bac
     world = await make_world([stale("a1", name="Ada Lovelace")])
     await world.run()
     await world.run(days=14)
-    warning, notice = world.dm_messages("a1")
+    _warning, notice = world.dm_messages("a1")
     assert "removed your Jira access" in notice["text"]
     assert "reply restore here" in notice["text"]
     assert "#it-help" in notice["text"]
