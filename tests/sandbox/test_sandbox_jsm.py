@@ -62,7 +62,7 @@ async def test_create_comment_and_transitions_follow_the_status(site):
 
 
 async def test_the_control_api_makes_requests_with_their_webhook_and_is_off_by_default(site):
-    server, http = site
+    _server, http = site
     made = (await http.post("/_sandbox/jsm/requests", json={"reporter": "acc-1"})).json()
     issue = made["webhook"]["issue"]
     assert issue["key"] == made["issueKey"]
