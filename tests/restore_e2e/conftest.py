@@ -321,11 +321,17 @@ class Page:
         return str(await asyncio.to_thread(lambda: self.driver.find_element(By.TAG_NAME, "body").text))
 
     async def click(self, label: str) -> None:
+        """Press the button labelled ``label`` and wait until the browser has left the page."""
         from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
 
         def press() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
             button = next(b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label)
             button.click()
+            WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+            WebDriverWait(self.driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
         await asyncio.to_thread(press)
 
