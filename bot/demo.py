@@ -9,6 +9,8 @@ and finally the audit chain verified and the CSV written.
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +25,12 @@ from bot.lifecycle import Stores, stores, worker_id
 from bot.render import run_table, scan_report
 from bot.scanning import ProgressSink, scan_to_csv
 from core.audit import ChainReport, verify_chain
+from core.chat import Actor
 from core.clock import FixedClock, SystemClock
 from core.engine import Engine, RunReport
 from core.lifecycle import CaseState
 from core.policy import Mode, Policy
+from core.restore import RestoreDesk
 from core.usecases import ScanResult
 
 REQUESTER = "demo:it-admin"
@@ -155,14 +159,44 @@ async def _cycle(
     ]
     if done:
         target = sorted(done, key=lambda c: c.account_id)[0].account_id
-        result = await engine.restore(org_id, target, APPROVER, policy, reason="asked back through the help desk")
-        restored = target if result.accepted else None
-        if console is not None:
-            console.print(f"Restore of {target}: {result.reason}.")
+        restored = await _ask_back(engine, db, clock, policy, org_id, target, console)
     audit = verify_chain(db.lifecycle.iter_audit())
     if console is not None:
         console.print(_audit_table(audit))
     return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit)
+
+
+async def _ask_back(
+    engine: Engine, db: Stores, clock: FixedClock, policy: Policy, org_id: str, account_id: str, console: Console | None
+) -> str | None:
+    """The person asks for access back (the email link's path); no rule auto-approves, so an admin decides."""
+
+    @asynccontextmanager
+    async def this_engine() -> AsyncIterator[Engine]:
+        yield engine
+
+    desk = RestoreDesk(
+        org_id,
+        requests=db.restores,
+        lifecycle=db.lifecycle,
+        scans=db.scans,
+        tokens=db.tokens,
+        clock=clock,
+        open_engine=this_engine,
+        load_policy=lambda: policy,
+    )
+    latest = db.scans.latest_scan(org_id)
+    account = db.scans.get_account(latest.run_id, account_id) if latest is not None else None
+    email = account.email if account is not None and account.email else account_id
+    asked = await desk.submit("email", Actor("email", "", email.lower()), account_id, reply_to=email)
+    if console is not None:
+        console.print(f"{email} asks for access back by email: {asked.text}")
+    if asked.request is None or not asked.buttons:
+        return None
+    decided = await desk.decide(asked.request.request_id, True, Actor("demo", "", "security-lead"))
+    if console is not None:
+        console.print(f"Admin: {decided.text}")
+    return account_id if decided.ok else None
 
 
 def _audit_table(report: ChainReport) -> Table:
