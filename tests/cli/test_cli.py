@@ -22,7 +22,8 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
         "Day 14",
         "held for approval",
         "approved by demo:security-lead",
-        "Restore of",
+        "asks for access back by email",
+        "Restore approved by demo:security-lead",
         "intact",
     ):
         assert text in result.stdout
