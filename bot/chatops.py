@@ -464,6 +464,12 @@ class ChatOps:
             reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
             if not await self.post_to_admins(reply):
                 log.error("restore request %s could not be posted to any admin surface", submission.request)
+                return replace(
+                    submission,
+                    ok=False,
+                    text="Your request is recorded, but the admins could not be reached right now. "
+                    "Please also contact your Jira administrators.",
+                )
         return submission
 
 

@@ -159,3 +159,14 @@ async def test_pages_are_rate_limited_per_address(site):
 
 def test_the_csrf_cookie_is_strict_and_http_only():
     assert CSRF_COOKIE == "jc_csrf"
+
+
+async def test_when_no_admin_surface_takes_the_request_the_person_is_told_the_truth(site):
+    site.clock.advance(timedelta(days=14))
+    await site.engine.run(site.policy, requested_by="cli:alice")
+    site.ops.admin_posters.clear()
+    raw = site.ops.buttons.restore_link("a1", UNA).token
+    page = await site.http.get(f"/email/t/{raw}")
+    sent = await site.http.post(f"/email/t/{raw}", data={"csrf": _csrf(page.text)})
+    assert "could not be reached" in sent.text
+    assert "sent to the admins" not in sent.text
