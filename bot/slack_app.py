@@ -245,6 +245,8 @@ class SlackIntegration(Background):
             self.app.action(action_id)(self._on_action)
         self.app.view(render.KEEP_MODAL_ID)(self._on_keep_view)
         self.app.event("message")(self._on_message)
+        self.app.event("app_home_opened")(self._on_home_opened)
+        self.app.action(render.HOME_RESTORE_ACTION)(self._on_home_restore)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -271,6 +273,29 @@ class SlackIntegration(Background):
         if not self._seen.first_time(str(body.get("event_id") or "")):
             return
         self.spawn(self._direct_message(body, event), "direct message")
+
+    async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        event = body.get("event") or {}
+        if event.get("tab") not in (None, "home"):
+            return
+        self.spawn(self._publish_home(str(event.get("user", ""))), "home tab")
+
+    async def _on_home_restore(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = body.get("user") or {}
+        team = str((body.get("team") or {}).get("id") or user.get("team_id") or self.team_id)
+        user_id = str(user.get("id", ""))
+
+        async def ask() -> None:
+            channel = await self.notifier.open_dm(user_id)
+            await self._restore_request(channel, team, user_id)
+
+        self.spawn(ask(), "restore request from the home tab")
+
+    async def _publish_home(self, user_id: str) -> None:
+        if user_id:
+            await self.client.views_publish(user_id=user_id, view=render.home_view(self.notifier.contact))
 
     # -- work ------------------------------------------------------------------------------
 
@@ -388,6 +413,10 @@ class SlackIntegration(Background):
         if text not in _RESTORE_WORDS:
             await self.notifier.post(channel, *bk.plain(DM_HELP))
             return
+        await self._restore_request(channel, team, user_id)
+
+    async def _restore_request(self, channel: str, team: str, user_id: str) -> None:
+        """A person asks for access back (DM or Home tab); the answer goes to their DM ``channel``."""
         info = await self.client.users_info(user=user_id)
         found = judge_user(info.get("user") or {}, team)
         if found.user is None or not found.user.email:

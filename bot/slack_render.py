@@ -163,3 +163,38 @@ def modal_justification(view: Mapping[str, Any]) -> str:
     values = (view.get("state") or {}).get("values") or {}
     state = (values.get(KEEP_MODAL_BLOCK) or {}).get(KEEP_MODAL_INPUT) or {}
     return str(state.get("value") or "").strip()[:MAX_JUSTIFICATION]
+
+
+#: ``action_id`` of the Home tab's "Request access back" button.
+HOME_RESTORE_ACTION: Final = "jc_home_restore"
+
+
+def home_view(contact: str) -> dict[str, Any]:
+    """The App Home tab: what jira-cleanup does, and a button to ask for access back."""
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "jira-cleanup"}},
+            bk.section(
+                "jira-cleanup frees Atlassian licences nobody uses. It always warns you here first, and "
+                "*Keep my access* on the warning keeps it."
+            ),
+            bk.section(
+                "Lost access you need? Ask for it back: your organisation's rules may approve it at once, "
+                f"otherwise the admins decide. Questions? Ask {bk.escape(contact)}."
+            ),
+            {
+                "type": "actions",
+                "block_id": "jc_home",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": HOME_RESTORE_ACTION,
+                        "text": {"type": "plain_text", "text": "Request access back"},
+                        "style": "primary",
+                        "value": "restore",
+                    }
+                ],
+            },
+        ],
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from core.ledger import RunStatus
 from core.lifecycle import CaseState
 from tests.slackfake.signing import interaction_body, signed_headers, slash_command_body, view_submission_payload
 
-from .conftest import ADMIN, ADMIN_CHANNEL, SECRET, button_value, policy, stale
+from .conftest import ADMIN, ADMIN_CHANNEL, SECRET, TEAM, button_value, policy, stale
 
 
 def keeps(world) -> list:
@@ -440,3 +441,41 @@ async def test_after_the_action_the_person_is_told_in_their_dm_how_to_get_it_bac
     assert "reply restore here" in notice["text"]
     assert "#it-help" in notice["text"]
     assert all(b.get("type") != "actions" for b in notice["blocks"])
+
+
+async def test_the_home_tab_offers_request_access_back_and_the_button_asks_the_admins(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.run()
+    await world.run(days=14)
+    envelope = {
+        "token": "deprecated",
+        "team_id": TEAM,
+        "api_app_id": "A0JIRACLN",
+        "type": "event_callback",
+        "event_id": "EvHOME1",
+        "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": "U0A1", "channel": "D0HOME", "tab": "home"},
+    }
+    body = json.dumps(envelope).encode()
+    assert (await world.post(body, content_type="application/json")).status_code == 200
+    await world.settle()
+    home = world.fake.home_of("U0A1")
+    assert home is not None
+    assert "Request access back" in json.dumps(home)
+
+    _, url = world.response_url()
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0A1", "team_id": TEAM},
+        "team": {"id": TEAM},
+        "api_app_id": "A0JIRACLN",
+        "container": {"type": "view", "view_id": home["id"]},
+        "view": home,
+        "trigger_id": "1.2.3",
+        "response_url": url,
+        "actions": [{"action_id": "jc_home_restore", "block_id": "jc_home", "value": "restore", "type": "button"}],
+    }
+    assert (await world.post(interaction_body(payload))).status_code == 200
+    await world.settle()
+    assert len([m for m in world.admin_messages() if "Restore request" in m["text"]]) == 1
+    assert "sent to the admins" in world.fake.messages(world.fake.dm_of("U0A1"))[-1]["text"]

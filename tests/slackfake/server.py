@@ -227,6 +227,7 @@ class FakeSlack:
         self._messages: dict[tuple[str, str], Json] = {}
         self._ephemerals: list[Json] = []
         self._views: list[Json] = []
+        self._homes: dict[str, Json] = {}
         self._used_triggers: set[str] = set()
         self._expired_triggers: set[str] = set()
         self._uploads: dict[str, _Upload] = {}
@@ -257,6 +258,7 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "views.open": self._views_open,
+            "views.publish": self._views_publish,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.upload": self._files_upload,
@@ -421,6 +423,11 @@ class FakeSlack:
 
     def views(self) -> list[Json]:
         return [dict(v) for v in self._views]
+
+    def home_of(self, user_id: str) -> Json | None:
+        """The Home tab last published for ``user_id``."""
+        home = self._homes.get(user_id)
+        return None if home is None else dict(home)
 
     def dm_of(self, user_id: str) -> str | None:
         return self._dm_by_user.get(user_id)
@@ -770,6 +777,19 @@ class FakeSlack:
         }
         self._views.append(stored)
         return {"view": {k: v for k, v in stored.items() if k != "trigger_id"}}
+
+    def _views_publish(self, params: Json) -> Json:
+        user_id = params.get("user_id")
+        view = _maybe_json(params.get("view"))
+        if not user_id or not isinstance(view, dict):
+            raise SlackFakeError("invalid_arguments")
+        if view.get("type") != "home":
+            raise SlackFakeError("invalid_arguments")
+        if user_id not in self._users:
+            raise SlackFakeError("user_not_found")
+        stored: Json = {"id": f"V0HOME{len(self._homes) + 1:04d}", "team_id": self.team_id, **view}
+        self._homes[str(user_id)] = stored
+        return {"view": stored}
 
     def _files_get_upload_url_external(self, params: Json) -> Json:
         _required(params, "filename", "length")
