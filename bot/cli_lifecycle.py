@@ -13,13 +13,14 @@ from adapters.store.leader import leader_for
 from bot import bootstrap
 from bot.exports import export_audit, export_run
 from bot.lifecycle import atlassian_config, cli_actor, open_engine, run_csv_path, run_once, stores
-from bot.render import run_table, runs_table, savings_table
+from bot.render import requests_table, run_table, runs_table, savings_table
 from bot.scheduler import build_scheduler, next_runs, stop_scheduler, validate_cron
 from bot.server import build_app
 from bot.server import serve as serve_http
 from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
 from bot.settings import Settings, SettingsError, load_settings
 from core.audit import verify_chain
+from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused
 from core.savings import realised_savings
@@ -124,6 +125,45 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 except (ValueError, PermissionError, LookupError) as exc:
                     raise fail(f"cannot approve run {run_id}: {exc}") from None
             out.print(run_table(report))
+
+        run(go, api_base=s.atlassian_api_base)
+
+    @app.command()
+    def requests(org: OrgOption = None) -> None:
+        """Self-service restore requests waiting for an admin (from Slack, Teams, email or JSM)."""
+        s = settings()
+        out.print(requests_table(stores(s.database_url).restores.pending_requests(org_of(s, org))))
+
+    @app.command("decide-restore")
+    def decide_restore(
+        request_id: str,
+        approve_it: Annotated[bool, typer.Option("--approve/--deny", help="Restore the access, or decline.")],
+        reason: Annotated[str, typer.Option(help="Why (told to the requester on a denial).")] = "",
+        policy: PolicyOption = None,
+        org: OrgOption = None,
+        as_: AsOption = None,
+    ) -> None:
+        """Approve or deny a restore request; the requester hears back where they asked (email, JSM)."""
+        s = settings()
+
+        async def go() -> None:
+            from bot.compose import compose
+
+            pol = bootstrap.resolve_policy(policy, s)
+            config = atlassian_config(s, org)
+            db = stores(s.database_url)
+            actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
+            surfaces = await compose(s, db, pol, config.org_id)
+            try:
+                async with open_engine(config, db, notifier=surfaces.notifier) as engine:
+                    surfaces.bind(engine)
+                    decided = await surfaces.chatops.desk.decide(request_id, approve_it, actor, reason)
+            finally:
+                await surfaces.aclose()
+            if not decided.ok:
+                raise fail(f"{request_id}: {decided.text}")
+            told = "" if decided.told else " (the requester could not be told automatically)"
+            out.print(f"{request_id}: {decided.text}{told}")
 
         run(go, api_base=s.atlassian_api_base)
 

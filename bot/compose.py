@@ -24,7 +24,7 @@ from aiohttp import web
 
 from adapters.email import EmailNotifier, SmtpConfig
 from adapters.jsm import JsmClient, JsmConfig
-from bot.chatops import Admins, ChatOps
+from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import SharedEngine, Stores
@@ -143,6 +143,8 @@ async def compose(
         email = email_notifier(settings, chatops, clock)
         channels["email"] = email
         chatops.channels["email"] = EmailChannel(email)
+        if email.config.admin_addresses:
+            chatops.admin_posters.append(email_admins(email, org_id))
         surfaces.names.append(f"email via {settings.smtp_host}:{settings.smtp_port}")
     pages = EmailPages(chatops, link_secret(settings), limiter, settings.public_base_url)
     surfaces.mounts.append(pages.mount)
@@ -159,6 +161,16 @@ async def compose(
     if channels:
         surfaces.notifier = OrderedNotifier(channels, lambda: policy.lifecycle.delivery_order)
     return surfaces
+
+
+def email_admins(email: EmailNotifier, org_id: str) -> Callable[[Reply], Awaitable[bool]]:
+    """An admin poster that emails EMAIL_ADMIN_ADDRESSES (they decide with ``jira-cleanup decide-restore``)."""
+
+    async def post(reply: Reply) -> bool:
+        await email.notify_admins(org_id, f"{reply.title}: {reply.text}" if reply.title else reply.text)
+        return True
+
+    return post
 
 
 def link_secret(settings: Settings) -> bytes:

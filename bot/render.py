@@ -13,6 +13,7 @@ from core.engine import RunReport
 from core.ledger import LifecycleRun
 from core.planner import PlanSummary
 from core.policy import Policy
+from core.restore_model import RestoreRequest
 from core.savings import Savings
 from core.usecases import ScanResult
 
@@ -160,6 +161,22 @@ def runs_table(runs: Sequence[LifecycleRun]) -> Table:
             str(run.held),
             run.requested_by,
             run.note,
+        )
+    return table
+
+
+def requests_table(requests: Sequence[RestoreRequest]) -> Table:
+    """Restore requests waiting for an admin."""
+    table = Table(title="Restore requests waiting for an admin", title_justify="left", box=box.SIMPLE_HEAD)
+    for header in ("Request", "Asked (UTC)", "Account", "From", "Why an admin"):
+        table.add_column(header, overflow="fold")
+    for request in requests:
+        table.add_row(
+            request.request_id,
+            f"{request.created_at:%Y-%m-%d %H:%M}",
+            request.account_id,
+            f"{request.source}: {request.requester.name or request.requester.user_id}",
+            request.reason,
         )
     return table
 

@@ -499,6 +499,10 @@ class RestoreRequestStore(Protocol):
         """Requests about ``account_id`` restored by an auto-approve rule since ``since``."""
         ...
 
+    def pending_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Requests of ``org_id`` waiting for an admin, oldest first."""
+        ...
+
 
 class RequesterChannel(Protocol):
     """Answers a restore requester on the channel they used (JSM comment, email, chat DM)."""

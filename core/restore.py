@@ -165,7 +165,8 @@ class RestoreDesk:
         email = account.email if account is not None and account.email else account_id
         admin_text = (
             f"{who} asks to get access back for {email} (account {account_id}) via {source}. "
-            f"Why an admin is asked: {verdict.reason}."
+            f"Why an admin is asked: {verdict.reason}. "
+            f"From a terminal: jira-cleanup decide-restore {request.request_id} --approve (or --deny)."
         )
         return Submission(
             "Thanks — your request to get access back was sent to the admins. You will be told when they decide.",

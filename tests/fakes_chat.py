@@ -126,3 +126,7 @@ class FakeRestoreStore:
             and r.route == "auto"
             and r.state is RequestState.RESTORED
         )
+
+    def pending_requests(self, org_id: str) -> list[RestoreRequest]:
+        pending = [r for r in self.requests.values() if r.org_id == org_id and r.state is RequestState.PENDING]
+        return sorted(pending, key=lambda r: (r.created_at, r.request_id))

@@ -6,6 +6,7 @@ request's state, so of an admin's Approve and another's Deny exactly one wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +120,16 @@ class SqlRestoreStore:
             RESTORE_REQUESTS.c.route == "auto",
             RESTORE_REQUESTS.c.state == RequestState.RESTORED.value,
         )
+
+    def pending_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Requests waiting for an admin, oldest first."""
+        stmt = (
+            sa.select(RESTORE_REQUESTS)
+            .where(RESTORE_REQUESTS.c.org_id == org_id, RESTORE_REQUESTS.c.state == RequestState.PENDING.value)
+            .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
+        )
+        with self._lc._read("listing pending restore requests") as conn:
+            return [_request(row) for row in conn.execute(stmt)]
 
     def _count(self, org_id: str, account_id: str, since: datetime, *extra: sa.ColumnElement[bool]) -> int:
         stmt = (

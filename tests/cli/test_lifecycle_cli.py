@@ -131,3 +131,54 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
             proc.terminate()
             proc.wait(timeout=20)
     assert proc.returncode == 0
+
+
+def test_restore_requests_are_listed_and_decided_from_the_terminal(tmp_path, env):
+    """An email request waits for an admin; `requests` lists it, `decide-restore --approve` restores it."""
+    assert run("run", "--as", "alice", "--csv", str(tmp_path / "r1.csv"), cwd=tmp_path, env=env).returncode == 0
+    second = run("run", "--as", "alice", "--csv", str(tmp_path / "r2.csv"), cwd=tmp_path, env=env)
+    run_id = re.search(r"jira-cleanup approve (\w+)", second.stdout.replace("\n", " ")).group(1)
+    assert run("approve", run_id, "--as", "bob", cwd=tmp_path, env=env).returncode == 0
+    script = f"""
+import asyncio, sys
+from contextlib import asynccontextmanager
+from bot.lifecycle import stores
+from core.chat import Actor
+from core.clock import SystemClock
+from core.policy import parse_policy
+from core.restore import RestoreDesk
+
+db = stores({env["DATABASE_URL"]!r})
+org = {env["ATLASSIAN_ORG_ID"]!r}
+case = next(c for c in db.lifecycle.entries(org) if c.op.value == "suspend" and c.state.value == "confirmed")
+
+@asynccontextmanager
+async def no_engine():
+    raise AssertionError("an admin route opens no engine")
+    yield
+
+desk = RestoreDesk(org, requests=db.restores, lifecycle=db.lifecycle, scans=db.scans, tokens=db.tokens,
+                   clock=SystemClock(), open_engine=no_engine, load_policy=lambda: parse_policy(
+                       {{"rules": [{{"name": "x", "product": "any", "inactive_days": 30, "action": "suspend"}}]}}))
+asked = asyncio.run(desk.submit("email", Actor("email", "", "una@acme.example"), case.account_id))
+print(asked.request.request_id, case.account_id)
+"""
+    seeded = subprocess.run(
+        [EXE[0], "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    request_id, account_id = seeded.stdout.split()
+    listed = run("requests", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert request_id in listed.stdout
+    assert "email: una@acme.example" in listed.stdout
+    missing = run("decide-restore", "rq-nope", "--approve", cwd=tmp_path, env=env)
+    assert missing.returncode == 2
+    assert "no longer exists" in missing.stderr
+    decided = run("decide-restore", request_id, "--approve", "--as", "bob", cwd=tmp_path, env=env)
+    assert decided.returncode == 0, decided.stderr
+    assert "Restore approved by cli:bob" in decided.stdout
+    assert request_id not in run("requests", cwd=tmp_path, env=env).stdout
+    again = run("decide-restore", request_id, "--deny", cwd=tmp_path, env=env)
+    assert again.returncode == 2
+    assert "Already decided" in again.stderr

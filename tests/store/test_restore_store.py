@@ -122,3 +122,13 @@ def test_request_ids_for_redeliveries_are_stable():
     assert request_id_for("org-1", "jsm", "HELP-7") != request_id_for("org-1", "jsm", "HELP-8")
     assert request_id_for("org-1", "jsm", "HELP-7") != request_id_for("org-2", "jsm", "HELP-7")
     assert len(request_id_for("org-1", "jsm", "HELP-7")) <= 64
+
+
+def test_pending_requests_oldest_first_and_per_org(restores):
+    store, _ = restores
+    store.create_request(_request("rq-b", created_at=NOW + timedelta(minutes=1)), _audit("a"))
+    store.create_request(_request("rq-a"), _audit("a"))
+    store.create_request(_request("rq-done", state=RequestState.RESTORED), _audit("a"))
+    store.create_request(_request("rq-other", org_id="org-2"), _audit("a"))
+    assert [r.request_id for r in store.pending_requests("org-1")] == ["rq-a", "rq-b"]
+    assert [r.request_id for r in store.pending_requests("org-2")] == ["rq-other"]
