@@ -172,6 +172,7 @@ print(asked.request.request_id, case.account_id)
     assert listed.returncode == 0, listed.stderr
     assert request_id in listed.stdout
     assert "email: una@acme.example" in listed.stdout
+    assert account_id in listed.stdout
     missing = run("decide-restore", "rq-nope", "--approve", cwd=tmp_path, env=env)
     assert missing.returncode == 2
     assert "no longer exists" in missing.stderr
