@@ -29,7 +29,7 @@ from bot.email_pages import EmailPages
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import SharedEngine, Stores
 from bot.ratelimit import RateLimiter
-from bot.restore_channels import EmailChannel, JsmChannel
+from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError
 from core.clock import SystemClock
 from core.engine import Engine
@@ -126,6 +126,7 @@ async def compose(
         surfaces.starts.append(slack.start)
         surfaces.closers.push_async_callback(slack.aclose)
         chatops.admin_posters.append(slack.post_to_admins)
+        chatops.channels["slack"] = SlackChannel(slack.notifier)
         channels["slack"] = slack.notifier
         surfaces.names.append("Slack at /slack/events")
     if settings.teams_enabled:
@@ -136,6 +137,7 @@ async def compose(
         surfaces.mounts.append(teams.mount)
         surfaces.closers.push_async_callback(teams.aclose)
         chatops.admin_posters.append(teams.post_to_admins)
+        chatops.channels["teams"] = TeamsChannel(teams.notifier)
         channels["teams"] = teams.notifier
         surfaces.names.append("Teams at /api/messages")
     limiter = RateLimiter(clock, settings.public_requests_per_minute)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from adapters.email import EmailNotifier
 from adapters.jsm import JsmClient
+from adapters.slack import blocks as bk
+from adapters.slack.notifier import SlackNotifier
+from adapters.teams.notifier import TeamsNotifier
 from core.restore_model import RequestState, RestoreRequest
 
 
@@ -42,3 +45,26 @@ class EmailChannel:
         delivery = await self.notifier.send(request.reply_to, "Your request to get access back", text)
         if not delivery.delivered:
             raise RuntimeError(f"email to the requester not delivered: {delivery.detail}")
+
+
+@dataclass
+class SlackChannel:
+    """Implements ``core.ports.RequesterChannel`` with a DM to the Slack requester."""
+
+    notifier: SlackNotifier
+
+    async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+        """DM the requester the outcome."""
+        await self.notifier.dm(request.requester.user_id, *bk.plain(f"Your request to get access back: {text}"))
+
+
+@dataclass
+class TeamsChannel:
+    """Implements ``core.ports.RequesterChannel`` with a 1:1 message to the Teams requester."""
+
+    notifier: TeamsNotifier
+
+    async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+        """Message the requester the outcome; raise when Teams has no conversation with them."""
+        if not await self.notifier.dm_actor(request.requester, f"Your request to get access back: {text}"):
+            raise RuntimeError(f"no Teams conversation with {request.requester.audit_id}")

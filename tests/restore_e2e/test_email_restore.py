@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 from core.restore_model import RequestState
-from tests.restore_e2e.conftest import links_in, text_of
+from tests.restore_e2e.conftest import SIGNING_SECRET, TEAM, links_in, text_of
+from tests.slackfake.signing import signed_headers
 
 
 def _warned_by_email(world):
@@ -78,3 +82,33 @@ async def test_request_access_back_by_email_goes_to_the_admins_and_is_restored(w
     assert [(e.subject, e.after["source"], e.after["state"]) for e in done] == [
         (account, "email", RequestState.RESTORED.value)
     ]
+
+
+async def test_a_slack_dm_request_is_approved_and_the_requester_told_once_in_their_dm(world_factory):
+    world = await world_factory()
+    await world.run()
+    case, _ = _warned_by_email(world)
+    await world.run(days=14)
+    address = world.email_of(case.account_id)
+    world.slack.add_user("U0UNA", address, real_name="Una")
+    envelope = {
+        "token": "deprecated",
+        "team_id": TEAM,
+        "api_app_id": "A0JIRACLN",
+        "type": "event_callback",
+        "event_id": "EvUNA1",
+        "event_time": int(time.time()),
+        "event": {"type": "message", "channel": "D0UNA", "channel_type": "im", "user": "U0UNA", "text": "restore"},
+    }
+    body = json.dumps(envelope).encode()
+    headers = {**signed_headers(body, SIGNING_SECRET, int(time.time())), "Content-Type": "application/json"}
+    assert (await world.http.post("/slack/events", content=body, headers=headers)).status_code == 200
+    assert world.surfaces.slack is not None
+    await world.surfaces.slack.drain()
+    thread = [m for m in world.slack.messages("C0ADMIN") if address in m.get("text", "")]
+    assert len(thread) == 1
+    await world.click_admin_button(thread[0], "jc_approve_restore")
+    dm = world.slack.dm_of("U0UNA")
+    told = [m["text"] for m in world.slack.messages(dm) if "Your request to get access back" in m["text"]]
+    assert len(told) == 1
+    assert "restored" in told[0]
