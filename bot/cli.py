@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bot import bootstrap, cli_lifecycle
-from bot.render import policy_table, scan_report
+from bot.render import policy_table, restore_summary, scan_report
 from bot.scanning import NoProgress, ProgressSink
 from bot.settings import SettingsError, load_settings
 from core.errors import AuthenticationFailed, CleanupError, DirectoryUnavailable
@@ -166,6 +166,7 @@ def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file
     except CleanupError as exc:
         raise _fail(str(exc)) from None
     console.print(policy_table(loaded))
+    console.print(restore_summary(loaded), markup=False)
     console.print(f"[green]OK[/] {file}: {len(loaded.rules)} rules, policy hash {loaded.policy_hash[:16]}…")
 
 

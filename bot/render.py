@@ -165,6 +165,19 @@ def runs_table(runs: Sequence[LifecycleRun]) -> Table:
     return table
 
 
+def restore_summary(policy: Policy) -> str:
+    """Delivery order and self-service restore rules, in two lines."""
+    rules = policy.restore
+    auto = ", ".join(r.name for r in rules.auto_approve) or "none (an admin decides every request)"
+    deny = ", ".join(sorted(rules.deny_groups)) or "none"
+    return (
+        f"Warnings go by: {' → '.join(policy.lifecycle.delivery_order)}.\n"
+        f"Restore requests from {', '.join(sorted(rules.sources)) or 'nowhere (self-service off)'}; "
+        f"auto-approve rules: {auto}; at most {rules.limit_max} auto-restores per {rules.limit_days} days; "
+        f"deny groups: {deny}; {rules.requests_per_day} requests per account per day."
+    )
+
+
 def requests_table(requests: Sequence[RestoreRequest]) -> Table:
     """Restore requests waiting for an admin."""
     table = Table(title="Restore requests waiting for an admin", title_justify="left", box=box.SIMPLE_HEAD)

@@ -106,6 +106,8 @@ def test_policy_check(tmp_path):
     ok = run("policy", "check", str(SAMPLE), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "org-wide-180d" in ok.stdout
+    assert "Warnings go by: slack → teams → email" in ok.stdout
+    assert "auto-approve rules: none" in ok.stdout
     broken = tmp_path / "b.yml"
     broken.write_text("rules: [\n  {product: any\n")
     bad = run("policy", "check", str(broken), cwd=tmp_path)
