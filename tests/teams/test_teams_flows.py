@@ -305,3 +305,27 @@ async def test_after_the_action_the_person_is_told_in_teams_how_to_get_it_back(m
     assert "removed your Jira access" in text
     assert "reply restore here" in text
     assert "Action.Execute" not in str(notice)
+
+
+async def test_requests_from_email_or_jsm_reach_the_teams_admin_channel_and_are_decided_there(make_world) -> None:
+    """ChatOps' admin poster for Teams: the email/JSM request appears with single-use buttons."""
+    from core.restore_model import RequestState
+    from tests.fakes_chat import FakeRestoreStore
+
+    world = await make_world([stale("a1")])
+    assert (await world.send(world.bot_added_to_channel(ADMIN_CHANNEL))).status_code == 201
+    await world.install_person("a1")
+    await world.run()
+    await world.run(days=14)
+    world.ops.admin_posters.append(world.teams.post_to_admins)
+    una = Actor("email", "", "una@acme.example", "Una")
+    asked = await world.ops.submit_restore("email", una, "a1", reply_to="una@acme.example")
+    assert asked.ok, asked.text
+    [request] = [a for a in world.cards_in(ADMIN_CHANNEL) if "Restore request" in card_text(a)]
+    assert "via email" in card_text(request)
+    deny = action_token(request, "jc_deny_restore")
+    response = await world.send(world.invoke("29:sec", SEC_AAD, deny, "jc_deny_restore", ADMIN_CHANNEL, request["id"]))
+    assert "Restore denied" in str(response.json()["value"])
+    restores = world.ops.restores
+    assert isinstance(restores, FakeRestoreStore)
+    assert restores.get_request(asked.request.request_id).state is RequestState.DENIED
