@@ -140,7 +140,7 @@ async def compose(
         chatops.channels["teams"] = TeamsChannel(teams.notifier)
         channels["teams"] = teams.notifier
         surfaces.names.append("Teams at /api/messages")
-    limiter = RateLimiter(clock, settings.public_requests_per_minute)
+    limiter = RateLimiter(clock, settings.public_requests_per_minute, trust_forwarded_for=settings.trust_forwarded_for)
     if settings.email_enabled:
         email = email_notifier(settings, chatops, clock)
         channels["email"] = email

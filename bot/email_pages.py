@@ -122,7 +122,7 @@ class EmailPages:
         return self.public_base_url.startswith("https://")
 
     def _limited(self, request: web.Request) -> web.Response | None:
-        wait = self.limiter.hit(f"email:{request.remote or 'unknown'}")
+        wait = self.limiter.hit_request("email", request)
         if wait is None:
             return None
         response = page(

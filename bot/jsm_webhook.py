@@ -56,7 +56,7 @@ class JsmWebhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         """One webhook delivery."""
-        wait = self.limiter.hit(f"jsm:{request.remote or 'unknown'}")
+        wait = self.limiter.hit_request("jsm", request)
         if wait is not None:
             response = _json(429, {"error": "rate_limited"})
             response.headers["Retry-After"] = str(int(wait))

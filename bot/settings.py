@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     jsm_declined_transition: str = Field(default="Declined", description="JSM_DECLINED_TRANSITION")
     # Per-IP limit on the public endpoints (email pages, JSM webhook), requests per minute.
     public_requests_per_minute: int = Field(default=30, ge=1, description="PUBLIC_REQUESTS_PER_MINUTE")
+    trust_forwarded_for: bool = Field(
+        default=False, description="TRUST_FORWARDED_FOR: behind a reverse proxy, limit by X-Forwarded-For"
+    )
 
     @field_validator("public_base_url")
     @classmethod

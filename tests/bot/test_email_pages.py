@@ -170,3 +170,14 @@ async def test_when_no_admin_surface_takes_the_request_the_person_is_told_the_tr
     sent = await site.http.post(f"/email/t/{raw}", data={"csrf": _csrf(page.text)})
     assert "could not be reached" in sent.text
     assert "sent to the admins" not in sent.text
+
+
+async def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_address(site):
+    site.limiter.trust_forwarded_for = True
+    raw = _keep_link(site)
+    for _ in range(8):
+        assert (await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.1"})).status_code == 200
+    blocked = await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.1, 172.16.0.1"})
+    assert blocked.status_code == 429
+    other = await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.2"})
+    assert other.status_code == 200
