@@ -108,7 +108,19 @@ def test_bad_inputs_are_clear_errors(tmp_path, env):
 
 
 def test_serve_answers_health_and_metrics(tmp_path, env):
-    """serve starts the scheduler and the HTTP server; /healthz and /metrics answer."""
+    """serve starts the scheduler and the HTTP server; /healthz, /metrics, email pages and the JSM webhook answer."""
+    env = {
+        **env,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "2525",
+        "SMTP_SENDER": "jira-cleanup@acme.example",
+        "SMTP_TLS": "none",
+        "JSM_SITE_URL": env["ATLASSIAN_API_BASE"],
+        "JSM_EMAIL": "agent@acme.example",
+        "JSM_API_TOKEN": "jsm-api-token",
+        "JSM_WEBHOOK_SECRET": "whsec",
+        "LINK_SECRET": "link-secret",
+    }
     with subprocess.Popen(
         [*EXE, "serve", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
@@ -127,6 +139,13 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
             metrics = httpx.get(f"{base}/metrics", timeout=10)
             assert "jira_cleanup_pending_actions 0" in metrics.text
             assert json.loads(health.text)["org_id"] == env["ATLASSIAN_ORG_ID"]
+            assert "email via 127.0.0.1:2525" in line
+            assert "JSM webhook at /jsm/webhook" in line
+            bogus = httpx.get(f"{base}/email/t/not-a-token", timeout=10)
+            assert bogus.status_code == 404
+            assert "This link is not valid" in bogus.text
+            unsigned = httpx.post(f"{base}/jsm/webhook", content=b"{}", timeout=10)
+            assert unsigned.status_code == 401
         finally:
             proc.terminate()
             proc.wait(timeout=20)

@@ -297,6 +297,8 @@ def chromium():
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900"):
         options.add_argument(argument)
+    # The pages must work without JavaScript: the browser runs with it switched off for pages.
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     profile = tempfile.mkdtemp(prefix="jc-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -332,6 +334,28 @@ class Page:
             button.click()
             WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
             WebDriverWait(self.driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+        await asyncio.to_thread(press)
+
+    async def press_with_keyboard(self, label: str) -> None:
+        """Tab to the button labelled ``label`` and press Enter, as a keyboard-only user would."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def press() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
+            body = self.driver.find_element(By.TAG_NAME, "body")
+            body.send_keys(Keys.TAB)
+            for _ in range(10):
+                focused = self.driver.switch_to.active_element
+                if focused.tag_name == "button" and focused.text.strip() == label:
+                    focused.send_keys(Keys.ENTER)
+                    WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+                    return
+                focused.send_keys(Keys.TAB)
+            raise AssertionError(f"no button {label!r} reachable with the Tab key")
 
         await asyncio.to_thread(press)
 
