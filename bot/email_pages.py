@@ -243,7 +243,12 @@ class EmailPages:
             return self._refusal(result.status, current)
         if not result.first:  # e.g. a justification is required and was empty: the link still works
             return page("One more thing", _p(result.text, "bad"), status=400)
-        title = "Done" if result.ok else "Not done"
+        if not result.ok:
+            title = "Not done"
+        elif token.purpose is Purpose.KEEP:
+            title = "You keep your access"
+        else:
+            title = "Request received"
         return page(title, _p(result.text, "ok" if result.ok else "bad"))
 
     def _same_origin(self, request: web.Request) -> bool:
