@@ -6,6 +6,7 @@ import json
 
 from adapters.jsm import sign
 from core.restore_model import RequestState
+from core.savings import realised_savings
 from tests.restore_e2e.conftest import WEBHOOK_SECRET, restore_policy
 
 
@@ -42,6 +43,11 @@ async def test_a_portal_request_is_auto_restored_commented_and_resolved(world_fa
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "restored"
     assert _groups(world, account) > before  # the removed Jira group is back
+    entries = world.db.lifecycle.entries(world.sandbox.org_id)
+    savings = realised_savings(entries, world.db.scans.get_account, world.policy)
+    assert savings.restored == 1  # the restored seat no longer counts as saved
+    acted = {e.account_id for e in entries if e.op.reduces_access and e.state.value == "confirmed"}
+    assert sum(savings.seats.values()) == len(acted) - 1
     status = (await world.jsm_http.get(f"/_sandbox/jsm/requests/{key}")).json()
     assert status["status"] == "Resolved"
     assert any("restored" in c["body"] for c in status["comments"])
