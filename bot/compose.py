@@ -179,7 +179,8 @@ def link_secret(settings: Settings) -> bytes:
     """LINK_SECRET, or a per-process random key (links then only confirm on the replica that showed them)."""
     if settings.link_secret is not None and settings.link_secret.get_secret_value():
         return settings.link_secret.get_secret_value().encode()
-    log.warning("LINK_SECRET is not set: email page forms only work on this process; set it when running replicas")
+    if settings.email_enabled:
+        log.warning("LINK_SECRET is not set: email page forms only work on this process; set it for replicas")
     return secrets.token_bytes(32)
 
 
