@@ -456,10 +456,19 @@ class ChatOps:
         return to_user, to_admins
 
     async def submit_restore(
-        self, source: str, requester: Actor, account_id: str, *, reply_to: str = "", request_id: str | None = None
+        self,
+        source: str,
+        requester: Actor,
+        account_id: str,
+        *,
+        reply_to: str = "",
+        request_id: str | None = None,
+        answered: bool = True,
     ) -> Submission:
         """A restore request from outside chat (email page, JSM): route to the admins of every surface."""
-        submission = await self.desk.submit(source, requester, account_id, reply_to=reply_to, request_id=request_id)
+        submission = await self.desk.submit(
+            source, requester, account_id, reply_to=reply_to, request_id=request_id, answered=answered
+        )
         if submission.buttons and not submission.duplicate:
             reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
             if not await self.post_to_admins(reply):

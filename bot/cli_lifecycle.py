@@ -233,7 +233,13 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                     leader = leader_for(s.database_url, leader_url=s.leader_database_url)
                     service = Service(engine, pol, config.org_id, db, leader=leader)
                     await service.lead()
-                    scheduler = build_scheduler(cron, service.scheduled_run)
+
+                    async def scheduled() -> None:
+                        await service.scheduled_run()
+                        if service.role == "leader":
+                            await surfaces.housekeeping()
+
+                    scheduler = build_scheduler(cron, scheduled)
                     app = build_app(health=service.health, metrics=service.metrics)
                     surfaces.bind(engine)
                     surfaces.mount(app)

@@ -72,6 +72,16 @@ class Surfaces:
         for start in self.starts:
             await start()
 
+    async def housekeeping(self) -> None:
+        """After each scheduled run: tell restore requesters whose outcome did not reach them yet."""
+        try:
+            told = await self.chatops.desk.retell()
+        except Exception:
+            log.exception("telling restore requesters again failed")
+            return
+        if told:
+            log.info("told %s restore requesters their outcome on a second try", told)
+
     async def aclose(self) -> None:
         """Close every surface and client."""
         await self.closers.aclose()
@@ -157,7 +167,7 @@ async def compose(
         jsm_channel = JsmChannel(client, config.done_transition, config.declined_transition)
         chatops.channels["jsm"] = jsm_channel
         secret = settings.jsm_webhook_secret.get_secret_value() if settings.jsm_webhook_secret else ""
-        webhook = JsmWebhook(chatops, secret, config, limiter, jsm_channel)
+        webhook = JsmWebhook(chatops, secret, config, limiter)
         surfaces.mounts.append(webhook.mount)
         surfaces.names.append("JSM webhook at /jsm/webhook")
     if channels:

@@ -28,7 +28,6 @@ from bot.chatops import ChatOps
 from bot.ratelimit import RateLimiter
 from bot.server import mount
 from core.chat import Actor
-from core.ports import RequesterChannel
 from core.restore_model import request_id_for
 
 log = logging.getLogger("jira_cleanup.jsm")
@@ -48,7 +47,6 @@ class JsmWebhook:
     secret: str
     config: JsmConfig
     limiter: RateLimiter
-    channel: RequesterChannel
 
     def mount(self, app: web.Application, path: str = WEBHOOK_PATH) -> None:
         """Add ``POST path``."""
@@ -82,13 +80,9 @@ class JsmWebhook:
             jsm.reporter_account_id,
             reply_to=jsm.issue_key,
             request_id=request_id_for(self.chatops.org_id, "jsm", jsm.issue_key),
+            answered=False,  # the desk answers on the JSM request itself
         )
         stored = submission.request
-        if stored is not None and not submission.duplicate:
-            try:
-                await self.channel.tell(stored, submission.text, submission.ok)
-            except Exception:
-                log.exception("could not answer JSM request %s", jsm.issue_key)
         state = stored.state.value if stored is not None else "refused"
         return _json(
             200,

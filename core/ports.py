@@ -503,6 +503,14 @@ class RestoreRequestStore(Protocol):
         """Requests of ``org_id`` waiting for an admin, oldest first."""
         ...
 
+    def mark_told(self, request_id: str, at: datetime) -> None:
+        """Record that the requester was told the final outcome of ``request_id``."""
+        ...
+
+    def untold_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Decided (final) requests whose requester was not told yet, oldest first."""
+        ...
+
 
 class RequesterChannel(Protocol):
     """Answers a restore requester on the channel they used (JSM comment, email, chat DM)."""

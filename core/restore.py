@@ -95,10 +95,13 @@ class RestoreDesk:
         *,
         reply_to: str = "",
         request_id: str | None = None,
+        answered: bool = True,
     ) -> Submission:
         """Handle one request for ``account_id`` from ``source``.
 
         ``request_id`` makes a redelivered request (same id) a no-op that answers like the first.
+        ``answered``: the caller shows ``Submission.text`` to the requester itself (a page, a DM);
+        when False (a webhook) the desk tells them on their channel.
         """
         if request_id is not None:
             try:
@@ -136,6 +139,7 @@ class RestoreDesk:
             rule=verdict.rule,
             decided_at=now if verdict.route is Route.DENY else None,
             decided_by="policy" if verdict.route is Route.DENY else None,
+            told_at=now if verdict.route is Route.DENY and answered else None,
         )
         action = {Route.DENY: "restore.denied", Route.ADMIN: "restore.requested", Route.AUTO: "restore.requested"}
         created = await asyncio.to_thread(
@@ -149,11 +153,15 @@ class RestoreDesk:
                 _state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True
             )
         if verdict.route is Route.DENY:
-            return Submission(
-                f"Sorry, your access cannot be restored through self-service: {verdict.reason}.", False, request
-            )
+            if not answered:
+                await self._tell(request)
+            return Submission(_state_text(request), False, request)
         if verdict.route is Route.AUTO:
             done = await self._execute(request, "policy", f"auto-approved by restore rule {verdict.rule}")
+            if answered:
+                await asyncio.to_thread(self.requests.mark_told, done.request_id, self.clock.now())
+            else:
+                await self._tell(done)
             return Submission(_state_text(done), done.state is RequestState.RESTORED, done)
         buttons = await asyncio.to_thread(
             ButtonIssuer(self.tokens, self.clock, self.org_id).restore_request,
@@ -161,6 +169,8 @@ class RestoreDesk:
             account_id,
             requester,
         )
+        if not answered:
+            await self._tell(request, _SENT_TO_ADMINS)
         who = requester.name or requester.audit_id
         email = account.email if account is not None and account.email else account_id
         admin_text = (
@@ -169,7 +179,7 @@ class RestoreDesk:
             f"From a terminal: jira-cleanup decide-restore {request.request_id} --approve (or --deny)."
         )
         return Submission(
-            "Thanks — your request to get access back was sent to the admins. You will be told when they decide.",
+            _SENT_TO_ADMINS,
             True,
             request,
             buttons=buttons,
@@ -237,16 +247,27 @@ class RestoreDesk:
         )
         return final
 
-    async def _tell(self, request: RestoreRequest) -> bool:
+    async def _tell(self, request: RestoreRequest, text: str | None = None) -> bool:
+        """Tell the requester on their channel; a final outcome told is remembered (see :meth:`retell`)."""
         channel = self.channels.get(request.source)
         if channel is None:
             return False
         try:
-            await channel.tell(request, _state_text(request), request.state is RequestState.RESTORED)
+            await channel.tell(request, text or _state_text(request), request.state is RequestState.RESTORED)
         except Exception:
             log.exception("could not tell the requester of %s on %s", request.request_id, request.source)
             return False
+        if request.state in FINAL_STATES:
+            await asyncio.to_thread(self.requests.mark_told, request.request_id, self.clock.now())
         return True
+
+    async def retell(self) -> int:
+        """Try again to tell requesters whose outcome did not reach them (channel down, not configured)."""
+        told = 0
+        for request in await asyncio.to_thread(self.requests.untold_requests, self.org_id):
+            if request.source in self.channels and await self._tell(request):
+                told += 1
+        return told
 
     def _account(self, account_id: str) -> Account | None:
         latest = self.scans.latest_scan(self.org_id)
@@ -267,11 +288,16 @@ class RestoreDesk:
         )
 
 
+_SENT_TO_ADMINS = "Thanks — your request to get access back was sent to the admins. You will be told when they decide."
+
+
 def _state_text(request: RestoreRequest) -> str:
     """The requester-facing sentence for a request's state."""
     if request.state is RequestState.RESTORED:
         return "Your access has been restored. It can take a few minutes to show in Atlassian."
     if request.state is RequestState.DENIED:
+        if request.decided_by == "policy":
+            return f"Sorry, your access cannot be restored through self-service: {request.reason}."
         return f"Your request to get access back was declined: {request.reason}."
     if request.state is RequestState.FAILED:
         return f"Your request was approved, but the restore could not be done: {request.reason}. The admins were told."

@@ -47,6 +47,7 @@ class RestoreRequest:
     rule: str | None = None
     decided_at: datetime | None = None
     decided_by: str | None = None
+    told_at: datetime | None = None  # when the requester was told the final outcome
 
 
 def request_id_for(org_id: str, source: str, key: str) -> str:

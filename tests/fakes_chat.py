@@ -8,7 +8,7 @@ from datetime import datetime
 
 from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
-from core.restore_model import RequestState, RestoreRequest
+from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
 
 
 class FakeTokenStore:
@@ -130,3 +130,13 @@ class FakeRestoreStore:
     def pending_requests(self, org_id: str) -> list[RestoreRequest]:
         pending = [r for r in self.requests.values() if r.org_id == org_id and r.state is RequestState.PENDING]
         return sorted(pending, key=lambda r: (r.created_at, r.request_id))
+
+    def mark_told(self, request_id: str, at: datetime) -> None:
+        with self._lock:
+            self.requests[request_id] = replace(self.requests[request_id], told_at=at)
+
+    def untold_requests(self, org_id: str) -> list[RestoreRequest]:
+        untold = [
+            r for r in self.requests.values() if r.org_id == org_id and r.state in FINAL_STATES and r.told_at is None
+        ]
+        return sorted(untold, key=lambda r: (r.created_at, r.request_id))

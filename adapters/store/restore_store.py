@@ -18,7 +18,7 @@ from adapters.store.lifecycle_store import SqlLifecycleStore, _append_audit
 from adapters.store.restore_tables import RESTORE_REQUESTS
 from core.audit import AuditEntry, normalised
 from core.errors import StoreError
-from core.restore_model import RequestState, RestoreRequest
+from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
 
 
 def _row(request: RestoreRequest) -> dict[str, Any]:
@@ -36,6 +36,7 @@ def _row(request: RestoreRequest) -> dict[str, Any]:
         "reason": request.reason,
         "decided_at": request.decided_at,
         "decided_by": request.decided_by,
+        "told_at": request.told_at,
     }
 
 
@@ -57,6 +58,7 @@ def _request(row: sa.Row[Any]) -> RestoreRequest:
         rule=m["rule"],
         decided_at=m["decided_at"],
         decided_by=m["decided_by"],
+        told_at=m["told_at"],
     )
 
 
@@ -129,6 +131,28 @@ class SqlRestoreStore:
             .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
         )
         with self._lc._read("listing pending restore requests") as conn:
+            return [_request(row) for row in conn.execute(stmt)]
+
+    def mark_told(self, request_id: str, at: datetime) -> None:
+        """Record that the requester was told the final outcome."""
+        with self._lc._write(f"marking restore request {request_id} told") as conn:
+            conn.execute(
+                sa.update(RESTORE_REQUESTS).where(RESTORE_REQUESTS.c.request_id == request_id).values(told_at=at)
+            )
+
+    def untold_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Decided requests whose requester has not been told yet, oldest first."""
+        final = [s.value for s in FINAL_STATES]
+        stmt = (
+            sa.select(RESTORE_REQUESTS)
+            .where(
+                RESTORE_REQUESTS.c.org_id == org_id,
+                RESTORE_REQUESTS.c.state.in_(final),
+                RESTORE_REQUESTS.c.told_at.is_(None),
+            )
+            .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
+        )
+        with self._lc._read("listing untold restore requests") as conn:
             return [_request(row) for row in conn.execute(stmt)]
 
     def _count(self, org_id: str, account_id: str, since: datetime, *extra: sa.ColumnElement[bool]) -> int:

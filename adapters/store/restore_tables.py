@@ -26,6 +26,7 @@ RESTORE_REQUESTS: sa.Table = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("decided_at", UtcDateTime(), nullable=True),
     sa.Column("decided_by", sa.Text(), nullable=True),
+    sa.Column("told_at", UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint("request_id", name="pk_restore_requests"),
     sa.Index("ix_restore_requests_org_id_account_id_created_at", "org_id", "account_id", "created_at"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from core.chat import Actor
 from core.restore_model import RequestState
 from tests.restore_e2e.conftest import SIGNING_SECRET, TEAM, links_in, text_of
 from tests.slackfake.signing import signed_headers
@@ -112,3 +113,29 @@ async def test_a_slack_dm_request_is_approved_and_the_requester_told_once_in_the
     told = [m["text"] for m in world.slack.messages(dm) if "Your request to get access back" in m["text"]]
     assert len(told) == 1
     assert "restored" in told[0]
+
+
+async def test_an_outcome_email_that_failed_is_sent_by_the_next_housekeeping(world_factory):
+    world = await world_factory()
+    await world.run()
+    case, _ = _warned_by_email(world)
+    await world.run(days=14)
+    address = world.email_of(case.account_id)
+    una = Actor("email", "", address)
+    asked = await world.surfaces.chatops.submit_restore("email", una, case.account_id, reply_to=address)
+    working = world.surfaces.chatops.channels["email"]
+
+    class Down:
+        async def tell(self, request, text, ok):
+            raise ConnectionError("smtp down")
+
+    world.surfaces.chatops.channels["email"] = Down()
+    decided = await world.surfaces.chatops.desk.decide(asked.request.request_id, True, Actor("cli", "", "bob"))
+    assert decided.ok
+    assert not decided.told
+    world.surfaces.chatops.channels["email"] = working
+    await world.surfaces.housekeeping()
+    told = [m for m in world.inbox.to(address) if m["Subject"] == "Your request to get access back"]
+    assert len(told) == 1
+    await world.surfaces.housekeeping()
+    assert len([m for m in world.inbox.to(address) if m["Subject"] == "Your request to get access back"]) == 1

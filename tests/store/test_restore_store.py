@@ -132,3 +132,14 @@ def test_pending_requests_oldest_first_and_per_org(restores):
     store.create_request(_request("rq-other", org_id="org-2"), _audit("a"))
     assert [r.request_id for r in store.pending_requests("org-1")] == ["rq-a", "rq-b"]
     assert [r.request_id for r in store.pending_requests("org-2")] == ["rq-other"]
+
+
+def test_untold_final_requests_until_marked(restores):
+    store, _ = restores
+    store.create_request(_request("rq-pending"), _audit("a"))
+    store.create_request(_request("rq-done", state=RequestState.RESTORED), _audit("a"))
+    store.create_request(_request("rq-told", state=RequestState.DENIED, told_at=NOW), _audit("a"))
+    assert [r.request_id for r in store.untold_requests("org-1")] == ["rq-done"]
+    store.mark_told("rq-done", NOW + timedelta(hours=1))
+    assert store.untold_requests("org-1") == []
+    assert store.get_request("rq-done").told_at == NOW + timedelta(hours=1)

@@ -239,3 +239,31 @@ async def test_a_channel_that_cannot_tell_does_not_undo_the_decision():
     assert decided.ok
     assert not decided.told
     assert w.requests.get_request(asked.request.request_id).state is RequestState.RESTORED
+
+
+async def test_an_outcome_that_could_not_be_told_is_told_later_and_only_once():
+    w = World([stale("a1", email="una@acme.example")])
+    await w.act()
+    asked = await w.desk.submit("email", UNA, "a1", reply_to="una@acme.example")
+    w.told.fail = True
+    await w.desk.decide(asked.request.request_id, True, ADMIN)
+    assert w.requests.untold_requests("org-1") == [w.requests.get_request(asked.request.request_id)]
+    assert await w.desk.retell() == 0  # still down
+    w.told.fail = False
+    assert await w.desk.retell() == 1
+    assert w.told.messages[-1][1] is RequestState.RESTORED
+    assert w.requests.untold_requests("org-1") == []
+    assert await w.desk.retell() == 0
+
+
+async def test_answered_outcomes_are_not_told_twice_and_webhook_requests_are_told_by_the_desk():
+    w = World(
+        [stale("a1", email="una@acme.example")],
+        auto_approve=[{"name": "staff", "email_domains": ["acme.example"]}],
+    )
+    await w.act()
+    w.desk.channels["jsm"] = w.told
+    done = await w.desk.submit("jsm", Actor("jsm", "", "a1"), "a1", reply_to="HELP-3", answered=False)
+    assert done.request.state is RequestState.RESTORED
+    assert [m[1] for m in w.told.messages] == [RequestState.RESTORED]  # told by the desk, once
+    assert await w.desk.retell() == 0
