@@ -34,6 +34,7 @@ from core.ports import (
     TokenStore,
 )
 from core.restore import RestoreDesk, Submission
+from core.restore_model import RestoreRequest
 from core.savings import realised_savings
 
 log = logging.getLogger("jira_cleanup.chatops")
@@ -473,13 +474,25 @@ class ChatOps:
             reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
             if not await self.post_to_admins(reply):
                 log.error("restore request %s could not be posted to any admin surface", submission.request)
-                return replace(
+                submission = replace(
                     submission,
                     ok=False,
                     text="Your request is recorded, but the admins could not be reached right now. "
                     "Please also contact your Jira administrators.",
                 )
+            if not answered and submission.request is not None:
+                await self._acknowledge(submission.request, submission.text)
         return submission
+
+    async def _acknowledge(self, request: RestoreRequest, text: str) -> None:
+        """Tell a webhook requester their request is pending (the desk tells final outcomes)."""
+        channel = self.channels.get(request.source)
+        if channel is None:
+            return
+        try:
+            await channel.tell(request, text, False)
+        except Exception:
+            log.exception("could not acknowledge restore request %s on %s", request.request_id, request.source)
 
 
 def _find_by_email(scans: ScanStore, run_id: str, email: str) -> str | None:

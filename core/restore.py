@@ -101,7 +101,8 @@ class RestoreDesk:
 
         ``request_id`` makes a redelivered request (same id) a no-op that answers like the first.
         ``answered``: the caller shows ``Submission.text`` to the requester itself (a page, a DM);
-        when False (a webhook) the desk tells them on their channel.
+        when False (a webhook) the desk tells them a final outcome on their channel (a pending
+        request is acknowledged by the caller, once it knows whether the admins could be reached).
         """
         if request_id is not None:
             try:
@@ -169,8 +170,6 @@ class RestoreDesk:
             account_id,
             requester,
         )
-        if not answered:
-            await self._tell(request, _SENT_TO_ADMINS)
         who = requester.name or requester.audit_id
         email = account.email if account is not None and account.email else account_id
         admin_text = (

@@ -116,3 +116,15 @@ async def test_bad_bodies_get_a_clear_error_naming_the_field(world_factory):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_json"
+
+
+async def test_when_no_admin_can_be_reached_the_jsm_request_says_so(world_factory):
+    world = await world_factory()
+    account = await _actioned_account(world)
+    key, body = await _raise_request(world, account)
+    world.slack.fail("chat.postMessage", "channel_not_found")
+    response = await world.http.post("/jsm/webhook", content=body, headers=_signed(body))
+    assert response.json()["state"] == RequestState.PENDING.value
+    status = (await world.jsm_http.get(f"/_sandbox/jsm/requests/{key}")).json()
+    assert "could not be reached" in status["comments"][-1]["body"]
+    assert "sent to the admins" not in status["comments"][-1]["body"]
