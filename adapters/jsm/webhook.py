@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from adapters.jsm.client import JsmConfig
 
 PREFIX = "sha256="
+HEX_LENGTH = 64
+HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -27,10 +29,13 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     """True only for a well-formed header carrying the body's HMAC under a non-empty secret."""
-    if not secret or not header or not header.startswith(PREFIX):
+    if not secret or not header:
         return False
-    given = header[len(PREFIX) :].strip().lower()
-    if len(given) != 64:
+    header = header.strip()
+    if not header.startswith(PREFIX):
+        return False
+    given = header[len(PREFIX) :].lower()
+    if len(given) != HEX_LENGTH or not all(c in HEX_DIGITS for c in given):
         return False
     return hmac.compare_digest(given, sign(secret, body)[len(PREFIX) :])
 

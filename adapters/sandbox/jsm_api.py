@@ -5,16 +5,23 @@ Speaks Atlassian's JSON, with Basic auth (the site user's email and API token fr
 
 * ``POST /rest/servicedeskapi/request``: create (``serviceDeskId``, ``requestTypeId``,
   ``requestFieldValues.summary``, optional ``raiseOnBehalfOf``) → 201 ``CustomerRequestDTO``.
-* ``GET /rest/servicedeskapi/request/{key}``: one request; 404 ``{"errorMessage": ...}`` if unknown.
-* ``GET|POST .../comment``: list / add ``{"body", "public"}`` (201).
-* ``GET .../transition``: the transitions available now (paged ``values``: open requests can be
-  ``Resolved`` or ``Declined``, closed ones ``Reopen``); ``POST .../transition`` ``{"id",
-  "additionalComment": {"body"}}`` → 204, 400 for a transition not available now.
+* ``GET /rest/servicedeskapi/request/{key}``: one request; 404 if unknown.
+* ``GET|POST .../comment``: list (paged) / add ``{"body", "public"}`` → 201 ``{id, body, public, author}``.
+* ``GET .../transition``: the transitions available now (paged ``{size, start, limit, isLastPage,
+  values: [{id, name}]}``: open requests can be ``Resolved`` (761) or ``Declined`` (781), closed ones
+  ``Reopen`` (801)); ``POST .../transition`` ``{"id", "additionalComment"?: {"body"}}`` → 204,
+  400 for a transition not available now or a malformed body.
 
-Test-only control routes (with ``control_api``): ``POST /_sandbox/jsm/requests`` creates a request
-``{"reporter", "summary"?, "serviceDeskId"?, "requestTypeId"?}`` and answers ``{"issueKey",
-"webhook"}``, where ``webhook`` is the Jira ``jira:issue_created`` body an admin webhook would
-send; ``GET /_sandbox/jsm/requests/{key}`` answers ``{"status", "comments": [...]}``.
+Errors carry JSM's ``{"errorMessage", "i18nErrorMessage"}`` and, for clients written against the
+Jira platform shape, ``"errorMessages": [...]`` too. Unauthenticated calls get 401.
+
+Test-only control routes (with ``control_api``; see :mod:`.control`):
+
+* ``POST /_sandbox/jsm/requests`` ``{"reporter", "summary"?, "serviceDeskId"? ("1"),
+  "requestTypeId"? ("10")}`` → 201 ``{"issueKey", "webhook"}``, where ``webhook`` is the Jira
+  ``jira:issue_created`` body an admin webhook would send (request type in ``customfield_10010``);
+* ``GET /_sandbox/jsm/requests/{key}`` → ``{"issueKey", "status", "reporter", "comments": [...]}``;
+* ``GET /_sandbox/jsm/requests/{key}/webhook`` → that request's ``jira:issue_created`` body.
 """
 
 from __future__ import annotations
@@ -35,9 +42,18 @@ CONTROL = "/_sandbox/jsm/"
 
 
 def _error(status: int, message: str) -> web.Response:
-    return json_response(
-        {"errorMessage": message, "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []}}, status
-    )
+    """An error in JSM's shape (plus the Jira platform's ``errorMessages`` list)."""
+    body = {
+        "errorMessage": message,
+        "errorMessages": [message],
+        "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []},
+    }
+    return json_response(body, status)
+
+
+def unauthorized() -> web.Response:
+    """The 401 for a call without the site user's Basic credentials."""
+    return _error(401, "Client must be authenticated to access this resource.")
 
 
 def authorized(request: web.Request, state: SandboxState) -> bool:
@@ -76,31 +92,49 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _page(request: web.Request, values: list[JsonDict]) -> web.Response:
+    """``values`` as one page of JSM's paged list, per the ``start`` and ``limit`` parameters."""
+    start_text, limit_text = request.query.get("start", "0"), request.query.get("limit", "50")
+    if not start_text.isdigit() or not limit_text.isdigit() or int(limit_text) < 1:
+        return _error(400, "start must be >= 0 and limit >= 1")
+    start, limit = int(start_text), int(limit_text)
+    page = values[start : start + limit]
+    last = start + limit >= len(values)
+    return json_response({"size": len(page), "start": start, "limit": limit, "isLastPage": last, "values": page})
+
+
 async def create_request(request: web.Request) -> web.Response:
+    """``POST /rest/servicedeskapi/request``: a new request, reported by ``raiseOnBehalfOf``."""
     state, site = _site(request)
     data = await _body(request)
     fields = data.get("requestFieldValues")
     summary = fields.get("summary") if isinstance(fields, dict) else None
-    if not data.get("serviceDeskId") or not data.get("requestTypeId") or not isinstance(summary, str):
-        return _error(400, "serviceDeskId, requestTypeId and requestFieldValues.summary are required")
-    reporter = str(data.get("raiseOnBehalfOf") or "sandbox-agent")
+    desk, request_type = data.get("serviceDeskId"), data.get("requestTypeId")
+    if not isinstance(desk, str | int) or not isinstance(request_type, str | int) or not desk or not request_type:
+        return _error(400, "serviceDeskId and requestTypeId are required")
+    if not isinstance(summary, str) or not summary.strip():
+        return _error(400, "requestFieldValues.summary is required")
+    behalf = data.get("raiseOnBehalfOf")
+    if behalf is not None and (not isinstance(behalf, str) or not behalf):
+        return _error(400, "raiseOnBehalfOf must be an accountId")
+    reporter = behalf or "sandbox-agent"
     created = state.config.now().isoformat()
-    made = site.create(reporter, summary, str(data["serviceDeskId"]), str(data["requestTypeId"]), created)
+    made = site.create(reporter, summary, str(desk), str(request_type), created)
     return json_response(made.dto(), 201)
 
 
 async def get_request(request: web.Request) -> web.Response:
+    """``GET /rest/servicedeskapi/request/{key}``."""
     return json_response(_find(request).dto())
 
 
 async def list_comments(request: web.Request) -> web.Response:
-    found = _find(request)
-    return json_response(
-        {"size": len(found.comments), "start": 0, "limit": 50, "isLastPage": True, "values": found.comments}
-    )
+    """``GET .../comment``: the request's comments, oldest first, paged."""
+    return _page(request, _find(request).comments)
 
 
 async def add_comment(request: web.Request) -> web.Response:
+    """``POST .../comment`` ``{"body", "public"?}`` → 201 with the comment."""
     found = _find(request)
     data = await _body(request)
     body = data.get("body")
@@ -113,17 +147,13 @@ async def add_comment(request: web.Request) -> web.Response:
 
 
 async def list_transitions(request: web.Request) -> web.Response:
+    """``GET .../transition``: the transitions the current status allows, paged."""
     found = _find(request)
-    values = [{"id": i, "name": name} for i, name in found.available()]
-    start = int(request.query.get("start", "0"))
-    limit = int(request.query.get("limit", "50"))
-    page = values[start : start + limit]
-    return json_response(
-        {"size": len(page), "start": start, "limit": limit, "isLastPage": start + limit >= len(values), "values": page}
-    )
+    return _page(request, [{"id": i, "name": name} for i, name in found.available()])
 
 
 async def do_transition(request: web.Request) -> web.Response:
+    """``POST .../transition`` ``{"id", "additionalComment"?: {"body"}}`` → 204."""
     found = _find(request)
     data = await _body(request)
     transition = data.get("id")
@@ -133,14 +163,7 @@ async def do_transition(request: web.Request) -> web.Response:
     if extra is not None:
         if not isinstance(extra, dict) or not isinstance(extra.get("body"), str):
             return _error(400, "additionalComment must be {body: string}")
-        found.comments.append(
-            {
-                "id": str(len(found.comments) + 1),
-                "body": extra["body"],
-                "public": True,
-                "author": {"accountId": "agent"},
-            }
-        )
+        found.comment(extra["body"], public=True)
     found.status = TRANSITIONS[transition][1]
     return web.Response(status=204)
 
@@ -171,13 +194,22 @@ def webhook_body(state: SandboxState, site: JsmSite, found: JsmRequest) -> JsonD
     }
 
 
-async def control_create(request: web.Request) -> web.Response:
+def _control_site(request: web.Request) -> tuple[SandboxState, JsmSite]:
     state, site = _site(request)
     if not state.config.control_api:
         raise web.HTTPNotFound
+    return state, site
+
+
+async def control_create(request: web.Request) -> web.Response:
+    """``POST /_sandbox/jsm/requests``: create a request; answer its key and webhook body."""
+    state, site = _control_site(request)
     data = await _body(request)
+    reporter = data.get("reporter")
+    if not isinstance(reporter, str) or not reporter:
+        return _error(400, "reporter (an accountId) is required")
     made = site.create(
-        str(data["reporter"]),
+        reporter,
         str(data.get("summary", "Restore my access")),
         str(data.get("serviceDeskId", "1")),
         str(data.get("requestTypeId", "10")),
@@ -187,11 +219,18 @@ async def control_create(request: web.Request) -> web.Response:
 
 
 async def control_get(request: web.Request) -> web.Response:
-    state, _ = _site(request)
-    if not state.config.control_api:
-        raise web.HTTPNotFound
+    """``GET /_sandbox/jsm/requests/{key}``: status, reporter and comments as stored."""
+    _control_site(request)
     found = _find(request)
-    return json_response({"status": found.status, "comments": found.comments})
+    return json_response(
+        {"issueKey": found.key, "status": found.status, "reporter": found.reporter, "comments": found.comments}
+    )
+
+
+async def control_webhook(request: web.Request) -> web.Response:
+    """``GET /_sandbox/jsm/requests/{key}/webhook``: the ``jira:issue_created`` body for it."""
+    state, site = _control_site(request)
+    return json_response(webhook_body(state, site, _find(request)))
 
 
 def add_routes(app: web.Application) -> None:
@@ -204,3 +243,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(PREFIX + "request/{key}/transition", do_transition)
     app.router.add_post(CONTROL + "requests", control_create)
     app.router.add_get(CONTROL + "requests/{key}", control_get)
+    app.router.add_get(CONTROL + "requests/{key}/webhook", control_webhook)

@@ -42,6 +42,7 @@ class JsmRequest:
         return [(i, TRANSITIONS[i][0]) for i in ids]
 
     def dto(self) -> JsonDict:
+        """The request as JSM's ``CustomerRequestDTO``."""
         return {
             "issueId": self.issue_id,
             "issueKey": self.key,
@@ -63,6 +64,7 @@ class JsmSite:
     counter: int = 0
 
     def create(self, reporter: str, summary: str, desk: str, request_type: str, created: str) -> JsmRequest:
+        """A new open request ``<project>-<n>`` reported by account ``reporter``."""
         self.counter += 1
         request = JsmRequest(
             issue_id=str(20000 + self.counter),

@@ -79,9 +79,7 @@ async def _guarded(
         return _fault_response(state, fault)
     if request.path.startswith(jsm_api.PREFIX):
         if not jsm_api.authorized(request, state):
-            return web.json_response(
-                {"errorMessage": "Client must be authenticated to access this resource."}, status=401
-            )
+            return jsm_api.unauthorized()
     elif request.headers.get("Authorization") != f"Bearer {config.api_key}":
         return proxy_error(401, "Unauthorized")
     limit_headers: dict[str, str] = {}

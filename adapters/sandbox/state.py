@@ -38,6 +38,8 @@ class SandboxConfig:
       ``X-RateLimit-Reset`` header and lifecycle timestamps.
     * ``control_api``: serve the test-only ``/_sandbox/*`` routes (request
       log, raw user state; see :mod:`.control`).  Off by default.
+    * ``jsm_email`` / ``jsm_api_token``: the site user whose Basic auth the
+      JSM routes (``/rest/servicedeskapi/*``) accept; nothing else is.
     """
 
     api_key: str = "sandbox-key"
