@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from core.lifecycle import Case
+from core.lifecycle import Case, Op
 from core.model import Account, ProductKey
 from core.policy import ANY_PRODUCT, Action, Rule
 
@@ -137,12 +137,83 @@ ACTIONED_TEXT: Final[Mapping[Action, str]] = {
 }
 
 
-def actioned_text(case: Case, *, how_back: str, contact: str) -> str:
-    """What jira-cleanup did to the person's access, why, and how to ask for it back."""
-    product = product_name(case.product)
-    did = ACTIONED_TEXT[case.action].format(product=product)
-    when = day(case.actioned_at) if case.actioned_at is not None else "today"
+ACTIONED_HEADLINE: Final[Mapping[Action, str]] = {
+    Action.REMOVE_PRODUCT_ACCESS: "Your {product} access was removed",
+    Action.SUSPEND: "Your access to {product} was suspended",
+    Action.DEACTIVATE: "Your Atlassian account was deactivated",
+}
+
+#: The op an action became, back to the action it stands for (what the person experiences).
+_DONE: Final[Mapping[Op, Action]] = {
+    Op.REMOVE_PRODUCT_ACCESS: Action.REMOVE_PRODUCT_ACCESS,
+    Op.SUSPEND: Action.SUSPEND,
+    Op.DEACTIVATE: Action.DEACTIVATE,
+}
+
+#: How a chat user asks for access back: the Slack and Teams apps take ``restore`` typed in the DM.
+CHAT_HOW_BACK: Final = "reply {restore} here and I'll ask the admins to give it back"
+
+
+def actioned_what(case: Case) -> tuple[Action, str]:
+    """(what was done, to which product key) for an actioned case.
+
+    The effect says what really happened (an unmanaged account is suspended where the rule says
+    deactivate); the rule's action is the fallback for cases stored without one. Suspensions and
+    deactivations cover every product (``any``).
+    """
+    action = _DONE.get(case.effect.op, case.action) if case.effect is not None else case.action
+    if action is not Action.REMOVE_PRODUCT_ACCESS:
+        return action, ANY_PRODUCT
+    return action, (case.effect.product if case.effect is not None and case.effect.product else case.product)
+
+
+def actioned_headline(case: Case) -> str:
+    """``Your Jira access was removed``: the notice's title."""
+    action, product = actioned_what(case)
+    return ACTIONED_HEADLINE[action].format(product=product_name(product))
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _last_used(account: Account, product: str) -> tuple[bool, datetime | None]:
+    """(known, when) the account last used ``product`` (``any``: any product); ``(True, None)``: never."""
+    if not account.activity_known:
+        return False, None
+    if product == ANY_PRODUCT:
+        return bool(account.products), account.last_active_anywhere()
+    access = account.product(ProductKey(product))
+    return (access is not None), (access.last_active if access is not None else None)
+
+
+def actioned_text(
+    account: Account,
+    case: Case,
+    *,
+    contact: str,
+    how_back: str | None = None,
+    bold: Callable[[str], str] = _same,
+    escape: Callable[[str], str] = _same,
+) -> str:
+    """What jira-cleanup did to the person's access and when, that it was unused, and how to ask back.
+
+    ``how_back`` replaces the chat instruction (reply ``restore`` here), e.g. for email's link.
+    ``bold`` marks emphasis in the channel's markup and ``escape`` neutralises user-supplied
+    text (the name and ``contact``); both default to plain text.
+    """
+    action, product = actioned_what(case)
+    did = ACTIONED_TEXT[action].format(product=product_name(product))
+    when = f"on {bold(day(case.actioned_at))}" if case.actioned_at is not None else "today"
+    known, at = _last_used(account, product)
+    if not known:
+        why = "it had not been used for a while"
+    elif at is None:
+        why = "it had never been used"
+    else:
+        why = f"it had not been used since {day(at)}"
+    back = how_back if how_back is not None else CHAT_HOW_BACK.format(restore=bold("restore"))
     return (
-        f"On {when} jira-cleanup {did} because it had not been used for a while. "
-        f"If you need it again, {how_back}. Questions? Ask {contact}."
+        f"Hi {escape(account.name or 'there')} — {when} jira-cleanup {bold(did)} because {why}. "
+        f"If you need it again, {back}. Questions? Ask {escape(contact)}."
     )

@@ -1,4 +1,4 @@
-"""Pure Block Kit builders for what the bot posts on its own: warnings, approvals, escalations.
+"""Pure Block Kit builders for what the bot posts on its own: warnings, notices, approvals, escalations.
 
 Every builder returns ``(text, blocks)``: ``text`` is the notification/fallback text Slack
 shows in push notifications and screen readers (``chat.postMessage`` must always carry it
@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from adapters.wording import (
+    actioned_headline,
+    actioned_text,
     clip,
     product_name,
     warning_text,
@@ -128,6 +130,17 @@ def warning(
         actions(buttons),
     ]
     return words.summary, blocks
+
+
+def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, list[Block]]:
+    """The notice after an action: what was removed, when, why, and that replying ``restore`` asks back.
+
+    Laid out like the warning (header, then the words) but without buttons: the DM handler of the
+    Slack app takes ``restore`` typed in this conversation.
+    """
+    marked = actioned_text(account, case, contact=contact, bold=lambda text: f"*{text}*", escape=escape)
+    blocks: list[Block] = [header(actioned_headline(case)), section(marked)]
+    return actioned_text(account, case, contact=contact), blocks
 
 
 # -- admins ----------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ channel. Contracts:
   no Slack user, a deleted / guest / external / bot user, ``conversations.open`` or
   ``chat.postMessage`` refused, rate limits still hit after the client's retries, network
   errors — is ``Delivery(False, "slack", "<error_code>: <words>")`` and never raises.
+* ``actioned`` (the notice after an action) reaches the person the same way and reports the
+  same way; it has no buttons: the Slack app takes ``restore`` typed in the DM.
 * The buttons' raw tokens come from :meth:`core.buttons.ButtonIssuer.warning`, bound to the
   Slack user the email resolved to, and are attached to ``"<channel>:<ts>"`` once posted.
 * Rate limits: pass a client whose ``retry_handlers`` include
@@ -35,7 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
-from adapters.wording import actioned_text, seat_products
+from adapters.wording import seat_products
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.ledger import LifecycleRun
@@ -175,8 +177,8 @@ class SlackNotifier:
         """What the seats the rule's action frees cost per month."""
         return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
 
-    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
-        """DM the account's owner with Keep / I don't need it; delivered only on ``ok``."""
+    async def _reach(self, account: Account) -> tuple[SlackUser, str] | Delivery:
+        """(Slack user, DM channel) of the account's owner, found by email; or the failed :class:`Delivery`."""
         if not account.email:
             return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Slack")
         found = await self.people.find(account.email)
@@ -188,6 +190,14 @@ class SlackNotifier:
         except _TRANSIENT as exc:
             self.people.forget(account.email)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: could not open a DM with {user.user_id}")
+        return user, dm
+
+    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
+        """DM the account's owner with Keep / I don't need it; delivered only on ``ok``."""
+        reached = await self._reach(account)
+        if isinstance(reached, Delivery):
+            return reached
+        user, dm = reached
         recipient = Actor(CHANNEL, self.team_id, user.user_id, user.name)
         buttons = await asyncio.to_thread(self.issuer.warning, case.case_id, str(account.account_id), recipient)
         text, blocks = bk.warning(
@@ -208,19 +218,21 @@ class SlackNotifier:
         return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
 
     async def actioned(self, account: Account, case: Case) -> Delivery:
-        """DM the person what was removed and that replying ``restore`` asks for it back."""
-        if not account.email:
-            return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Slack")
-        found = await self.people.find(account.email)
-        if found.user is None:
-            return Delivery(False, CHANNEL, found.reason)
-        text = actioned_text(case, how_back="reply restore here", contact=self.contact)
+        """DM the owner what was removed and that replying ``restore`` asks for it back; no buttons.
+
+        Found like :meth:`warn`; delivered only when ``chat.postMessage`` answered ``ok``. Never raises.
+        """
+        reached = await self._reach(account)
+        if isinstance(reached, Delivery):
+            return reached
+        user, dm = reached
+        text, blocks = bk.actioned(account, case, contact=self.contact)
         try:
-            dm = await self.open_dm(found.user.user_id)
-            channel, ts = await self.post(dm, *bk.plain(text))
+            channel, ts = await self.post(dm, text, blocks)
         except _TRANSIENT as exc:
-            return Delivery(False, CHANNEL, f"{error_code(exc)}: the notice to {found.user.user_id} failed")
-        return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {found.user.user_id}")
+            self._dms.pop(user.user_id, None)
+            return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
+        return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""

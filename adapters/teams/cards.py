@@ -1,4 +1,4 @@
-"""Pure Adaptive Card builders for what the bot posts in Teams: warnings, approvals, outcomes.
+"""Pure Adaptive Card builders for what the bot posts in Teams: warnings, notices, approvals, outcomes.
 
 Every builder returns ``(text, card)``: ``text`` is the notification summary Teams shows in the
 activity feed and in screen readers, ``card`` a JSON-able Adaptive Card (version 1.4, the first
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from adapters.wording import clip, product_name, warning_text
+from adapters.wording import actioned_headline, actioned_text, clip, product_name, warning_text
 from core.chat import Button, Purpose
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
@@ -180,6 +180,16 @@ def warning(
             }
         )
     return words.summary, card(body, buttons)
+
+
+def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, Card]:
+    """The notice after an action: what was removed, when, why, and that replying ``restore`` asks back.
+
+    A heading and the words, like the warning, but no actions: the Teams app takes ``restore``
+    typed in the 1:1 chat. The words stay plain, as in the app's own help text.
+    """
+    text = actioned_text(account, case, contact=contact)
+    return text, card([heading(escape(actioned_headline(case))), text_block(escape(text))])
 
 
 # -- admins --------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ notices go to the admin channel. Contracts:
 * The person is found by email in the :class:`core.ports.ConversationStore` (references
   captured on install / first message). A ``member`` record (seen in a team, no 1:1 yet) gets
   its 1:1 created first (``POST /v3/conversations`` with the tenant), which is then stored.
+* ``actioned`` (the notice after an action) reaches the person the same way and reports the
+  same way; it has no buttons: the Teams app takes ``restore`` typed in the 1:1 chat.
 * The buttons' raw tokens come from :meth:`core.buttons.ButtonIssuer.warning`, bound to
   ``Actor("teams", tenant id, AAD object id)``, and are attached to a :class:`~adapters.teams.cards.MessageRef`.
 * Admin-channel posts are best effort: failures are logged, never raised.
@@ -27,7 +29,7 @@ from typing import Any, Final
 
 from adapters.teams import cards
 from adapters.teams.connector import TeamsConnector, TeamsSendError, classify, message
-from adapters.wording import actioned_text, seat_products
+from adapters.wording import seat_products
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.clock import SystemClock
@@ -155,8 +157,8 @@ class TeamsNotifier:
         """What the seats the rule's action frees cost per month."""
         return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
 
-    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
-        """Message the account's owner with Keep / I don't need it; delivered only when posted."""
+    async def _reach(self, account: Account) -> ConversationRecord | Delivery:
+        """The owner's 1:1 chat (created for a ``member`` record), found by email; or the failed :class:`Delivery`."""
         if not account.email:
             return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Teams")
         try:
@@ -170,9 +172,15 @@ class TeamsNotifier:
                 "not_installed: no Teams conversation for this email (the app is not installed for them)",
             )
         try:
-            target = await self._personal(record)
+            return await self._personal(record)
         except TeamsSendError as exc:
             return Delivery(False, CHANNEL, f"{exc.code}: could not open a 1:1 chat with {record.user_id}")
+
+    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
+        """Message the account's owner with Keep / I don't need it; delivered only when posted."""
+        target = await self._reach(account)
+        if isinstance(target, Delivery):
+            return target
         assert target.user_id is not None
         recipient = Actor(PLATFORM, target.tenant, target.user_id, account.name or "")
         buttons = await asyncio.to_thread(self.issuer.warning, case.case_id, str(account.account_id), recipient)
@@ -195,21 +203,20 @@ class TeamsNotifier:
         return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {target.user_id}")
 
     async def actioned(self, account: Account, case: Case) -> Delivery:
-        """Message the person what was removed and that replying ``restore`` asks for it back."""
-        if not account.email:
-            return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Teams")
+        """Message the owner what was removed and that replying ``restore`` asks for it back; no buttons.
+
+        Found like :meth:`warn`; delivered only when the connector accepted the post. Never raises.
+        """
+        target = await self._reach(account)
+        if isinstance(target, Delivery):
+            return target
+        text, card = cards.actioned(account, case, contact=self.contact)
         try:
-            record = await asyncio.to_thread(self.conversations.conversation_for_email, PLATFORM, account.email)
+            where = await self.post(target, text, card)
         except Exception as exc:
-            return Delivery(False, CHANNEL, f"store_error: {type(exc).__name__}")
-        if record is None or not record.user_id:
-            return Delivery(False, CHANNEL, "not_installed: no Teams conversation for this email")
-        text = actioned_text(case, how_back="reply restore here", contact=self.contact)
-        try:
-            where = await self.post(record, *cards.plain(text))
-        except Exception as exc:
-            return Delivery(False, CHANNEL, f"{classify(exc).code}: the notice to {record.user_id} failed")
-        return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {record.user_id}")
+            error = classify(exc)
+            return Delivery(False, CHANNEL, f"{error.code}: posting the notice to {target.user_id} failed")
+        return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {target.user_id}")
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
