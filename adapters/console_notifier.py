@@ -1,7 +1,8 @@
-"""A notifier that writes to the log (and keeps a transcript): the default before chat is configured.
+"""A notifier that writes a transcript (and the log): what a dry run shows, never a delivery.
 
-It confirms delivery of warnings to the log, so it stands in for a channel that always
-works; chat and email notifiers replace it and report real delivery results.
+A log line reaches nobody, so :meth:`ConsoleNotifier.warn` and :meth:`ConsoleNotifier.actioned`
+report *not delivered*: in enforce mode a warning that only reached this notifier never lets
+an action happen. A dry run uses it as its preview, to show what people would be told.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from core.ports import Delivery
 
 log = logging.getLogger("jira_cleanup.notify")
 
+NOT_A_DELIVERY = "written to the log only: no channel reaches people (configure Slack, Teams or SMTP)"
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
@@ -29,16 +32,30 @@ class Notice:
 
 @dataclass
 class ConsoleNotifier:
-    """Implements ``core.ports.Notifier`` by logging; ``transcript`` keeps every notice."""
+    """Implements ``core.ports.Notifier`` by logging; ``transcript`` keeps every notice.
+
+    Person-facing messages are never reported delivered (see the module docstring).
+    """
 
     transcript: list[Notice] = field(default_factory=list)
+    #: The transcript keeps the first ``limit`` notices (a long-running ``serve`` must not grow);
+    #: ``counts`` counts every notice by kind.
+    limit: int = 1000
+    counts: dict[str, int] = field(default_factory=dict)
 
     def _send(self, kind: str, to: str, text: str) -> None:
-        self.transcript.append(Notice(kind, to, text))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if len(self.transcript) < self.limit:
+            self.transcript.append(Notice(kind, to, text))
         log.info("%s to %s: %s", kind, to, text)
 
+    def clear(self) -> None:
+        """Forget what was written (a new run starts a new transcript)."""
+        self.transcript.clear()
+        self.counts.clear()
+
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
-        """Log the warning and report it delivered on the ``log`` channel."""
+        """Write the warning to the transcript; a transcript is not a delivery."""
         when = case.deadline.date().isoformat() if case.deadline else "soon"
         scope = "all Atlassian products" if rule.is_any_product else rule.product
         self._send(
@@ -47,7 +64,7 @@ class ConsoleNotifier:
             f"You have not used {scope} for a while. Unless you keep your access, "
             f"jira-cleanup will {rule.action.value.replace('_', ' ')} on {when}.",
         )
-        return Delivery(True, "log")
+        return Delivery(False, "log", NOT_A_DELIVERY)
 
     async def actioned(self, account: Account, case: Case) -> Delivery:
         """Log the notice that access was removed, with how to ask for it back."""
@@ -58,7 +75,7 @@ class ConsoleNotifier:
             f"jira-cleanup removed your access to {scope} because it was not used. "
             "To get it back, ask your admins (or message the jira-cleanup bot: restore).",
         )
-        return Delivery(True, "log")
+        return Delivery(False, "log", NOT_A_DELIVERY)
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Log an escalation for the admins."""

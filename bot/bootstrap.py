@@ -15,8 +15,7 @@ from pathlib import Path
 from adapters.atlassian import open_directory
 from adapters.policy_file import load_policy_file, load_policy_text
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
-from adapters.store import create_store
-from bot.lifecycle import atlassian_config
+from bot.compose import atlassian_config, stores
 from bot.scanning import NoProgress, ProgressSink, scan_to_csv
 from bot.settings import Settings, SettingsError
 from core.policy import Policy
@@ -46,7 +45,7 @@ def resolve_policy(path: Path | None, settings: Settings | None = None) -> Polic
     if chosen is None:
         raise SettingsError(
             "no policy given: pass --policy FILE or set JIRA_CLEANUP_POLICY "
-            "(start from the sample: jira-cleanup policy check to validate it)"
+            "(write the commented sample with: jira-cleanup policy init policy.yml)"
         )
     return load_policy_file(chosen)
 
@@ -67,10 +66,12 @@ async def run_scan(
     """Scan the real org named by the settings, read-only, and write the preview CSV."""
     config = atlassian_config(settings, org_override)
     policy = resolve_policy(policy_path, settings)
-    store = create_store(settings.database_url)
+    db = stores(settings.database_url)
     async with open_directory(config) as directory:
         with progress or _no_progress() as sink:
-            result, path = await scan_to_csv(directory, store, policy, csv_path=csv_path, progress=sink)
+            result, path = await scan_to_csv(
+                directory, db.scans, policy, csv_path=csv_path, progress=sink, protections=db.protections
+            )
     return ScanOutcome(result, policy, path)
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from bot.commands import Command, CommandError, Target, help_text, parse
 from bot.lifecycle import run_csv_path, run_once
-from core.audit import AuditEntry
 from core.buttons import ButtonIssuer
 from core.chat import ADMIN_PURPOSES, Actor, Button, Purpose, TokenStatus, hash_token, judge_use
 from core.engine import Engine, RunReport, set_paused
+from core.identity import People
 from core.ledger import RunStatus
 from core.model import Account
-from core.policy import Mode, Policy, Protection
+from core.policy import Mode, Policy
 from core.ports import (
     Clock,
     LifecycleStore,
@@ -33,6 +33,7 @@ from core.ports import (
     ScanStore,
     TokenStore,
 )
+from core.protection import effective_policy, set_protection
 from core.restore import RestoreDesk, Submission
 from core.restore_model import RestoreRequest
 from core.savings import realised_savings
@@ -108,19 +109,15 @@ class ChatOps:
     channels: dict[str, RequesterChannel] = field(default_factory=dict)
     #: Post a restore approval request to the admins of every chat surface (requests from email/JSM).
     admin_posters: list[AdminPoster] = field(default_factory=list)
+    #: Who is who across platforms (four-eyes compares persons, not platform accounts).
+    people: People = field(default_factory=People)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- policy ----------------------------------------------------------------------------
 
     def policy(self) -> Policy:
-        """The policy file merged with protections added from chat."""
-        base = self.load_policy()
-        accounts, groups = self.protections.protections(self.org_id)
-        merged = Protection(
-            accounts=base.protected.accounts | accounts,
-            groups=base.protected.groups | groups,
-        )
-        return replace(base, protected=merged)
+        """The effective policy: the file plus protections added at runtime (computed in core)."""
+        return effective_policy(self.load_policy(), self.protections, self.org_id)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -207,18 +204,19 @@ class ChatOps:
         target = command.target
         assert target is not None  # the grammar guarantees it
         kind = "group" if target.kind == "group" else "account"
-        audit = AuditEntry(
-            at=self.clock.now(),
-            actor=actor.audit_id,
-            action="protect" if protected else "unprotect",
-            outcome="ok",
-            org_id=self.org_id,
-            subject=target.value if kind == "account" else None,
-            reason=f"{kind} {target.value}",
+        result = await asyncio.to_thread(
+            set_protection,
+            self.protections,
+            self.lifecycle,
+            self.scans,
+            self.clock,
+            self.org_id,
+            kind,
+            target.value,
+            protected,
+            actor.audit_id,
         )
-        await asyncio.to_thread(self.protections.set_protection, self.org_id, kind, target.value, protected, audit)
-        verb = "is now protected" if protected else "is no longer protected"
-        return Reply(f"{kind.capitalize()} {target.value} {verb}.")
+        return Reply(result.text)
 
     async def _cmd_restore(self, actor: Actor, command: Command, respond: Respond) -> Reply:
         target = command.target
@@ -316,6 +314,7 @@ class ChatOps:
             open_engine=self.open_engine,
             load_policy=self.policy,
             channels=self.channels,
+            people=self.people,
         )
 
     async def post_to_admins(self, reply: Reply) -> bool:
@@ -442,19 +441,17 @@ class ChatOps:
         self._background(self._run(actor, respond, dry_run=False))
         return "Running now — I'll post the result here.", True
 
-    async def request_restore(self, requester: Actor, email: str) -> tuple[Reply, Reply | None]:
-        """A locked-out user asks for access back: (answer to them, approval message for the admins)."""
+    async def request_restore(self, requester: Actor, email: str) -> Reply:
+        """A locked-out user asks for access back in chat: the answer to them.
+
+        Like every other source, the request reaches the admins of every configured surface
+        (Slack, Teams, email), not only those of the platform it came from.
+        """
         account_id = await self.resolve_account(Target("email", email.lower()))
         if account_id is None:
-            return Reply(
-                f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False
-            ), None
-        submission = await self.desk.submit(requester.platform, requester, account_id)
-        to_user = Reply(submission.text, ok=submission.ok)
-        if not submission.buttons:
-            return to_user, None
-        to_admins = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
-        return to_user, to_admins
+            return Reply(f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False)
+        submission = await self.submit_restore(requester.platform, requester, account_id)
+        return Reply(submission.text, ok=submission.ok)
 
     async def submit_restore(
         self,

@@ -156,6 +156,26 @@ def scan(
     console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
 
 
+@policy_app.command("init")
+def policy_init(
+    file: Annotated[Path, typer.Argument(help="Where to write the sample policy.")] = Path("policy.yml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the commented sample policy (dry run, 90-day rules) to start from."""
+    from importlib import resources
+
+    if file.exists() and not force:
+        raise _fail(f"{file} exists: pass --force to overwrite it")
+    text = resources.files("bot").joinpath("sample_policy.yml").read_text(encoding="utf-8")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{file}: {exc.strerror or exc}") from None
+    console.print(f"Wrote {file}. Check it with: jira-cleanup policy check {file}")
+    console.print(f"Then: export JIRA_CLEANUP_POLICY={file}")
+
+
 @policy_app.command("check")
 def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file.")]) -> None:
     """Validate a policy file and show its rules."""
@@ -212,7 +232,10 @@ def teams_package(
     """Build the Teams app package (manifest.json + icons) to upload in Teams admin."""
     from adapters.teams.package import build_package
 
-    source = source or Path(__file__).resolve().parent.parent / "teams_app"
+    if source is None:
+        from importlib import resources
+
+        source = Path(str(resources.files("teams_app")))
 
     try:
         manifest = build_package(source, out, app_id=app_id, domain=domain, teams_app_id=teams_app_id)

@@ -1,7 +1,14 @@
-"""Lifecycle commands: run, status, pause/resume, approve/deny, keep, restore, audit."""
+"""Lifecycle commands: run, status, pause/resume, approve/deny, protect, restore, audit, serve.
+
+Every command gets its parts from the composition root (:mod:`bot.compose`): a command that
+may act opens the whole bot (:func:`~bot.compose.open_bot`) with every configured channel, so
+``jira-cleanup run`` from cron warns people and asks the admins exactly as ``serve`` does.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,10 +18,11 @@ import typer
 
 from adapters.store.leader import leader_for
 from bot import bootstrap
+from bot.compose import Bot, open_bot, stores
 from bot.exports import export_audit, export_run
-from bot.lifecycle import atlassian_config, cli_actor, open_engine, run_csv_path, run_once, stores
-from bot.render import requests_table, run_table, runs_table, savings_table
-from bot.scheduler import build_scheduler, next_runs, stop_scheduler, validate_cron
+from bot.lifecycle import cli_actor, run_csv_path, run_once
+from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
+from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler, validate_cron
 from bot.server import build_app
 from bot.server import serve as serve_http
 from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
@@ -23,6 +31,8 @@ from core.audit import verify_chain
 from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused
+from core.policy import Policy
+from core.protection import set_protection
 from core.savings import realised_savings
 
 T = TypeVar("T")
@@ -51,6 +61,24 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
             raise fail("missing ATLASSIAN_ORG_ID (or --org)")
         return chosen
 
+    def policy_or_default(path: Path | None, s: Settings) -> Policy:
+        """The policy when one is given; commands that never act work without one."""
+        if path is None and s.jira_cleanup_policy is None:
+            return Policy(rules=())
+        return bootstrap.resolve_policy(path, s)
+
+    def tell_admins(s: Settings, pol: Policy, org_id: str, text: str) -> None:
+        """After a change made from the terminal, tell the admins on every channel (best effort)."""
+
+        async def go() -> None:
+            async with open_bot(s, pol, org_id=org_id, atlassian=False) as bot:
+                await bot.tell_admins(text)
+
+        try:
+            run(go, api_base=s.atlassian_api_base)
+        except (typer.Exit, Exception) as exc:
+            out.print(f"[yellow]The admins could not be told in chat ({type(exc).__name__}).[/]")
+
     @app.command("run")
     def run_command(
         policy: PolicyOption = None,
@@ -64,15 +92,15 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
-            config = atlassian_config(s, org)
-            db = stores(s.database_url)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            path = csv or run_csv_path(pol, None, config.org_id, stamp)
-            async with open_engine(config, db) as engine:
+            async with open_bot(s, pol, org_id=org, acts=not dry_run) as bot:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                path = csv or run_csv_path(pol, None, bot.org_id, stamp)
                 report, written = await run_once(
-                    engine, pol, requested_by=cli_actor(as_), csv_path=path, dry_run=dry_run
+                    bot.require_engine(), pol, requested_by=cli_actor(as_), csv_path=path, dry_run=dry_run
                 )
             out.print(run_table(report))
+            if bot.preview.counts:
+                out.print(transcript_text(bot.preview), markup=False, highlight=False)
             out.print(f"Run CSV: {written}")
 
         run(go, api_base=s.atlassian_api_base)
@@ -101,8 +129,11 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         """Kill switch: stop every write at once, including a run in progress."""
         s = settings()
         org_id = org_of(s, org)
+        # The switch itself needs nothing but the database: chat being down never delays it.
         set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
         out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
+        why = f": {reason}" if reason else ""
+        tell_admins(s, policy_or_default(None, s), org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
 
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
@@ -111,6 +142,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         org_id = org_of(s, org)
         set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, False, cli_actor(as_))
         out.print(f"Resumed org {org_id}.")
+        tell_admins(s, policy_or_default(None, s), org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
 
     @app.command()
     def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
@@ -119,11 +151,12 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
-            async with open_engine(atlassian_config(s, org), stores(s.database_url)) as engine:
+            async with open_bot(s, pol, org_id=org, acts=True) as bot:
                 try:
-                    report = await engine.approve(run_id, cli_actor(as_), pol)
+                    report = await bot.require_engine().approve(run_id, cli_actor(as_), pol)
                 except (ValueError, PermissionError, LookupError) as exc:
                     raise fail(f"cannot approve run {run_id}: {exc}") from None
+                await bot.tell_admins(f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}.")
             out.print(run_table(report))
 
         run(go, api_base=s.atlassian_api_base)
@@ -147,19 +180,10 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         s = settings()
 
         async def go() -> None:
-            from bot.compose import compose
-
             pol = bootstrap.resolve_policy(policy, s)
-            config = atlassian_config(s, org)
-            db = stores(s.database_url)
             actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
-            surfaces = await compose(s, db, pol, config.org_id)
-            try:
-                async with open_engine(config, db, notifier=surfaces.notifier) as engine:
-                    surfaces.bind(engine)
-                    decided = await surfaces.chatops.desk.decide(request_id, approve_it, actor, reason)
-            finally:
-                await surfaces.aclose()
+            async with open_bot(s, pol, org_id=org) as bot:
+                decided = await bot.chatops.desk.decide(request_id, approve_it, actor, reason)
             if not decided.ok:
                 raise fail(f"{request_id}: {decided.text}")
             told = "" if decided.told else " (the requester could not be told automatically)"
@@ -175,11 +199,15 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
     ) -> None:
         """Drop the actions a run held for approval; nothing changes in Atlassian."""
         s = settings()
+        lifecycle = stores(s.database_url).lifecycle
         try:
-            deny_run(stores(s.database_url).lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
+            deny_run(lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
         except (ValueError, LookupError) as exc:
             raise fail(f"cannot deny run {run_id}: {exc}") from None
         out.print(f"Denied run {run_id}: its held actions were dropped.")
+        why = f": {reason}" if reason else ""
+        org_id = lifecycle.get_run(run_id).org_id
+        tell_admins(s, policy_or_default(None, s), org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
 
     @app.command()
     def restore(
@@ -194,14 +222,42 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
-            config = atlassian_config(s, org)
-            async with open_engine(config, stores(s.database_url)) as engine:
-                result = await engine.restore(config.org_id, account_id, cli_actor(as_), pol, reason=reason)
+            async with open_bot(s, pol, org_id=org) as bot:
+                result = await bot.require_engine().restore(bot.org_id, account_id, cli_actor(as_), pol, reason=reason)
             if not result.accepted:
                 raise fail(f"cannot restore {account_id}: {result.reason}")
             out.print(f"{account_id}: {result.reason}.")
 
         run(go, api_base=s.atlassian_api_base)
+
+    @app.command()
+    def protect(
+        target: Annotated[str, typer.Argument(help="Account id or email; with --group, a group name or id.")],
+        group: Annotated[bool, typer.Option("--group", help="Protect a whole group.")] = False,
+        remove: Annotated[bool, typer.Option("--remove", help="Take the protection away again.")] = False,
+        org: OrgOption = None,
+        as_: AsOption = None,
+    ) -> None:
+        """Never warn or change an account (or a group's members); open warnings are withdrawn at once."""
+        s = settings()
+        org_id = org_of(s, org)
+        db = stores(s.database_url)
+        try:
+            result = set_protection(
+                db.protections,
+                db.lifecycle,
+                db.scans,
+                SystemClock(),
+                org_id,
+                "group" if group else "account",
+                target,
+                not remove,
+                cli_actor(as_),
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        out.print(result.text)
+        tell_admins(s, policy_or_default(None, s), org_id, f"{result.text} (by {cli_actor(as_)})")
 
     @app.command()
     def serve(
@@ -220,45 +276,43 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 validate_cron(cron)
             except ValueError as exc:
                 raise fail(f"lifecycle.schedule: {exc}") from None
-            config = atlassian_config(s, org)
-            db = stores(s.database_url)
-            from bot.compose import compose
-
             try:
-                surfaces = await compose(s, db, pol, config.org_id)
-            except (NotImplementedError, SettingsError) as exc:
+                async with open_bot(s, pol, org_id=org, acts=True) as bot:
+                    await serve_bot(bot, cron)
+            except NotImplementedError as exc:
                 raise fail(str(exc)) from None
+
+        async def serve_bot(bot: Bot, cron: str) -> None:
+            pol = bot.policy
+            surfaces = bot.surfaces
+            leader = leader_for(s.database_url, leader_url=s.leader_database_url)
+            service = Service(bot.require_engine(), pol, bot.org_id, bot.db, leader=leader)
+            await service.lead()
+
+            async def scheduled() -> None:
+                await service.scheduled_run()
+                if service.role == "leader":
+                    await surfaces.housekeeping()
+
+            scheduler = build_scheduler(cron, scheduled)
+            app = build_app(health=service.health, metrics=service.metrics)
+            surfaces.mount(app)
+            runner, url = await serve_http(app, host, port)
+            scheduler.start()
+            # `kill -USR1 <pid>`: run the scheduled job now, through the scheduler (an operator's "run now").
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: run_now(scheduler))
+            await surfaces.start()
+            out.print(
+                f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
+                f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
+                + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
+            )
             try:
-                async with open_engine(config, db, notifier=surfaces.notifier) as engine:
-                    leader = leader_for(s.database_url, leader_url=s.leader_database_url)
-                    service = Service(engine, pol, config.org_id, db, leader=leader)
-                    await service.lead()
-
-                    async def scheduled() -> None:
-                        await service.scheduled_run()
-                        if service.role == "leader":
-                            await surfaces.housekeeping()
-
-                    scheduler = build_scheduler(cron, scheduled)
-                    app = build_app(health=service.health, metrics=service.metrics)
-                    surfaces.bind(engine)
-                    surfaces.mount(app)
-                    runner, url = await serve_http(app, host, port)
-                    scheduler.start()
-                    await surfaces.start()
-                    out.print(
-                        f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
-                        f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
-                        + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
-                    )
-                    try:
-                        await wait_for_signal()
-                    finally:
-                        await stop_scheduler(scheduler)
-                        await runner.cleanup()
-                        leader.release()
+                await wait_for_signal()
             finally:
-                await surfaces.aclose()
+                await stop_scheduler(scheduler)
+                await runner.cleanup()
+                leader.release()
 
         run(go, api_base=s.atlassian_api_base)
 

@@ -1,47 +1,143 @@
-"""The composition root of ``jira-cleanup serve``: one ChatOps, every surface, one notifier.
+"""The composition root: every command (``run``, ``serve``, ``approve``, ``deny``, ``restore``,
+``decide-restore``, ``pause``/``resume``, ``protect``, ``report``, ``status``) gets its parts here.
 
-Everything the running bot is made of is built here, from settings, and nowhere else:
+:func:`open_bot` builds, from settings and the policy, and nowhere else:
 
+* the database stores (:func:`stores`) and the Atlassian client (:func:`atlassian_config`);
 * one :class:`ChatOps` (admins of every chat platform, the restore desk over the database);
 * the Slack and Teams surfaces when configured, both over that ChatOps;
 * the email notifier when SMTP is configured, and the email-link pages;
 * the JSM webhook when its secret and the site's API credentials are set;
 * one :class:`~core.notify.OrderedNotifier` over the configured channels, in the policy's
-  ``lifecycle.delivery_order``; the engine is bound once it is opened (:meth:`Surfaces.bind`).
+  ``lifecycle.delivery_order``: a ``jira-cleanup run`` from cron warns people and tells the
+  admins exactly as the scheduler inside ``serve`` does;
+* one :class:`~core.engine.Engine` with the runtime protections, the identity map and a
+  transcript for dry runs.
+
+A log line is never a delivery: without Slack, Teams or SMTP the notifier is the console
+transcript, which reports nothing delivered, and a command that may act in ``mode: enforce``
+is refused before anything is built (:data:`NO_CHANNEL`).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from adapters.atlassian import AtlassianConfig, open_directory
+from adapters.console_notifier import ConsoleNotifier
 from adapters.email import EmailNotifier, SmtpConfig
 from adapters.jsm import JsmClient, JsmConfig
+from adapters.store import SqlChatStore, SqlRestoreStore, open_stores
 from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
 from bot.jsm_webhook import JsmWebhook
-from bot.lifecycle import SharedEngine, Stores
+from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError
 from core.clock import SystemClock
-from core.engine import Engine
+from core.engine import Directory, Engine
+from core.identity import IdentityError, People
 from core.notify import OrderedNotifier
-from core.policy import Policy
-from core.ports import Clock, Notifier
+from core.policy import Mode, Policy
+from core.ports import (
+    Clock,
+    LifecycleStore,
+    Notifier,
+    ProtectionStore,
+    RestoreRequestStore,
+    ScanStore,
+    TokenStore,
+)
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackIntegration
     from bot.teams_app import TeamsIntegration
 
 log = logging.getLogger("jira_cleanup.compose")
+
+#: Why a command that may act in enforce mode is refused when no channel reaches people.
+NO_CHANNEL = (
+    "mode: enforce needs a channel that reaches people, and none is configured: set SLACK_BOT_TOKEN and "
+    "SLACK_SIGNING_SECRET, or MICROSOFT_APP_ID, or SMTP_HOST and SMTP_SENDER (a log is never a delivery; "
+    "preview with --dry-run)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Every store of one database: scans, the lifecycle, chat (tokens, protections) and restore requests."""
+
+    scans: ScanStore
+    lifecycle: LifecycleStore
+    tokens: TokenStore
+    protections: ProtectionStore
+    restores: RestoreRequestStore
+
+    def close(self) -> None:
+        """Dispose of the connection pools."""
+        for store in (self.scans, self.lifecycle):
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
+
+def stores(database_url: str) -> Stores:
+    """Open (and migrate) the database at ``database_url``."""
+    scans, lifecycle = open_stores(database_url)
+    chat = SqlChatStore(lifecycle)
+    return Stores(scans, lifecycle, chat, chat, SqlRestoreStore(lifecycle))
+
+
+def atlassian_config(settings: Settings, org_override: str | None) -> AtlassianConfig:
+    """The Atlassian client settings from the environment (raises naming what is missing)."""
+    org_id, api_key = settings.require_atlassian(org_override)
+    return AtlassianConfig(
+        org_id=org_id,
+        api_key=api_key,
+        base_url=settings.atlassian_api_base,
+        directory_id=settings.atlassian_directory_id,
+        requests_per_second=settings.atlassian_requests_per_second,
+        max_attempts=settings.atlassian_max_attempts,
+    )
+
+
+def people_of(settings: Settings) -> People:
+    """ADMIN_IDENTITIES as a :class:`People` map (raises naming the bad entry)."""
+    try:
+        return People.parse(settings.admin_identities)
+    except IdentityError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def reaches_people(settings: Settings) -> bool:
+    """True when at least one channel that confirms delivery to a person is configured."""
+    return settings.slack_enabled or settings.teams_enabled or settings.email_enabled
+
+
+class SharedEngine:
+    """ChatOps' ``open_engine`` over the one engine of this process (bound once it exists).
+
+    The engine needs the notifier of the chat surfaces and ChatOps needs the engine, so the
+    surfaces are built first and the engine bound afterwards; using it before raises ``RuntimeError``.
+    """
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Engine]:
+        if self.engine is None:
+            raise RuntimeError("the engine is not open (this command works without Atlassian)")
+        yield self.engine
 
 
 @dataclass
@@ -87,10 +183,106 @@ class Surfaces:
         await self.closers.aclose()
 
 
+@dataclass
+class Bot:
+    """What one command works with, built by :func:`open_bot`."""
+
+    settings: Settings
+    org_id: str
+    policy: Policy
+    db: Stores
+    clock: Clock
+    surfaces: Surfaces
+    #: The configured channels in delivery order, or the console transcript (never a delivery).
+    notifier: Notifier
+    #: What a dry run would tell people (printed by the CLI after a preview).
+    preview: ConsoleNotifier
+    people: People
+    engine: Engine | None = None
+
+    @property
+    def chatops(self) -> ChatOps:
+        """The chat use cases (and the restore desk) over this bot's stores and surfaces."""
+        return self.surfaces.chatops
+
+    def require_engine(self) -> Engine:
+        """The engine; only commands opened with Atlassian have one."""
+        if self.engine is None:
+            raise RuntimeError("this command was opened without Atlassian")
+        return self.engine
+
+    async def tell_admins(self, text: str) -> None:
+        """Tell the admins on every configured channel (best effort: the log when none is)."""
+        try:
+            await self.notifier.notify_admins(self.org_id, text)
+        except Exception:
+            log.exception("telling the admins failed")
+
+
+@asynccontextmanager
+async def open_bot(
+    settings: Settings,
+    policy: Policy,
+    *,
+    org_id: str | None = None,
+    atlassian: bool = True,
+    acts: bool = False,
+    directory: Directory | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[Bot]:
+    """Build everything a command needs; close it all on exit.
+
+    ``atlassian=False`` for commands that only touch the database and chat (``deny``, ``pause``,
+    ``status``...): no API key is needed. ``acts``: the command may reduce access, so in
+    ``mode: enforce`` it is refused (:class:`SettingsError`, :data:`NO_CHANNEL`) unless a
+    channel reaches people. ``directory`` and ``clock`` are for tests (a simulated clock).
+    """
+    if acts and policy.mode is Mode.ENFORCE and not reaches_people(settings):
+        raise SettingsError(NO_CHANNEL)
+    clock = clock or SystemClock()
+    people = people_of(settings)
+    config = atlassian_config(settings, org_id) if atlassian else None
+    org = config.org_id if config is not None else (org_id or settings.atlassian_org_id)
+    if not org:
+        raise SettingsError("missing ATLASSIAN_ORG_ID (or --org)")
+    db = stores(settings.database_url)
+    async with AsyncExitStack() as stack:
+        stack.callback(db.close)
+        surfaces = await compose(settings, db, policy, org, clock=clock, people=people)
+        stack.push_async_callback(surfaces.aclose)
+        notifier = surfaces.notifier or ConsoleNotifier()
+        bot = Bot(settings, org, policy, db, clock, surfaces, notifier, ConsoleNotifier(), people)
+        if config is not None:
+            if directory is None:
+                directory = await stack.enter_async_context(open_directory(config))
+            bot.engine = Engine(
+                directory,
+                db.scans,
+                db.lifecycle,
+                notifier,
+                clock,
+                worker_id=worker_id(),
+                protections=db.protections,
+                preview=bot.preview,
+                people=people,
+            )
+            surfaces.bind(bot.engine)
+        yield bot
+
+
 async def compose(
-    settings: Settings, db: Stores, policy: Policy, org_id: str, *, clock: Clock | None = None
+    settings: Settings,
+    db: Stores,
+    policy: Policy,
+    org_id: str,
+    *,
+    clock: Clock | None = None,
+    people: People | None = None,
 ) -> Surfaces:
-    """Build every configured surface. Raises :class:`SettingsError` naming a bad setting."""
+    """Build every configured surface (the part of :func:`open_bot` tests also use on its own).
+
+    Raises :class:`SettingsError` naming a bad setting.
+    """
     clock = clock or SystemClock()
     shared = SharedEngine()
     admins: set[tuple[str, str, str]] = set()
@@ -124,6 +316,7 @@ async def compose(
         clock=clock,
         report_folder=Path(policy.lifecycle.report_folder or "reports"),
         restores=db.restores,
+        people=people or people_of(settings),
     )
     surfaces = Surfaces(chatops=chatops, shared_engine=shared, notifier=None)
     channels: dict[str, Notifier] = {}

@@ -21,17 +21,39 @@ from rich.table import Table
 from adapters.atlassian import AtlassianConfig, open_directory
 from adapters.console_notifier import ConsoleNotifier
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
-from bot.lifecycle import Stores, stores, worker_id
+from bot.compose import Stores, stores
+from bot.lifecycle import worker_id
 from bot.render import run_table, scan_report
 from bot.scanning import ProgressSink, scan_to_csv
 from core.audit import ChainReport, verify_chain
 from core.chat import Actor
 from core.clock import FixedClock, SystemClock
 from core.engine import Engine, RunReport
-from core.lifecycle import CaseState
-from core.policy import Mode, Policy
+from core.lifecycle import Case, CaseState
+from core.model import Account
+from core.policy import Mode, Policy, Rule
+from core.ports import Delivery
 from core.restore import RestoreDesk
 from core.usecases import ScanResult
+
+
+class SimulatedInboxes(ConsoleNotifier):
+    """The demo's people are simulated, and so are their inboxes: a message written here counts as read.
+
+    Only the demo uses this; every production path counts a warning as delivered only when a
+    real channel (Slack, Teams, SMTP) confirmed it.
+    """
+
+    async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
+        """Write the warning to the transcript and count it delivered to the simulated inbox."""
+        await super().warn(account, case, rule)
+        return Delivery(True, "demo-inbox", "simulated person")
+
+    async def actioned(self, account: Account, case: Case) -> Delivery:
+        """Like :meth:`warn`, for the notice after an action."""
+        await super().actioned(account, case)
+        return Delivery(True, "demo-inbox", "simulated person")
+
 
 REQUESTER = "demo:it-admin"
 APPROVER = "demo:security-lead"
@@ -90,7 +112,15 @@ async def run_demo(
                 )
             if not cycle:
                 return DemoResult(preview, path, requests, mutating, [], 0, None, None)
-            engine = Engine(directory, db.scans, db.lifecycle, ConsoleNotifier(), clock, worker_id=worker_id())
+            engine = Engine(
+                directory,
+                db.scans,
+                db.lifecycle,
+                SimulatedInboxes(),
+                clock,
+                worker_id=worker_id(),
+                protections=db.protections,
+            )
             return await _cycle(
                 engine, db, clock, replace(policy, mode=Mode.ENFORCE), preview, path, requests, mutating, console, seed
             )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from adapters.console_notifier import ConsoleNotifier
 from core.engine import RunReport
 from core.ledger import LifecycleRun
 from core.planner import PlanSummary
@@ -145,6 +146,25 @@ def run_table(report: RunReport) -> Group:
     elif report.note:
         parts.append(Text(report.note))
     return Group(*parts)
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """A run's counters in one line, e.g. ``3 actions done, 1 failed``."""
+    parts = [f"{n:,} {(_COUNT_LABELS.get(k) or k.replace('_', ' ')).lower()}" for k, n in sorted(counts.items()) if n]
+    return ", ".join(parts) or "nothing to do"
+
+
+def transcript_text(transcript: ConsoleNotifier, limit: int = 10) -> str:
+    """What a dry run would have told people: the first ``limit`` warnings and how many more."""
+    total = transcript.counts.get("warn", 0)
+    if not total:
+        return ""
+    warnings = [n for n in transcript.transcript if n.kind == "warn"][:limit]
+    lines = [f"Dry run: {total:,} people would be warned (nothing was sent). For example:"]
+    lines += [f"  to {n.to}: {n.text}" for n in warnings]
+    if total > len(warnings):
+        lines.append(f"  … and {total - len(warnings):,} more (every account is in the run CSV)")
+    return "\n".join(lines)
 
 
 def runs_table(runs: Sequence[LifecycleRun]) -> Table:

@@ -11,7 +11,7 @@ from core.clock import SystemClock
 from core.model import Account, Org
 from core.planner import Decision
 from core.policy import Policy
-from core.ports import Clock, DirectoryReader, ScanStore
+from core.ports import Clock, DirectoryReader, ProtectionStore, ScanStore
 from core.report import PreviewCsv
 from core.usecases import ScanResult, scan_and_plan
 
@@ -30,6 +30,7 @@ async def scan_to_csv(
     csv_path: Path | None,
     clock: Clock | None = None,
     progress: ProgressSink | None = None,
+    protections: ProtectionStore | None = None,
 ) -> tuple[ScanResult, Path]:
     """Scan and plan, streaming the preview CSV to disk.
 
@@ -51,7 +52,13 @@ async def scan_to_csv(
                 writer.write(org.org_id, account, decisions)
 
             result = await scan_and_plan(
-                directory, store, policy, clock, on_decisions=write, on_progress=progress.update
+                directory,
+                store,
+                policy,
+                clock,
+                on_decisions=write,
+                on_progress=progress.update,
+                protections=protections,
             )
         partial.replace(target)
     finally:

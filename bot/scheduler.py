@@ -301,3 +301,8 @@ async def stop_scheduler(scheduler: AsyncIOScheduler) -> None:
     done: asyncio.Future[None] = loop.create_future()
     loop.call_soon(done.set_result, None)  # callbacks run in order: this one runs after the shutdown
     await done
+
+
+def run_now(scheduler: AsyncIOScheduler, job_id: str = DEFAULT_JOB_ID) -> None:
+    """Run the scheduled job as soon as possible (same job, same guard), then keep the schedule."""
+    scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))

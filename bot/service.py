@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.lifecycle import Stores, run_csv_path, run_once
+from bot.compose import Stores
+from bot.lifecycle import run_csv_path, run_once
 from core.engine import Engine, RunReport
 from core.ledger import EntryState
 from core.policy import Policy

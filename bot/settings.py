@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")
     jira_cleanup_policy: Path | None = Field(default=None, description="JIRA_CLEANUP_POLICY")
     log_level: str = Field(default="WARNING", description="LOG_LEVEL")
+    # Four-eyes across platforms: which chat, CLI and email identities are one person, e.g.
+    # "alice = slack:T0ACME/U0ALICE, teams:<tenant>/<aad id>, cli:alice, atlassian:<account id>; bob = ...".
+    admin_identities: str = Field(default="", description="ADMIN_IDENTITIES")
 
     # Slack (single workspace). ``serve`` starts the Slack surface only when the bot token and the
     # signing secret are both set; SLACK_APP_TOKEN (xapp-…) adds a Socket Mode connection.

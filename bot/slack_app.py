@@ -54,7 +54,7 @@ from adapters.slack.people import EmailDirectory, judge_user
 from bot import slack_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
-from bot.lifecycle import Stores
+from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
@@ -430,14 +430,7 @@ class SlackIntegration(Background):
             )
             return
         actor = Actor(PLATFORM, team, user_id, found.user.name)
-        to_user, to_admins = await self.chatops.request_restore(actor, found.user.email)
-        if to_admins is not None:
-            posted = await self.notifier.post_admins(
-                render.reply_text(to_admins), render.reply_blocks(to_admins), to_admins.buttons
-            )
-            if posted is None:
-                contact = self.notifier.contact
-                to_user = Reply(f"Sorry, I could not reach the admins right now. Please contact {contact}.", ok=False)
+        to_user = await self.chatops.request_restore(actor, found.user.email)
         await self.notifier.post(channel, **render.message_args(to_user))
 
     async def post_to_admins(self, reply: Reply) -> bool:

@@ -62,7 +62,7 @@ from bot import teams_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.commands import USAGE
-from bot.lifecycle import Stores
+from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
@@ -512,14 +512,7 @@ class TeamsIntegration(Background):
                 )
             )
             return
-        to_user, to_admins = await self.chatops.request_restore(actor, email)
-        if to_admins is not None:
-            text, card = render.reply_card(to_admins)
-            posted = await self.notifier.post_admins(text, card, to_admins.buttons)
-            if posted is None:
-                to_user = Reply(
-                    f"Sorry, I could not reach the admins right now. Please contact {self.notifier.contact}.", ok=False
-                )
+        to_user = await self.chatops.request_restore(actor, email)
         await self._send_reply(turn, to_user)
 
     async def post_to_admins(self, reply: Reply) -> bool:

@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 
 from core.audit import AuditEntry
 from core.errors import AccountNotFound, DirectoryError, NotManageable
+from core.identity import People, same_person
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, entry_id_for
 from core.lifecycle import (
     DELETE_GRACE,
@@ -43,7 +44,7 @@ from core.lifecycle import (
     transition,
 )
 from core.model import Account, AccountId, AccountStatus, GroupId, MembershipStatus, ProductKey
-from core.planner import Decision, SkipReason, Verdict, decide
+from core.planner import Decision, SkipReason, Verdict, decide, is_protected
 from core.policy import Caps, Mode, Policy, Rule
 from core.ports import (
     CaseTransaction,
@@ -53,8 +54,10 @@ from core.ports import (
     DirectoryWriter,
     LifecycleStore,
     Notifier,
+    ProtectionStore,
     ScanStore,
 )
+from core.protection import effective_policy
 from core.usecases import ScanResult, scan_and_plan
 
 T = TypeVar("T")
@@ -65,6 +68,9 @@ REMOVED_FROM_DIRECTORY = "removed from the directory (a new invitation is needed
 
 #: Named points where tests may kill the process (see ``Engine.crash``).
 CRASH_POINTS = ("after_claim", "after_requested", "after_write", "before_confirm")
+
+#: Steps that send a warning (a dry run shows them in its transcript).
+_WOULD_WARN = frozenset({StepKind.OPEN_WARNING, StepKind.REOPEN, StepKind.RETRY_DELIVERY})
 
 
 class Directory(DirectoryReader, DirectoryWriter, Protocol):
@@ -132,6 +138,11 @@ class Engine:
     ``worker_id`` names this process in the ledger and the audit trail; it must be unique per
     process (host name plus a random suffix). ``crash`` is a test hook called at the named
     :data:`CRASH_POINTS`; production leaves it unset. ``concurrency`` bounds the writes in flight.
+
+    ``protections`` are the ones added at runtime (chat, CLI): every phase works on the
+    effective policy (:meth:`effective`), and the final check re-reads them right before each
+    write. ``preview`` is where a dry run shows what people would be told; it is never a
+    delivery (the real ``notifier`` is never called in a dry run).
     """
 
     def __init__(
@@ -147,8 +158,15 @@ class Engine:
         concurrency: int = 8,
         claim_batch: int = 200,
         epoch: int | None = None,
+        protections: ProtectionStore | None = None,
+        preview: Notifier | None = None,
+        people: People | None = None,
     ) -> None:
         self.directory = directory
+        self.protections = protections
+        self.preview = preview
+        #: Who is who across platforms, so one person cannot approve their own run from another chat.
+        self.people = people or People()
         self.scans = scans
         self.store = store
         self.notifier = notifier
@@ -174,6 +192,12 @@ class Engine:
                 return body(tx)
 
         return await asyncio.to_thread(run)
+
+    async def effective(self, policy: Policy, org_id: str) -> Policy:
+        """``policy`` plus the protections stored for ``org_id`` (read now, never cached)."""
+        if self.protections is None:
+            return policy
+        return await self._db(effective_policy, policy, self.protections, org_id)
 
     def crash(self, point: str) -> None:
         """Call the crash hook at a named point (tests only)."""
@@ -226,8 +250,9 @@ class Engine:
     async def run(self, policy: Policy, *, requested_by: str, scan: ScanResult | None = None) -> RunReport:
         """Scan (unless ``scan`` is given), then carry the lifecycle one step forward."""
         if scan is None:
-            scan = await scan_and_plan(self.directory, self.scans, policy, self.clock)
+            scan = await scan_and_plan(self.directory, self.scans, policy, self.clock, protections=self.protections)
         org_id = scan.org.org_id
+        policy = await self.effective(policy, org_id)
         now = self.clock.now()
         mode = policy.mode.value
         report = RunReport(scan.run_id, org_id, mode, RunStatus.RUNNING, scan=scan)
@@ -325,11 +350,14 @@ class Engine:
         open_cases = dict(await self._db(self.store.open_cases, scan.org.org_id))
         rules = {r.name: r for r in policy.rules}
         now = self.clock.now()
-        for decision, _account in await self._decisions_with_accounts(scan, open_cases):
-            step = advance(
-                open_cases.pop((decision.account_id, decision.rule), None), decision, rules[decision.rule], now
-            )
+        for decision, account in await self._decisions_with_accounts(scan, open_cases):
+            rule = rules[decision.rule]
+            case = open_cases.pop((decision.account_id, decision.rule), None)
+            step = advance(case, decision, rule, now)
             report.bump(f"would_{step.kind.value}")
+            if self.preview is not None and account is not None and step.kind in _WOULD_WARN:
+                draft = case or _warning_case("preview", scan.org.org_id, account, rule, step, now)
+                await self.preview.warn(account, draft, rule)
         report.note = "dry run: nothing was warned or changed (set mode: enforce in the policy to act)"
 
     # -- phase 3: cases ------------------------------------------------------------------------
@@ -419,18 +447,7 @@ class Engine:
         self, org_id: str, run_id: str, account: Account, rule: Rule, step: Step, report: RunReport
     ) -> None:
         now = self.clock.now()
-        case = Case(
-            case_id=uuid.uuid4().hex,
-            org_id=org_id,
-            account_id=account.account_id,
-            rule=rule.name,
-            product=rule.product,
-            action=rule.action,
-            state=CaseState.WARNED,
-            opened_at=now,
-            updated_at=now,
-            deadline=step.deadline,
-        )
+        case = _warning_case(uuid.uuid4().hex, org_id, account, rule, step, now)
         audit = self._audit(
             org_id,
             "warn.open",
@@ -659,8 +676,10 @@ class Engine:
         run = await self._db(self.store.get_run, run_id)
         now = self.clock.now()
         if run.status is not RunStatus.AWAITING_APPROVAL:
+            await self._refused(run, "approval.refused", approver, f"run is {run.status.value}, not awaiting approval")
             raise ValueError(f"run {run_id} is {run.status.value}, not awaiting approval")
-        if approver == run.requested_by:
+        if same_person(approver, run.requested_by, self.people):
+            await self._refused(run, "approval.refused", approver, "the requester of a run cannot approve it")
             raise PermissionError("the requester of a run cannot approve it")
         held = list(await self._db(self.store.entries, run.org_id, states=[EntryState.HELD], run_id=run_id))
         if run.expires_at is not None and now > run.expires_at:
@@ -675,9 +694,13 @@ class Engine:
                     epoch=self.epoch,
                 )
             await self._db(self.store.save_run, replace(run, status=RunStatus.EXPIRED, updated_at=now))
-            raise ValueError(f"the approval of run {run_id} expired at {run.expires_at.isoformat()}")
+            reason = f"the approval of run {run_id} expired at {run.expires_at.isoformat()}"
+            await self._refused(run, "approval.expired", approver, f"{reason}; {len(held)} held actions dropped")
+            raise ValueError(reason)
         if action_hash(held) != run.action_hash:
-            raise ValueError(f"run {run_id} changed since it was held (action hash mismatch): refusing to apply it")
+            reason = f"run {run_id} changed since it was held (action hash mismatch): refusing to apply it"
+            await self._refused(run, "approval.refused", approver, reason)
+            raise ValueError(reason)
         for e in held:
             await self._db(
                 self.store.set_entry_state,
@@ -713,9 +736,24 @@ class Engine:
         )
         return report
 
+    async def _refused(self, run: LifecycleRun, action: str, approver: str, reason: str) -> None:
+        """One audit row for an approval that was refused or had expired."""
+        entry = self._audit(
+            run.org_id,
+            action,
+            "refused",
+            run_id=run.run_id,
+            mode=run.mode,
+            actor=approver,
+            approver=approver,
+            reason=reason,
+            plan_hash=run.action_hash,
+        )
+        await self._db(self.store.append_audit, entry)
+
     async def deny(self, run_id: str, approver: str, reason: str = "") -> None:
         """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""
-        await asyncio.to_thread(deny_run, self.store, self.clock, run_id, approver, reason)
+        await asyncio.to_thread(deny_run, self.store, self.clock, run_id, approver, reason, epoch=self.epoch)
 
     # -- phase 5: execution ----------------------------------------------------------------------
 
@@ -844,6 +882,9 @@ class Engine:
                     )
                     return
                 outcome = await self._carry_out(entry, policy, report)
+                if outcome == "stopped":
+                    breaker.stopped = True
+                    return
                 outcomes.append(outcome)
                 breaker.record(outcome)
 
@@ -853,8 +894,7 @@ class Engine:
     async def _carry_out(
         self, entry: LedgerEntry, policy: Policy, report: RunReport, *, reconciling: bool = False
     ) -> str:
-        """Final check, REQUESTED, write, CONFIRMED. Returns ok | noop | skipped | failed | transient."""
-        rules = {r.name: r for r in policy.rules}
+        """Final check, REQUESTED, write, CONFIRMED. Returns ok | noop | skipped | failed | transient | stopped."""
         try:
             account = await self.directory.get_account(AccountId(entry.account_id))
         except AccountNotFound:
@@ -865,6 +905,21 @@ class Engine:
                 return "transient"  # stays REQUESTED; reconciled on the next start
             await self._finalize(entry, EntryState.FAILED, f"transient: {exc}", report)
             return "transient"
+        if entry.state is EntryState.CLAIMED and await self._db(self.store.is_paused, entry.org_id):
+            # The kill switch went on while this entry waited for its final read: it is not sent.
+            await self._db(
+                self.store.set_entry_state,
+                entry.entry_id,
+                EntryState.CLAIMED,
+                EntryState.PLANNED,
+                self.clock.now(),
+                "released: kill switch",
+                epoch=self.epoch,
+            )
+            return "stopped"
+        # Read right before the write: a protection added mid-run wins.
+        policy = await self.effective(policy, entry.org_id)
+        rules = {r.name: r for r in policy.rules}
         now = self.clock.now()
 
         def prepare(tx: CaseTransaction) -> tuple[str, LedgerEntry]:
@@ -986,6 +1041,8 @@ class Engine:
             return "kept by the user"
         if rule is None:
             return "the rule was removed from the policy"
+        if is_protected(account, policy):
+            return "protected now"
         if entry.op.is_deletion:
             if case.state is not CaseState.ACTIONED:
                 return f"case is {case.state.value}, not actioned"
@@ -1159,15 +1216,17 @@ class Engine:
             if current.state.is_final:
                 return
             tx.save_entry(replace(current, state=state, outcome=outcome, updated_at=now, http_status=status))
+            kept = False
             for waiting in tx.entries:
                 if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
                     tx.save_entry(
                         replace(waiting, state=EntryState.SKIPPED, outcome="the action did not happen", updated_at=now)
                     )
-                    if tx.case.keep_until is not None:
-                        tx.save_case(transition(tx.case, now, CaseState.KEPT))
-                        return
-            if close_case and tx.case.state is CaseState.WARNED:
+                    kept = kept or tx.case.keep_until is not None
+            if kept:
+                # A keep arrived while the action was in flight; the action failed, so the keep simply stands.
+                tx.save_case(transition(tx.case, now, CaseState.KEPT))
+            elif close_case and tx.case.state is CaseState.WARNED:
                 tx.save_case(transition(tx.case, now, CaseState.CLOSED, closed_reason=outcome))
             tx.audit(
                 self._audit(
@@ -1356,26 +1415,60 @@ def set_paused(store: LifecycleStore, clock: Clock, org_id: str, paused: bool, a
     store.set_paused(org_id, paused, entry)
 
 
-def deny_run(store: LifecycleStore, clock: Clock, run_id: str, approver: str, reason: str = "") -> None:
-    """Drop the held actions of ``run_id`` (usable without a directory). Raises ``ValueError`` when not held."""
+def deny_run(
+    store: LifecycleStore,
+    clock: Clock,
+    run_id: str,
+    approver: str,
+    reason: str = "",
+    *,
+    epoch: int | None = None,
+) -> None:
+    """Drop the held actions of ``run_id`` (usable without a directory). Raises ``ValueError`` when not held.
+
+    A refusal leaves an audit row too. With ``epoch`` (the leader's), a stale leader is fenced out.
+    """
     run = store.get_run(run_id)
-    if run.status is not RunStatus.AWAITING_APPROVAL:
-        raise ValueError(f"run {run_id} is {run.status.value}, not awaiting approval")
     now = clock.now()
-    for e in store.entries(run.org_id, states=[EntryState.HELD], run_id=run_id):
-        store.set_entry_state(e.entry_id, EntryState.HELD, EntryState.SKIPPED, now, f"denied by {approver}")
-    store.save_run(replace(run, status=RunStatus.COMPLETED, note=f"denied: {reason}", updated_at=now, held=0))
-    store.append_audit(
-        AuditEntry(
+
+    def audit(action: str, outcome: str, why: str) -> None:
+        entry = AuditEntry(
             at=now,
             actor=approver,
-            action="approval.denied",
-            outcome="ok",
+            action=action,
+            outcome=outcome,
             org_id=run.org_id,
             approver=approver,
             run_id=run_id,
-            reason=reason,
+            reason=why,
         )
+        store.append_audit(entry)
+
+    if run.status is not RunStatus.AWAITING_APPROVAL:
+        why = f"run {run_id} is {run.status.value}, not awaiting approval"
+        audit("denial.refused", "refused", why)
+        raise ValueError(why)
+    for e in store.entries(run.org_id, states=[EntryState.HELD], run_id=run_id):
+        store.set_entry_state(
+            e.entry_id, EntryState.HELD, EntryState.SKIPPED, now, f"denied by {approver}", epoch=epoch
+        )
+    store.save_run(replace(run, status=RunStatus.COMPLETED, note=f"denied: {reason}", updated_at=now, held=0))
+    audit("approval.denied", "ok", reason)
+
+
+def _warning_case(case_id: str, org_id: str, account: Account, rule: Rule, step: Step, now: datetime) -> Case:
+    """The case a warning opens (a dry run's transcript uses one that is never stored)."""
+    return Case(
+        case_id=case_id,
+        org_id=org_id,
+        account_id=account.account_id,
+        rule=rule.name,
+        product=rule.product,
+        action=rule.action,
+        state=CaseState.WARNED,
+        opened_at=now,
+        updated_at=now,
+        deadline=step.deadline,
     )
 
 

@@ -201,7 +201,7 @@ def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason 
         return SkipReason.NOT_BILLABLE
     if account.is_admin:
         return SkipReason.ADMIN
-    if _is_protected(account, policy):
+    if is_protected(account, policy):
         return SkipReason.PROTECTED
     if account.is_synced:
         return SkipReason.SCIM_SYNCED
@@ -210,7 +210,8 @@ def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason 
     return None
 
 
-def _is_protected(account: Account, policy: Policy) -> bool:
+def is_protected(account: Account, policy: Policy) -> bool:
+    """True when the policy protects the account by id, email (any case) or a group name or id."""
     protected = policy.protected
     if account.account_id in protected.accounts:
         return True

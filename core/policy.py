@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -73,6 +73,13 @@ class Protection:
 
     accounts: frozenset[str] = frozenset()  # account ids, and emails in lower case
     groups: frozenset[str] = frozenset()  # group names or ids
+
+    def adding(self, accounts: Iterable[str], groups: Iterable[str]) -> Protection:
+        """These protections and more (emails lower-cased): protections only ever add up."""
+        return Protection(
+            accounts=self.accounts | {a.lower() if "@" in a else a for a in accounts},
+            groups=self.groups | frozenset(groups),
+        )
 
 
 DEFAULT_ACCESS_GROUPS: Mapping[str, tuple[str, ...]] = {
@@ -200,6 +207,10 @@ class Policy:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     safety: Safety = field(default_factory=Safety)
     restore: RestoreRules = field(default_factory=RestoreRules)
+
+    def with_protections(self, accounts: Iterable[str], groups: Iterable[str]) -> Policy:
+        """The effective policy: this one plus protections added at runtime (chat, CLI); never fewer."""
+        return replace(self, protected=self.protected.adding(accounts, groups))
 
     def price(self, product: str) -> Decimal:
         """Monthly price of one seat of ``product`` (0 when the policy does not say)."""

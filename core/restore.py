@@ -22,6 +22,7 @@ from core.audit import AuditEntry
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.engine import Engine
+from core.identity import People
 from core.model import Account
 from core.policy import Policy
 from core.ports import Clock, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
@@ -74,8 +75,11 @@ class RestoreDesk:
         open_engine: EngineFactory,
         load_policy: Callable[[], Policy],
         channels: Mapping[str, RequesterChannel] | None = None,
+        people: People | None = None,
     ) -> None:
         self.org_id = org_id
+        #: Who is who across platforms: nobody decides their own request or a restore of their own account.
+        self.people = people or People()
         self.requests = requests
         self.lifecycle = lifecycle
         self.scans = scans
@@ -195,8 +199,11 @@ class RestoreDesk:
             return Decided("This restore request no longer exists.", False)
         if request.state is not RequestState.PENDING:
             return Decided(f"Already decided: {_state_text(request)}", False, request)
-        if actor == request.requester:
-            return Decided("You cannot decide your own restore request.", False, request)
+        refusal = await self._conflict(request, actor)
+        if refusal is not None:
+            audit = self._audit(request, "restore.refused", "refused", actor=actor.audit_id, reason=refusal)
+            await asyncio.to_thread(self.lifecycle.append_audit, audit)
+            return Decided(f"{refusal[0].upper()}{refusal[1:]}.", False, request)
         who = actor.name or actor.audit_id
         if not approve:
             denied = replace(
@@ -220,6 +227,19 @@ class RestoreDesk:
         return Decided(f"Restore could not be done: {done.reason}.", False, done, told)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    async def _conflict(self, request: RestoreRequest, actor: Actor) -> str | None:
+        """Why ``actor`` may not decide ``request`` (same person as the requester, or their own account)."""
+        if actor == request.requester or self.people.same(actor.audit_id, request.requester.audit_id):
+            return "you cannot decide your own restore request"
+        emails: list[str | None] = []
+        latest = await asyncio.to_thread(self.scans.latest_scan, self.org_id)
+        if latest is not None:
+            account = await asyncio.to_thread(self.scans.get_account, latest.run_id, request.account_id)
+            emails.append(account.email if account is not None else None)
+        if self.people.owns_account(actor.audit_id, request.account_id, emails):
+            return "you cannot decide a restore of your own account"
+        return None
 
     async def _execute(self, request: RestoreRequest, decided_by: str, why: str) -> RestoreRequest:
         """PENDING → APPROVED (so a concurrent deny loses), then restore, then RESTORED or FAILED."""

@@ -15,7 +15,8 @@ from datetime import datetime
 from core.model import Account, Org
 from core.planner import Decision, PlanBuilder, PlanSummary
 from core.policy import Policy
-from core.ports import Clock, DirectoryReader, ScanStore
+from core.ports import Clock, DirectoryReader, ProtectionStore, ScanStore
+from core.protection import effective_policy
 
 DecisionsCallback = Callable[[Org, Account, tuple[Decision, ...]], None]
 ProgressCallback = Callable[[int], None]
@@ -43,8 +44,12 @@ async def scan_and_plan(
     *,
     on_decisions: DecisionsCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    protections: ProtectionStore | None = None,
 ) -> ScanResult:
     """Scan every account of the org, plan it under ``policy`` and store both.
+
+    With ``protections``, the plan uses the effective policy: ``policy`` plus the protections
+    stored for the org (added from chat or the CLI).
 
     Memory stays bounded by one page: accounts are planned and stored as they arrive.
     ``on_decisions`` sees each account with its decisions (the CLI writes the CSV there);
@@ -52,6 +57,8 @@ async def scan_and_plan(
     scan is stored as ``failed`` with the error text, and the error is re-raised.
     """
     org = await directory.describe_org()
+    if protections is not None:
+        policy = await asyncio.to_thread(effective_policy, policy, protections, org.org_id)
     await asyncio.to_thread(store.upsert_org, org)
     started = clock.now()
     run_id = await asyncio.to_thread(store.start_scan, org.org_id, started, policy.policy_hash)

@@ -28,6 +28,7 @@ from core.ledger import EntryState, LedgerEntry, entry_id_for
 from core.lifecycle import Case, CaseState, Op
 from core.planner import Verdict, decide
 from core.policy import Action, Policy, parse_policy
+from tests.policies import uncapped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,11 +45,7 @@ def suspend_policy(rule: str, source: str) -> Policy:
             "last_active_lag_days": 0,
             "rules": [{"name": rule, "product": "any", "inactive_days": 1, "action": "suspend", "warn_days_before": 0}],
             "safety": {
-                "caps": {
-                    "per_run": {"max_actions": None, "max_percent": None},
-                    "window": {"max_actions": None, "max_percent": None},
-                    "deletions_per_run": None,
-                },
+                "caps": uncapped(),
                 "canary": {"size": 0},
                 "circuit_breaker": {"consecutive_failures": 1_000_000},
             },

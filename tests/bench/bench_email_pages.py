@@ -26,8 +26,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.chatops import Admins, ChatOps
+from bot.compose import stores
 from bot.email_pages import EmailPages
-from bot.lifecycle import stores
 from bot.ratelimit import RateLimiter
 from bot.server import build_app, serve
 from core.chat import Actor

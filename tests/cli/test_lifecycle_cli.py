@@ -9,6 +9,7 @@ import pytest
 
 from core.report import AUDIT_COLUMNS, RUN_COLUMNS
 from tests.cli.conftest import EXE, clean_env, read_csv, run
+from tests.peers import smtp_inbox
 
 POLICY = """
 mode: enforce
@@ -28,7 +29,15 @@ prices: {jira-software: 8, confluence: 6}
 
 
 @pytest.fixture
-def env(tmp_path, sandbox_process):
+def inbox():
+    """Warnings go by email to a real SMTP server on loopback (enforce needs a channel to people)."""
+    with smtp_inbox() as (box, port):
+        box.port = port
+        yield box
+
+
+@pytest.fixture
+def env(tmp_path, sandbox_process, inbox):
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
     return clean_env(
@@ -36,6 +45,10 @@ def env(tmp_path, sandbox_process):
         DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
         JIRA_CLEANUP_POLICY=str(policy),
         ATLASSIAN_REQUESTS_PER_SECOND="1000",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(inbox.port),
+        SMTP_SENDER="jira-cleanup@acme.example",
+        SMTP_TLS="none",
     )
 
 
@@ -161,7 +174,7 @@ def test_restore_requests_are_listed_and_decided_from_the_terminal(tmp_path, env
     script = f"""
 import asyncio, sys
 from contextlib import asynccontextmanager
-from bot.lifecycle import stores
+from bot.compose import stores
 from core.chat import Actor
 from core.clock import SystemClock
 from core.policy import parse_policy

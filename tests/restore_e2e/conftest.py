@@ -9,8 +9,6 @@ before composing, so the email links carry the real URL. The clock is simulated;
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import os
 import random
 import re
@@ -31,16 +29,17 @@ from aiosmtpd.controller import Controller
 
 from adapters.atlassian import AtlassianConfig, AtlassianDirectory, OrgRateLimiter
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
-from bot.compose import Surfaces, compose
-from bot.lifecycle import Stores, stores
+from bot.compose import Stores, Surfaces, compose, stores
 from bot.server import build_app
 from bot.settings import Settings
 from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import Policy, parse_policy
 from tests.fakes import NOW
+from tests.peers import Inbox
+from tests.policies import uncapped
 from tests.slackfake import FakeSlack
-from tests.slackfake.signing import block_actions_payload, interaction_body, signed_headers
+from tests.slackfake.signing import click_on, interaction_body, signed_headers
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 WEBHOOK_SECRET = "e2e-webhook-secret"
@@ -65,11 +64,7 @@ def restore_policy(**restore: Any) -> Policy:
         ],
         "lifecycle": {"delivery_order": ["slack", "email"]},
         "safety": {
-            "caps": {
-                "per_run": {"max_actions": None, "max_percent": None},
-                "window": {"max_actions": None, "max_percent": None},
-                "deletions_per_run": None,
-            },
+            "caps": uncapped(),
             "canary": {"size": 0},
             "max_unknown_percent": 100,
         },
@@ -77,22 +72,6 @@ def restore_policy(**restore: Any) -> Policy:
     if restore:
         data["restore"] = restore
     return parse_policy(data, source="e2e")
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
 
 
 def text_of(message: EmailMessage) -> str:
@@ -148,26 +127,9 @@ class World:
 
     async def click_admin_button(self, message: dict[str, Any], action_prefix: str, user: str = "U0ADMIN"):
         """An admin clicks a button of a message in the admin channel (a signed Slack interaction)."""
-        action_id, value = next(
-            (e["action_id"], e["value"])
-            for b in message.get("blocks", [])
-            if b.get("type") == "actions"
-            for e in b.get("elements", [])
-            if e["action_id"].startswith(action_prefix)
-        )
         self._ids[0] += 1
         response_url = self.slack.response_url(f"r{self._ids[0]}")
-        payload = block_actions_payload(
-            user,
-            TEAM,
-            action_id,
-            value,
-            ADMIN_CHANNEL,
-            message["ts"],
-            response_url,
-            message_text=message.get("text", ""),
-            message_blocks=message.get("blocks", []),
-        )
+        payload = click_on(user, TEAM, message, action_prefix, ADMIN_CHANNEL, response_url)
         body = interaction_body(payload)
         response = await self.http.post(
             "/slack/events", content=body, headers=signed_headers(body, SIGNING_SECRET, int(time.time()))

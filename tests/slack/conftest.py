@@ -124,6 +124,7 @@ class World:
             restores=FakeRestoreStore(),
         )
         self.slack: SlackIntegration = build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
+        self.ops.admin_posters.append(self.slack.post_to_admins)  # as bot.compose wires it
         self.engine = Engine(self.directory, self.scans, self.store, self.slack.notifier, self.clock, worker_id="w")
         self.http: httpx.AsyncClient | None = None
         self.http_url = ""

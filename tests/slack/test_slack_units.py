@@ -18,8 +18,7 @@ from adapters.slack.notifier import actor_from_audit_id
 from adapters.slack.people import EmailDirectory, judge_user
 from adapters.wording import seat_products
 from bot.chatops import ClickResult, Reply
-from bot.compose import compose
-from bot.lifecycle import Stores
+from bot.compose import Stores, compose
 from bot.settings import Settings, SettingsError
 from bot.slack_app import build_slack, chat_stores, slack_admins
 from bot.slack_render import KeepContext, keep_modal, modal_justification, outcome_update, reply_blocks, respond_args
@@ -321,7 +320,7 @@ async def test_compose_checks_the_token_and_binds_the_engine(fake_slack) -> None
     assert surfaces.slack.team_id == TEAM
     assert surfaces.chatops.admins.is_admin(Actor("slack", TEAM, "U0ADMIN"))
     assert surfaces.chatops.admin_posters == [surfaces.slack.post_to_admins]
-    with pytest.raises(RuntimeError, match="not open yet"):
+    with pytest.raises(RuntimeError, match="the engine is not open"):
         async with surfaces.chatops.open_engine():
             pass
     engine = object()

@@ -245,6 +245,7 @@ class FakeSlack:
 
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self._activity = asyncio.Event()
 
         self._users[BOT_USER_ID] = _User(BOT_USER_ID, None, "jira-cleanup", is_bot=True)
         self._handlers: dict[str, Handler] = {
@@ -527,6 +528,8 @@ class FakeSlack:
             body = handler(params)
         except SlackFakeError as exc:
             return self._error(exc.error, exc.status, **exc.extra)
+        finally:
+            self._activity.set()
         return web.json_response({"ok": True, **body})
 
     def _pace_check(self, channel: str) -> web.Response | None:
@@ -564,7 +567,18 @@ class FakeSlack:
         else:
             payload = dict(await request.post())
         entry.posts.append(payload)
+        self._activity.set()
         return web.Response(text="ok", content_type="text/plain")
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, re-checked after every request the fake answers.
+
+        For a bot running in another process: no polling interval, just the fake's own activity.
+        Bound it with ``asyncio.timeout`` in the caller.
+        """
+        while not predicate():
+            self._activity.clear()
+            await self._activity.wait()
 
     # ------------------------------------------------------------------ helpers
 

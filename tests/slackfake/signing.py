@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 __all__ = [
     "FORM_CONTENT_TYPE",
     "block_actions_payload",
+    "click_on",
     "interaction_body",
     "sign",
     "signed_headers",
@@ -123,6 +124,40 @@ def block_actions_payload(
             }
         ],
     }
+
+
+#: The ``message_ts`` of a click on an ephemeral reply (it has no channel message to update).
+EPHEMERAL_TS = "1718999999.000001"
+
+
+def click_on(
+    user_id: str, team_id: str, message: dict[str, Any], action_prefix: str, channel_id: str, response_url: str
+) -> dict[str, Any]:
+    """``user_id`` clicks the first button of a posted ``message`` whose action id starts with ``action_prefix``.
+
+    A message without ``ts`` is an ephemeral reply (to a slash command, through its response URL).
+    """
+    action_id, value = next(
+        (e["action_id"], e["value"])
+        for b in message.get("blocks", [])
+        if b.get("type") == "actions"
+        for e in b.get("elements", [])
+        if e["action_id"].startswith(action_prefix)
+    )
+    payload = block_actions_payload(
+        user_id,
+        team_id,
+        action_id,
+        value,
+        channel_id,
+        str(message.get("ts", EPHEMERAL_TS)),
+        response_url,
+        message_text=message.get("text", ""),
+        message_blocks=message.get("blocks", []),
+    )
+    if "ts" not in message:
+        payload["container"]["is_ephemeral"] = True
+    return payload
 
 
 def view_submission_payload(

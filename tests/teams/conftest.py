@@ -146,6 +146,7 @@ class World:
             restores=FakeRestoreStore(),
         )
         self.teams: TeamsIntegration = build_teams(self.settings, self.ops, self.conversations)
+        self.ops.admin_posters.append(self.teams.post_to_admins)  # as bot.compose wires it
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)

@@ -317,7 +317,6 @@ async def test_requests_from_email_or_jsm_reach_the_teams_admin_channel_and_are_
     await world.install_person("a1")
     await world.run()
     await world.run(days=14)
-    world.ops.admin_posters.append(world.teams.post_to_admins)
     una = Actor("email", "", "una@acme.example", "Una")
     asked = await world.ops.submit_restore("email", una, "a1", reply_to="una@acme.example")
     assert asked.ok, asked.text
