@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from adapters.store import mask_url
 from adapters.store.leader import leader_for
 from bot import bootstrap
 from bot.compose import Bot, open_bot, stores
@@ -295,7 +296,10 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                     await surfaces.housekeeping()
 
             scheduler = build_scheduler(cron, scheduled)
-            app = build_app(health=service.health, metrics=service.metrics)
+            token = s.status_token.get_secret_value() if s.status_token is not None else ""
+            app = build_app(
+                health=service.health, metrics=service.metrics, limiter=surfaces.chat_limiter, status_token=token
+            )
             surfaces.mount(app)
             runner, url = await serve_http(app, host, port)
             scheduler.start()
@@ -364,7 +368,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         try:
             count = export_run(db.scans, db.lifecycle, run_id, path)
         except LookupError:
-            raise fail(f"--run: no run {run_id!r} in {s.database_url}") from None
+            raise fail(f"--run: no run {run_id!r} in {mask_url(s.database_url)}") from None
         out.print(f"Wrote {count:,} rows to {path}")
 
     app.add_typer(audit_app, name="audit")

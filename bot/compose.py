@@ -40,7 +40,7 @@ from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import worker_id
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, parse_proxies
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError
 from core.clock import SystemClock
@@ -153,6 +153,8 @@ class Surfaces:
     slack: SlackIntegration | None = None
     teams: TeamsIntegration | None = None
     names: list[str] = field(default_factory=list)
+    #: The per-address limit of /slack/events and /api/messages (the server's input guard applies it).
+    chat_limiter: RateLimiter | None = None
 
     def bind(self, engine: Engine) -> None:
         """Give every surface the engine ``serve`` opened."""
@@ -343,7 +345,9 @@ async def compose(
         chatops.channels["teams"] = TeamsChannel(teams.notifier)
         channels["teams"] = teams.notifier
         surfaces.names.append("Teams at /api/messages")
-    limiter = RateLimiter(clock, settings.public_requests_per_minute, trust_forwarded_for=settings.trust_forwarded_for)
+    proxies = parse_proxies(settings.trusted_proxies)
+    limiter = RateLimiter(clock, settings.public_requests_per_minute, proxies=proxies)
+    surfaces.chat_limiter = RateLimiter(clock, settings.chat_requests_per_minute, proxies=proxies)
     if settings.email_enabled:
         email = email_notifier(settings, chatops, clock)
         channels["email"] = email

@@ -2,10 +2,14 @@
 
 Contracts
 ---------
-* ``GET /healthz``: 200 ``{"status": "ok", ...}`` merged with what the health callable returns
-  ("status" is always "ok" on a 200). If the health callable raises (or takes longer than
-  ``health_timeout`` seconds) the answer is 503 ``{"status": "unavailable", "error": "<ExceptionClass>"}``:
-  the class name only, never the message or a stack trace (those go to the log).
+* ``GET /healthz`` (public, for load balancers): 200 ``{"status": "ok"}`` plus the replica's ``role``
+  when the health callable gives one; nothing else (no org id, no error text). If the health callable
+  raises (or takes longer than ``health_timeout`` seconds) the answer is 503
+  ``{"status": "unavailable", "error": "<ExceptionClass>"}``: the class name only, never the message
+  or a stack trace (those go to the log).
+* ``GET /readyz``: the same with every detail the health callable returns (org, kill switch, last
+  run, last error), only for a request from loopback that no proxy forwarded, or one carrying
+  ``Authorization: Bearer <STATUS_TOKEN>``; anyone else gets 403.
 * ``GET /metrics``: Prometheus text exposition format 0.0.4, one ``jira_cleanup_<name> <value>`` line per
   metric, sorted by name. Names must match ``[a-z_][a-z0-9_]*`` and values be finite-or-not real numbers
   (``NaN``/``+Inf``/``-Inf`` are written the Prometheus way); a bad name or value is a bug in the caller
@@ -18,6 +22,8 @@ Contracts
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -26,6 +32,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from bot.guard import MAX_BODY, input_guard
+from bot.ratelimit import RateLimiter
 
 __all__ = [
     "HEALTH",
@@ -51,6 +61,9 @@ HEALTH: Final = web.AppKey[HealthCheck]("health")
 METRICS: Final = web.AppKey[MetricsSource]("metrics")
 """The app's metrics callable; absent when the app has no metrics (``/metrics`` is then empty)."""
 HEALTH_TIMEOUT: Final = web.AppKey("health_timeout", float)
+STATUS_TOKEN: Final = web.AppKey("status_token", str)
+#: Fields of the health details that /healthz may show to anyone.
+PUBLIC_HEALTH_FIELDS: Final = ("role",)
 ROUTES: Final = web.AppKey[list[tuple[str, str]]]("routes")
 """(method, path) of every route mounted with :func:`mount`, in order."""
 
@@ -98,7 +111,7 @@ def render_metrics(metrics: Mapping[str, float]) -> str:
 # -- handlers --------------------------------------------------------------------------------
 
 
-async def _healthz(request: web.Request) -> web.Response:
+async def _health(request: web.Request, *, public: bool) -> web.Response:
     check = request.app[HEALTH]
     try:
         async with asyncio.timeout(request.app[HEALTH_TIMEOUT]):
@@ -106,7 +119,33 @@ async def _healthz(request: web.Request) -> web.Response:
     except Exception as exc:
         log.warning("health check failed", exc_info=True)
         return _json(503, {"status": "unavailable", "error": type(exc).__name__})
+    if public:
+        details = {k: v for k, v in details.items() if k in PUBLIC_HEALTH_FIELDS}
     return _json(200, {**details, "status": "ok"})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return await _health(request, public=True)
+
+
+def _may_read_details(request: web.Request) -> bool:
+    token = request.app[STATUS_TOKEN]
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+    forwarded = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback = False
+    return loopback and not forwarded
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    if not _may_read_details(request):
+        return _json(403, {"error": "forbidden", "hint": "from loopback, or with Authorization: Bearer STATUS_TOKEN"})
+    return await _health(request, public=False)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -147,22 +186,27 @@ def build_app(
     health: HealthCheck,
     metrics: MetricsSource | None = None,
     health_timeout: float = 5.0,
+    limiter: RateLimiter | None = None,
+    status_token: str = "",
 ) -> web.Application:
     """The bot's aiohttp application with ``GET /healthz``, ``GET /metrics`` and JSON 404s.
 
     ``health`` returns extra JSON-able fields for ``/healthz`` or raises when the bot is unhealthy;
     ``metrics`` returns ``{name: value}`` without the ``jira_cleanup_`` prefix. Mount more routes with
-    :func:`mount` before serving (an app is frozen once served).
+    :func:`mount` before serving (an app is frozen once served). Every public POST route is screened
+    by :func:`bot.guard.input_guard` (``limiter``: the per-address limit of the chat routes).
     """
     if health_timeout <= 0:
         raise ValueError(f"health_timeout must be > 0 (got {health_timeout})")
-    app = web.Application(middlewares=[_json_errors])
+    app = web.Application(middlewares=[_json_errors, input_guard(limiter)], client_max_size=MAX_BODY)
     app[HEALTH] = health
     app[HEALTH_TIMEOUT] = health_timeout
+    app[STATUS_TOKEN] = status_token
     if metrics is not None:
         app[METRICS] = metrics
     app[ROUTES] = []
     mount(app, "GET", "/healthz", _healthz)
+    mount(app, "GET", "/readyz", _readyz)
     mount(app, "GET", "/metrics", _metrics)
     return app
 
@@ -181,6 +225,21 @@ def mount(app: web.Application, method: str, path: str, handler: Handler) -> web
     return route
 
 
+_SECRET_PATHS: Final = re.compile(r"^(/email/t/)[^/?]+")
+
+
+def masked_path(path: str) -> str:
+    """A request path fit for the log: email-link tokens (bearer secrets) become ``***``."""
+    return _SECRET_PATHS.sub(r"\1***", path)
+
+
+class MaskingAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log without secrets: method, masked path (no query), status, duration."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.3fs", request.method, masked_path(request.path), response.status, time)
+
+
 async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Start serving ``app`` on ``host:port``; return the runner and the base URL actually bound.
 
@@ -188,7 +247,7 @@ async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     IPv6 hosts are bracketed. Stop with ``await runner.cleanup()``. If binding fails, everything
     started is cleaned up and the ``OSError`` propagates.
     """
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=MaskingAccessLogger)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

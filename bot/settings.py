@@ -98,8 +98,16 @@ class Settings(BaseSettings):
     # Per-IP limit on the public endpoints (email pages, JSM webhook), requests per minute.
     public_requests_per_minute: int = Field(default=30, ge=1, description="PUBLIC_REQUESTS_PER_MINUTE")
     trust_forwarded_for: bool = Field(
-        default=False, description="TRUST_FORWARDED_FOR: behind a reverse proxy, limit by X-Forwarded-For"
+        default=False, description="TRUST_FORWARDED_FOR: replaced by TRUSTED_PROXIES (refused when true)"
     )
+    trusted_proxies: str = Field(
+        default="", description="TRUSTED_PROXIES: reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed"
+    )
+    status_token: SecretStr | None = Field(
+        default=None, description="STATUS_TOKEN: bearer token for GET /readyz from outside loopback"
+    )
+    # Per-address limit on the chat endpoints (/slack/events, /api/messages), before the body is read.
+    chat_requests_per_minute: int = Field(default=600, ge=1, description="CHAT_REQUESTS_PER_MINUTE")
 
     @field_validator("public_base_url")
     @classmethod
@@ -107,6 +115,24 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http:// for local testing)")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from bot.ratelimit import parse_proxies
+
+        parse_proxies(value)
+        return value
+
+    @field_validator("trust_forwarded_for")
+    @classmethod
+    def _no_blind_trust(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "X-Forwarded-For is only believed from known proxies now: unset it and set "
+                "TRUSTED_PROXIES to your reverse proxy's addresses"
+            )
+        return value
 
     @field_validator("smtp_tls")
     @classmethod
@@ -209,6 +235,7 @@ class Settings(BaseSettings):
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         secrets += [self.microsoft_app_password, self.slack_signing_secret_previous]
         secrets += [self.smtp_password, self.jsm_api_token, self.jsm_webhook_secret, self.link_secret]
+        secrets += [self.status_token]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -192,6 +193,10 @@ class SlackIntegration(Background):
         if not any(v.is_valid(body, timestamp, signature) for v in self.verifiers):
             log.warning("Slack request refused: bad or stale signature")
             return web.json_response(_UNAUTHORIZED, status=401)
+        problem = shape_problem(body, request.content_type)
+        if problem is not None:
+            log.warning("Slack request refused: signed but %s", problem)
+            return web.json_response({"error": "invalid body", "reason": problem}, status=400)
         try:
             bolt_request = AsyncBoltRequest(
                 body=body.decode("utf-8"),
@@ -443,6 +448,44 @@ def _kept_blocks(where: _Where) -> list[dict[str, Any]]:
     """The clicked message's blocks without buttons, if they fit in the modal's private_metadata."""
     kept = [b for b in where.blocks if b.get("type") != "actions"]
     return kept if len(json.dumps(kept)) <= render.METADATA_BLOCKS_BUDGET else []
+
+
+# -- input shape -----------------------------------------------------------------------------
+
+#: Keys of an interaction payload or event envelope that Bolt reads as objects when present.
+_OBJECT_KEYS: Final = ("user", "team", "view", "container", "channel", "message", "event", "enterprise", "state")
+
+
+def shape_problem(body: bytes, content_type: str) -> str | None:
+    """Why a signed body is not something Slack sends (None when it is), before Bolt sees it.
+
+    Slack sends form bodies (slash commands; interactions as ``payload=<JSON object>``) and JSON
+    event envelopes; every object Bolt reads must be an object, every list a list of objects.
+    """
+    try:
+        text = body.decode("utf-8")
+        if content_type == "application/json":
+            envelope = json.loads(text)
+        else:
+            fields = dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+            if "payload" not in fields:
+                return None if "command" in fields or "ssl_check" in fields else "no payload or command"
+            envelope = json.loads(fields["payload"])
+    except (UnicodeDecodeError, ValueError):
+        return "not JSON or form data"
+    if not isinstance(envelope, dict):
+        return "the payload is not an object"
+    if not isinstance(envelope.get("type"), str):
+        return "no type"
+    for key in _OBJECT_KEYS:
+        if key in envelope and envelope[key] is not None and not isinstance(envelope[key], dict):
+            return f"{key} is not an object"
+    for key in ("actions", "authorizations"):
+        if key in envelope and not (
+            isinstance(envelope[key], list) and all(isinstance(item, dict) for item in envelope[key])
+        ):
+            return f"{key} is not a list of objects"
+    return None
 
 
 # -- factory ---------------------------------------------------------------------------------

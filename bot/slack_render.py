@@ -34,8 +34,8 @@ def reply_text(reply: Reply) -> str:
 
 
 def clip_text(text: str) -> str:
-    """Text fallback clipped well under chat.postMessage's 40,000 characters."""
-    return clip(text, 3900)
+    """Text fallback, escaped (Slack reads it as mrkdwn) and clipped well under chat.postMessage's 40,000."""
+    return clip(bk.escape(text), 3900)
 
 
 def _line_sections(lines: Iterable[tuple[str, str]]) -> list[Block]:
@@ -87,7 +87,7 @@ def respond_args(reply: Reply, *, replace_original: bool = False) -> dict[str, A
 def refusal_args(result: ClickResult) -> dict[str, Any]:
     """An ephemeral answer to a refused click (wrong user, expired, already used); nothing is replaced."""
     return {
-        "text": result.text,
+        "text": clip_text(result.text),
         "blocks": [bk.section(":no_entry_sign: " + bk.escape(result.text))],
         "response_type": "ephemeral",
         "replace_original": False,

@@ -134,6 +134,10 @@ def _b64_json(part: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
+#: Bot Framework tokens are about 1.5 KB; anything far larger is not one.
+MAX_AUTHORIZATION: Final = 8192
+
+
 def token_precheck(header: str | None, app_id: str, service_url: str) -> str | None:
     """Why a Bot Framework ``Authorization`` header is refused before signature checks, or None.
 
@@ -142,13 +146,15 @@ def token_precheck(header: str | None, app_id: str, service_url: str) -> str | N
     """
     if not header:
         return "missing Authorization header"
+    if len(header) > MAX_AUTHORIZATION:
+        return "Authorization header too long"
     scheme, _, token = header.partition(" ")
     parts = token.split(".")
     if scheme != "Bearer" or len(parts) != 3 or not all(parts[:2]):
         return "malformed Authorization header"
     try:
         head, claims = _b64_json(parts[0]), _b64_json(parts[1])
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         return "malformed JWT"
     if not isinstance(head, dict) or not isinstance(claims, dict):
         return "malformed JWT"

@@ -32,13 +32,15 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
     "rule",
 )
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: What spreadsheets may read as the start of a formula: = + - @, their full-width forms (some
+#: spreadsheets fold them), and leading whitespace (some trim it before looking).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _COUNT_FIELDS = ("billable_seats", "inactive", "to_warn", "to_act", "protected", "manage_in_idp", "unknown")
 
 
 def safe_cell(value: str) -> str:
     """Neutralise spreadsheet formula injection by prefixing risky cells with ``'``."""
-    if value.startswith(_FORMULA_PREFIXES):
+    if value.startswith(_FORMULA_PREFIXES) or value[:1].isspace():
         return "'" + value
     return value
 

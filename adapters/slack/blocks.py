@@ -1,6 +1,7 @@
 """Pure Block Kit builders for what the bot posts on its own: warnings, notices, approvals, escalations.
 
-Every builder returns ``(text, blocks)``: ``text`` is the notification/fallback text Slack
+Every builder returns ``(text, blocks)``, both escaped (Slack reads ``text`` as mrkdwn too, so a
+display name like ``<!channel>`` must not become a mention): ``text`` is the notification/fallback text Slack
 shows in push notifications and screen readers (``chat.postMessage`` must always carry it
 next to ``blocks``), ``blocks`` a JSON-able list within Block Kit's limits (≤ 50 blocks,
 section text ≤ 3,000 characters, header ≤ 150, button value ≤ 2,000). Nothing here does I/O.
@@ -129,7 +130,7 @@ def warning(
         context(" · ".join(words.facts)),
         actions(buttons),
     ]
-    return words.summary, blocks
+    return escape(words.summary), blocks
 
 
 def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, list[Block]]:
@@ -140,7 +141,7 @@ def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, list[B
     """
     marked = actioned_text(account, case, contact=contact, bold=lambda text: f"*{text}*", escape=escape)
     blocks: list[Block] = [header(actioned_headline(case)), section(marked)]
-    return actioned_text(account, case, contact=contact), blocks
+    return escape(actioned_text(account, case, contact=contact)), blocks
 
 
 # -- admins ----------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, list[B
 
 def approval(run: LifecycleRun, summary: str, buttons: Iterable[Button]) -> tuple[str, list[Block]]:
     """A held run awaiting approval, with Approve / Deny (any admin but the requester)."""
-    text = f"Run {run.run_id[:12]} holds {run.held} actions for approval"
+    text = escape(f"Run {run.run_id[:12]} holds {run.held} actions for approval")
     lines = [
         f"*{run.held}* access-reducing actions are held: {escape(summary or 'over the safety caps')}.",
         f"Requested by `{escape(run.requested_by)}` · mode {escape(run.mode)}"
@@ -161,7 +162,7 @@ def approval(run: LifecycleRun, summary: str, buttons: Iterable[Button]) -> tupl
 def escalation(org_id: str, account: Account | None, case: Case, reason: str) -> tuple[str, list[Block]]:
     """A case that needs a human (typically: the warning could not be delivered)."""
     who = (account.email or account.name or case.account_id) if account is not None else case.account_id
-    text = f"jira-cleanup needs a human for {who}: {reason}"
+    text = escape(f"jira-cleanup needs a human for {who}: {reason}")
     lines = [
         f"*Account:* {escape(who)} (`{escape(case.account_id)}`)",
         f"*Rule:* {escape(case.rule)} · {escape(product_name(case.product))} · {escape(case.action.value)}",
@@ -172,12 +173,12 @@ def escalation(org_id: str, account: Account | None, case: Case, reason: str) ->
 
 def notice(org_id: str, text: str) -> tuple[str, list[Block]]:
     """A plain notice to the admins."""
-    return text, [section(escape(text)), context(f"jira-cleanup · org {escape(org_id)}")]
+    return escape(text), [section(escape(text)), context(f"jira-cleanup · org {escape(org_id)}")]
 
 
 def plain(text: str) -> tuple[str, list[Block]]:
     """A message that is just text (escaped) in one section."""
-    return text, [section(escape(text))]
+    return escape(text), [section(escape(text))]
 
 
 def resolved(blocks: Iterable[Mapping[str, Any]], outcome: str) -> list[Block]:

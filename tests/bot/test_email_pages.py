@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot.email_pages import CSRF_COOKIE, EmailPages
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, parse_proxies
 from bot.server import build_app, serve
 from core.chat import Actor, hash_token
 from core.lifecycle import CaseState
@@ -173,11 +173,20 @@ async def test_when_no_admin_surface_takes_the_request_the_person_is_told_the_tr
 
 
 async def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_address(site):
-    site.limiter.trust_forwarded_for = True
+    site.limiter.proxies = parse_proxies("127.0.0.0/8")
     raw = _keep_link(site)
     for _ in range(8):
         assert (await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.1"})).status_code == 200
-    blocked = await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.1, 172.16.0.1"})
-    assert blocked.status_code == 429
+    # A client writing its own first entry changes nothing: the proxy's appended entry is the client.
+    spoofed = await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "1.2.3.4, 10.0.0.1"})
+    assert spoofed.status_code == 429
     other = await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.0.0.2"})
     assert other.status_code == 200
+
+
+async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(site):
+    site.limiter.proxies = parse_proxies("192.0.2.10")
+    raw = _keep_link(site)
+    for n in range(8):
+        assert (await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": f"10.0.0.{n}"})).status_code == 200
+    assert (await site.http.get(f"/email/t/{raw}", headers={"X-Forwarded-For": "10.9.9.9"})).status_code == 429

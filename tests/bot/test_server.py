@@ -69,12 +69,27 @@ async def test_serve_cleans_up_when_the_port_is_taken() -> None:
 # -- /healthz ---------------------------------------------------------------------------------
 
 
-async def test_healthz_ok_merges_the_health_details(served: Served) -> None:
-    client = await served(build_app(health=healthy))
+async def test_healthz_shows_only_ok_and_the_role_and_readyz_the_details(served: Served) -> None:
+    async def detailed() -> Mapping[str, object]:
+        return {"org": "acme", "paused": False, "last_run": None, "role": "leader", "last_error": "boom"}
+
+    client = await served(build_app(health=detailed, status_token="tok"))
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"status": "ok", "org": "acme", "paused": False, "last_run": None}
+    assert response.json() == {"status": "ok", "role": "leader"}
+    ready = await client.get("/readyz")  # from loopback, not forwarded
+    assert ready.json() == {"status": "ok", "org": "acme", "paused": False, "last_run": None, "role": "leader"} | {
+        "last_error": "boom"
+    }
+    proxied = await client.get("/readyz", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+    assert "acme" not in proxied.text
+    assert (
+        await client.get("/readyz", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer no"})
+    ).status_code == 403
+    with_token = await client.get("/readyz", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer tok"})
+    assert with_token.json()["org"] == "acme"
 
 
 async def test_healthz_status_is_ok_whatever_health_returns(served: Served) -> None:
@@ -113,7 +128,7 @@ async def test_healthz_serializes_non_json_values_as_text(served: Served) -> Non
         return {"last_run": datetime(2026, 3, 8, 2, 30, tzinfo=UTC)}
 
     client = await served(build_app(health=with_time))
-    assert (await client.get("/healthz")).json() == {"status": "ok", "last_run": "2026-03-08 02:30:00+00:00"}
+    assert (await client.get("/readyz")).json() == {"status": "ok", "last_run": "2026-03-08 02:30:00+00:00"}
 
 
 # -- /metrics ---------------------------------------------------------------------------------
@@ -204,13 +219,13 @@ async def test_mount_adds_routes_before_serving(served: Served) -> None:
         return web.json_response({"ok": True, "body": await request.text()})
 
     app = build_app(health=healthy)
-    mount(app, "post", "/slack/events", slack_events)
-    assert app[ROUTES] == [("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/slack/events")]
+    mount(app, "post", "/echo", slack_events)
+    assert app[ROUTES] == [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/echo")]
     with pytest.raises(ValueError, match="already mounted"):
-        mount(app, "POST", "/slack/events", slack_events)
+        mount(app, "POST", "/echo", slack_events)
 
     client = await served(app)
-    response = await client.post("/slack/events", content="hello")
+    response = await client.post("/echo", content="hello")
     assert response.status_code == 200
     assert response.json() == {"ok": True, "body": "hello"}
     with pytest.raises(RuntimeError):

@@ -133,6 +133,7 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
         "JSM_API_TOKEN": "jsm-api-token",
         "JSM_WEBHOOK_SECRET": "whsec",
         "LINK_SECRET": "link-secret",
+        "LOG_LEVEL": "INFO",
     }
     with subprocess.Popen(
         [*EXE, "serve", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -143,7 +144,9 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
             match = re.search(r"serving on (http://\S+) ", line)
             assert match, line + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
             base = match.group(1)
-            health = httpx.get(f"{base}/healthz", timeout=10)
+            public = httpx.get(f"{base}/healthz", timeout=10).json()
+            assert public == {"status": "ok", "role": "leader"}
+            health = httpx.get(f"{base}/readyz", timeout=10)
             assert health.status_code == 200
             body = health.json()
             assert body["status"] == "ok"
@@ -154,15 +157,18 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
             assert json.loads(health.text)["org_id"] == env["ATLASSIAN_ORG_ID"]
             assert "email via 127.0.0.1:2525" in line
             assert "JSM webhook at /jsm/webhook" in line
-            bogus = httpx.get(f"{base}/email/t/not-a-token", timeout=10)
+            bogus = httpx.get(f"{base}/email/t/not-a-token?x=1", timeout=10)
             assert bogus.status_code == 404
             assert "This link is not valid" in bogus.text
-            unsigned = httpx.post(f"{base}/jsm/webhook", content=b"{}", timeout=10)
+            unsigned = httpx.post(f"{base}/jsm/webhook", json={}, timeout=10)
             assert unsigned.status_code == 401
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+        log = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0
+    assert "GET /email/t/*** 404" in log, "the access log is on at INFO and masks the token"
+    assert "not-a-token" not in log
 
 
 def test_restore_requests_are_listed_and_decided_from_the_terminal(tmp_path, env):
@@ -215,3 +221,16 @@ print(asked.request.request_id, case.account_id)
     again = run("decide-restore", request_id, "--deny", cwd=tmp_path, env=env)
     assert again.returncode == 2
     assert "Already decided" in again.stderr
+
+
+@pytest.mark.postgres
+def test_errors_never_print_the_database_password(tmp_path):
+    """A PostgreSQL URL with a password (trust auth ignores it) is shown masked in errors."""
+    from tests.store.pg import require_postgres
+
+    base = require_postgres()
+    url = base.replace("postgres@", "postgres:hunter2@", 1)
+    done = run("export", "--run", "nope", cwd=tmp_path, env=clean_env(DATABASE_URL=url))
+    assert done.returncode == 2
+    assert "hunter2" not in done.stderr + done.stdout
+    assert "***" in done.stderr

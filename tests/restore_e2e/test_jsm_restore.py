@@ -24,8 +24,11 @@ async def _raise_request(world, reporter: str) -> tuple[str, bytes]:
     return made.json()["issueKey"], json.dumps(made.json()["webhook"]).encode()
 
 
+JSON = "application/json"  # what Jira's webhooks send
+
+
 def _signed(body: bytes) -> dict[str, str]:
-    return {"X-Hub-Signature": sign(WEBHOOK_SECRET, body)}
+    return {"Content-Type": JSON, "X-Hub-Signature": sign(WEBHOOK_SECRET, body)}
 
 
 def _groups(world, account_id: str) -> set[str]:
@@ -37,9 +40,7 @@ async def test_a_portal_request_is_auto_restored_commented_and_resolved(world_fa
     account = await _actioned_account(world)
     before = _groups(world, account)
     key, body = await _raise_request(world, account)
-    response = await world.http.post(
-        "/jsm/webhook", content=body, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, body)}
-    )
+    response = await world.http.post("/jsm/webhook", content=body, headers=_signed(body))
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "restored"
     assert _groups(world, account) > before  # the removed Jira group is back
@@ -53,7 +54,7 @@ async def test_a_portal_request_is_auto_restored_commented_and_resolved(world_fa
     assert any("restored" in c["body"] for c in status["comments"])
     # A redelivery of the same webhook is recognised: nothing more happens.
     writes = len(world.sandbox.mutating_requests())
-    again = await world.http.post("/jsm/webhook", content=body, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, body)})
+    again = await world.http.post("/jsm/webhook", content=body, headers=_signed(body))
     assert again.json()["duplicate"] is True
     assert len(world.sandbox.mutating_requests()) == writes
 
@@ -68,12 +69,10 @@ async def test_a_forged_signature_is_refused_and_changes_nothing(world_factory):
         {"X-Hub-Signature": "sha256=" + "0" * 64},
         {},
     ):
-        refused = await world.http.post("/jsm/webhook", content=body, headers=headers)
+        refused = await world.http.post("/jsm/webhook", content=body, headers={"Content-Type": JSON, **headers})
         assert refused.status_code == 401
     tampered = body.replace(account.encode(), b"someone-else")
-    refused = await world.http.post(
-        "/jsm/webhook", content=tampered, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, body)}
-    )
+    refused = await world.http.post("/jsm/webhook", content=tampered, headers=_signed(body))
     assert refused.status_code == 401
     assert len(world.sandbox.mutating_requests()) == writes
     status = (await world.jsm_http.get(f"/_sandbox/jsm/requests/{key}")).json()
@@ -85,9 +84,7 @@ async def test_without_a_rule_the_admins_decide_and_the_jsm_request_hears_back(w
     world = await world_factory()
     account = await _actioned_account(world)
     key, body = await _raise_request(world, account)
-    response = await world.http.post(
-        "/jsm/webhook", content=body, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, body)}
-    )
+    response = await world.http.post("/jsm/webhook", content=body, headers=_signed(body))
     assert response.json()["state"] == RequestState.PENDING.value
     status = (await world.jsm_http.get(f"/_sandbox/jsm/requests/{key}")).json()
     assert status["status"] == "Waiting for support"
@@ -105,15 +102,11 @@ async def test_bad_bodies_get_a_clear_error_naming_the_field(world_factory):
     world = await world_factory()
     body = json.dumps({"webhookEvent": "jira:issue_created", "issue": {"key": "HELP-9", "id": "1", "fields": {}}})
     raw = body.encode()
-    response = await world.http.post(
-        "/jsm/webhook", content=raw, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, raw)}
-    )
+    response = await world.http.post("/jsm/webhook", content=raw, headers=_signed(raw))
     assert response.status_code == 400
     assert response.json()["field"] == "issue.fields.reporter"
     junk = b"{not json"
-    response = await world.http.post(
-        "/jsm/webhook", content=junk, headers={"X-Hub-Signature": sign(WEBHOOK_SECRET, junk)}
-    )
+    response = await world.http.post("/jsm/webhook", content=junk, headers=_signed(junk))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_json"
 

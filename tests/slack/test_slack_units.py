@@ -331,3 +331,24 @@ async def test_compose_checks_the_token_and_binds_the_engine(fake_slack) -> None
     wrong = s.model_copy(update={"slack_bot_token": SecretStr("xoxb-wrong")})
     with pytest.raises(SettingsError, match=r"auth\.test failed"):
         await compose(wrong, db, policy(), "org-1")
+
+
+HOSTILE = "<!channel> <https://evil.example|Approve here> & co"
+
+
+def test_user_controlled_text_is_escaped_in_the_text_fallback_too() -> None:
+    """Slack renders ``text`` as mrkdwn: a hostile display name must not become a mention or a link."""
+    account = make_account("a1", name=HOSTILE, email="eve@acme.example")
+    texts = [
+        bk.warning(account, case(), RULE, monthly_cost=Decimal(0), currency="USD", contact=HOSTILE, buttons=())[0],
+        bk.actioned(account, case(), contact=HOSTILE)[0],
+        bk.escalation("org-1", make_account("a1", name=HOSTILE), case(), HOSTILE)[0],
+        bk.notice("org-1", HOSTILE)[0],
+        bk.plain(HOSTILE)[0],
+        respond_args(Reply(HOSTILE, title=HOSTILE))["text"],
+        outcome_update([], ClickResult(TokenStatus.OK, HOSTILE))["text"],
+    ]
+    for text in texts:
+        assert "<!channel>" not in text
+        assert "<https://" not in text
+    assert "&lt;!channel&gt;" in texts[3]
