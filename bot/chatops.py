@@ -111,6 +111,8 @@ class ChatOps:
     admin_posters: list[AdminPoster] = field(default_factory=list)
     #: Who is who across platforms (four-eyes compares persons, not platform accounts).
     people: People = field(default_factory=People)
+    #: Checkpoints the audit chain after each decision (set by the composition root).
+    sealer: Callable[[], Awaitable[None]] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- policy ----------------------------------------------------------------------------
@@ -131,6 +133,7 @@ class ChatOps:
             return Reply(str(exc), ok=False)
         handler = getattr(self, f"_cmd_{command.name}")
         result: Reply = await handler(actor, command, respond)
+        await self.seal()
         return result
 
     async def _cmd_help(self, actor: Actor, command: Command, respond: Respond) -> Reply:
@@ -255,8 +258,10 @@ class ChatOps:
                 )
         except Exception as exc:
             log.exception("chat-requested run failed")
+            await self.seal()
             await respond(Reply(f"The run failed: {type(exc).__name__}: {exc}", ok=False))
             return
+        await self.seal()
         await respond(self.render_run(report, written))
 
     @staticmethod
@@ -273,6 +278,11 @@ class ChatOps:
             )
         text = report.note or ("Done." if report.status is not RunStatus.AWAITING_APPROVAL else "")
         return Reply(text, title=f"Run {report.run_id[:12]} · {report.status.value}", lines=lines, file=csv_path)
+
+    async def seal(self) -> None:
+        """Checkpoint the audit chain, when the composition root gave a sealer."""
+        if self.sealer is not None:
+            await self.sealer()
 
     def _background(self, job: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(job)
@@ -377,6 +387,7 @@ class ChatOps:
             return ClickResult(use.status, _refusal(use.status, current.outcome), token.purpose, current.message_ref)
         text, ok = await self._act_on(token.purpose, token.subject, token.account_id, actor, respond, justification)
         await asyncio.to_thread(self.tokens.set_outcome, token_hash, text)
+        await self.seal()
         # Chat requesters are told by the surface that took the click (same platform); the desk
         # already told requesters on its own channels (email, JSM).
         restore = token.purpose in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE)
@@ -479,6 +490,7 @@ class ChatOps:
                 )
             if not answered and submission.request is not None:
                 await self._acknowledge(submission.request, submission.text)
+        await self.seal()
         return submission
 
     async def _acknowledge(self, request: RestoreRequest, text: str) -> None:

@@ -17,9 +17,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from adapters.store import mask_url
+from adapters.store.checkpoint import CheckpointError
 from adapters.store.leader import leader_for
 from bot import bootstrap
-from bot.compose import Bot, open_bot, stores
+from bot.compose import Bot, audit_checkpoints, open_bot, seal_audit, stores
 from bot.exports import export_audit, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
@@ -28,7 +29,7 @@ from bot.server import build_app
 from bot.server import serve as serve_http
 from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
 from bot.settings import Settings, SettingsError, load_settings
-from core.audit import verify_chain
+from core.audit import verify_against_checkpoints
 from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused
@@ -68,8 +69,13 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
             return Policy(rules=())
         return bootstrap.resolve_policy(path, s)
 
-    def tell_admins(s: Settings, pol: Policy, org_id: str, text: str) -> None:
-        """After a change made from the terminal, tell the admins on every channel (best effort)."""
+    def after_change(s: Settings, org_id: str, text: str) -> None:
+        """After a change made from the terminal: checkpoint the audit chain, then tell the admins (best effort)."""
+        try:
+            audit_checkpoints(s).seal(stores(s.database_url).lifecycle)
+        except (SettingsError, CheckpointError, OSError) as exc:
+            out.print(f"[bold red]The audit checkpoint could not be written: {exc}[/]")
+        pol = policy_or_default(None, s)
 
         async def go() -> None:
             async with open_bot(s, pol, org_id=org_id, atlassian=False) as bot:
@@ -134,7 +140,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
         out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
         why = f": {reason}" if reason else ""
-        tell_admins(s, policy_or_default(None, s), org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
+        after_change(s, org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
 
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
@@ -143,7 +149,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         org_id = org_of(s, org)
         set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, False, cli_actor(as_))
         out.print(f"Resumed org {org_id}.")
-        tell_admins(s, policy_or_default(None, s), org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
+        after_change(s, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
 
     @app.command()
     def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
@@ -208,7 +214,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         out.print(f"Denied run {run_id}: its held actions were dropped.")
         why = f": {reason}" if reason else ""
         org_id = lifecycle.get_run(run_id).org_id
-        tell_admins(s, policy_or_default(None, s), org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
+        after_change(s, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
 
     @app.command()
     def restore(
@@ -258,7 +264,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         except ValueError as exc:
             raise fail(str(exc)) from None
         out.print(result.text)
-        tell_admins(s, policy_or_default(None, s), org_id, f"{result.text} (by {cli_actor(as_)})")
+        after_change(s, org_id, f"{result.text} (by {cli_actor(as_)})")
 
     @app.command()
     def serve(
@@ -294,6 +300,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 await service.scheduled_run()
                 if service.role == "leader":
                     await surfaces.housekeeping()
+                await seal_audit(bot.checkpoints, bot.db)
 
             scheduler = build_scheduler(cron, scheduled)
             token = s.status_token.get_secret_value() if s.status_token is not None else ""
@@ -322,12 +329,25 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
     @audit_app.command("verify")
     def audit_verify() -> None:
-        """Check the audit hash chain; names the first changed, deleted or reordered row."""
+        """Check the audit hash chain and its signed checkpoints; names the first changed, deleted or missing row."""
         s = settings()
-        report = verify_chain(stores(s.database_url).lifecycle.iter_audit())
+        lifecycle = stores(s.database_url).lifecycle
+        try:
+            checkpoints = audit_checkpoints(s)
+            marks = checkpoints.read()
+        except (SettingsError, CheckpointError) as exc:
+            raise fail(f"audit checkpoints unusable: {exc}") from None
+        head = lifecycle.audit_head()
+        if head is not None and not marks:
+            raise fail(
+                f"no audit checkpoint at {checkpoints.path} although the chain has {head.seq:,} rows: the file was "
+                "removed, or AUDIT_CHECKPOINT_FILE points elsewhere"
+            )
+        report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key)
         if not report.ok:
             raise fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
-        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified.")
+        last = f", the last of {len(marks):,} checkpoints at row {marks[-1].seq:,}" if marks else ""
+        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified{last}.")
 
     @audit_app.command("export")
     def audit_export(

@@ -21,6 +21,7 @@ is refused before anything is built (:data:`NO_CHANNEL`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,13 +37,14 @@ from adapters.console_notifier import ConsoleNotifier
 from adapters.email import EmailNotifier, SmtpConfig
 from adapters.jsm import JsmClient, JsmConfig
 from adapters.store import SqlChatStore, SqlRestoreStore, open_stores
+from adapters.store.checkpoint import CheckpointError, CheckpointFile, load_or_create_key
 from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter, parse_proxies
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, beside_database
 from core.clock import SystemClock
 from core.engine import Directory, Engine
 from core.identity import IdentityError, People
@@ -116,6 +118,29 @@ def people_of(settings: Settings) -> People:
         return People.parse(settings.admin_identities)
     except IdentityError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def audit_checkpoints(settings: Settings) -> CheckpointFile:
+    """Where the audit chain's head is checkpointed, and the key that signs it (see adapters/store/checkpoint)."""
+    path = settings.audit_checkpoint_file or beside_database(settings, ".audit-checkpoints")
+    if settings.audit_key is not None and settings.audit_key.get_secret_value():
+        key = settings.audit_key.get_secret_value().encode()
+        if len(key) < 32:
+            raise SettingsError("AUDIT_KEY: must be at least 32 characters")
+    else:
+        try:
+            key = load_or_create_key(settings.audit_key_file or beside_database(settings, ".audit-key"))
+        except (CheckpointError, OSError) as exc:
+            raise SettingsError(f"AUDIT_KEY_FILE: {exc}") from None
+    return CheckpointFile(path, key)
+
+
+async def seal_audit(checkpoints: CheckpointFile, db: Stores) -> None:
+    """Checkpoint the chain's head now (a failure is logged loudly, never hidden)."""
+    try:
+        await asyncio.to_thread(checkpoints.seal, db.lifecycle)
+    except Exception:
+        log.exception("could not write the audit checkpoint to %s", checkpoints.path)
 
 
 def reaches_people(settings: Settings) -> bool:
@@ -200,6 +225,7 @@ class Bot:
     #: What a dry run would tell people (printed by the CLI after a preview).
     preview: ConsoleNotifier
     people: People
+    checkpoints: CheckpointFile
     engine: Engine | None = None
 
     @property
@@ -212,6 +238,10 @@ class Bot:
         if self.engine is None:
             raise RuntimeError("this command was opened without Atlassian")
         return self.engine
+
+    async def seal(self) -> None:
+        """Checkpoint the audit chain's head (after every run and decision)."""
+        await seal_audit(self.checkpoints, self.db)
 
     async def tell_admins(self, text: str) -> None:
         """Tell the admins on every configured channel (best effort: the log when none is)."""
@@ -247,13 +277,16 @@ async def open_bot(
     org = config.org_id if config is not None else (org_id or settings.atlassian_org_id)
     if not org:
         raise SettingsError("missing ATLASSIAN_ORG_ID (or --org)")
+    checkpoints = audit_checkpoints(settings)
     db = stores(settings.database_url)
     async with AsyncExitStack() as stack:
         stack.callback(db.close)
         surfaces = await compose(settings, db, policy, org, clock=clock, people=people)
         stack.push_async_callback(surfaces.aclose)
         notifier = surfaces.notifier or ConsoleNotifier()
-        bot = Bot(settings, org, policy, db, clock, surfaces, notifier, ConsoleNotifier(), people)
+        bot = Bot(settings, org, policy, db, clock, surfaces, notifier, ConsoleNotifier(), people, checkpoints)
+        stack.push_async_callback(bot.seal)  # whatever the command did, its audit rows are sealed
+        surfaces.chatops.sealer = bot.seal
         if config is not None:
             if directory is None:
                 directory = await stack.enter_async_context(open_directory(config))

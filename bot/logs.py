@@ -58,4 +58,6 @@ def configure_logging(level: str = "WARNING", secrets: Iterable[str] = (), strea
     handler._jira_cleanup = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Each audit checkpoint is also a log line (a copy outside the database and the checkpoint file).
+    logging.getLogger("jira_cleanup.audit").setLevel(logging.INFO)
     return handler

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         default="", description="TRUSTED_PROXIES: reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed"
     )
+    # The audit chain's head is checkpointed outside the database, signed with a key the database
+    # never holds: AUDIT_KEY, else a key file generated beside the SQLite file (or in the working folder).
+    audit_key: SecretStr | None = Field(default=None, description="AUDIT_KEY (at least 32 characters)")
+    audit_key_file: Path | None = Field(default=None, description="AUDIT_KEY_FILE")
+    audit_checkpoint_file: Path | None = Field(default=None, description="AUDIT_CHECKPOINT_FILE")
     status_token: SecretStr | None = Field(
         default=None, description="STATUS_TOKEN: bearer token for GET /readyz from outside loopback"
     )
@@ -235,7 +240,7 @@ class Settings(BaseSettings):
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         secrets += [self.microsoft_app_password, self.slack_signing_secret_previous]
         secrets += [self.smtp_password, self.jsm_api_token, self.jsm_webhook_secret, self.link_secret]
-        secrets += [self.status_token]
+        secrets += [self.status_token, self.audit_key]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:
@@ -253,6 +258,14 @@ class Settings(BaseSettings):
             )
         key = self.atlassian_api_key.get_secret_value() if self.atlassian_api_key is not None else ""
         return str(org), key
+
+
+def beside_database(settings: Settings, suffix: str) -> Path:
+    """A file next to the SQLite database file (``<db><suffix>``), or ``./jira-cleanup<suffix>`` otherwise."""
+    url = settings.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0] + suffix)
+    return Path("jira-cleanup" + suffix)
 
 
 def load_settings() -> Settings:

@@ -9,6 +9,7 @@ that row, and :func:`verify_chain` names it. Events carry account ids, never nam
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -131,3 +132,91 @@ def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:
         expected_seq += 1
         checked += 1
     return ChainReport(True, checked)
+
+
+# -- checkpoints: the chain's head, sealed outside the database ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The chain head (``seq``, ``hash``) at one moment, signed with a key the database never holds.
+
+    ``n`` counts checkpoints from 1 and ``prev_mac`` chains them, so a removed or edited checkpoint
+    breaks the signatures after it, like a removed audit row breaks the hashes after it.
+    """
+
+    n: int
+    seq: int
+    hash: str
+    at: str
+    prev_mac: str
+    mac: str
+
+
+def checkpoint_mac(key: bytes, n: int, seq: int, head: str, at: str, prev_mac: str) -> str:
+    """HMAC-SHA256 over a checkpoint's fields."""
+    message = f"{n}|{seq}|{head}|{at}|{prev_mac}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def next_checkpoint(key: bytes, previous: Checkpoint | None, seq: int, head: str, at: datetime) -> Checkpoint:
+    """The checkpoint after ``previous`` for the chain head (``seq``, ``head``)."""
+    n = previous.n + 1 if previous is not None else 1
+    prev_mac = previous.mac if previous is not None else GENESIS
+    stamp = at.astimezone(UTC).isoformat()
+    return Checkpoint(n, seq, head, stamp, prev_mac, checkpoint_mac(key, n, seq, head, stamp, prev_mac))
+
+
+def check_checkpoints(checkpoints: Iterable[Checkpoint], key: bytes) -> str | None:
+    """Why the checkpoints themselves cannot be trusted (wrong signature, one missing), or None."""
+    prev_mac, expected, last_seq = GENESIS, 1, 0
+    for cp in checkpoints:
+        if cp.n != expected or cp.prev_mac != prev_mac:
+            return f"checkpoint {expected} is missing (found checkpoint {cp.n}): the checkpoint file was cut"
+        if not hmac.compare_digest(cp.mac, checkpoint_mac(key, cp.n, cp.seq, cp.hash, cp.at, cp.prev_mac)):
+            return f"checkpoint {cp.n} has a wrong signature: the file was edited, or AUDIT_KEY is not the one used"
+        if cp.seq < last_seq:
+            return f"checkpoint {cp.n} goes back from row {last_seq} to row {cp.seq}"
+        prev_mac, expected, last_seq = cp.mac, expected + 1, cp.seq
+    return None
+
+
+def verify_against_checkpoints(
+    events: Iterable[AuditEvent], checkpoints: Iterable[Checkpoint], key: bytes
+) -> ChainReport:
+    """:func:`verify_chain`, then the chain's tail against the signed checkpoints.
+
+    Detects what the chain alone cannot: rows deleted from the end (the chain ends before the
+    last checkpoint's row, or that row has another hash). A checkpoint with a wrong signature,
+    or a checkpoint missing from the file, fails too.
+    """
+    marks = list(checkpoints)
+    problem = check_checkpoints(marks, key)
+    if problem is not None:
+        return ChainReport(False, 0, None, problem)
+    wanted = {cp.seq: cp for cp in marks}
+    seen: dict[int, str] = {}
+
+    def watch(stream: Iterable[AuditEvent]) -> Iterable[AuditEvent]:
+        for event in stream:
+            if event.seq in wanted:
+                seen[event.seq] = event.hash
+            yield event
+
+    report = verify_chain(watch(events))
+    if not report.ok:
+        return report
+    for cp in marks:
+        if cp.seq > report.checked:
+            return ChainReport(
+                False,
+                report.checked,
+                report.checked + 1,
+                f"rows {report.checked + 1} to {cp.seq} are missing: checkpoint {cp.n} ({cp.at}) sealed the "
+                f"chain at row {cp.seq}, but it ends at row {report.checked}",
+            )
+        if cp.seq and seen.get(cp.seq) != cp.hash:
+            return ChainReport(
+                False, report.checked, cp.seq, f"row {cp.seq} differs from what checkpoint {cp.n} ({cp.at}) sealed"
+            )
+    return report

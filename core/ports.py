@@ -352,6 +352,10 @@ class LifecycleStore(Protocol):
         """Seal and append one audit event to the chain."""
         ...
 
+    def audit_head(self) -> AuditEvent | None:
+        """The newest audit event (the chain's head), or None when there is none."""
+        ...
+
     def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
         """Audit events in chain order (``since`` filters by time, for exports)."""
         ...

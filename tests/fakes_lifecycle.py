@@ -373,6 +373,10 @@ class FakeLifecycleStore:
             self.audit_log.append(event)
             return event
 
+    def audit_head(self) -> AuditEvent | None:
+        with self._lock:
+            return self.audit_log[-1] if self.audit_log else None
+
     def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
         """Audit events in chain order (``since``: only events at or after that time)."""
         start = None if since is None else _aware(since, "since")

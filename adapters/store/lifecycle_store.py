@@ -707,6 +707,13 @@ class SqlLifecycleStore(EngineStore):
         with self._write("appending an audit event") as conn:
             return _append_audit(conn, [sealable])[0]
 
+    def audit_head(self) -> AuditEvent | None:
+        """The newest audit event (highest ``seq``), or None."""
+        stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)
+        with self._read("reading the audit head") as conn:
+            row = conn.execute(stmt).first()
+        return _audit_from_row(row) if row is not None else None
+
     def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
         """Stream audit events in ``seq`` order (``since``: only events at or after that time).
 

@@ -234,3 +234,37 @@ def test_errors_never_print_the_database_password(tmp_path):
     assert done.returncode == 2
     assert "hunter2" not in done.stderr + done.stdout
     assert "***" in done.stderr
+
+
+def test_cutting_the_newest_audit_rows_is_detected(tmp_path, env):
+    """After the rows are deleted (triggers dropped, as the file's owner could), verify names the gap."""
+    import sqlite3
+
+    assert run("run", "--as", "alice", "--csv", str(tmp_path / "r1.csv"), cwd=tmp_path, env=env).returncode == 0
+    ok = run("audit", "verify", cwd=tmp_path, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "checkpoints at row" in ok.stdout
+    checkpoints = tmp_path / "bot.db.audit-checkpoints"
+    assert (tmp_path / "bot.db.audit-key").exists()
+    assert checkpoints.read_text().count("\n") >= 1
+    db = sqlite3.connect(tmp_path / "bot.db")
+    with db:
+        db.execute("DROP TRIGGER audit_events_no_delete")
+        db.execute("DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 6 FROM audit_events)")
+    db.close()
+    cut = run("audit", "verify", cwd=tmp_path, env=env)
+    assert cut.returncode == 2
+    assert "are missing" in cut.stderr
+    assert "checkpoint" in cut.stderr
+
+    lines = checkpoints.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["seq"] -= 1  # hide the cut: claim the first checkpoint sealed an earlier row
+    checkpoints.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    forged = run("audit", "verify", cwd=tmp_path, env=env)
+    assert forged.returncode == 2
+    assert "checkpoint 1 has a wrong signature" in forged.stderr
+    checkpoints.unlink()
+    gone = run("audit", "verify", cwd=tmp_path, env=env)
+    assert gone.returncode == 2
+    assert "no audit checkpoint" in gone.stderr

@@ -36,6 +36,9 @@ def tamper(store: SqlLifecycleStore) -> Iterator[sa.Connection]:
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SET LOCAL session_replication_role = replica"))  # superuser only
+        else:  # whoever holds the SQLite file can drop the append-only triggers
+            for name in ("audit_events_no_update", "audit_events_no_delete"):
+                conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
         yield conn
 
 
@@ -79,27 +82,22 @@ def test_rewriting_a_row_and_its_hash_breaks_the_next_row(sql_lifecycle_store: S
     assert len(events) == 6
 
 
-@pytest.mark.postgres
-def test_the_application_cannot_rewrite_the_audit_trail_on_postgres(postgres_url: str) -> None:
-    """The migration's trigger refuses UPDATE, DELETE and TRUNCATE even for the table's owner."""
-    store = create_lifecycle_store(postgres_url)
-    try:
-        fill(store, 3)
-        for statement in (
-            "UPDATE audit_events SET reason = 'x' WHERE seq = 2",
-            "DELETE FROM audit_events WHERE seq = 2",
-            "TRUNCATE audit_events",
-        ):
-            with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as conn:
-                conn.execute(sa.text(statement))
-        assert verify_chain(store.iter_audit()).checked == 3
-    finally:
-        store.close()
+def test_the_application_cannot_rewrite_the_audit_trail(sql_lifecycle_store: SqlLifecycleStore) -> None:
+    """Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) even for the table's owner."""
+    store = sql_lifecycle_store
+    fill(store, 3)
+    statements = ["UPDATE audit_events SET reason = 'x' WHERE seq = 2", "DELETE FROM audit_events WHERE seq = 2"]
+    if store.engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_events")
+    for statement in statements:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    assert verify_chain(store.iter_audit()).checked == 3
 
 
 def test_store_offers_no_way_to_change_the_audit_trail() -> None:
     methods = {name for name in dir(SqlLifecycleStore) if "audit" in name and not name.startswith("_")}
-    assert methods == {"append_audit", "iter_audit"}
+    assert methods == {"append_audit", "audit_head", "iter_audit"}  # append and read, nothing else
 
 
 def test_partial_unique_index_is_in_the_database(sql_lifecycle_store: SqlLifecycleStore) -> None:
@@ -203,3 +201,44 @@ def test_in_memory_sqlite_works_from_threads() -> None:
         assert verify_chain(lifecycle.iter_audit()).checked == 20
     finally:
         lifecycle.close()
+
+
+@pytest.mark.postgres
+def test_serve_as_a_role_with_only_insert_and_select_on_the_audit_table(postgres_url: str) -> None:
+    """The README's PostgreSQL set-up: migrations as the owner, the bot as a role that can only append.
+
+    That role works (the store appends and reads), but cannot delete audit rows, nor switch the
+    append-only trigger off, nor drop it: only the owner could, and the bot never runs as the owner.
+    """
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    owner = create_lifecycle_store(postgres_url)  # migrates
+    fill(owner, 2)
+    role = f"jc_bot_{uuid.uuid4().hex[:10]}"
+    schema = make_url(postgres_url).query["options"].split("=", 1)[1]
+    with owner.engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(sa.text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(sa.text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(sa.text(f'REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM "{role}"'))
+    bot_url = make_url(postgres_url).set(username=role).render_as_string(hide_password=False)
+    bot = create_lifecycle_store(bot_url)
+    try:
+        bot.append_audit(audit("a9", minute=9, reason="appended by the bot's role"))
+        assert verify_chain(bot.iter_audit()).checked == 3
+        for statement in (
+            "DELETE FROM audit_events WHERE seq = 3",
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete",
+            "DROP TRIGGER audit_events_no_update_delete ON audit_events",
+        ):
+            with pytest.raises(sa.exc.DBAPIError, match=r"permission denied|must be owner"), bot.engine.begin() as conn:
+                conn.execute(sa.text(statement))
+    finally:
+        bot.close()
+        with owner.engine.begin() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+        owner.close()
