@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from core.audit import AuditEntry
+from core.clock import SystemClock
 from core.errors import AccountNotFound, DirectoryError, NotManageable
 from core.identity import People, same_person
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, entry_id_for
@@ -161,6 +163,7 @@ class Engine:
         protections: ProtectionStore | None = None,
         preview: Notifier | None = None,
         people: People | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.directory = directory
         self.protections = protections
@@ -175,11 +178,29 @@ class Engine:
         self._crash = crash
         self.concurrency = max(1, concurrency)
         self.claim_batch = max(1, claim_batch)
+        # Grace periods run on a monotonic clock (a wall-clock step never shortens or stretches them);
+        # with a simulated clock in tests, that clock serves as both.
+        self._monotonic = monotonic or (
+            time.monotonic if isinstance(clock, SystemClock) else (lambda: clock.now().timestamp())
+        )
+        self._epoch: int | None = None
+        self._epoch_since = self._monotonic()
         self.epoch = epoch
         #: False on a standby replica: it records keeps and approvals, the leader executes them.
         self.executes = True
         #: How long a new leader leaves an older leader's REQUESTED entries alone (see _maybe_in_flight).
         self.in_flight_grace = timedelta(seconds=120)
+
+    @property
+    def epoch(self) -> int | None:
+        """The leader's fencing epoch (None: no leader election, e.g. the CLI)."""
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int | None) -> None:
+        if value != self._epoch:
+            self._epoch_since = self._monotonic()  # when this engine started leading with it
+        self._epoch = value
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -796,18 +817,20 @@ class Engine:
         return len(stuck)
 
     def _maybe_in_flight(self, entry: LedgerEntry, now: datetime) -> bool:
-        """True for a REQUESTED entry of an older leader, written too recently to be sure its write is over.
+        """True for a REQUESTED entry of an older leader while its write could still be on the wire.
 
-        Fencing stops a stale leader's ledger writes, not its HTTP request already on the wire; so a
-        new leader waits ``in_flight_grace`` (longer than the client's timeout) before reading the
-        account's state to reconcile such an entry.
+        Fencing stops a stale leader's ledger writes, not its HTTP request already on the wire. Any
+        REQUESTED entry of an older epoch was written before this engine's epoch began, so its write
+        is over once ``in_flight_grace`` (longer than the client's timeout) has passed since then,
+        measured on the monotonic clock: a wall-clock step can neither cut the wait short nor make it
+        last. Until then the entry is left alone and reconciled by a later run.
         """
         return (
             entry.state is EntryState.REQUESTED
             and entry.epoch is not None
             and self.epoch is not None
             and entry.epoch < self.epoch
-            and now - entry.updated_at < self.in_flight_grace
+            and self._monotonic() - self._epoch_since < self.in_flight_grace.total_seconds()
         )
 
     async def _execute(self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None) -> None:

@@ -16,8 +16,9 @@ is a synchronous step between awaits), so it is not bound to an event loop and m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -42,6 +43,7 @@ class OrgRateLimiter:
         burst: int = 10,
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         if requests_per_second is not None and requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive or None")
@@ -52,18 +54,24 @@ class OrgRateLimiter:
         self._tolerance = self._interval * (burst - 1)
         self._clock = clock
         self._sleep = sleep
-        self._tat: float | None = None  # theoretical arrival time of the next request (epoch seconds)
-        self._paused_until: float | None = None
+        # Slots and pauses are counted on a monotonic clock, so a wall-clock step (NTP, a VM resume)
+        # never makes a caller wait an hour; the wall clock only converts a server's reset time.
+        # With an injected (test) clock and no monotonic one, that clock serves as both.
+        if monotonic is None:
+            monotonic = time.monotonic if clock is utc_now else (lambda: clock().timestamp())
+        self._monotonic = monotonic
+        self._tat: float | None = None  # theoretical arrival time of the next request (monotonic seconds)
+        self._paused_until: float | None = None  # monotonic seconds
 
     @property
     def paused_until(self) -> datetime | None:
         """When the current 429 pause ends, ``None`` when not paused."""
         if self._paused_until is None or self._paused_until <= self._now():
             return None
-        return datetime.fromtimestamp(self._paused_until, UTC)
+        return self._clock() + timedelta(seconds=self._paused_until - self._now())
 
     def _now(self) -> float:
-        return self._clock().timestamp()
+        return self._monotonic()
 
     def _reserve(self, now: float) -> float:
         """Reserve the next slot for a caller arriving at ``now``; return how long it must wait."""
@@ -90,7 +98,7 @@ class OrgRateLimiter:
         """Hold every caller until ``until`` (tz-aware); an earlier pause never shortens a later one."""
         if until.tzinfo is None:
             raise ValueError("pause_until needs a tz-aware datetime")
-        stamp = until.timestamp()
+        stamp = self._now() + max(0.0, (until - self._clock()).total_seconds())
         if self._paused_until is None or stamp > self._paused_until:
             self._paused_until = stamp
 
