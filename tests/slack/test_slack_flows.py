@@ -479,3 +479,22 @@ async def test_the_home_tab_offers_request_access_back_and_the_button_asks_the_a
     await world.settle()
     assert len([m for m in world.admin_messages() if "Restore request" in m["text"]]) == 1
     assert "sent to the admins" in world.fake.messages(world.fake.dm_of("U0A1"))[-1]["text"]
+
+
+async def test_the_right_user_id_from_another_slack_team_is_refused(make_world) -> None:
+    """Safety bar 27: a validly signed click carrying the intended user id but another team id changes nothing."""
+    import json
+    from urllib.parse import parse_qs, urlencode
+
+    world = await make_world([stale("a1")])
+    await world.run()
+    [warning] = world.dm_messages("a1")
+    body, name = world.click_body("U0A1", warning, "jc_keep", channel=world.fake.dm_of("U0A1"))
+    payload = json.loads(parse_qs(body.decode())["payload"][0])
+    payload["user"]["team_id"] = payload["team"]["id"] = "T0OTHER"
+    response = await world.post(urlencode({"payload": json.dumps(payload)}).encode())
+    await world.settle()
+    assert response.status_code == 200
+    assert "not for you" in world.fake.response_posts(name)[0]["text"]
+    assert world.case("a1").state is CaseState.WARNED
+    assert keeps(world) == []
