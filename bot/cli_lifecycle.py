@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import exc as sa_errors
 
-from adapters.store import mask_url
-from adapters.store.checkpoint import CheckpointError
+from adapters.store import create_lifecycle_store, mask_url
+from adapters.store.audit_archive import archive_audit
+from adapters.store.checkpoint import CheckpointError, CheckpointFile
 from adapters.store.leader import leader_for
 from bot import bootstrap
 from bot.compose import Bot, audit_checkpoints, open_bot, seal_audit, stores
-from bot.exports import export_audit, export_run
+from bot.exports import export_audit, export_audit_before, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
 from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler, validate_cron
@@ -29,11 +31,12 @@ from bot.server import build_app
 from bot.server import serve as serve_http
 from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
 from bot.settings import Settings, SettingsError, load_settings
-from core.audit import verify_against_checkpoints
+from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints
 from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused
 from core.policy import Policy
+from core.ports import LifecycleStore
 from core.protection import set_protection
 from core.savings import realised_savings
 
@@ -327,11 +330,10 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
 
         run(go, api_base=s.atlassian_api_base)
 
-    @audit_app.command("verify")
-    def audit_verify() -> None:
-        """Check the audit hash chain and its signed checkpoints; names the first changed, deleted or missing row."""
-        s = settings()
-        lifecycle = stores(s.database_url).lifecycle
+    def verified_audit(
+        s: Settings, lifecycle: LifecycleStore
+    ) -> tuple[ChainReport, CheckpointFile, list[Checkpoint], Anchor | None]:
+        """The chain checked against its checkpoints from its anchor; unusable or missing checkpoints fail loudly."""
         try:
             checkpoints = audit_checkpoints(s)
             marks = checkpoints.read()
@@ -343,11 +345,50 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 f"no audit checkpoint at {checkpoints.path} although the chain has {head.seq:,} rows: the file was "
                 "removed, or AUDIT_CHECKPOINT_FILE points elsewhere"
             )
-        report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key)
+        anchor = lifecycle.audit_anchor()
+        report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key, start=anchor)
+        return report, checkpoints, marks, anchor
+
+    @audit_app.command("verify")
+    def audit_verify() -> None:
+        """Check the audit hash chain and its signed checkpoints; names the first changed, deleted or missing row."""
+        s = settings()
+        report, _checkpoints, marks, anchor = verified_audit(s, stores(s.database_url).lifecycle)
         if not report.ok:
             raise fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
         last = f", the last of {len(marks):,} checkpoints at row {marks[-1].seq:,}" if marks else ""
-        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified{last}.")
+        since = f" (rows up to {anchor.seq:,} are archived)" if anchor is not None else ""
+        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified{last}{since}.")
+
+    @audit_app.command("archive")
+    def audit_archive(
+        out_dir: Annotated[Path, typer.Option("--out", help="Folder for the archive CSV.")] = Path("."),
+        policy: PolicyOption = None,
+    ) -> None:
+        """Move audit events older than the policy's audit.retention_days (>= 365) to a CSV (run as the owner)."""
+        s = settings()
+        pol = policy_or_default(policy, s)
+        sql = create_lifecycle_store(s.database_url)
+        report, checkpoints, _marks, _anchor = verified_audit(s, sql)
+        if not report.ok:
+            raise fail(f"refusing to archive a broken audit chain: {report.problem}")
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(days=pol.audit_retention_days)
+        path = out_dir / f"jira-cleanup-audit-archive-{now:%Y%m%dT%H%M%SZ}.csv"
+        last = export_audit_before(sql, path, cutoff)
+        if last is None:
+            out.print(f"Nothing to archive: no audit event is older than {pol.audit_retention_days} days.")
+            return
+        try:
+            removed = archive_audit(sql.engine, last, str(path), now)
+        except sa_errors.DBAPIError as exc:
+            path.unlink(missing_ok=True)
+            raise fail(f"cannot remove archived rows (run this as the tables' owner): {exc.orig}") from None
+        checkpoints.seal(sql)
+        out.print(
+            f"Archived {removed:,} audit events (up to row {last.seq:,}, older than {pol.audit_retention_days} days) "
+            f"to {path}; the chain now continues from row {last.seq:,} (hash {last.hash[:16]}…)."
+        )
 
     @audit_app.command("export")
     def audit_export(

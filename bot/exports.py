@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from core.audit import AuditEvent
 from core.ledger import LedgerEntry
 from core.lifecycle import Op
 from core.model import Account
@@ -56,6 +57,33 @@ def export_run(scans: ScanStore, lifecycle: LifecycleStore, run_id: str, path: P
 
     with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
         return write_csv(stream, RUN_COLUMNS, rows())
+
+
+def export_audit_before(lifecycle: LifecycleStore, path: Path, cutoff: datetime) -> AuditEvent | None:
+    """Write the oldest events, up to the first one at or after ``cutoff``, to ``path``; the last one written.
+
+    Nothing is written (and None returned) when no event is older than ``cutoff``.
+    """
+    last: list[AuditEvent] = []
+
+    def older() -> Iterator[dict[str, str]]:
+        for event in lifecycle.iter_audit():
+            if event.entry.at >= cutoff:
+                return
+            last[:] = [event]
+            yield audit_row(event)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as stream:
+            write_csv(stream, AUDIT_COLUMNS, older())
+        if last:
+            partial.replace(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return last[0] if last else None
 
 
 def export_audit(lifecycle: LifecycleStore, path: Path, *, since: datetime | None = None) -> int:

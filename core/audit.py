@@ -111,14 +111,24 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(events: Iterable[AuditEvent]) -> ChainReport:
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where the chain kept in the database starts after older rows were archived: the last archived row."""
+
+    seq: int
+    hash: str
+
+
+def verify_chain(events: Iterable[AuditEvent], start: Anchor | None = None) -> ChainReport:
     """Check sequence numbers and hashes in order; report the first broken row.
 
     Detects a changed row (its hash no longer matches its content), a deleted row (a gap in
-    ``seq`` or a ``prev_hash`` that does not match), and reordered rows.
+    ``seq`` or a ``prev_hash`` that does not match), and reordered rows. With ``start`` (rows up to
+    it were archived), the chain must continue exactly from that row. ``checked`` counts rows
+    checked here; the last verified row is ``start.seq + checked``.
     """
-    prev = GENESIS
-    expected_seq = 1
+    prev = start.hash if start is not None else GENESIS
+    expected_seq = start.seq + 1 if start is not None else 1
     checked = 0
     for event in events:
         if event.seq != expected_seq:
@@ -182,7 +192,7 @@ def check_checkpoints(checkpoints: Iterable[Checkpoint], key: bytes) -> str | No
 
 
 def verify_against_checkpoints(
-    events: Iterable[AuditEvent], checkpoints: Iterable[Checkpoint], key: bytes
+    events: Iterable[AuditEvent], checkpoints: Iterable[Checkpoint], key: bytes, start: Anchor | None = None
 ) -> ChainReport:
     """:func:`verify_chain`, then the chain's tail against the signed checkpoints.
 
@@ -203,19 +213,23 @@ def verify_against_checkpoints(
                 seen[event.seq] = event.hash
             yield event
 
-    report = verify_chain(watch(events))
+    report = verify_chain(watch(events), start)
     if not report.ok:
         return report
+    first = start.seq if start is not None else 0
+    last = first + report.checked
     for cp in marks:
-        if cp.seq > report.checked:
+        if cp.seq > last:
             return ChainReport(
                 False,
                 report.checked,
-                report.checked + 1,
-                f"rows {report.checked + 1} to {cp.seq} are missing: checkpoint {cp.n} ({cp.at}) sealed the "
-                f"chain at row {cp.seq}, but it ends at row {report.checked}",
+                last + 1,
+                f"rows {last + 1} to {cp.seq} are missing: checkpoint {cp.n} ({cp.at}) sealed the "
+                f"chain at row {cp.seq}, but it ends at row {last}",
             )
-        if cp.seq and seen.get(cp.seq) != cp.hash:
+        if start is not None and cp.seq == start.seq and cp.hash != start.hash:
+            return ChainReport(False, report.checked, cp.seq, f"the archive point differs from checkpoint {cp.n}")
+        if cp.seq > first and seen.get(cp.seq) != cp.hash:
             return ChainReport(
                 False, report.checked, cp.seq, f"row {cp.seq} differs from what checkpoint {cp.n} ({cp.at}) sealed"
             )

@@ -207,6 +207,8 @@ class Policy:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     safety: Safety = field(default_factory=Safety)
     restore: RestoreRules = field(default_factory=RestoreRules)
+    #: How long audit events stay in the database before ``jira-cleanup audit archive`` moves them to a CSV.
+    audit_retention_days: int = 400
 
     def with_protections(self, accounts: Iterable[str], groups: Iterable[str]) -> Policy:
         """The effective policy: this one plus protections added at runtime (chat, CLI); never fewer."""
@@ -242,6 +244,7 @@ class Policy:
             "lifecycle": _lifecycle_mapping(self.lifecycle),
             "safety": _safety_mapping(self.safety),
             "restore": _restore_mapping(self.restore),
+            "audit": {"retention_days": self.audit_retention_days},
         }
 
     @property
@@ -314,7 +317,11 @@ def _num(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+#: Audit events are kept at least this long (the retention job never removes younger ones).
+AUDIT_RETENTION_FLOOR_DAYS = 365
+
 _TOP_KEYS = {
+    "audit",
     "lifecycle",
     "restore",
     "safety",
@@ -374,7 +381,14 @@ def parse_policy(data: object, source: str = "policy") -> Policy:
         lifecycle=_lifecycle(top.get("lifecycle", {}), source),
         safety=_safety(top.get("safety", {}), source),
         restore=_restore(top.get("restore", {}), source),
+        audit_retention_days=_audit_retention(top.get("audit", {}), source),
     )
+
+
+def _audit_retention(data: object, source: str) -> int:
+    raw = _mapping(data if data is not None else {}, source, "audit")
+    _no_unknown_keys(raw, {"retention_days"}, source, "audit")
+    return _int(raw.get("retention_days", 400), source, "audit.retention_days", minimum=AUDIT_RETENTION_FLOOR_DAYS)
 
 
 def _lifecycle(data: object, source: str) -> Lifecycle:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.audit import AuditEntry, AuditEvent
+from core.audit import Anchor, AuditEntry, AuditEvent
 from core.chat import ActionToken, Actor, Purpose, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case
@@ -354,6 +354,10 @@ class LifecycleStore(Protocol):
 
     def audit_head(self) -> AuditEvent | None:
         """The newest audit event (the chain's head), or None when there is none."""
+        ...
+
+    def audit_anchor(self) -> Anchor | None:
+        """Where the chain starts when older rows were archived (None: it starts at row 1)."""
         ...
 
     def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:

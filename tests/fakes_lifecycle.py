@@ -377,6 +377,9 @@ class FakeLifecycleStore:
         with self._lock:
             return self.audit_log[-1] if self.audit_log else None
 
+    def audit_anchor(self) -> None:
+        return None  # the fake never archives
+
     def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
         """Audit events in chain order (``since``: only events at or after that time)."""
         start = None if since is None else _aware(since, "since")

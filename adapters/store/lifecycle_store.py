@@ -56,6 +56,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.exc import IntegrityError
 
 from adapters.store._db import EngineStore, aware, aware_or_none, dialect_insert, parse_iso
+from adapters.store.audit_archive import current_anchor
 from adapters.store.sql_store import SqlStore, open_engine
 from adapters.store.tables import (
     AUDIT_EVENTS,
@@ -66,7 +67,7 @@ from adapters.store.tables import (
     LIFECYCLE_RUNS,
     OPEN_CASE_STATES,
 )
-from core.audit import GENESIS, AuditEntry, AuditEvent, content_of, normalised, seal
+from core.audit import GENESIS, Anchor, AuditEntry, AuditEvent, content_of, normalised, seal
 from core.errors import FencedOut, StoreError
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState, Effect, Op
@@ -384,7 +385,11 @@ def _append_audit(conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[Au
     last = conn.execute(
         sa.select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.hash).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)
     ).first()
-    seq, prev = (0, GENESIS) if last is None else (int(last.seq), str(last.hash))
+    if last is not None:
+        seq, prev = int(last.seq), str(last.hash)
+    else:  # empty: a new chain, or every row was archived and the chain goes on from the anchor
+        anchor = current_anchor(conn)
+        seq, prev = (anchor.seq, anchor.hash) if anchor is not None else (0, GENESIS)
     events: list[AuditEvent] = []
     for entry in entries:
         seq += 1
@@ -713,6 +718,11 @@ class SqlLifecycleStore(EngineStore):
         with self._read("reading the audit head") as conn:
             row = conn.execute(stmt).first()
         return _audit_from_row(row) if row is not None else None
+
+    def audit_anchor(self) -> Anchor | None:
+        """Where the chain starts after an archive (see :mod:`adapters.store.audit_archive`)."""
+        with self._read("reading the audit anchor") as conn:
+            return current_anchor(conn)
 
     def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
         """Stream audit events in ``seq`` order (``since``: only events at or after that time).

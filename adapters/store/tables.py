@@ -344,6 +344,19 @@ AUDIT_EVENTS: sa.Table = sa.Table(
 )
 
 
+#: Where the audit chain in ``audit_events`` starts after older rows were archived (0008): one row per
+#: archive, the newest (highest ``seq``) is the current start. Written only by ``audit archive``.
+AUDIT_ANCHORS: sa.Table = sa.Table(
+    "audit_anchors",
+    SQLModel.metadata,
+    sa.Column("seq", sa.BigInteger(), nullable=False, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("archived_at", UtcDateTime(), nullable=False),
+    sa.Column("archive", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("seq", name="pk_audit_anchors"),
+)
+
+
 # --------------------------------------------------------------------------- leader election (0003)
 
 #: The fencing epoch of each org's current leader (see :mod:`adapters.store.leader`). A new

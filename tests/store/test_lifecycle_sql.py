@@ -242,3 +242,20 @@ def test_serve_as_a_role_with_only_insert_and_select_on_the_audit_table(postgres
             conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
             conn.execute(sa.text(f'DROP ROLE "{role}"'))
         owner.close()
+
+
+def test_archiving_keeps_the_chain_verifiable_from_the_anchor(sql_lifecycle_store: SqlLifecycleStore) -> None:
+    """The owner's archive step (triggers lifted for the delete only) leaves a chain that continues."""
+    from adapters.store.audit_archive import archive_audit
+
+    store = sql_lifecycle_store
+    events = fill(store, 5)
+    assert archive_audit(store.engine, events[2], "archive.csv", NOW) == 3
+    anchor = store.audit_anchor()
+    assert (anchor.seq, anchor.hash) == (3, events[2].hash)
+    assert [e.seq for e in store.iter_audit()] == [4, 5]
+    assert verify_chain(store.iter_audit(), anchor).ok
+    assert not verify_chain(store.iter_audit()).ok  # without the anchor the start is missing
+    assert store.append_audit(audit("later", minute=9)).seq == 6
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_events WHERE seq = 4"))  # the triggers are back

@@ -29,6 +29,7 @@ TABLES = {
     "lifecycle_runs",
     "controls",
     "audit_events",
+    "audit_anchors",
     "leader_epochs",
     "action_tokens",
     "protections",
@@ -49,7 +50,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0007"
+        assert current_revision(engine) == head_revision() == "0008"
     finally:
         engine.dispose()
 
