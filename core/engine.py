@@ -821,17 +821,20 @@ class Engine:
 
         Fencing stops a stale leader's ledger writes, not its HTTP request already on the wire. Any
         REQUESTED entry of an older epoch was written before this engine's epoch began, so its write
-        is over once ``in_flight_grace`` (longer than the client's timeout) has passed since then,
-        measured on the monotonic clock: a wall-clock step can neither cut the wait short nor make it
-        last. Until then the entry is left alone and reconciled by a later run.
+        is over once ``in_flight_grace`` (longer than the client's timeout) has passed since then —
+        measured on the monotonic clock, so a wall clock stepped back never makes the wait last — or
+        since the entry was written (its ``updated_at``, which keeps counting across re-elections).
+        Until then the entry is left alone and reconciled by a later run.
         """
-        return (
+        if not (
             entry.state is EntryState.REQUESTED
             and entry.epoch is not None
             and self.epoch is not None
             and entry.epoch < self.epoch
-            and self._monotonic() - self._epoch_since < self.in_flight_grace.total_seconds()
-        )
+        ):
+            return False
+        grace = self.in_flight_grace.total_seconds()
+        return self._monotonic() - self._epoch_since < grace and (now - entry.updated_at).total_seconds() < grace
 
     async def _execute(self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None) -> None:
         """Claim and carry out PLANNED entries: canary first (one at a time), then the rest concurrently.

@@ -1,4 +1,4 @@
-"""The in-flight grace of a new leader runs on the monotonic clock: wall-clock steps change nothing."""
+"""The in-flight grace of a new leader: a wall clock stepped back never stretches it, re-elections never restart it."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -12,19 +12,17 @@ from tests.fakes import FakeDirectory, FakeStore, RecordingNotifier
 from tests.fakes_lifecycle import FakeLifecycleStore
 
 
-def test_a_forward_step_of_the_wall_clock_does_not_end_the_grace() -> None:
-    ticks = [1000.0]
-    engine = Engine(
-        FakeDirectory([]),
-        FakeStore(),
-        FakeLifecycleStore(),
-        RecordingNotifier(),
-        SystemClock(),
-        epoch=2,
-        monotonic=lambda: ticks[0],
+def _engine(ticks: list[float]) -> Engine:
+    store = FakeLifecycleStore()
+    clock = SystemClock()
+    return Engine(
+        FakeDirectory([]), FakeStore(), store, RecordingNotifier(), clock, epoch=2, monotonic=lambda: ticks[0]
     )
-    start = datetime.now(UTC)
-    entry = LedgerEntry(
+
+
+def _requested(written: datetime) -> LedgerEntry:
+    """A suspend an older leader (epoch 1) marked REQUESTED at ``written``."""
+    return LedgerEntry(
         entry_id="e1",
         org_id="org-1",
         run_id="r1",
@@ -33,13 +31,29 @@ def test_a_forward_step_of_the_wall_clock_does_not_end_the_grace() -> None:
         rule="org",
         op=Op.SUSPEND,
         state=EntryState.REQUESTED,
-        created_at=start,
-        updated_at=start,
+        created_at=written,
+        updated_at=written,
         epoch=1,
     )
-    with time_machine.travel(start + timedelta(hours=1), tick=False):  # NTP jumps an hour ahead
-        assert engine._maybe_in_flight(entry, SystemClock().now())
-        ticks[0] += engine.in_flight_grace.total_seconds() + 1  # real time passes: the write is over
-        assert not engine._maybe_in_flight(entry, SystemClock().now())
-    with time_machine.travel(start - timedelta(hours=1), tick=False):  # or jumps back: same answer
-        assert not engine._maybe_in_flight(entry, SystemClock().now())
+
+
+def test_a_wall_clock_stepped_back_does_not_stretch_the_grace() -> None:
+    """An hour back on the wall clock once made a new leader leave an entry alone for an hour."""
+    ticks = [1000.0]
+    engine = _engine(ticks)
+    start = datetime.now(UTC)
+    entry = _requested(start)
+    with time_machine.travel(start - timedelta(hours=1), tick=False):  # NTP steps the clock back
+        now = SystemClock().now()
+        assert engine._maybe_in_flight(entry, now)
+        ticks[0] += engine.in_flight_grace.total_seconds() + 1  # the grace really passed
+        assert not engine._maybe_in_flight(entry, now)
+
+
+def test_re_elections_do_not_restart_the_grace_of_an_old_entry() -> None:
+    """A leader re-elected with a new epoch still reconciles an entry written long ago."""
+    engine = _engine([0.0])
+    entry = _requested(datetime.now(UTC) - engine.in_flight_grace - timedelta(seconds=1))
+    engine.epoch = 3  # just re-elected
+    assert not engine._maybe_in_flight(entry, SystemClock().now())
+    assert engine._maybe_in_flight(_requested(datetime.now(UTC)), SystemClock().now())
