@@ -27,7 +27,17 @@ def main() -> int:
     env = {**os.environ, "FUZZ_EXAMPLES": str(args.per_route)}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fuzz", "--hypothesis-show-statistics"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--numprocesses=0",  # in this process, so hypothesis prints its statistics
+            "tests/fuzz",
+            "--hypothesis-show-statistics",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
