@@ -154,8 +154,9 @@ def sandbox_process(users: int, seed: int, log_dir: Path, timeout: float = 60) -
 # -- the world before the first worker -------------------------------------------------------------
 
 
-def eligible_accounts(sandbox: Sandbox, policy: Policy, n: int) -> list[str]:
-    """``n`` account ids (in id order) the policy's rule acts on now, read with the real client.
+def eligible_accounts(sandbox: Sandbox, policy: Policy, n: int | None) -> list[str]:
+    """``n`` account ids (in id order; every one when ``n`` is None) the policy's rule acts on now, read
+    with the real client.
 
     A suspend can only succeed, and pass the engine's final check, on a billable (atlassian,
     active, member) account that is not an admin, not SCIM-synced and past the threshold:
@@ -171,6 +172,8 @@ def eligible_accounts(sandbox: Sandbox, policy: Policy, n: int) -> list[str]:
         return sorted(found)
 
     found = asyncio.run(read())
+    if n is None:
+        return found
     assert len(found) >= n, f"the sandbox has only {len(found)} eligible accounts, {n} wanted"
     return found[:n]
 
