@@ -93,6 +93,8 @@ class RunReport:
     expires_at: datetime | None = None
     note: str = ""
     scan: ScanResult | None = None
+    #: Who approved the held actions this report carries out (their audit rows name them).
+    approver: str | None = None
 
     def bump(self, key: str, by: int = 1) -> None:
         """Add ``by`` to counter ``key``."""
@@ -747,7 +749,15 @@ class Engine:
                 after={"entries": len(held)},
             ),
         )
-        report = RunReport(run_id, run.org_id, run.mode, RunStatus.RUNNING, counts=dict(run.counts))
+        report = RunReport(
+            run_id,
+            run.org_id,
+            run.mode,
+            RunStatus.RUNNING,
+            counts=dict(run.counts),
+            action_hash=run.action_hash,
+            approver=approver,
+        )
         await self._execute(run.org_id, policy, report, run_id=run_id)
         if report.status is RunStatus.RUNNING:
             report.status = RunStatus.COMPLETED
@@ -1029,7 +1039,7 @@ class Engine:
                 await self._finalize(current, EntryState.FAILED, f"transient: {exc}", report, status=exc.status)
                 return "transient"
             self.crash("after_write")
-        await self._confirm(current, report, policy, noop=verdict == "noop")
+        await self._confirm(current, report, policy, noop=verdict == "noop", account=account)
         if verdict == "send" and current.op.reduces_access and not current.op.is_deletion:
             await self._tell_actioned(current, account)
         return "ok" if verdict == "send" else "noop"
@@ -1161,10 +1171,13 @@ class Engine:
         elif effect.op is Op.DEACTIVATE:
             await d.activate(account_id)
 
-    async def _confirm(self, entry: LedgerEntry, report: RunReport, policy: Policy, *, noop: bool) -> None:
+    async def _confirm(
+        self, entry: LedgerEntry, report: RunReport, policy: Policy, *, noop: bool, account: Account | None = None
+    ) -> None:
         now = self.clock.now()
         self.crash("before_confirm")
         released: list[LedgerEntry] = []
+        plan_hash = report.action_hash or (report.scan.plan_hash if report.scan is not None else None)
 
         def body(tx: CaseTransaction) -> None:
             current = next((e for e in tx.entries if e.entry_id == entry.entry_id), entry)
@@ -1204,8 +1217,10 @@ class Engine:
                     run_id=entry.run_id,
                     mode="enforce",
                     reason=outcome,
-                    before={"state": case.state.value},
-                    after={"groups_removed": list(entry.group_ids)} if entry.group_ids else {},
+                    approver=report.approver,
+                    plan_hash=plan_hash,
+                    before={"state": case.state.value, **_evidence(account, now)},
+                    after={"state": _state_after(entry.op).value, "groups_removed": list(entry.group_ids)},
                 )
             )
 
@@ -1480,6 +1495,34 @@ def deny_run(
         )
     store.save_run(replace(run, status=RunStatus.COMPLETED, note=f"denied: {reason}", updated_at=now, held=0))
     audit("approval.denied", "ok", reason)
+
+
+def _state_after(op: Op) -> CaseState:
+    """The case state a confirmed action leads to (for the audit row)."""
+    if op is Op.RESTORE:
+        return CaseState.KEPT
+    if op is Op.DELETE_MANAGED:
+        return CaseState.DELETION_SCHEDULED
+    if op is Op.REMOVE_FROM_DIRECTORY:
+        return CaseState.DELETED
+    return CaseState.ACTIONED
+
+
+def _evidence(account: Account | None, read_at: datetime) -> dict[str, object]:
+    """What the action was decided on: the account as read from Atlassian right before the write."""
+    if account is None:
+        return {}
+    return {
+        "evidence": {
+            "read_at": read_at.isoformat(),
+            "source": "Admin API, read right before the write",
+            "membership": account.membership_status.value,
+            "account_status": account.account_status.value,
+            "last_active": {
+                str(p.key): p.last_active.isoformat() if p.last_active is not None else None for p in account.products
+            },
+        }
+    }
 
 
 def _warning_case(case_id: str, org_id: str, account: Account, rule: Rule, step: Step, now: datetime) -> Case:

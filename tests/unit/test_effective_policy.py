@@ -159,3 +159,26 @@ def test_identity_map_parsing_names_the_bad_entry():
         People.parse("bob = U0BOB")
     with pytest.raises(IdentityError, match="listed for both alice and bob"):
         People.parse("alice = cli:x; bob = cli:x")
+
+
+async def test_each_action_row_names_its_approver_plan_and_evidence():
+    """Safety bar 40: an action's audit row carries who approved it, which plan, and what it was decided on."""
+    w = Protected([stale("a1"), stale("a2")], suspend_only(per_run=1))
+    await w.run()
+    held = await w.run(days=15)
+    await w.engine.approve(held.run_id, "cli:bob", w.policy)
+    rows = audit(w, "act.suspend")
+    assert len(rows) == 2
+    for row in rows:
+        assert row.actor.startswith("system:")
+        assert row.approver == "cli:bob"
+        assert row.plan_hash == held.action_hash
+        assert row.run_id == held.run_id
+        assert row.mode == "enforce"
+        assert row.subject in {"a1", "a2"}
+        evidence = row.before["evidence"]
+        assert evidence["source"].startswith("Admin API")
+        assert evidence["last_active"]["jira-software"] is not None
+        assert evidence["membership"] == "active"
+        assert row.before["state"] == "warned"
+        assert row.after["state"] == "actioned"
