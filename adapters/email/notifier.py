@@ -28,7 +28,17 @@ from pathlib import Path
 import aiosmtplib
 
 from adapters.email.templates import Templates
-from adapters.wording import ACTION_TEXT, ACTIONED_TEXT, day, last_active, money, product_name, seat_products
+from adapters.wording import (
+    ACTION_TEXT,
+    ACTIONED_TEXT,
+    actioned_headline,
+    actioned_what,
+    day,
+    last_active,
+    money,
+    product_name,
+    seat_products,
+)
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.ledger import LifecycleRun
@@ -135,6 +145,8 @@ class EmailNotifier:
             return Delivery(False, CHANNEL, _why(refused.code, refused.message) if refused else "recipient refused")
         except aiosmtplib.SMTPResponseException as exc:
             return Delivery(False, CHANNEL, _why(exc.code, exc.message))
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+            return Delivery(False, CHANNEL, f"timeout after {config.timeout:g} s: {type(exc).__name__}")
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Delivery(False, CHANNEL, f"unreachable: {type(exc).__name__}")
         if errors:
@@ -167,6 +179,7 @@ class EmailNotifier:
         recipient = Actor(CHANNEL, "", account.email.lower(), account.name or "")
         keep = await asyncio.to_thread(self.buttons.email_keep, case.case_id, str(account.account_id), recipient)
         product = "your Atlassian products" if rule.is_any_product else product_name(rule.product)
+        access = "Atlassian" if rule.is_any_product else product_name(rule.product)
         when = day(case.deadline) if case.deadline is not None else "soon"
         known, at = last_active(account, rule)
         last_used = "unknown" if not known else ("never" if at is None else day(at))
@@ -178,7 +191,7 @@ class EmailNotifier:
         values = {
             "name": account.name or "there",
             "product": product,
-            "headline": f"Action needed: your {product} access ends on {when}",
+            "headline": f"Action needed: your {access} access ends on {when}",
             "intro": intro,
             "deadline": when,
             "last_used": last_used,
@@ -195,13 +208,14 @@ class EmailNotifier:
             return Delivery(False, CHANNEL, "no email address")
         recipient = Actor(CHANNEL, "", account.email.lower(), account.name or "")
         link = await asyncio.to_thread(self.buttons.restore_link, str(account.account_id), recipient)
-        product = "your Atlassian products" if case.product == ANY_PRODUCT else product_name(case.product)
-        did = ACTIONED_TEXT[case.action].format(product=product)
+        action, key = actioned_what(case)  # what was really done (the effect), not only what the rule said
+        product = "your Atlassian products" if key == ANY_PRODUCT else product_name(key)
+        did = ACTIONED_TEXT[action].format(product=product_name(key))
         when = day(case.actioned_at) if case.actioned_at is not None else "today"
         values = {
             "name": account.name or "there",
             "product": product,
-            "headline": f"jira-cleanup {did}",
+            "headline": actioned_headline(case),
             "intro": f"On {when} jira-cleanup {did} because it had not been used for a while.",
             "contact": self.contact,
             "link": self.link(link),

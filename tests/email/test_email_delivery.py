@@ -150,7 +150,7 @@ async def test_the_notice_after_an_action_carries_only_a_request_back_link(smtp)
     delivery = await _notifier(port, tokens).actioned(account, case)
     assert delivery.delivered
     (message,) = inbox.messages
-    assert "removed your Jira access" in message["Subject"]
+    assert message["Subject"] == "Your Jira access was removed"
     (token,) = tokens.tokens.values()
     assert token.purpose is Purpose.REQUEST_RESTORE
     assert token.account_id == "a1"
@@ -213,3 +213,40 @@ def test_bad_smtp_settings_name_the_field(field, value):
     settings[field] = value
     with pytest.raises(ValueError, match=field):
         SmtpConfig(**settings)
+
+
+async def test_an_org_wide_warning_and_the_real_effect_read_right(smtp):
+    """No "your your" in the subject; the notice names what was done (suspended), not what the rule said."""
+    inbox, port = smtp
+    notifier = _notifier(port, FakeTokenStore())
+    account = make_account("a1", email="una@acme.example", products={"jira-software": 200})
+    org_wide = Rule("org", "any", 180, Action.DEACTIVATE, warn_days_before=14)
+    assert (
+        await notifier.warn(account, _case(rule="org", product="any", action=Action.DEACTIVATE), org_wide)
+    ).delivered
+    assert inbox.messages[-1]["Subject"] == "Action needed: your Atlassian access ends on 8 December 2026"
+    suspended_instead = _case(
+        rule="org",
+        product="any",
+        action=Action.DEACTIVATE,
+        state=CaseState.ACTIONED,
+        actioned_at=NOW,
+        effect=Effect(Op.SUSPEND, ()),
+    )
+    assert (await notifier.actioned(account, suspended_instead)).delivered
+    assert inbox.messages[-1]["Subject"] == "Your access to Atlassian products was suspended"
+    text, _ = _bodies(inbox.messages[-1])
+    assert "suspended your access" in text
+    assert "deactivated" not in text
+
+
+async def test_a_server_that_never_answers_is_a_timeout(smtp):
+    """A listener that accepts the connection but never greets: reported as a timeout, not as unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        account = make_account("a1", email="una@acme.example", products={"jira-software": 120})
+        notifier = _notifier(silent.getsockname()[1], FakeTokenStore(), timeout=0.3)
+        delivery = await notifier.warn(account, _case(), RULE)
+    assert not delivery.delivered
+    assert delivery.detail.startswith("timeout after 0.3 s")
