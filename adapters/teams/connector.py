@@ -214,9 +214,13 @@ class TeamsConnector:
 
 
 def message(text: str, card: Mapping[str, Any] | None = None) -> Any:
-    """A message activity: the card as its attachment and ``text`` as the notification summary."""
+    """A message activity: the card as its attachment and ``text`` as the notification summary.
+
+    Without a card the text is sent as plain text (``textFormat: plain``): user-supplied words in it
+    are never rendered as markdown or HTML. The summary of a card message is plain text already.
+    """
     if card is None:
-        return Activity(type=ActivityTypes.message, text=text)
+        return Activity(type=ActivityTypes.message, text=text, text_format="plain")
     return Activity(
         type=ActivityTypes.message,
         summary=text,

@@ -103,3 +103,17 @@ def test_cli_builds_the_zip(tmp_path: Path) -> None:
     assert validate(manifest, SCHEMA) == []
     bad = CliRunner().invoke(app, ["teams-package", "--app-id", "nope", "--domain", "x.example", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+def test_user_text_never_becomes_teams_markup() -> None:
+    """A hostile display name is escaped in cards, and text-only messages are sent as plain text."""
+    from adapters.teams import cards
+    from adapters.teams.connector import message
+
+    hostile = "[Approve here](https://evil.example) **now** <at>everyone</at>"
+    _, card = cards.plain(hostile)
+    shown = card["body"][0]["text"]
+    assert "[Approve here](" not in shown
+    assert "**now**" not in shown
+    assert "<at>" not in shown
+    assert message(hostile).text_format == "plain"
