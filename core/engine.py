@@ -857,6 +857,7 @@ class Engine:
         safety = policy.safety
         canary_left = safety.canary_size
         canary_done = canary_failed = 0
+        canary_entries: list[LedgerEntry] = []
         breaker = _Breaker(safety.breaker_failures)
         while True:
             if await self._db(self.store.is_paused, org_id):
@@ -873,12 +874,23 @@ class Engine:
                 canary_left -= len(claimed)
                 canary_done += len(outcomes)
                 canary_failed += sum(1 for o in outcomes if o in ("transient", "failed"))
+                canary_entries.extend(claimed)
                 rate = canary_failed / canary_done if canary_done else 0.0
                 if canary_left <= 0 and rate > float(safety.canary_max_error_rate):
                     report.status = RunStatus.PAUSED
                     report.note = f"canary failed: {canary_failed} of {canary_done} actions failed; the rest is paused"
                     await self.notifier.notify_admins(org_id, report.note)
                     return
+                if canary_left <= 0:
+                    missing = await self._canary_health(canary_entries)
+                    if missing:
+                        report.status = RunStatus.PAUSED
+                        report.note = (
+                            f"canary health check failed: {missing} of {len(canary_entries)} confirmed actions did "
+                            "not take effect when read back from Atlassian; the rest is paused"
+                        )
+                        await self.notifier.notify_admins(org_id, report.note)
+                        return
             if breaker.tripped:
                 report.status = RunStatus.PAUSED
                 report.note = (
@@ -890,6 +902,22 @@ class Engine:
             if breaker.stopped:
                 report.status, report.note = RunStatus.PAUSED, "stopped by the kill switch"
                 return
+
+    async def _canary_health(self, canary: Sequence[LedgerEntry]) -> int:
+        """Read every confirmed canary action back from Atlassian; how many did not take effect."""
+        missing = 0
+        for claimed in canary:
+            entry = await self._db(self.store.get_entry, claimed.entry_id)
+            if entry.state is not EntryState.CONFIRMED or not entry.op.reduces_access:
+                continue
+            case = await self._db(self.store.get_case, entry.case_id)
+            try:
+                account = await self.directory.get_account(AccountId(entry.account_id))
+            except AccountNotFound:
+                continue  # gone from the directory: nothing left to reduce
+            if not self._already_done(entry, case, account):
+                missing += 1
+        return missing
 
     async def _run_batch(
         self,

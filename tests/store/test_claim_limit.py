@@ -26,3 +26,29 @@ def test_claim_takes_at_most_limit_entries(lifecycle_store: LifecycleStore, limi
     assert [e.case_id for e in got] == cases[:limit]  # oldest first
     assert len(lifecycle_store.entries(ORG, states=[EntryState.CLAIMED])) == limit
     assert len(lifecycle_store.entries(ORG, states=[EntryState.PLANNED])) == len(cases) - limit
+
+
+def test_eight_workers_claim_each_of_ten_thousand_entries_exactly_once(sql_lifecycle_store) -> None:
+    """Safety bar 37: concurrent claims (SKIP LOCKED on PostgreSQL, the write lock on SQLite) never overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = sql_lifecycle_store
+    cases = [f"c{n}" for n in range(10_000)]
+    for start in range(0, len(cases), 1000):
+        chunk = cases[start : start + 1000]
+        for n, case_id in enumerate(chunk, start=start):
+            store.create_case(make_case(case_id, account_id=f"acc-{n}", opened=n % 50), audit())
+    store.add_entries([make_entry(c, account_id=f"acc-{n}", created=n % 50) for n, c in enumerate(cases)])
+
+    def worker(name: str) -> list[str]:
+        taken: list[str] = []
+        while batch := store.claim(ORG, name, 97):
+            taken += [e.entry_id for e in batch]
+        return taken
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(worker, [f"w-{n}" for n in range(8)]))
+    everything = [entry_id for taken in results for entry_id in taken]
+    assert len(everything) == len(set(everything)) == 10_000
+    assert sum(1 for taken in results if taken) >= 2, "the claims really were concurrent"
+    assert store.entries(ORG, states=[EntryState.PLANNED]) == []

@@ -415,3 +415,26 @@ async def test_unmanaged_accounts_are_removed_from_the_directory_and_cannot_be_r
     assert not result.accepted
     assert "invite the person again" in result.reason
     assert ("activate", "a1") not in w.directory.writes
+
+
+async def test_canary_health_check_reads_the_effect_back_before_the_rest():
+    """Safety bar 5: exactly the canary runs; if Atlassian says ok but the effect is not there, the rest waits."""
+    pol = suspend_only(canary={"size": 2, "max_error_rate": 0.4})
+    w = World([stale(f"a{i}") for i in range(6)], pol)
+    await w.run()
+    accepted: list[str] = []
+
+    async def accepts_but_ignores(account_id):
+        accepted.append(account_id)  # an answer of 204 with nothing changed
+
+    w.directory.suspend = accepts_but_ignores
+    report = await w.run(days=14)
+    assert report.status is RunStatus.PAUSED
+    assert "canary health check failed: 2 of 2" in report.note
+    assert len(accepted) == 2
+    assert len(w.store.entries("org-1", states=[EntryState.PLANNED])) == 4
+    assert any("health check" in text for text in w.notifier.admin)
+    healthy = World([stale(f"a{i}") for i in range(6)], pol)
+    await healthy.run()
+    assert (await healthy.run(days=14)).status is RunStatus.COMPLETED
+    assert len(healthy.directory.writes) == 6
