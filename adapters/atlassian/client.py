@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ def _version() -> str:
 
 
 USER_AGENT = f"jira-cleanup/{_version()}"
+
+
+#: What Atlassian account ids look like: 24 hex digits, or ``<number>:<uuid>``; letters, digits, ``:-_``.
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_\-]{0,127}")
 
 
 def _segment(value: str) -> str:
@@ -367,11 +372,22 @@ class AtlassianDirectory:
             return account
         return with_fallback_activity(account, data)
 
+    def _account(self, account_id: str) -> str:
+        """The path segment of an Atlassian account id; an email, the org id or the directory id is refused
+        before any request is sent (ids of the wrong kind are how a cleanup hits the wrong thing)."""
+        value = str(account_id)
+        if "@" in value:
+            raise ValueError(f"account_id: {value!r} is an email address, not an Atlassian account id")
+        if value.lower() in {self._config.org_id.lower(), (self._config.directory_id or "").lower()}:
+            raise ValueError(f"account_id: {value!r} is this org's (or directory's) id, not an account id")
+        if _ACCOUNT_ID.fullmatch(value) is None:
+            raise ValueError(f"account_id: {value!r} is not an Atlassian account id")
+        return _segment(value)
+
     async def _last_active_dates(self, account_id: AccountId) -> Mapping[str, Any]:
         """``GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates``, all pages merged."""
-        path = (
-            f"/admin/v1/orgs/{_segment(self._config.org_id)}/directory/users/{_segment(account_id)}/last-active-dates"
-        )
+        org = _segment(self._config.org_id)
+        path = f"/admin/v1/orgs/{org}/directory/users/{self._account(account_id)}/last-active-dates"
         merged: dict[str, Any] = {}
         products: list[Any] = []
         cursor: str | None = None
@@ -412,7 +428,7 @@ class AtlassianDirectory:
 
         Raises ``AccountNotFound`` (404 ``ADMIN-404-8``).
         """
-        path = f"{await self._users_path(write=False)}/{_segment(account_id)}"
+        path = f"{await self._users_path(write=False)}/{self._account(account_id)}"
         body = self._json(await self._request("GET", path, mutating=False, account_id=account_id))
         user = body.get("data")
         if not isinstance(user, Mapping):
@@ -434,7 +450,7 @@ class AtlassianDirectory:
         wanted = list(dict.fromkeys(privileges))
         if not wanted:
             return {}
-        path = f"/users/{_segment(account_id)}/manage"
+        path = f"/users/{self._account(account_id)}/manage"
         params = [("privileges", p) for p in wanted]
         body = self._json(await self._request("GET", path, params=params, mutating=False, account_id=account_id))
         result: dict[str, str | None] = {}
@@ -462,18 +478,22 @@ class AtlassianDirectory:
 
         Raises ``NotManageable(reason="ADMIN-403-3")`` for org admins, ``AccountNotFound``.
         """
-        await self._write("POST", f"{await self._users_path(write=True)}/{_segment(account_id)}/suspend", account_id)
+        await self._write(
+            "POST", f"{await self._users_path(write=True)}/{self._account(account_id)}/suspend", account_id
+        )
 
     async def restore(self, account_id: AccountId) -> None:
         """``POST .../users/{id}/restore`` (204): undo a suspension. Idempotent."""
-        await self._write("POST", f"{await self._users_path(write=True)}/{_segment(account_id)}/restore", account_id)
+        await self._write(
+            "POST", f"{await self._users_path(write=True)}/{self._account(account_id)}/restore", account_id
+        )
 
     async def remove_from_directory(self, account_id: AccountId) -> None:
         """``DELETE .../users/{id}`` (204): the user leaves the directory; coming back needs a re-invite.
 
         Raises ``NotManageable(reason="ADMIN-403-3")`` for org admins, ``AccountNotFound``.
         """
-        await self._write("DELETE", f"{await self._users_path(write=True)}/{_segment(account_id)}", account_id)
+        await self._write("DELETE", f"{await self._users_path(write=True)}/{self._account(account_id)}", account_id)
 
     async def _memberships_path(self, group_id: GroupId) -> str:
         directory_id = await self._write_directory()
@@ -489,10 +509,10 @@ class AtlassianDirectory:
 
     async def remove_from_group(self, group_id: GroupId, account_id: AccountId) -> None:
         """``DELETE .../groups/{groupId}/memberships/{accountId}``. Idempotent; errors as :meth:`add_to_group`."""
-        await self._write("DELETE", f"{await self._memberships_path(group_id)}/{_segment(account_id)}", account_id)
+        await self._write("DELETE", f"{await self._memberships_path(group_id)}/{self._account(account_id)}", account_id)
 
     def _lifecycle_path(self, account_id: AccountId, action: str) -> str:
-        return f"/users/{_segment(account_id)}/manage/lifecycle/{action}"
+        return f"/users/{self._account(account_id)}/manage/lifecycle/{action}"
 
     async def deactivate(self, account_id: AccountId, message: str | None = None) -> None:
         """``POST /users/{id}/manage/lifecycle/disable`` with ``{"message"}`` (204). Idempotent.

@@ -248,13 +248,24 @@ async def test_get_account_not_found(atlassian: MockAtlassian, make_directory: M
     assert caught.value.status == 404
 
 
-async def test_ids_are_escaped_in_paths(atlassian: MockAtlassian, make_directory: MakeDirectory) -> None:
+async def test_ids_of_the_wrong_kind_are_refused_before_any_request(
+    atlassian: MockAtlassian, make_directory: MakeDirectory
+) -> None:
+    """Safety bar 7: a path, an email, the org id or the directory id where an account id belongs."""
     directory = make_directory(atlassian)
-    with pytest.raises(DirectoryError):  # the mock does not route it: 404 ADMIN-404-1
-        await directory.get_account(AccountId("../../v1/orgs/x"))
-    assert atlassian.requests[0].url.raw_path.endswith(b"/users/..%2F..%2Fv1%2Forgs%2Fx")
-    with pytest.raises(ValueError, match="invalid id"):
-        await directory.get_account(AccountId(".."))
+    org_id = directory.config.org_id
+    for wrong, why in (
+        ("../../v1/orgs/x", "not an Atlassian account id"),
+        ("..", "not an Atlassian account id"),
+        ("una@acme.example", "is an email address"),
+        (org_id, "this org's"),
+        (org_id.upper(), "this org's"),
+    ):
+        with pytest.raises(ValueError, match=f"account_id: .*{why}"):
+            await directory.get_account(AccountId(wrong))
+        with pytest.raises(ValueError, match="account_id"):
+            await directory.suspend(AccountId(wrong))
+    assert atlassian.requests == []
 
 
 async def test_manageability(atlassian: MockAtlassian, make_directory: MakeDirectory) -> None:

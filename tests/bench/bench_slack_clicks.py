@@ -1,6 +1,7 @@
 """Benchmark: N concurrent signed "Keep my access" clicks against the running Slack endpoint.
 
     /work/venv/bin/python -m tests.bench.bench_slack_clicks --clicks 100
+    /work/venv/bin/python -m tests.bench.bench_slack_clicks --clicks 3000 --rps 50   # sustained: 60 s at 50 RPS
 
 Serves the bot's aiohttp app with the Bolt handler on 127.0.0.1:0, warns N accounts over
 FakeSlack (real SlackNotifier through Engine.run), warms Bolt up (its one-time auth.test), then
@@ -12,6 +13,10 @@ Slack's), so the client's own CPU time does not count against the server; the se
 background work and FakeSlack share the one event loop of this process, as they would share
 a real bot's (minus the network to Slack). Target: p99 ack < 200 ms. Not part of the test
 suite (pytest ignores tests/bench).
+
+With ``--rps R`` the clicks are paced at R per second instead of all at once, and every tenth
+click is delivered twice (Slack's retry of the same payload): a sustained load, where the
+duplicates must be recognised (still one keep per person). Target then: p99 ack < 1 s.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from tests.slackfake import FakeSlack
 from tests.slackfake.signing import signed_headers
 
 
-def _client(url: str, bodies: list[bytes], out: Connection) -> None:
-    """Child process: sign and POST every body at once; send back (status, seconds) per click."""
+def _client(url: str, bodies: list[bytes], out: Connection, rps: float | None = None) -> None:
+    """Child process: sign and POST every body (at once, or ``rps`` per second); send back (status, seconds)."""
 
     async def fire() -> list[tuple[int, float]]:
         connector = aiohttp.TCPConnector(limit=0, force_close=True)
@@ -47,16 +52,25 @@ def _client(url: str, bodies: list[bytes], out: Connection) -> None:
                     await response.read()
                     return response.status, time.perf_counter() - started
 
-            return await asyncio.gather(*(one(b) for b in bodies))
+            if rps is None:
+                return await asyncio.gather(*(one(b) for b in bodies))
+            begun = time.perf_counter()
+            tasks = []
+            for n, body in enumerate(bodies):
+                wait = begun + n / rps - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                tasks.append(asyncio.ensure_future(one(body)))
+            return await asyncio.gather(*tasks)
 
     out.send(asyncio.run(fire()))
     out.close()
 
 
-def fire_from_another_process(url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
+def fire_from_another_process(url: str, bodies: list[bytes], rps: float | None = None) -> list[tuple[int, float]]:
     """Run :func:`_client` in a fresh process and wait for its measurements."""
     receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.get_context("spawn").Process(target=_client, args=(url, bodies, send))
+    child = multiprocessing.get_context("spawn").Process(target=_client, args=(url, bodies, send, rps))
     child.start()
     results: list[tuple[int, float]] = receive.recv()
     child.join()
@@ -68,7 +82,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-async def bench(clicks: int) -> int:
+async def bench(clicks: int, rps: float | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         async with FakeSlack(team_id=TEAM) as fake:
             accounts = [stale(f"b{i:04d}") for i in range(clicks)]
@@ -89,8 +103,10 @@ async def bench(clicks: int) -> int:
                     [message] = world.dm_messages(account.account_id)
                     body, _ = world.click_body(user, message, "jc_keep", channel=fake.dm_of(user) or "")
                     bodies.append(body)
+                    if rps is not None and len(bodies) % 11 == 10:
+                        bodies.append(body)  # Slack retries this delivery: same payload, same signature
 
-                results = await asyncio.to_thread(fire_from_another_process, world.http_url, bodies)
+                results = await asyncio.to_thread(fire_from_another_process, world.http_url, bodies, rps)
                 started = time.perf_counter()
                 await world.settle()
                 finished = time.perf_counter() - started
@@ -102,19 +118,22 @@ async def bench(clicks: int) -> int:
     kept = sum(1 for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok")
     updates = len(fake.calls("chat.update"))
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-    print(f"{clicks} concurrent signed clicks: HTTP statuses {sorted(statuses)}")
+    how = f"at {rps:g} per second ({len(results)} requests, duplicates included)" if rps else "concurrent"
+    print(f"{clicks} signed clicks {how}: HTTP statuses {sorted(statuses)}")
     print(f"ack latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
     print(f"background work: {kept} keeps, {updates} messages updated ({finished:.2f} s still running after the acks)")
-    ok = statuses == {200} and p99 < 200 and kept == clicks and updates == clicks
-    print("PASS" if ok else "FAIL", "(target: p99 < 200 ms, every click kept once and its message updated)")
+    target = 1000 if rps else 200
+    ok = statuses == {200} and p99 < target and kept == clicks and updates >= clicks
+    print("PASS" if ok else "FAIL", f"(target: p99 < {target} ms, every click kept once and its message updated)")
     return 0 if ok else 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=100)
+    parser.add_argument("--rps", type=float, default=None, help="pace the clicks (sustained load) instead of a burst")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(bench(args.clicks)))
+    raise SystemExit(asyncio.run(bench(args.clicks, args.rps)))
 
 
 if __name__ == "__main__":
