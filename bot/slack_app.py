@@ -456,30 +456,59 @@ def _kept_blocks(where: _Where) -> list[dict[str, Any]]:
 _OBJECT_KEYS: Final = ("user", "team", "view", "container", "channel", "message", "event", "enterprise", "state")
 
 
+#: What Slack sends as a JSON body (the Events API) and as a form ``payload`` (interactivity).
+_EVENT_TYPES: Final = frozenset({"event_callback", "url_verification", "app_rate_limited"})
+_INTERACTION_TYPES: Final = frozenset(
+    {"block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion"}
+)
+
+
 def shape_problem(body: bytes, content_type: str) -> str | None:
     """Why a signed body is not something Slack sends (None when it is), before Bolt sees it.
 
     Slack sends form bodies (slash commands; interactions as ``payload=<JSON object>``) and JSON
-    event envelopes; every object Bolt reads must be an object, every list a list of objects.
+    event envelopes. Everything Bolt and the listeners read must be there with the right type:
+    a slash command names the command, user and team; an interaction has a known type and a user;
+    a click has at least one action with an id; an event envelope carries an event object.
     """
     try:
         text = body.decode("utf-8")
         if content_type == "application/json":
             envelope = json.loads(text)
+            kinds = _EVENT_TYPES
         else:
             fields = dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
             if "payload" not in fields:
-                return None if "command" in fields or "ssl_check" in fields else "no payload or command"
+                if "ssl_check" in fields:
+                    return None
+                missing = [f for f in ("command", "user_id", "team_id") if not fields.get(f)]
+                return f"a slash command without {', '.join(missing)}" if missing else None
             envelope = json.loads(fields["payload"])
+            kinds = _INTERACTION_TYPES
     except (UnicodeDecodeError, ValueError):
         return "not JSON or form data"
     if not isinstance(envelope, dict):
         return "the payload is not an object"
-    if not isinstance(envelope.get("type"), str):
-        return "no type"
+    kind = envelope.get("type")
+    if kind not in kinds:
+        return f"type {kind!r} is not one Slack sends here"
     for key in _OBJECT_KEYS:
         if key in envelope and envelope[key] is not None and not isinstance(envelope[key], dict):
             return f"{key} is not an object"
+    if kind == "event_callback" and not isinstance((envelope.get("event") or {}).get("type"), str):
+        return "an event callback without an event type"
+    if kinds is _INTERACTION_TYPES:
+        if not isinstance((envelope.get("user") or {}).get("id"), str):
+            return "an interaction without a user id"
+        actions = envelope.get("actions")
+        if kind == "block_actions" and not (
+            isinstance(actions, list)
+            and actions
+            and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+        ):
+            return "a click without actions"
+        if kind.startswith("view_") and not isinstance(envelope.get("view"), dict):
+            return "a view event without its view"
     for key in ("actions", "authorizations"):
         if key in envelope and not (
             isinstance(envelope[key], list) and all(isinstance(item, dict) for item in envelope[key])
