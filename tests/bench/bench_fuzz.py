@@ -51,7 +51,11 @@ def main() -> int:
     print(f"time: {elapsed:,.0f} s ({passing / elapsed:,.0f} cases/s)")
     print("result: " + ("every answer < 500, no write" if done.returncode == 0 else "FAILED"))
     if done.returncode != 0:
-        print(done.stdout[-4000:])
+        lines = done.stdout.splitlines()
+        starts = [i for i, line in enumerate(lines) if "Failing test case" in line or "Falsifying" in line]
+        for start in starts:  # every failing example in full, then the summary
+            print("\n".join(lines[max(0, start - 12) : start + 25]))
+        print("\n".join(lines[-15:]))
     return done.returncode
 
 
