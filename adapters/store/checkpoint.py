@@ -21,6 +21,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from core.audit import Checkpoint, next_checkpoint
 from core.ports import LifecycleStore
@@ -79,6 +80,16 @@ class CheckpointFile:
         except (ValueError, KeyError, TypeError):
             raise CheckpointError(f"{self.path}: line {number} is cut or malformed") from None
 
+    def _last(self, stream: BinaryIO) -> Checkpoint | None:
+        """The last checkpoint, read from the end of the file (the file only grows)."""
+        size = stream.seek(0, os.SEEK_END)
+        start = max(0, size - 4096)  # a line is ~300 bytes
+        stream.seek(start)
+        lines = [line for line in stream.read().decode("utf-8").splitlines() if line.strip()]
+        if start > 0:
+            lines = lines[1:]  # the first one may be cut by the window
+        return self._parse(0, lines[-1]) if lines else None
+
     @property
     def exists(self) -> bool:
         """True when the file is there."""
@@ -91,14 +102,14 @@ class CheckpointFile:
             return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "r+", encoding="utf-8") as stream:
+        with os.fdopen(fd, "r+b") as stream:
             fcntl.flock(stream, fcntl.LOCK_EX)  # replicas and CLI commands append one at a time
-            lines = [line for line in stream.read().splitlines() if line.strip()]
-            last = self._parse(len(lines), lines[-1]) if lines else None
+            last = self._last(stream)
             if last is not None and last.seq == head.seq and last.hash == head.hash:
                 return None
             checkpoint = next_checkpoint(self.key, last, head.seq, head.hash, now or datetime.now(UTC))
-            stream.write(json.dumps({f: getattr(checkpoint, f) for f in _FIELDS}, separators=(",", ":")) + "\n")
+            line = json.dumps({f: getattr(checkpoint, f) for f in _FIELDS}, separators=(",", ":")) + "\n"
+            stream.write(line.encode("utf-8"))
             stream.flush()
             os.fsync(stream.fileno())
         log.info(

@@ -74,3 +74,20 @@ def test_an_edited_missing_or_foreign_checkpoint_fails_loudly():
     assert "wrong signature" in check_checkpoints(marks, b"z" * 32)
     assert check_checkpoints(marks, KEY) is None
     assert not verify_against_checkpoints(events, edited, KEY).ok
+
+
+def test_the_checkpoint_file_grows_one_signed_line_per_new_head(tmp_path):
+    """Sealing reads only the file's end: past a few KB every new head still chains on the last line."""
+    from adapters.store.checkpoint import CheckpointFile
+
+    store = FakeLifecycleStore()
+    checkpoints = CheckpointFile(tmp_path / "audit-checkpoints", KEY)
+    for n in range(40):
+        store.append_audit(AuditEntry(at=NOW, actor="cli:alice", action="x", outcome="ok", org_id="o", reason=str(n)))
+        assert checkpoints.seal(store) is not None
+        assert checkpoints.seal(store) is None  # same head: nothing new
+    assert (tmp_path / "audit-checkpoints").stat().st_size > 8192
+    marks = checkpoints.read()
+    assert [m.n for m in marks] == list(range(1, 41))
+    assert check_checkpoints(marks, KEY) is None
+    assert verify_against_checkpoints(store.iter_audit(), marks, KEY).ok
