@@ -182,3 +182,16 @@ async def test_each_action_row_names_its_approver_plan_and_evidence():
         assert evidence["membership"] == "active"
         assert row.before["state"] == "warned"
         assert row.after["state"] == "actioned"
+
+
+async def test_approving_a_run_that_is_not_held_is_refused_and_audited():
+    """Safety bar 4: only a held run can be approved; the attempt leaves an audit row."""
+    w = Protected([stale("a1")], suspend_only())
+    await w.run()
+    done = await w.run(days=15)
+    assert done.status is RunStatus.COMPLETED
+    with pytest.raises(ValueError, match="not awaiting approval"):
+        await w.engine.approve(done.run_id, "cli:bob", w.policy)
+    [refused] = audit(w, "approval.refused")
+    assert refused.run_id == done.run_id
+    assert "not awaiting approval" in refused.reason
