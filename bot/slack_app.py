@@ -497,6 +497,8 @@ def shape_problem(body: bytes, content_type: str) -> str | None:
             return f"{key} is not an object"
     if kind == "event_callback" and not isinstance((envelope.get("event") or {}).get("type"), str):
         return "an event callback without an event type"
+    if kind == "url_verification" and not isinstance(envelope.get("challenge"), str):
+        return "a URL verification without its challenge"
     if kinds is _INTERACTION_TYPES:
         if not isinstance((envelope.get("user") or {}).get("id"), str):
             return "an interaction without a user id"

@@ -352,3 +352,48 @@ def test_user_controlled_text_is_escaped_in_the_text_fallback_too() -> None:
         assert "<!channel>" not in text
         assert "<https://" not in text
     assert "&lt;!channel&gt;" in texts[3]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "why"),
+    [
+        (b'{"type":"block_actions","actions":[]}', "application/json", "not one Slack sends here"),
+        (b'{"type":"url_verification","event":null}', "application/json", "without its challenge"),
+        (b'{"type":"event_callback","event":{}}', "application/json", "without an event type"),
+        (
+            b'payload={"type":"block_actions","user":{"id":"U1"},"actions":[]}',
+            "application/x-www-form-urlencoded",
+            "without actions",
+        ),
+        (
+            b'payload={"type":"view_submission","user":{"id":"U1"}}',
+            "application/x-www-form-urlencoded",
+            "without its view",
+        ),
+        (
+            b'payload={"type":"block_actions","actions":[{"action_id":"x"}]}',
+            "application/x-www-form-urlencoded",
+            "without a user id",
+        ),
+        (b"command=/jira-cleanup&text=help", "application/x-www-form-urlencoded", "without user_id, team_id"),
+        (b"payload=null", "application/x-www-form-urlencoded", "not an object"),
+    ],
+)
+def test_signed_bodies_slack_never_sends_are_named_before_bolt(body: bytes, content_type: str, why: str) -> None:
+    """Found by the long fuzz run: Bolt answers 500 itself for these; they get a 400 that says why."""
+    from bot.slack_app import shape_problem
+
+    problem = shape_problem(body, content_type)
+    assert problem is not None
+    assert why in problem
+
+
+def test_what_slack_really_sends_passes_the_shape_check() -> None:
+    from bot.slack_app import shape_problem
+
+    assert shape_problem(b'{"type":"url_verification","challenge":"c","token":"t"}', "application/json") is None
+    assert (
+        shape_problem(b"command=/jira-cleanup&text=help&user_id=U1&team_id=T1", "application/x-www-form-urlencoded")
+        is None
+    )
+    assert shape_problem(b"ssl_check=1&token=x", "application/x-www-form-urlencoded") is None
