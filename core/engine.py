@@ -903,6 +903,18 @@ class Engine:
                 report.status, report.note = RunStatus.PAUSED, "stopped by the kill switch"
                 return
 
+    async def _release(self, entry: LedgerEntry, why: str) -> None:
+        """Give a claimed entry back (PLANNED): a later run carries it out."""
+        await self._db(
+            self.store.set_entry_state,
+            entry.entry_id,
+            EntryState.CLAIMED,
+            EntryState.PLANNED,
+            self.clock.now(),
+            why,
+            epoch=self.epoch,
+        )
+
     async def _canary_health(self, canary: Sequence[LedgerEntry]) -> int:
         """Read every confirmed canary action back from Atlassian; how many did not take effect."""
         missing = 0
@@ -935,15 +947,7 @@ class Engine:
             async with sem:
                 if breaker.tripped or breaker.stopped or await self._db(self.store.is_paused, org_id):
                     breaker.stopped = True
-                    await self._db(
-                        self.store.set_entry_state,
-                        entry.entry_id,
-                        EntryState.CLAIMED,
-                        EntryState.PLANNED,
-                        self.clock.now(),
-                        "released: run stopped",
-                        epoch=self.epoch,
-                    )
+                    await self._release(entry, "released: run stopped")
                     return
                 outcome = await self._carry_out(entry, policy, report)
                 if outcome == "stopped":
@@ -971,15 +975,7 @@ class Engine:
             return "transient"
         if entry.state is EntryState.CLAIMED and await self._db(self.store.is_paused, entry.org_id):
             # The kill switch went on while this entry waited for its final read: it is not sent.
-            await self._db(
-                self.store.set_entry_state,
-                entry.entry_id,
-                EntryState.CLAIMED,
-                EntryState.PLANNED,
-                self.clock.now(),
-                "released: kill switch",
-                epoch=self.epoch,
-            )
+            await self._release(entry, "released: kill switch")
             return "stopped"
         # Read right before the write: a protection added mid-run wins.
         policy = await self.effective(policy, entry.org_id)

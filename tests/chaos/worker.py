@@ -26,6 +26,7 @@ import signal
 import sys
 import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,6 +59,21 @@ class KillSwitch:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _engine(directory: Any, scans: Any, store: Any, args: argparse.Namespace, crash: Any = None) -> Engine:
+    """The real engine of this worker process (a worker id unique to the process)."""
+    return Engine(
+        directory,
+        scans,
+        store,
+        RecordingNotifier(),
+        SystemClock(),
+        worker_id=f"chaos-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        crash=crash,
+        concurrency=args.concurrency,
+        claim_batch=args.claim_batch,
+    )
+
+
 def kill_at_statement(engines: list[sa.Engine], at: int) -> list[int]:
     """SIGKILL this process right before its ``at``-th SQL statement on any of ``engines``."""
     seen = [0]
@@ -80,15 +96,7 @@ async def full_runs(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     try:
         async with open_directory(directory_config(args.base, args.org)) as directory:
-            engine = Engine(
-                directory,
-                scans,
-                store,
-                RecordingNotifier(),
-                SystemClock(),
-                worker_id=f"chaos-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-                concurrency=args.concurrency,
-            )
+            engine = _engine(directory, scans, store, args)
             for runs in range(1, MAX_PASSES + 1):
                 report = await engine.run(POLICY, requested_by="test:chaos")
                 for key, value in report.counts.items():
@@ -120,17 +128,7 @@ async def work(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     try:
         async with open_directory(directory_config(args.base, args.org)) as directory:
-            engine = Engine(
-                directory,
-                scans,
-                store,
-                RecordingNotifier(),
-                SystemClock(),
-                worker_id=f"chaos-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-                crash=hook,
-                concurrency=args.concurrency,
-                claim_batch=args.claim_batch,
-            )
+            engine = _engine(directory, scans, store, args, crash=hook)
             counts["recovered"] = await engine.recover(args.org, POLICY)
             for passes in range(1, MAX_PASSES + 1):
                 if not await asyncio.to_thread(store.entries, args.org, states=[EntryState.PLANNED]):

@@ -3,6 +3,7 @@
 import pytest
 
 from core.ledger import RunStatus
+from tests.policies import uncapped
 from tests.unit.test_engine import World, policy, stale
 
 
@@ -66,15 +67,11 @@ async def test_a_deletion_is_refused_one_day_before_delete_after_days_and_done_o
         "warn_days_before": 14,
         "delete_after_days": 30,
     }
-    no_caps = {
-        "per_run": {"max_actions": None, "max_percent": None},
-        "window": {"max_actions": None, "max_percent": None},
-    }
     w = World(
         [stale("a1")],
         policy(
             rules=[rule],
-            safety={"caps": no_caps, "canary": {"size": 0}, "approval": {"deletions_need_approval": False}},
+            safety={"caps": uncapped(), "canary": {"size": 0}, "approval": {"deletions_need_approval": False}},
         ),
     )
     await w.run()
