@@ -49,11 +49,6 @@ class ConsoleNotifier:
             self.transcript.append(Notice(kind, to, text))
         log.info("%s to %s: %s", kind, to, text)
 
-    def clear(self) -> None:
-        """Forget what was written (a new run starts a new transcript)."""
-        self.transcript.clear()
-        self.counts.clear()
-
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
         """Write the warning to the transcript; a transcript is not a delivery."""
         when = case.deadline.date().isoformat() if case.deadline else "soon"

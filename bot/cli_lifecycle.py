@@ -72,10 +72,10 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
             return Policy(rules=())
         return bootstrap.resolve_policy(path, s)
 
-    def after_change(s: Settings, org_id: str, text: str) -> None:
+    def after_change(s: Settings, lifecycle: LifecycleStore, org_id: str, text: str) -> None:
         """After a change made from the terminal: checkpoint the audit chain, then tell the admins (best effort)."""
         try:
-            audit_checkpoints(s).seal(stores(s.database_url).lifecycle)
+            audit_checkpoints(s).seal(lifecycle)
         except (SettingsError, CheckpointError, OSError) as exc:
             out.print(f"[bold red]The audit checkpoint could not be written: {exc}[/]")
         pol = policy_or_default(None, s)
@@ -140,19 +140,21 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         s = settings()
         org_id = org_of(s, org)
         # The switch itself needs nothing but the database: chat being down never delays it.
-        set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
+        lifecycle = stores(s.database_url).lifecycle
+        set_paused(lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
         out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
         why = f": {reason}" if reason else ""
-        after_change(s, org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
+        after_change(s, lifecycle, org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
 
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
         """Turn the kill switch off; pending actions continue on the next run."""
         s = settings()
         org_id = org_of(s, org)
-        set_paused(stores(s.database_url).lifecycle, SystemClock(), org_id, False, cli_actor(as_))
+        lifecycle = stores(s.database_url).lifecycle
+        set_paused(lifecycle, SystemClock(), org_id, False, cli_actor(as_))
         out.print(f"Resumed org {org_id}.")
-        after_change(s, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
+        after_change(s, lifecycle, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
 
     @app.command()
     def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
@@ -217,7 +219,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         out.print(f"Denied run {run_id}: its held actions were dropped.")
         why = f": {reason}" if reason else ""
         org_id = lifecycle.get_run(run_id).org_id
-        after_change(s, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
+        after_change(s, lifecycle, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
 
     @app.command()
     def restore(
@@ -267,7 +269,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         except ValueError as exc:
             raise fail(str(exc)) from None
         out.print(result.text)
-        after_change(s, org_id, f"{result.text} (by {cli_actor(as_)})")
+        after_change(s, db.lifecycle, org_id, f"{result.text} (by {cli_actor(as_)})")
 
     @app.command()
     def serve(

@@ -22,7 +22,8 @@ def _atomic(path: Path) -> contextlib.AbstractContextManager[Path]:
         partial = path.with_name(path.name + ".partial")
         try:
             yield partial
-            partial.replace(path)
+            if partial.exists():  # a writer that found nothing to write removed it: no file at all
+                partial.replace(path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
@@ -73,15 +74,10 @@ def export_audit_before(lifecycle: LifecycleStore, path: Path, cutoff: datetime)
             last[:] = [event]
             yield audit_row(event)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
+    with _atomic(path) as partial:
         with partial.open("w", encoding="utf-8", newline="") as stream:
             write_csv(stream, AUDIT_COLUMNS, older())
-        if last:
-            partial.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
+        if not last:
             partial.unlink()
     return last[0] if last else None
 

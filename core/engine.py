@@ -877,31 +877,33 @@ class Engine:
                 canary_entries.extend(claimed)
                 rate = canary_failed / canary_done if canary_done else 0.0
                 if canary_left <= 0 and rate > float(safety.canary_max_error_rate):
-                    report.status = RunStatus.PAUSED
-                    report.note = f"canary failed: {canary_failed} of {canary_done} actions failed; the rest is paused"
-                    await self.notifier.notify_admins(org_id, report.note)
+                    note = f"canary failed: {canary_failed} of {canary_done} actions failed; the rest is paused"
+                    await self._pause_run(org_id, report, note)
                     return
                 if canary_left <= 0:
                     missing = await self._canary_health(canary_entries)
                     if missing:
-                        report.status = RunStatus.PAUSED
-                        report.note = (
+                        note = (
                             f"canary health check failed: {missing} of {len(canary_entries)} confirmed actions did "
                             "not take effect when read back from Atlassian; the rest is paused"
                         )
-                        await self.notifier.notify_admins(org_id, report.note)
+                        await self._pause_run(org_id, report, note)
                         return
             if breaker.tripped:
-                report.status = RunStatus.PAUSED
-                report.note = (
+                note = (
                     f"circuit breaker: {breaker.consecutive} consecutive Atlassian failures; the run is paused and "
                     "resumes from the ledger on the next run"
                 )
-                await self.notifier.notify_admins(org_id, report.note)
+                await self._pause_run(org_id, report, note)
                 return
             if breaker.stopped:
                 report.status, report.note = RunStatus.PAUSED, "stopped by the kill switch"
                 return
+
+    async def _pause_run(self, org_id: str, report: RunReport, note: str) -> None:
+        """Stop this run (the rest waits in the ledger) and tell the admins why."""
+        report.status, report.note = RunStatus.PAUSED, note
+        await self.notifier.notify_admins(org_id, note)
 
     async def _release(self, entry: LedgerEntry, why: str) -> None:
         """Give a claimed entry back (PLANNED): a later run carries it out."""
