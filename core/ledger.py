@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from core.lifecycle import Op
+from core.lifecycle import Case, Op
 
 
 class EntryState(StrEnum):
@@ -67,6 +67,23 @@ class LedgerEntry:
 def entry_id_for(org_id: str, case_id: str, op: Op) -> str:
     """The deterministic id of the one entry allowed per (org, case, op)."""
     return hashlib.sha256(f"{org_id}|{case_id}|{op.value}".encode()).hexdigest()[:32]
+
+
+def planned_entry(run_id: str, case: Case, op: Op, now: datetime) -> LedgerEntry:
+    """A new PLANNED entry for ``op`` on ``case`` (its id is stable per case and op)."""
+    return LedgerEntry(
+        entry_id=entry_id_for(case.org_id, case.case_id, op),
+        org_id=case.org_id,
+        run_id=run_id,
+        case_id=case.case_id,
+        account_id=case.account_id,
+        rule=case.rule,
+        op=op,
+        state=EntryState.PLANNED,
+        created_at=now,
+        updated_at=now,
+        product=None if case.product == "any" else case.product,
+    )
 
 
 def action_hash(entries: Iterable[LedgerEntry]) -> str:

@@ -135,6 +135,8 @@ class KeepVerdict:
     reason: str
     keep_until: datetime | None = None
     needs_restore: bool = False
+    #: The case is already kept: nothing changes.
+    already: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,7 @@ def judge_keep(case: Case, policy: Policy, now: datetime, justification: str | N
     if rules.justification_required and not (justification and justification.strip()):
         return KeepVerdict(False, "a short justification is required to keep access")
     if case.state is CaseState.KEPT and case.keep_until is not None and case.keep_until > now:
-        return KeepVerdict(True, "already kept", case.keep_until)
+        return KeepVerdict(True, "already kept", case.keep_until, already=True)
     if case.state not in (CaseState.WARNED, CaseState.ACTIONED, CaseState.DELETION_SCHEDULED):
         return KeepVerdict(False, f"nothing to keep: this warning is {case.state.value}")
     since = now - timedelta(days=rules.period_days)

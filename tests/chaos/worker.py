@@ -134,7 +134,7 @@ async def work(args: argparse.Namespace) -> int:
                 if not await asyncio.to_thread(store.entries, args.org, states=[EntryState.PLANNED]):
                     break
                 report = RunReport("chaos", args.org, "enforce", RunStatus.RUNNING)
-                await engine._execute(args.org, POLICY, report, run_id=None)
+                await engine.execute(args.org, POLICY, report, run_id=None)
                 for key, value in report.counts.items():
                     counts[key] = counts.get(key, 0) + value
                 counts["passes"] = passes

@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace) -> int:
                 try:
                     counts["recovered"] = counts.get("recovered", 0) + await engine.recover(args.org, POLICY)
                     report = RunReport(f"replica-{epoch}", args.org, "enforce", RunStatus.RUNNING)
-                    await engine._execute(args.org, POLICY, report, run_id=None)
+                    await engine.execute(args.org, POLICY, report, run_id=None)
                     for key, value in report.counts.items():
                         counts[key] = counts.get(key, 0) + value
                 except (LostLeadership, FencedOut) as exc:

@@ -161,7 +161,7 @@ async def test_a_paused_leader_cannot_write_after_a_takeover(world: World, point
 
     stale = world.engine("old", 1, pause_and_take_over)
     with pytest.raises(FencedOut) as refused:
-        await stale._execute(ORG, POLICY, RunReport("stale", ORG, "enforce", RunStatus.RUNNING), run_id=None)
+        await stale.execute(ORG, POLICY, RunReport("stale", ORG, "enforce", RunStatus.RUNNING), run_id=None)
     assert took_over == [2]
     assert (refused.value.epoch, refused.value.current) == (1, 2)
 
@@ -190,7 +190,7 @@ async def test_a_paused_leader_cannot_write_after_a_takeover(world: World, point
         world.clock.advance(leader.in_flight_grace + timedelta(seconds=1))
         assert await leader.recover(ORG, POLICY) == 1
     report = RunReport("new", ORG, "enforce", RunStatus.RUNNING)
-    await leader._execute(ORG, POLICY, report, run_id=None)
+    await leader.execute(ORG, POLICY, report, run_id=None)
     entries = by_account(world.store)
     assert {a: (e.state, e.epoch) for a, e in entries.items()} == dict.fromkeys(ACCOUNTS, (EntryState.CONFIRMED, 2))
     assert Counter(world.directory.writes) == Counter(("suspend", a) for a in ACCOUNTS)

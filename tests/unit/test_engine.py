@@ -223,13 +223,13 @@ async def test_final_check_rereads_activity_before_acting():
     w = World([stale("a1")])
     await w.run()
     w.clock.advance(timedelta(days=14))
-    original = w.engine._carry_out
+    original = w.engine.executor.carry_out
 
     async def activate_then_carry(entry, pol, report, **kw):
         w.directory.accounts["a1"] = active_again("a1", w.clock.now())
         return await original(entry, pol, report, **kw)
 
-    w.engine._carry_out = activate_then_carry
+    w.engine.executor.carry_out = activate_then_carry
     report = await w.engine.run(w.policy, requested_by="cli:alice")
     assert w.directory.writes == []
     assert report.counts["actions_skipped"] == 1

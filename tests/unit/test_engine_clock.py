@@ -45,9 +45,9 @@ def test_a_wall_clock_stepped_back_does_not_stretch_the_grace() -> None:
     entry = _requested(start)
     with time_machine.travel(start - timedelta(hours=1), tick=False):  # NTP steps the clock back
         now = SystemClock().now()
-        assert engine._maybe_in_flight(entry, now)
+        assert engine.maybe_in_flight(entry, now)
         ticks[0] += engine.in_flight_grace.total_seconds() + 1  # the grace really passed
-        assert not engine._maybe_in_flight(entry, now)
+        assert not engine.maybe_in_flight(entry, now)
 
 
 def test_re_elections_do_not_restart_the_grace_of_an_old_entry() -> None:
@@ -55,5 +55,5 @@ def test_re_elections_do_not_restart_the_grace_of_an_old_entry() -> None:
     engine = _engine([0.0])
     entry = _requested(datetime.now(UTC) - engine.in_flight_grace - timedelta(seconds=1))
     engine.epoch = 3  # just re-elected
-    assert not engine._maybe_in_flight(entry, SystemClock().now())
-    assert engine._maybe_in_flight(_requested(datetime.now(UTC)), SystemClock().now())
+    assert not engine.maybe_in_flight(entry, SystemClock().now())
+    assert engine.maybe_in_flight(_requested(datetime.now(UTC)), SystemClock().now())

@@ -1,0 +1,192 @@
+"""Phase 4: turn due cases into ledger entries, hold what the caps stop, and apply approvals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import NoReturn
+
+from core.engine.cases import CaseSteps, Due
+from core.engine.context import Context
+from core.engine.executor import Executor
+from core.engine.judgement import ApprovalVerdict, Hold, approval_refusal, judge_approval, judge_caps
+from core.engine.outcomes import RunReport, is_transient
+from core.engine.requests import deny_run
+from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, planned_entry
+from core.lifecycle import Op
+from core.policy import Policy
+
+
+class Approvals:
+    """Plans the ledger of a run behind the caps, and carries out or drops what admins decide."""
+
+    def __init__(self, ctx: Context, cases: CaseSteps, executor: Executor) -> None:
+        self.ctx = ctx
+        self.cases = cases
+        self.executor = executor
+
+    async def plan(self, policy: Policy, run: LifecycleRun, due: Sequence[Due], report: RunReport) -> None:
+        """Write the due actions as PLANNED entries, or HELD ones when a cap or an approval rule says so."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        due = await self._supersede(run, due, report)
+        fresh = await self._fresh(run, due, report)
+        reducing = [e for e in fresh if e.op.reduces_access]
+        report.bump("due", len(reducing))
+        caps = policy.safety.caps
+        recent = await ctx.db(ctx.store.count_reducing_since, run.org_id, now - timedelta(days=caps.window_days))
+        hold = judge_caps(
+            reducing,
+            billable=run.billable,
+            recent=recent,
+            caps=caps,
+            window_days=caps.window_days,
+            deletions_need_approval=policy.safety.deletions_need_approval,
+        )
+        held_ids = {e.entry_id for e in hold.held}
+        await ctx.db(
+            ctx.store.add_entries, [replace(e, state=EntryState.HELD) if e.entry_id in held_ids else e for e in fresh]
+        )
+        if hold.held:
+            await self._hold(policy, run, hold, report)
+
+    async def _supersede(self, run: LifecycleRun, due: Sequence[Due], report: RunReport) -> list[Due]:
+        """An org-wide action frees every seat of the account: its product removals are closed."""
+        org_wide = {case.account_id for case, op, _a in due if op in (Op.SUSPEND, Op.DEACTIVATE) or op.is_deletion}
+        kept: list[Due] = []
+        for case, op, account in due:
+            if op is Op.REMOVE_PRODUCT_ACCESS and case.account_id in org_wide:
+                await self.cases.close(case, "superseded by an org-wide action on the same account", report, run.run_id)
+                continue
+            kept.append((case, op, account))
+        return kept
+
+    async def _fresh(self, run: LifecycleRun, due: Sequence[Due], report: RunReport) -> list[LedgerEntry]:
+        """New entries for ``due``; an entry that failed transiently last time goes back to PLANNED instead."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        fresh: list[LedgerEntry] = []
+        for case, op, _account in due:
+            entry = planned_entry(run.run_id, case, op, now)
+            try:
+                old = await ctx.db(ctx.store.get_entry, entry.entry_id)
+            except LookupError:
+                fresh.append(entry)
+                continue
+            if old.state is EntryState.FAILED and is_transient(old.outcome):
+                await ctx.move(
+                    old.entry_id, EntryState.FAILED, EntryState.PLANNED, "retrying after a transient failure"
+                )
+                report.bump("retried")
+        return fresh
+
+    async def _hold(self, policy: Policy, run: LifecycleRun, hold: Hold, report: RunReport) -> None:
+        """Record the held actions on the run, audit it and ask the admins."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        report.held = len(hold.held)
+        report.action_hash = action_hash(hold.held)
+        report.note = hold.note
+        expires = report.expires_at = now + timedelta(hours=policy.safety.approval_expires_hours)
+        awaiting = replace(
+            run,
+            status=RunStatus.AWAITING_APPROVAL,
+            held=len(hold.held),
+            action_hash=report.action_hash,
+            expires_at=expires,
+            note=report.note,
+            updated_at=now,
+        )
+        await ctx.db(ctx.store.save_run, awaiting)
+        await ctx.record(
+            ctx.audit(
+                run.org_id,
+                "approval.requested",
+                "held",
+                run_id=run.run_id,
+                mode=run.mode,
+                reason=report.note,
+                plan_hash=report.action_hash,
+                after={"held": len(hold.held)},
+            )
+        )
+        await ctx.notifier.request_approval(awaiting, report.note)
+        if hold.whole_run:
+            report.status = RunStatus.AWAITING_APPROVAL
+
+    async def approve(self, run_id: str, approver: str, policy: Policy) -> RunReport:
+        """Apply exactly the held actions of ``run_id``.
+
+        Refused (``PermissionError`` / ``ValueError`` with the reason) when the run is not awaiting
+        approval, the approval expired, the approver requested the run, or the held entries no
+        longer match the stored action hash. Every refusal leaves an audit row.
+        """
+        ctx = self.ctx
+        run = await ctx.db(ctx.store.get_run, run_id)
+        held = list(await ctx.db(ctx.store.entries, run.org_id, states=[EntryState.HELD], run_id=run_id))
+        verdict = judge_approval(run, approver, held, ctx.clock.now(), ctx.people)
+        if verdict is not ApprovalVerdict.GRANTED:
+            await self._refuse(run, verdict, approver, held)
+        for e in held:
+            await ctx.move(e.entry_id, EntryState.HELD, EntryState.PLANNED, f"approved by {approver}")
+        now = ctx.clock.now()
+        approved = replace(run, status=RunStatus.RUNNING, approved_by=approver, approved_at=now, updated_at=now)
+        await ctx.db(ctx.store.save_run, approved)
+        await ctx.record(
+            ctx.audit(
+                run.org_id,
+                "approval.granted",
+                "ok",
+                run_id=run_id,
+                approver=approver,
+                actor=approver,
+                plan_hash=run.action_hash,
+                after={"entries": len(held)},
+            )
+        )
+        report = RunReport(
+            run_id, run.org_id, run.mode, RunStatus.RUNNING, counts=dict(run.counts), action_hash=run.action_hash
+        )
+        report.approver = approver
+        await self.executor.execute(run.org_id, policy, report, run_id=run_id)
+        if report.status is RunStatus.RUNNING:
+            report.status = RunStatus.COMPLETED
+        done = replace(approved, status=report.status, counts=dict(report.counts), held=0, updated_at=ctx.clock.now())
+        await ctx.db(ctx.store.save_run, done)
+        return report
+
+    async def _refuse(
+        self, run: LifecycleRun, verdict: ApprovalVerdict, approver: str, held: Sequence[LedgerEntry]
+    ) -> NoReturn:
+        """Audit a refused approval and raise; an expired one drops its held actions first."""
+        reason = approval_refusal(verdict, run)
+        action, audited = "approval.refused", reason
+        if verdict is ApprovalVerdict.EXPIRED:
+            for e in held:
+                await self.ctx.move(e.entry_id, EntryState.HELD, EntryState.SKIPPED, "approval expired")
+            expired = replace(run, status=RunStatus.EXPIRED, updated_at=self.ctx.clock.now())
+            await self.ctx.db(self.ctx.store.save_run, expired)
+            action, audited = "approval.expired", f"{reason}; {len(held)} held actions dropped"
+        await self.ctx.record(
+            self.ctx.audit(
+                run.org_id,
+                action,
+                "refused",
+                run_id=run.run_id,
+                mode=run.mode,
+                actor=approver,
+                approver=approver,
+                reason=audited,
+                plan_hash=run.action_hash,
+            )
+        )
+        if verdict is ApprovalVerdict.OWN_RUN:
+            raise PermissionError(reason)
+        raise ValueError(reason)
+
+    async def deny(self, run_id: str, approver: str, reason: str = "") -> None:
+        """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""
+        ctx = self.ctx
+        await asyncio.to_thread(deny_run, ctx.store, ctx.clock, run_id, approver, reason, epoch=ctx.epoch)

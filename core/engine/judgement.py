@@ -1,0 +1,208 @@
+"""Pure judgements of the engine: caps and approvals, the final check, "already done".
+
+Nothing here reads a store or the network: every function takes what it judges and returns a
+value, so each rule has its own unit tests (``tests/unit/test_judgement.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import assert_never
+
+from core.identity import People, same_person
+from core.ledger import LedgerEntry, LifecycleRun, RunStatus, action_hash
+from core.lifecycle import Case, CaseState, Op
+from core.model import Account, AccountStatus, MembershipStatus, ProductKey
+from core.planner import SkipReason, Verdict, decide, is_protected
+from core.policy import Caps, Policy, Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Which due actions wait for an admin, and why.
+
+    ``whole_run`` is set when a cap is exceeded: every reducing action waits and the run itself
+    awaits approval. Deletions that merely need approval are held while the rest goes ahead.
+    """
+
+    held: tuple[LedgerEntry, ...] = ()
+    reasons: tuple[str, ...] = ()
+    whole_run: bool = False
+
+    @property
+    def note(self) -> str:
+        """The reasons as one line for the run, the audit trail and the admins."""
+        return "; ".join(self.reasons)
+
+
+def judge_caps(
+    reducing: Sequence[LedgerEntry],
+    *,
+    billable: int,
+    recent: int,
+    caps: Caps,
+    window_days: int,
+    deletions_need_approval: bool,
+) -> Hold:
+    """Hold actions over the per-run, rolling-window or deletion caps, or deletions needing approval.
+
+    ``recent`` is how many access-reducing actions the org saw in the last ``window_days``.
+    """
+    billable = max(billable, 0)
+    per_run = Caps.limit(caps.per_run_max, caps.per_run_percent, billable)
+    window = Caps.limit(caps.window_max, caps.window_percent, billable)
+    deletions = tuple(e for e in reducing if e.op.is_deletion)
+    reasons: list[str] = []
+    if per_run is not None and len(reducing) > per_run:
+        reasons.append(f"{len(reducing)} actions exceed the per-run cap of {per_run}")
+    if window is not None and recent + len(reducing) > window:
+        reasons.append(
+            f"{recent} actions in the last {window_days} days plus {len(reducing)} exceed the rolling cap of {window}"
+        )
+    if caps.deletions_per_run is not None and len(deletions) > caps.deletions_per_run:
+        reasons.append(f"{len(deletions)} deletions exceed the deletion cap of {caps.deletions_per_run}")
+    if reasons:
+        return Hold(tuple(reducing), tuple(reasons), whole_run=True)
+    if deletions and deletions_need_approval:
+        return Hold(deletions, (f"{len(deletions)} deletions need approval",))
+    return Hold()
+
+
+class ApprovalVerdict(Enum):
+    """Whether an approval may be applied."""
+
+    GRANTED = "granted"
+    NOT_AWAITING = "not awaiting approval"
+    OWN_RUN = "the requester of a run cannot approve it"
+    EXPIRED = "expired"
+    CHANGED = "changed since it was held"
+
+
+def judge_approval(
+    run: LifecycleRun, approver: str, held: Sequence[LedgerEntry], now: datetime, people: People
+) -> ApprovalVerdict:
+    """Judge ``approver``'s approval of ``run`` whose held entries are ``held``, at ``now``."""
+    if run.status is not RunStatus.AWAITING_APPROVAL:
+        return ApprovalVerdict.NOT_AWAITING
+    if same_person(approver, run.requested_by, people):
+        return ApprovalVerdict.OWN_RUN
+    if run.expires_at is not None and now > run.expires_at:
+        return ApprovalVerdict.EXPIRED
+    if action_hash(held) != run.action_hash:
+        return ApprovalVerdict.CHANGED
+    return ApprovalVerdict.GRANTED
+
+
+def approval_refusal(verdict: ApprovalVerdict, run: LifecycleRun) -> str:
+    """Why an approval of ``run`` was refused (empty when granted)."""
+    match verdict:
+        case ApprovalVerdict.GRANTED:
+            return ""
+        case ApprovalVerdict.NOT_AWAITING:
+            return f"run {run.run_id} is {run.status.value}, not awaiting approval"
+        case ApprovalVerdict.OWN_RUN:
+            return "the requester of a run cannot approve it"
+        case ApprovalVerdict.EXPIRED:
+            expired = run.expires_at.isoformat() if run.expires_at is not None else "?"
+            return f"the approval of run {run.run_id} expired at {expired}"
+        case ApprovalVerdict.CHANGED:
+            return f"run {run.run_id} changed since it was held (action hash mismatch): refusing to apply it"
+        case _:
+            assert_never(verdict)
+
+
+def final_check(
+    entry: LedgerEntry, case: Case, account: Account, rule: Rule | None, policy: Policy, now: datetime
+) -> str | None:
+    """Why not to act now, or None. Called under the case lock, so keeps cannot slip past it."""
+    if entry.op is Op.RESTORE:
+        return None
+    if case.state is CaseState.KEPT:
+        return "kept by the user"
+    if rule is None:
+        return "the rule was removed from the policy"
+    if is_protected(account, policy):
+        return "protected now"
+    if entry.op.is_deletion:
+        return _deletion_check(case, account)
+    if case.state is not CaseState.WARNED:
+        return f"case is {case.state.value}"
+    if case.delivered_at is None:
+        return "warning never delivered: no delivery, no action"
+    verdicts = [d for d in decide(account, policy, now) if d.rule == entry.rule]
+    if not verdicts:
+        return "active again: the rule no longer applies"
+    fresh = verdicts[0]
+    if fresh.verdict >= Verdict.ACT:
+        return None
+    if fresh.skip_reason is SkipReason.NOT_BILLABLE:
+        return "already without access (suspended, deactivated or removed)"
+    return f"active again or protected now: {fresh.code}"
+
+
+def _deletion_check(case: Case, account: Account) -> str | None:
+    if case.state is not CaseState.ACTIONED:
+        return f"case is {case.state.value}, not actioned"
+    if (
+        account.membership_status is MembershipStatus.ACTIVE
+        and account.account_status is AccountStatus.ACTIVE
+        and case.effect is not None
+        and case.effect.op is not Op.REMOVE_PRODUCT_ACCESS
+    ):
+        return "restored outside jira-cleanup since the action"
+    return None
+
+
+def already_done(entry: LedgerEntry, case: Case, account: Account) -> bool:
+    """True when Atlassian already shows what ``entry`` would change (the write is skipped)."""
+    match entry.op:
+        case Op.REMOVE_PRODUCT_ACCESS:
+            if entry.group_ids:
+                return not any(g.id in entry.group_ids for g in account.groups)
+            return account.product(ProductKey(entry.product or "")) is None
+        case Op.SUSPEND:
+            return account.membership_status is MembershipStatus.SUSPENDED
+        case Op.DEACTIVATE:
+            return account.account_status is AccountStatus.INACTIVE
+        case Op.DELETE_MANAGED:
+            return account.scheduled_for_deletion
+        case Op.REMOVE_FROM_DIRECTORY:
+            return account.membership_status is MembershipStatus.NO_MEMBERSHIP
+        case Op.RESTORE:
+            return _restored(case, account)
+        case _:
+            assert_never(entry.op)
+
+
+def _restored(case: Case, account: Account) -> bool:
+    if case.state is CaseState.DELETION_SCHEDULED and account.scheduled_for_deletion:
+        return False
+    effect = case.effect
+    if effect is None:
+        return True
+    if effect.op is Op.REMOVE_PRODUCT_ACCESS:
+        have = {g.id for g in account.groups}
+        return all(g in have for g in effect.group_ids)
+    if effect.op is Op.SUSPEND:
+        return account.membership_status is MembershipStatus.ACTIVE
+    if effect.op is Op.DEACTIVATE:
+        return account.account_status is AccountStatus.ACTIVE
+    return False
+
+
+def state_after(op: Op) -> CaseState:
+    """The case state a confirmed ``op`` leads to (for the audit row)."""
+    match op:
+        case Op.RESTORE:
+            return CaseState.KEPT
+        case Op.DELETE_MANAGED:
+            return CaseState.DELETION_SCHEDULED
+        case Op.REMOVE_FROM_DIRECTORY:
+            return CaseState.DELETED
+        case Op.REMOVE_PRODUCT_ACCESS | Op.SUSPEND | Op.DEACTIVATE:
+            return CaseState.ACTIONED
+        case _:
+            assert_never(op)

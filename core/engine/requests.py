@@ -1,0 +1,234 @@
+"""What people ask of the engine between runs: keep, release, restore, pause and deny."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from core.audit import AuditEntry
+from core.engine.context import Context
+from core.engine.executor import Executor
+from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, RestoreResult, RunReport
+from core.ledger import EntryState, RunStatus, planned_entry
+from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
+from core.policy import Policy
+from core.ports import CaseTransaction, Clock, LifecycleStore
+
+#: Ledger states a keep cancels outright (nothing was sent yet).
+_CANCELLABLE = (EntryState.PLANNED, EntryState.CLAIMED, EntryState.HELD)
+
+
+class Requests:
+    """Keeps, releases and restores, each serialized with the executor through the case lock."""
+
+    def __init__(self, ctx: Context, executor: Executor) -> None:
+        self.ctx = ctx
+        self.executor = executor
+
+    async def keep(
+        self,
+        org_id: str,
+        account_id: str,
+        actor: str,
+        policy: Policy,
+        *,
+        justification: str | None = None,
+        rule: str | None = None,
+    ) -> KeepResult:
+        """A user asks to keep their access; idempotent for repeated clicks.
+
+        Before the write the keep wins and the action is skipped; after the write it queues a
+        restore. Never silently lost.
+        """
+        ctx = self.ctx
+        cases = [
+            c
+            for c in await ctx.db(ctx.store.find_cases, org_id, account_id)
+            if c.state.is_open and (rule is None or c.rule == rule)
+        ]
+        if not cases:
+            return KeepResult(False, "there is no pending warning for this account")
+        result = KeepResult(False, "nothing to keep")
+        queued = False
+        for case in cases:
+            body = self._keeper(org_id, account_id, actor, policy, justification, ctx.clock.now())
+            result = await ctx.tx(case.case_id, body)
+            queued = queued or result.restore_queued
+        if queued:
+            await self.executor.execute(org_id, policy, RunReport.adhoc("keep", org_id), run_id=None)
+        return result
+
+    def _keeper(
+        self, org_id: str, account_id: str, actor: str, policy: Policy, justification: str | None, now: datetime
+    ) -> Callable[[CaseTransaction], KeepResult]:
+        """The locked keep of one case: judge it, cancel or undo the action, record who kept it."""
+
+        def audit(outcome: str, reason: str, after: dict[str, object] | None = None) -> AuditEntry:
+            return self.ctx.audit(org_id, "keep", outcome, subject=account_id, actor=actor, reason=reason, after=after)
+
+        def body(tx: CaseTransaction) -> KeepResult:
+            verdict = judge_keep(tx.case, policy, now, justification)
+            if not verdict.accepted:
+                tx.audit(audit("refused", verdict.reason))
+                return KeepResult(False, verdict.reason)
+            if verdict.already:
+                return KeepResult(True, verdict.reason, verdict.keep_until)
+            restore = _undo_or_cancel(tx, verdict, now)
+            keeps = (*tx.case.keeps, now)
+            state = tx.case.state if restore else CaseState.KEPT
+            tx.save_case(
+                transition(tx.case, now, state, keep_until=verdict.keep_until, keep_reason=justification, keeps=keeps)
+            )
+            after = {"keep_until": str(verdict.keep_until), "restore_queued": restore}
+            tx.audit(audit("ok", justification or "", after))
+            return KeepResult(True, "kept", verdict.keep_until, restore)
+
+        return body
+
+    async def release(self, case_id: str, actor: str) -> KeepResult:
+        """ "I don't need it": the user gives the access up now; the next run acts without waiting.
+
+        Only a delivered warning can be released; every other safety rail (caps, final check,
+        kill switch) still applies to the action itself.
+        """
+        now = self.ctx.clock.now()
+
+        def body(tx: CaseTransaction) -> KeepResult:
+            case = tx.case
+            if case.state is not CaseState.WARNED:
+                return KeepResult(False, f"nothing to release: this warning is {case.state.value}")
+            tx.save_case(transition(case, now, CaseState.WARNED, deadline=now, delivered_at=case.delivered_at or now))
+            tx.audit(
+                self.ctx.audit(
+                    case.org_id,
+                    "release",
+                    "ok",
+                    subject=case.account_id,
+                    actor=actor,
+                    reason="the user does not need the access",
+                    after={"deadline": str(now)},
+                )
+            )
+            return KeepResult(True, "released: the access will be removed on the next run")
+
+        return await self.ctx.tx(case_id, body)
+
+    async def restore(
+        self, org_id: str, account_id: str, actor: str, policy: Policy, *, reason: str = ""
+    ) -> RestoreResult:
+        """Undo what the engine did to an account (admin- or rule-approved), then execute it."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        restorable = (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED, CaseState.DELETED)
+        cases = [c for c in await ctx.db(ctx.store.find_cases, org_id, account_id) if c.state in restorable]
+        if not cases:
+            return RestoreResult(False, "nothing to restore: jira-cleanup has not removed access for this account")
+        queued = 0
+        refusals: list[str] = []
+        for case in cases:
+            refusal = _unrestorable(case)
+            if refusal is not None:
+                refusals.append(refusal)
+                continue
+
+            def body(tx: CaseTransaction) -> bool:
+                entry = planned_entry("restore", tx.case, Op.RESTORE, now)
+                if any(e.entry_id == entry.entry_id for e in tx.entries):
+                    return False
+                tx.save_entry(entry)
+                tx.audit(ctx.audit(org_id, "restore.requested", "ok", subject=account_id, actor=actor, reason=reason))
+                return True
+
+            queued += await ctx.tx(case.case_id, body)
+        if not queued:
+            return RestoreResult(False, "; ".join(refusals) or "a restore is already queued")
+        report = RunReport.adhoc("restore", org_id)
+        await self.executor.execute(org_id, policy, report, run_id=None)
+        return RestoreResult(True, "restored" if report.counts.get("restored") else "restore queued", queued)
+
+
+def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) -> bool:
+    """Cancel actions not yet sent; queue a restore for one done or in flight. True when one is queued."""
+    for e in tx.entries:
+        if e.op.reduces_access and e.state in _CANCELLABLE:
+            tx.save_entry(replace(e, state=EntryState.SKIPPED, outcome="kept by the user", updated_at=now))
+    done = [e for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED]
+    in_flight = [e for e in tx.entries if e.op.reduces_access and e.state is EntryState.REQUESTED]
+    if not (verdict.needs_restore or done or in_flight):
+        return False
+    source = (done or in_flight)[0].run_id if (done or in_flight) else "keep"
+    queued = planned_entry(source, tx.case, Op.RESTORE, now)
+    if in_flight and not done and not verdict.needs_restore:
+        queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
+    if not any(e.entry_id == queued.entry_id for e in tx.entries):
+        tx.save_entry(queued)
+    return True
+
+
+def _unrestorable(case: Case) -> str | None:
+    """Why the engine cannot undo what it did to ``case``, or None."""
+    if case.state is CaseState.DELETED:
+        if case.closed_reason == REMOVED_FROM_DIRECTORY:
+            return "the account was removed from the directory; invite the person again"
+        return (
+            "the account was deleted and Atlassian's 14-day grace period is over; "
+            "it cannot be restored (invite the person again)"
+        )
+    if case.state is CaseState.DELETION_SCHEDULED and case.effect is None:
+        return "the account was removed from the directory; invite the person again"
+    return None
+
+
+def set_paused(store: LifecycleStore, clock: Clock, org_id: str, paused: bool, actor: str, reason: str = "") -> None:
+    """Flip the kill switch of ``org_id`` with its audit event (usable without a directory)."""
+    entry = AuditEntry(
+        at=clock.now(),
+        actor=actor,
+        action="pause" if paused else "resume",
+        outcome="ok",
+        org_id=org_id,
+        reason=reason,
+    )
+    store.set_paused(org_id, paused, entry)
+
+
+def deny_run(
+    store: LifecycleStore,
+    clock: Clock,
+    run_id: str,
+    approver: str,
+    reason: str = "",
+    *,
+    epoch: int | None = None,
+) -> None:
+    """Drop the held actions of ``run_id`` (usable without a directory). Raises ``ValueError`` when not held.
+
+    A refusal leaves an audit row too. With ``epoch`` (the leader's), a stale leader is fenced out.
+    """
+    run = store.get_run(run_id)
+    now = clock.now()
+
+    def audit(action: str, outcome: str, why: str) -> None:
+        entry = AuditEntry(
+            at=now,
+            actor=approver,
+            action=action,
+            outcome=outcome,
+            org_id=run.org_id,
+            approver=approver,
+            run_id=run_id,
+            reason=why,
+        )
+        store.append_audit(entry)
+
+    if run.status is not RunStatus.AWAITING_APPROVAL:
+        why = f"run {run_id} is {run.status.value}, not awaiting approval"
+        audit("denial.refused", "refused", why)
+        raise ValueError(why)
+    for e in store.entries(run.org_id, states=[EntryState.HELD], run_id=run_id):
+        store.set_entry_state(
+            e.entry_id, EntryState.HELD, EntryState.SKIPPED, now, f"denied by {approver}", epoch=epoch
+        )
+    store.save_run(replace(run, status=RunStatus.COMPLETED, note=f"denied: {reason}", updated_at=now, held=0))
+    audit("approval.denied", "ok", reason)
