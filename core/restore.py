@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import assert_never
 
 from core.audit import AuditEntry
 from core.buttons import ButtonIssuer
@@ -27,7 +28,7 @@ from core.model import Account
 from core.policy import Policy
 from core.ports import Clock, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
 from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
-from core.restore_rules import Route, judge_restore
+from core.restore_rules import RestoreVerdict, Route, judge_restore
 
 log = logging.getLogger("jira_cleanup.restore")
 
@@ -108,17 +109,9 @@ class RestoreDesk:
         when False (a webhook) the desk tells them a final outcome on their channel (a pending
         request is acknowledged by the caller, once it knows whether the admins could be reached).
         """
-        if request_id is not None:
-            try:
-                existing = await asyncio.to_thread(self.requests.get_request, request_id)
-            except LookupError:
-                existing = None
-            if existing is not None:
-                return Submission(
-                    _state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True
-                )
-        policy = self.load_policy()
-        rules = policy.restore
+        if request_id is not None and (known := await self._known(request_id)) is not None:
+            return known
+        rules = self.load_policy().restore
         now = self.clock.now()
         recent = await asyncio.to_thread(self.requests.count_requests, self.org_id, account_id, now - timedelta(days=1))
         if recent >= rules.requests_per_day:
@@ -130,6 +123,7 @@ class RestoreDesk:
         since = now - timedelta(days=rules.limit_days)
         restored = await asyncio.to_thread(self.requests.count_auto_restored, self.org_id, account_id, since)
         verdict = judge_restore(account, cases, rules, source=source, restored_recently=restored)
+        denied = verdict.route is Route.DENY
         request = RestoreRequest(
             request_id=request_id or f"rq-{secrets.token_hex(12)}",
             org_id=self.org_id,
@@ -137,37 +131,56 @@ class RestoreDesk:
             source=source,
             requester=requester,
             created_at=now,
-            state=RequestState.DENIED if verdict.route is Route.DENY else RequestState.PENDING,
+            state=RequestState.DENIED if denied else RequestState.PENDING,
             route=verdict.route.value,
             reason=verdict.reason,
             reply_to=reply_to,
             rule=verdict.rule,
-            decided_at=now if verdict.route is Route.DENY else None,
-            decided_by="policy" if verdict.route is Route.DENY else None,
-            told_at=now if verdict.route is Route.DENY and answered else None,
+            decided_at=now if denied else None,
+            decided_by="policy" if denied else None,
+            told_at=now if denied and answered else None,
         )
-        action = {Route.DENY: "restore.denied", Route.ADMIN: "restore.requested", Route.AUTO: "restore.requested"}
-        created = await asyncio.to_thread(
-            self.requests.create_request,
-            request,
-            self._audit(request, action[verdict.route], "denied" if verdict.route is Route.DENY else "pending"),
-        )
-        if not created:  # lost a race with the same redelivered request
-            existing = await asyncio.to_thread(self.requests.get_request, request.request_id)
-            return Submission(
-                _state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True
-            )
-        if verdict.route is Route.DENY:
-            if not answered:
-                await self._tell(request)
-            return Submission(_state_text(request), False, request)
-        if verdict.route is Route.AUTO:
-            done = await self._execute(request, "policy", f"auto-approved by restore rule {verdict.rule}")
-            if answered:
-                await asyncio.to_thread(self.requests.mark_told, done.request_id, self.clock.now())
-            else:
-                await self._tell(done)
-            return Submission(_state_text(done), done.state is RequestState.RESTORED, done)
+        audit = self._audit(request, "restore.denied" if denied else "restore.requested", request.state.value)
+        if not await asyncio.to_thread(self.requests.create_request, request, audit):
+            # Lost a race with the same redelivered request: answer like the first one.
+            known = await self._known(request.request_id)
+            if known is None:
+                raise LookupError(f"restore request {request.request_id} vanished while it was being created")
+            return known
+        return await self._route(request, verdict, account, answered=answered)
+
+    async def _known(self, request_id: str) -> Submission | None:
+        """The answer to a request already on record (a redelivery), or None."""
+        try:
+            existing = await asyncio.to_thread(self.requests.get_request, request_id)
+        except LookupError:
+            return None
+        return Submission(_state_text(existing), existing.state is not RequestState.DENIED, existing, duplicate=True)
+
+    async def _route(
+        self, request: RestoreRequest, verdict: RestoreVerdict, account: Account | None, *, answered: bool
+    ) -> Submission:
+        """Deny, restore at once (a rule approved it), or ask the admins with buttons."""
+        match verdict.route:
+            case Route.DENY:
+                if not answered:
+                    await self._tell(request)
+                return Submission(_state_text(request), False, request)
+            case Route.AUTO:
+                done = await self._execute(request, "policy", f"auto-approved by restore rule {verdict.rule}")
+                if answered:
+                    await asyncio.to_thread(self.requests.mark_told, done.request_id, self.clock.now())
+                else:
+                    await self._tell(done)
+                return Submission(_state_text(done), done.state is RequestState.RESTORED, done)
+            case Route.ADMIN:
+                return await self._to_admins(request, verdict, account)
+            case _:
+                assert_never(verdict.route)
+
+    async def _to_admins(self, request: RestoreRequest, verdict: RestoreVerdict, account: Account | None) -> Submission:
+        """A pending request: the buttons and the text the admins get."""
+        account_id, requester = request.account_id, request.requester
         buttons = await asyncio.to_thread(
             ButtonIssuer(self.tokens, self.clock, self.org_id).restore_request,
             request.request_id,
@@ -177,17 +190,11 @@ class RestoreDesk:
         who = requester.name or requester.audit_id
         email = account.email if account is not None and account.email else account_id
         admin_text = (
-            f"{who} asks to get access back for {email} (account {account_id}) via {source}. "
+            f"{who} asks to get access back for {email} (account {account_id}) via {request.source}. "
             f"Why an admin is asked: {verdict.reason}. "
             f"From a terminal: jira-cleanup decide-restore {request.request_id} --approve (or --deny)."
         )
-        return Submission(
-            _SENT_TO_ADMINS,
-            True,
-            request,
-            buttons=buttons,
-            admin_text=admin_text,
-        )
+        return Submission(_SENT_TO_ADMINS, True, request, buttons=buttons, admin_text=admin_text)
 
     # -- decide ------------------------------------------------------------------------------
 

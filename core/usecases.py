@@ -63,52 +63,69 @@ async def scan_and_plan(
     started = clock.now()
     run_id = await asyncio.to_thread(store.start_scan, org.org_id, started, policy.policy_hash)
     builder = PlanBuilder(policy, started)
-    count = 0
-    decision_count = 0
+    tally = _Tally()
     try:
-        async for page in directory.iter_accounts():
-            page_decisions: list[Decision] = []
-            for account in page:
-                decisions = builder.add(account)
-                page_decisions.extend(decisions)
-                if on_decisions is not None:
-                    on_decisions(org, account, decisions)
-            await asyncio.to_thread(store.save_accounts, run_id, org.org_id, page)
-            await asyncio.to_thread(store.save_decisions, run_id, org.org_id, page_decisions)
-            count += len(page)
-            decision_count += len(page_decisions)
-            if on_progress is not None:
-                on_progress(count)
+        await _plan_pages(directory, store, builder, org, run_id, tally, on_decisions, on_progress)
     except BaseException as exc:
-        await asyncio.to_thread(
-            store.finish_scan,
-            run_id,
-            clock.now(),
-            status="failed",
-            plan_hash=None,
-            accounts=count,
-            summary=None,
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        await asyncio.to_thread(_record_failure, store, run_id, clock.now(), tally, exc)
         raise
     finished = clock.now()
-    plan_hash = builder.plan_hash
     await asyncio.to_thread(
         store.finish_scan,
         run_id,
         finished,
         status="completed",
-        plan_hash=plan_hash,
-        accounts=count,
+        plan_hash=builder.plan_hash,
+        accounts=tally.accounts,
         summary=builder.summary,
     )
     return ScanResult(
         run_id=run_id,
         org=org,
-        accounts=count,
-        decisions=decision_count,
-        plan_hash=plan_hash,
+        accounts=tally.accounts,
+        decisions=tally.decisions,
+        plan_hash=builder.plan_hash,
         summary=builder.summary,
         started_at=started,
         finished_at=finished,
     )
+
+
+@dataclass(slots=True)
+class _Tally:
+    """How far a scan got (kept when it fails half-way)."""
+
+    accounts: int = 0
+    decisions: int = 0
+
+
+def _record_failure(store: ScanStore, run_id: str, at: datetime, tally: _Tally, exc: BaseException) -> None:
+    """Store the scan as failed, with how far it got and the error text."""
+    error = f"{type(exc).__name__}: {exc}"
+    store.finish_scan(run_id, at, status="failed", plan_hash=None, accounts=tally.accounts, summary=None, error=error)
+
+
+async def _plan_pages(
+    directory: DirectoryReader,
+    store: ScanStore,
+    builder: PlanBuilder,
+    org: Org,
+    run_id: str,
+    tally: _Tally,
+    on_decisions: DecisionsCallback | None,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Plan and store the accounts page by page, counting them in ``tally``."""
+    async for page in directory.iter_accounts():
+        page_decisions: list[Decision] = []
+        for account in page:
+            decisions = builder.add(account)
+            page_decisions.extend(decisions)
+            if on_decisions is not None:
+                on_decisions(org, account, decisions)
+        await asyncio.to_thread(store.save_accounts, run_id, org.org_id, page)
+        await asyncio.to_thread(store.save_decisions, run_id, org.org_id, page_decisions)
+        tally.accounts += len(page)
+        tally.decisions += len(page_decisions)
+        if on_progress is not None:
+            on_progress(tally.accounts)
