@@ -15,7 +15,7 @@ The warning period starts from the confirmed delivery, not from when the warning
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -145,7 +145,6 @@ class OpPlan:
 
     op: Op | None
     reason: str = ""
-    group_names: tuple[str, ...] = field(default=())
 
 
 def warning_deadline(decision: Decision, rule: Rule, now: datetime) -> datetime:
@@ -202,10 +201,9 @@ def op_for_action(account: Account, rule: Rule, policy: Policy) -> OpPlan:
     if account.is_synced:
         return OpPlan(None, "synced from an identity provider: manage in IdP")
     if rule.action is Action.REMOVE_PRODUCT_ACCESS:
-        names = policy.lifecycle.groups_for(rule.product)
-        if not names:
+        if not policy.lifecycle.groups_for(rule.product):
             return OpPlan(None, f"no access groups known for product {rule.product!r}: add lifecycle.access_groups")
-        return OpPlan(Op.REMOVE_PRODUCT_ACCESS, group_names=names)
+        return OpPlan(Op.REMOVE_PRODUCT_ACCESS)
     if rule.action is Action.SUSPEND:
         return OpPlan(Op.SUSPEND)
     if account.claim is Claim.MANAGED:

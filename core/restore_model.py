@@ -9,9 +9,6 @@ from enum import StrEnum
 
 from core.chat import Actor
 
-#: Where a person can ask for access back.
-SOURCES = ("slack", "teams", "email", "jsm")
-
 
 class RequestState(StrEnum):
     """The life of a restore request."""
