@@ -212,12 +212,12 @@ def is_domain_pattern(text: str) -> bool:
     )
 
 
-Count = Annotated[int, BeforeValidator(whole(0)), Field(ge=0)]
-Positive = Annotated[int, BeforeValidator(whole(1)), Field(ge=1)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(whole(0))]
+Positive = Annotated[int, Field(ge=1), BeforeValidator(whole(1))]
 OptionalCount = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(optional(whole(0)))]
 OptionalPositive = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(optional(whole(1)))]
 Percent = Annotated[Annotated[Decimal, Field(ge=0, le=100)] | None, BeforeValidator(percent)]
-Fraction = Annotated[Decimal, BeforeValidator(fraction), Field(ge=0, le=1)]
+Fraction = Annotated[Decimal, Field(ge=0, le=1), BeforeValidator(fraction)]
 Flag = Annotated[bool, BeforeValidator(flag)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 Names = Annotated[list[NonEmpty], BeforeValidator(text_list)]
@@ -226,8 +226,8 @@ Condition = Annotated[Annotated[list[NonEmpty], Field(min_length=1)] | None, Bef
 DomainCondition = Annotated[Annotated[list[NonEmpty], Field(min_length=1)] | None, BeforeValidator(domains)]
 Channels = Annotated[
     list[Annotated[str, Field(json_schema_extra={"enum": list(DELIVERY_CHANNELS)})]],
-    BeforeValidator(channels),
     Field(min_length=1),
+    BeforeValidator(channels),
 ]
 Sources = Annotated[
     list[Annotated[str, Field(json_schema_extra={"enum": list(RESTORE_SOURCES)})]], BeforeValidator(sources)

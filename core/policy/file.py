@@ -387,8 +387,8 @@ class AuditFile(Section):
 
     retention_days: Annotated[
         int,
-        BeforeValidator(f.whole(AUDIT_RETENTION_FLOOR_DAYS)),
         Field(ge=AUDIT_RETENTION_FLOOR_DAYS),
+        BeforeValidator(f.whole(AUDIT_RETENTION_FLOOR_DAYS)),
     ] = Field(
         default(Policy, "audit_retention_days"),
         description="Days audit events stay in the database before `jira-cleanup audit archive` moves them to a CSV.",
@@ -413,9 +413,9 @@ class PolicyFile(Section):
     )
     rules: Annotated[
         list[RuleFile],
+        Field(min_length=1),
         BeforeValidator(non_empty_list("must be a non-empty list of rules")),
         AfterValidator(unique_names(lambda rule: rule.rule_name)),
-        Field(min_length=1),
     ] = Field(description="Inactivity rules (names unique).")
     protected: ProtectedFile = Field(default_factory=ProtectedFile)
     new_account_grace_days: f.Count = Field(
