@@ -190,6 +190,27 @@ def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file
     console.print(f"[green]OK[/] {file}: {len(loaded.rules)} rules, policy hash {loaded.policy_hash[:16]}…")
 
 
+@policy_app.command("schema")
+def policy_schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of policy files, for editors (see README, "Policy schema")."""
+    import json
+
+    from core.policy import policy_json_schema
+
+    text = json.dumps(policy_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{output}: {exc.strerror or exc}") from None
+    console.print(f"Wrote {output}. First line of a policy file: # yaml-language-server: $schema={output}")
+
+
 @app.command()
 def sandbox(
     users: Annotated[int, typer.Option(min=1, max=200_000, help="Accounts in the simulated org.")] = 2000,
