@@ -156,6 +156,15 @@ def scan(
     console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
 
 
+def _write_text(file: Path, text: str) -> None:
+    """Write ``text`` to ``file`` (making its folder); a failure exits 2 naming the file."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{file}: {exc.strerror or exc}") from None
+
+
 @policy_app.command("init")
 def policy_init(
     file: Annotated[Path, typer.Argument(help="Where to write the sample policy.")] = Path("policy.yml"),
@@ -166,12 +175,7 @@ def policy_init(
 
     if file.exists() and not force:
         raise _fail(f"{file} exists: pass --force to overwrite it")
-    text = resources.files("bot").joinpath("sample_policy.yml").read_text(encoding="utf-8")
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"{file}: {exc.strerror or exc}") from None
+    _write_text(file, resources.files("bot").joinpath("sample_policy.yml").read_text(encoding="utf-8"))
     console.print(f"Wrote {file}. Check it with: jira-cleanup policy check {file}")
     console.print(f"Then: export JIRA_CLEANUP_POLICY={file}")
 
@@ -203,11 +207,7 @@ def policy_schema(
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"{output}: {exc.strerror or exc}") from None
+    _write_text(output, text)
     console.print(f"Wrote {output}. First line of a policy file: # yaml-language-server: $schema={output}")
 
 

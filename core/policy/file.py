@@ -17,24 +17,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from core.model import ProductKey
 from core.policy import fields as f
+from core.policy import model
 from core.policy.fields import problem
-from core.policy.model import (
-    ANY_PRODUCT,
-    AUDIT_RETENTION_FLOOR_DAYS,
-    DEFAULT_ACCESS_GROUPS,
-    UNMANAGED_DEACTIVATE,
-    Action,
-    AutoApprove,
-    Caps,
-    KeepRules,
-    Lifecycle,
-    Mode,
-    Policy,
-    Protection,
-    RestoreRules,
-    Rule,
-    Safety,
-)
+from core.policy.model import Action, Mode
 
 
 def default(cls: Any, name: str) -> Any:
@@ -112,10 +97,10 @@ class RuleFile(Section):
         description="remove_product_access for a product rule; suspend or deactivate for product: any."
     )
     warn_days_before: f.Count = Field(
-        default(Rule, "warn_days_before"), description="Days of warning before the action (< inactive_days)."
+        default(model.Rule, "warn_days_before"), description="Days of warning before the action (< inactive_days)."
     )
     delete_after_days: f.OptionalPositive = Field(
-        default(Rule, "delete_after_days"),
+        default(model.Rule, "delete_after_days"),
         description="Delete the account this many days after the action (product: any rules only).",
     )
     name: Annotated[f.NonEmpty | None, BeforeValidator(f.text("must be a non-empty string"))] = Field(
@@ -129,9 +114,9 @@ class RuleFile(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.product == ANY_PRODUCT and self.action is Action.REMOVE_PRODUCT_ACCESS:
+        if self.product == model.ANY_PRODUCT and self.action is Action.REMOVE_PRODUCT_ACCESS:
             raise problem("remove_product_access needs a specific product, not 'any'", self.action.value, "action")
-        if self.product != ANY_PRODUCT and self.action is not Action.REMOVE_PRODUCT_ACCESS:
+        if self.product != model.ANY_PRODUCT and self.action is not Action.REMOVE_PRODUCT_ACCESS:
             raise problem(
                 f"{self.action.value} affects every product, so it needs product: any "
                 f"(inactivity in one product must not lock someone out of the others)",
@@ -142,7 +127,7 @@ class RuleFile(Section):
             raise problem(
                 f"must be smaller than inactive_days ({self.inactive_days})", self.warn_days_before, "warn_days_before"
             )
-        if self.delete_after_days is not None and self.product != ANY_PRODUCT:
+        if self.delete_after_days is not None and self.product != model.ANY_PRODUCT:
             raise problem(
                 "deleting an account needs an org-wide rule (product: any), not a single-product rule",
                 self.delete_after_days,
@@ -150,8 +135,8 @@ class RuleFile(Section):
             )
         return self
 
-    def to_rule(self) -> Rule:
-        return Rule(
+    def to_rule(self) -> model.Rule:
+        return model.Rule(
             name=self.rule_name,
             product=self.product,
             inactive_days=self.inactive_days,
@@ -167,22 +152,22 @@ class ProtectedFile(Section):
     accounts: f.Names = Field(default_factory=list, description="Account ids or emails (case-insensitive).")
     groups: f.Names = Field(default_factory=list, description="Group names or ids.")
 
-    def to_protection(self) -> Protection:
-        return Protection().adding(self.accounts, self.groups)
+    def to_protection(self) -> model.Protection:
+        return model.Protection().adding(self.accounts, self.groups)
 
 
 class KeepFile(Lenient):
     """How "Keep my access" works: how long a keep lasts and how often one may keep."""
 
-    days: f.Positive = Field(default(KeepRules, "days"), description="How long one keep lasts.")
-    max_per_period: f.Count = Field(default(KeepRules, "max_per_period"), description="Keeps allowed per period.")
-    period_days: f.Positive = Field(default(KeepRules, "period_days"), description="The period, in days.")
+    days: f.Positive = Field(default(model.KeepRules, "days"), description="How long one keep lasts.")
+    max_per_period: f.Count = Field(default(model.KeepRules, "max_per_period"), description="Keeps allowed per period.")
+    period_days: f.Positive = Field(default(model.KeepRules, "period_days"), description="The period, in days.")
     justification_required: f.Flag = Field(
-        default(KeepRules, "justification_required"), description="Whether a keep needs a reason."
+        default(model.KeepRules, "justification_required"), description="Whether a keep needs a reason."
     )
 
-    def to_keep(self) -> KeepRules:
-        return KeepRules(**self.model_dump())
+    def to_keep(self) -> model.KeepRules:
+        return model.KeepRules(**self.model_dump())
 
 
 class LifecycleFile(Section):
@@ -191,32 +176,33 @@ class LifecycleFile(Section):
     keep: KeepFile = Field(default_factory=KeepFile)
     unmanaged_deactivate: Annotated[
         str,
-        BeforeValidator(f.choice(UNMANAGED_DEACTIVATE)),
-        Field(json_schema_extra={"enum": list(UNMANAGED_DEACTIVATE)}),
+        BeforeValidator(f.choice(model.UNMANAGED_DEACTIVATE)),
+        Field(json_schema_extra={"enum": list(model.UNMANAGED_DEACTIVATE)}),
     ] = Field(
-        default(Lifecycle, "unmanaged_deactivate"),
+        default(model.Lifecycle, "unmanaged_deactivate"),
         description="Deactivation only works on managed accounts: suspend unmanaged ones instead, or skip them.",
     )
     access_groups: Annotated[dict[str, list[f.NonEmpty]], BeforeValidator(f.group_table)] = Field(
         default_factory=dict,
         description="Product key → the groups that grant it, added to (or replacing) the built-in ones: "
-        + "; ".join(f"{key}: {', '.join(names)}" for key, names in DEFAULT_ACCESS_GROUPS.items()),
+        + "; ".join(f"{key}: {', '.join(names)}" for key, names in model.DEFAULT_ACCESS_GROUPS.items()),
     )
     schedule: Annotated[str | None, BeforeValidator(f.cron)] = Field(
-        default(Lifecycle, "schedule_cron"), description="Five-field cron expression (UTC) of the scheduled scans."
+        default(model.Lifecycle, "schedule_cron"),
+        description="Five-field cron expression (UTC) of the scheduled scans.",
     )
     report_folder: Annotated[str | None, BeforeValidator(f.folder)] = Field(
-        default(Lifecycle, "report_folder"), description="Folder the scheduled reports are written to."
+        default(model.Lifecycle, "report_folder"), description="Folder the scheduled reports are written to."
     )
     delivery_order: f.Channels = Field(
-        list(default(Lifecycle, "delivery_order")), description="Channels a warning is tried on, in this order."
+        list(default(model.Lifecycle, "delivery_order")), description="Channels a warning is tried on, in this order."
     )
 
-    def to_lifecycle(self) -> Lifecycle:
-        return Lifecycle(
+    def to_lifecycle(self) -> model.Lifecycle:
+        return model.Lifecycle(
             keep=self.keep.to_keep(),
             unmanaged_deactivate=self.unmanaged_deactivate,
-            access_groups={**DEFAULT_ACCESS_GROUPS, **{k: tuple(v) for k, v in self.access_groups.items()}},
+            access_groups={**model.DEFAULT_ACCESS_GROUPS, **{k: tuple(v) for k, v in self.access_groups.items()}},
             schedule_cron=self.schedule,
             report_folder=self.report_folder,
             delivery_order=tuple(self.delivery_order),
@@ -226,19 +212,21 @@ class LifecycleFile(Section):
 class PerRunFile(Lenient):
     """Caps of one run; the stricter of the two applies, ``null`` switches one off."""
 
-    max_actions: f.OptionalCount = Field(default(Caps, "per_run_max"), description="Actions per run at most.")
+    max_actions: f.OptionalCount = Field(default(model.Caps, "per_run_max"), description="Actions per run at most.")
     max_percent: f.Percent = Field(
-        default(Caps, "per_run_percent"), description="Actions per run at most, in % of the billable users."
+        default(model.Caps, "per_run_percent"), description="Actions per run at most, in % of the billable users."
     )
 
 
 class WindowFile(Lenient):
     """Caps over a sliding window of days; the stricter of the two applies, ``null`` switches one off."""
 
-    days: f.Positive = Field(default(Caps, "window_days"), description="Length of the window in days.")
-    max_actions: f.OptionalCount = Field(default(Caps, "window_max"), description="Actions in the window at most.")
+    days: f.Positive = Field(default(model.Caps, "window_days"), description="Length of the window in days.")
+    max_actions: f.OptionalCount = Field(
+        default(model.Caps, "window_max"), description="Actions in the window at most."
+    )
     max_percent: f.Percent = Field(
-        default(Caps, "window_percent"), description="Actions in the window at most, in % of the billable users."
+        default(model.Caps, "window_percent"), description="Actions in the window at most, in % of the billable users."
     )
 
 
@@ -248,11 +236,11 @@ class CapsFile(Lenient):
     per_run: PerRunFile = Field(default_factory=PerRunFile)
     window: WindowFile = Field(default_factory=WindowFile)
     deletions_per_run: f.OptionalCount = Field(
-        default(Caps, "deletions_per_run"), description="Account deletions per run at most (null: no cap)."
+        default(model.Caps, "deletions_per_run"), description="Account deletions per run at most (null: no cap)."
     )
 
-    def to_caps(self) -> Caps:
-        return Caps(
+    def to_caps(self) -> model.Caps:
+        return model.Caps(
             per_run_max=self.per_run.max_actions,
             per_run_percent=self.per_run.max_percent,
             window_days=self.window.days,
@@ -265,9 +253,9 @@ class CapsFile(Lenient):
 class CanaryFile(Lenient):
     """The first actions of a run are a canary: too many errors among them stop the run."""
 
-    size: f.Count = Field(default(Safety, "canary_size"), description="Actions in the canary.")
+    size: f.Count = Field(default(model.Safety, "canary_size"), description="Actions in the canary.")
     max_error_rate: f.Fraction = Field(
-        default(Safety, "canary_max_error_rate"), description="Error rate (0–1) in the canary that stops the run."
+        default(model.Safety, "canary_max_error_rate"), description="Error rate (0–1) in the canary that stops the run."
     )
 
 
@@ -275,7 +263,7 @@ class BreakerFile(Lenient):
     """The circuit breaker stops a run after consecutive failures."""
 
     consecutive_failures: f.Positive = Field(
-        default(Safety, "breaker_failures"), description="Failures in a row that stop the run."
+        default(model.Safety, "breaker_failures"), description="Failures in a row that stop the run."
     )
 
 
@@ -283,10 +271,10 @@ class ApprovalFile(Lenient):
     """Approvals of enforcement runs."""
 
     expires_hours: f.Positive = Field(
-        default(Safety, "approval_expires_hours"), description="Hours an approval stays valid."
+        default(model.Safety, "approval_expires_hours"), description="Hours an approval stays valid."
     )
     deletions_need_approval: f.Flag = Field(
-        default(Safety, "deletions_need_approval"), description="Whether account deletions need an approval."
+        default(model.Safety, "deletions_need_approval"), description="Whether account deletions need an approval."
     )
 
 
@@ -298,12 +286,12 @@ class SafetyFile(Section):
     circuit_breaker: BreakerFile = Field(default_factory=BreakerFile)
     approval: ApprovalFile = Field(default_factory=ApprovalFile)
     max_unknown_percent: f.Percent = Field(
-        default(Safety, "max_unknown_percent"),
+        default(model.Safety, "max_unknown_percent"),
         description="Stop when more than this % of the accounts have no known activity (null: never).",
     )
 
-    def to_safety(self) -> Safety:
-        return Safety(
+    def to_safety(self) -> model.Safety:
+        return model.Safety(
             caps=self.caps.to_caps(),
             canary_size=self.canary.size,
             canary_max_error_rate=self.canary.max_error_rate,
@@ -336,8 +324,8 @@ class AutoApproveFile(Section):
             raise problem("an auto-approve rule needs at least one condition: groups, email_domains or products")
         return self
 
-    def to_auto_approve(self) -> AutoApprove:
-        return AutoApprove(
+    def to_auto_approve(self) -> model.AutoApprove:
+        return model.AutoApprove(
             name=self.name,
             groups=frozenset(self.groups or ()),
             email_domains=frozenset(self.email_domains or ()),
@@ -348,15 +336,15 @@ class AutoApproveFile(Section):
 class LimitFile(Lenient):
     """At most ``max`` auto-approved restores per account per ``per_days``; above that an admin decides."""
 
-    max: f.Count = Field(default(RestoreRules, "limit_max"), description="0: never auto-approve.")
-    per_days: f.Positive = Field(default(RestoreRules, "limit_days"), description="The period, in days.")
+    max: f.Count = Field(default(model.RestoreRules, "limit_max"), description="0: never auto-approve.")
+    per_days: f.Positive = Field(default(model.RestoreRules, "limit_days"), description="The period, in days.")
 
 
 class RestoreFile(Section):
     """Self-service restore: where people may ask, what is approved at once, and the limits."""
 
     sources: f.Sources = Field(
-        sorted(default(RestoreRules, "sources")), description="Where a person may ask for access back."
+        sorted(default(model.RestoreRules, "sources")), description="Where a person may ask for access back."
     )
     auto_approve: Annotated[
         list[AutoApproveFile],
@@ -368,11 +356,11 @@ class RestoreFile(Section):
         default_factory=list, description="Members of these groups are never restored through self-service."
     )
     requests_per_day: f.Positive = Field(
-        default(RestoreRules, "requests_per_day"), description="Requests per account per day considered at all."
+        default(model.RestoreRules, "requests_per_day"), description="Requests per account per day considered at all."
     )
 
-    def to_restore(self) -> RestoreRules:
-        return RestoreRules(
+    def to_restore(self) -> model.RestoreRules:
+        return model.RestoreRules(
             sources=frozenset(self.sources),
             auto_approve=tuple(rule.to_auto_approve() for rule in self.auto_approve),
             limit_max=self.limit.max,
@@ -387,10 +375,10 @@ class AuditFile(Section):
 
     retention_days: Annotated[
         int,
-        Field(ge=AUDIT_RETENTION_FLOOR_DAYS),
-        BeforeValidator(f.whole(AUDIT_RETENTION_FLOOR_DAYS)),
+        Field(ge=model.AUDIT_RETENTION_FLOOR_DAYS),
+        BeforeValidator(f.whole(model.AUDIT_RETENTION_FLOOR_DAYS)),
     ] = Field(
-        default(Policy, "audit_retention_days"),
+        default(model.Policy, "audit_retention_days"),
         description="Days audit events stay in the database before `jira-cleanup audit archive` moves them to a CSV.",
     )
 
@@ -409,7 +397,8 @@ class PolicyFile(Section):
 
     version: Annotated[Literal[1], BeforeValidator(_version)] = Field(1, description="The policy format version.")
     mode: Annotated[Mode, BeforeValidator(f.member(Mode))] = Field(
-        default(Policy, "mode"), description="dry_run changes nothing in Atlassian; enforce lets the lifecycle act."
+        default(model.Policy, "mode"),
+        description="dry_run changes nothing in Atlassian; enforce lets the lifecycle act.",
     )
     rules: Annotated[
         list[RuleFile],
@@ -419,17 +408,17 @@ class PolicyFile(Section):
     ] = Field(description="Inactivity rules (names unique).")
     protected: ProtectedFile = Field(default_factory=ProtectedFile)
     new_account_grace_days: f.Count = Field(
-        default(Policy, "new_account_grace_days"), description="Accounts added more recently are never selected."
+        default(model.Policy, "new_account_grace_days"), description="Accounts added more recently are never selected."
     )
     last_active_lag_days: f.Count = Field(
-        default(Policy, "last_active_lag_days"),
+        default(model.Policy, "last_active_lag_days"),
         description="Atlassian's last-active data lags up to a day: subtracted before comparing with a threshold.",
     )
     prices: Annotated[dict[str, Annotated[Decimal, Field(ge=0)]], BeforeValidator(f.amounts)] = Field(
         default_factory=dict, description="Product key → list price of a seat per month."
     )
     currency: Annotated[str, BeforeValidator(f.currency)] = Field(
-        default(Policy, "currency"),
+        default(model.Policy, "currency"),
         description="3-letter currency code of the prices.",
         json_schema_extra={"pattern": "^[A-Za-z]{3}$"},
     )
@@ -438,8 +427,8 @@ class PolicyFile(Section):
     restore: RestoreFile = Field(default_factory=RestoreFile)
     audit: AuditFile = Field(default_factory=AuditFile)
 
-    def to_policy(self) -> Policy:
-        return Policy(
+    def to_policy(self) -> model.Policy:
+        return model.Policy(
             rules=tuple(rule.to_rule() for rule in self.rules),
             mode=self.mode,
             protected=self.protected.to_protection(),
