@@ -72,7 +72,7 @@ def unique_names(names: Callable[[Any], str]) -> Callable[[list[Any]], list[Any]
 
 
 def non_empty_list(message: str, *, null_is_empty: bool = False) -> Callable[[object], object]:
-    """A check that the value is a list (``null`` is ``[]`` when ``null_is_empty``)."""
+    """A check that the value is a non-empty list or, when ``null_is_empty``, any list (``null`` being ``[]``)."""
 
     def check(value: object) -> object:
         value = [] if value is None and null_is_empty else value
