@@ -156,6 +156,15 @@ def scan(
     console.print(scan_report(result.scan, result.policy, str(result.csv_path)))
 
 
+def _write_text(file: Path, text: str) -> None:
+    """Write ``text`` to ``file`` (making its folder); a failure exits 2 naming the file."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{file}: {exc.strerror or exc}") from None
+
+
 @policy_app.command("init")
 def policy_init(
     file: Annotated[Path, typer.Argument(help="Where to write the sample policy.")] = Path("policy.yml"),
@@ -166,12 +175,7 @@ def policy_init(
 
     if file.exists() and not force:
         raise _fail(f"{file} exists: pass --force to overwrite it")
-    text = resources.files("bot").joinpath("sample_policy.yml").read_text(encoding="utf-8")
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"{file}: {exc.strerror or exc}") from None
+    _write_text(file, resources.files("bot").joinpath("sample_policy.yml").read_text(encoding="utf-8"))
     console.print(f"Wrote {file}. Check it with: jira-cleanup policy check {file}")
     console.print(f"Then: export JIRA_CLEANUP_POLICY={file}")
 
@@ -188,6 +192,23 @@ def policy_check(file: Annotated[Path, typer.Argument(help="The policy YAML file
     console.print(policy_table(loaded))
     console.print(restore_summary(loaded), markup=False)
     console.print(f"[green]OK[/] {file}: {len(loaded.rules)} rules, policy hash {loaded.policy_hash[:16]}…")
+
+
+@policy_app.command("schema")
+def policy_schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of policy files, for editors (see README, "Policy schema")."""
+    import json
+
+    from core.policy import policy_json_schema
+
+    text = json.dumps(policy_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write_text(output, text)
+    console.print(f"Wrote {output}. First line of a policy file: # yaml-language-server: $schema={output}")
 
 
 @app.command()
