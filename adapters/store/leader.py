@@ -67,8 +67,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.store._db import mask_url, reason
-from adapters.store.sql_store import make_engine, normalise_url
+from adapters.store.database import make_engine, mask_url, normalise_url, reason
 from adapters.store.tables import LEADER_EPOCHS
 from core.errors import StoreError
 
