@@ -8,17 +8,18 @@ Public API::
 
 Concurrency design:
 
-* Every write runs in one transaction. On SQLite it starts with ``BEGIN IMMEDIATE``: the
-  write lock is taken up front, so two writers (threads or processes) serialize instead of
-  failing with a lock upgrade error, and they wait up to the engine's busy timeout
-  (:data:`adapters.store.sql_store.SQLITE_BUSY_TIMEOUT_S`). On PostgreSQL rows are locked
-  explicitly (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``).
+* Every write runs in one transaction (:meth:`adapters.store.database.Database.write`). On
+  SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers
+  (threads or processes) serialize instead of failing with a lock upgrade error, and they wait
+  up to the engine's busy timeout (:data:`adapters.store.database.SQLITE_BUSY_TIMEOUT_S`). On
+  PostgreSQL rows are locked explicitly (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``).
 * :meth:`SqlLifecycleStore.lock_case` holds the case's lock for the whole ``with`` block
   (``SELECT ... FOR UPDATE`` on PostgreSQL; the database write lock on SQLite, which blocks
   every other writer): keep the block short and never do network I/O inside it. Do not call
   the store's own methods inside the block either (use the transaction object): on SQLite
   they would wait for the lock the block holds.
-* The audit chain is global (``seq`` 1..n over every org). Appends are serialized by a
+* The audit chain is global (``seq`` 1..n over every org). Appends
+  (:meth:`adapters.store.database.Database.append_audit`, shared by every store) are serialized by a
   transaction-scoped advisory lock on PostgreSQL (``pg_advisory_xact_lock``) and by the
   ``BEGIN IMMEDIATE`` write lock on SQLite; the last (seq, hash) is read after the lock is
   held. Audit rows written through a case transaction are buffered and appended just before

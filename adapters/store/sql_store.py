@@ -8,8 +8,9 @@ the psycopg 3 driver.
 
 Design notes:
 
-* The table classes in :mod:`adapters.store.tables` are storage shapes; this module maps them
-  to and from the core's frozen dataclasses, so ``Account`` and ``Decision`` round-trip exactly.
+* The table classes in :mod:`adapters.store.tables` are storage shapes; :mod:`adapters.store.rows`
+  maps them to and from the core's frozen dataclasses, so ``Account`` and ``Decision`` round-trip
+  exactly. Engines, URLs and transactions are :mod:`adapters.store.database`'s.
 * Pages are written with one Core ``INSERT ... ON CONFLICT DO UPDATE`` executemany per page,
   in one transaction, so re-saving the same (run, account[, rule]) replaces the row.
 * Reads of decisions and accounts stream (``yield_per``; a server-side cursor on PostgreSQL).
