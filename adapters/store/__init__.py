@@ -12,11 +12,15 @@ Public API::
     leader = leader_for(url, leader_url=os.environ.get("LEADER_DATABASE_URL"))
     epoch = leader.acquire(org_id)        # LeaderLock: None while another replica leads
 
-See :mod:`adapters.store.sql_store` for the URL convention and the guarantees of the scan
-store, and :mod:`adapters.store.lifecycle_store` for the lifecycle store's transactions.
+Layout: :mod:`adapters.store.database` is the one database object every store shares (engine,
+transactions, ``BEGIN IMMEDIATE``, the audit chain append, the fencing check);
+:mod:`adapters.store.rows` maps every table to and from the core's dataclasses. See
+:mod:`adapters.store.sql_store` for the URL convention and the guarantees of the scan store,
+and :mod:`adapters.store.lifecycle_store` for the lifecycle store's transactions.
 """
 
 from adapters.store.chat_store import SqlChatStore
+from adapters.store.database import Database
 from adapters.store.leader import (
     LEADER_DATABASE_URL_ENV,
     LeaderLockError,
@@ -40,6 +44,7 @@ from adapters.store.teams_store import SqlTeamsStore
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "LEADER_DATABASE_URL_ENV",
+    "Database",
     "LeaderLockError",
     "PoolerDetected",
     "PostgresLeader",

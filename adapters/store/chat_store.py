@@ -7,89 +7,45 @@ of concurrent clicks exactly one gets ``OK``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from adapters.store.chat_tables import ACTION_TOKENS, PROTECTIONS
-from adapters.store.lifecycle_store import SqlLifecycleStore, _append_audit
+from adapters.store.database import Database, EngineStore
+from adapters.store.rows import token_from_row, token_row
 from core.audit import AuditEntry, normalised
 from core.chat import ActionToken, Actor, Purpose, TokenStatus, TokenUse, judge_use
-
-
-def _actor_json(actor: Actor | None) -> dict[str, str] | None:
-    if actor is None:
-        return None
-    return {"platform": actor.platform, "tenant": actor.tenant, "user_id": actor.user_id, "name": actor.name}
-
-
-def _actor(data: Mapping[str, Any] | None) -> Actor | None:
-    if not data:
-        return None
-    return Actor(str(data["platform"]), str(data["tenant"]), str(data["user_id"]), str(data.get("name", "")))
-
-
-def _token(row: sa.Row[Any]) -> ActionToken:
-    m = row._mapping
-    return ActionToken(
-        token_hash=m["token_hash"],
-        purpose=Purpose(m["purpose"]),
-        org_id=m["org_id"],
-        subject=m["subject"],
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        intended=_actor(m["intended"]),
-        forbidden=_actor(m["forbidden"]),
-        account_id=m["account_id"],
-        message_ref=m["message_ref"],
-        used_at=m["used_at"],
-        used_by=m["used_by"],
-        outcome=m["outcome"],
-    )
 
 
 class SqlChatStore:
     """Implements ``core.ports.TokenStore`` and ``core.ports.ProtectionStore`` on the lifecycle database."""
 
-    def __init__(self, lifecycle: SqlLifecycleStore) -> None:
-        self._lc = lifecycle
+    def __init__(self, lifecycle: EngineStore | Database) -> None:
+        """Use the database of ``lifecycle`` (the lifecycle store), or ``lifecycle`` itself when it is one."""
+        self._db = lifecycle if isinstance(lifecycle, Database) else lifecycle.database
 
     # -- tokens -------------------------------------------------------------------------
 
     def save_token(self, token: ActionToken) -> None:
         """Insert a new token (its hash; the raw value is never stored)."""
-        row = {
-            "token_hash": token.token_hash,
-            "purpose": token.purpose.value,
-            "org_id": token.org_id,
-            "subject": token.subject,
-            "account_id": token.account_id,
-            "created_at": token.created_at,
-            "expires_at": token.expires_at,
-            "intended": _actor_json(token.intended),
-            "forbidden": _actor_json(token.forbidden),
-            "message_ref": token.message_ref,
-            "used_at": token.used_at,
-            "used_by": token.used_by,
-            "outcome": token.outcome,
-        }
-        with self._lc._write("saving a button token") as conn:
+        row = token_row(token)
+        with self._db.write("saving a button token") as conn:
             conn.execute(sa.insert(ACTION_TOKENS), row)
 
     def get_token(self, token_hash: str) -> ActionToken | None:
         """The token with this hash, or ``None``."""
-        with self._lc._read("reading a button token") as conn:
+        with self._db.read("reading a button token") as conn:
             row = conn.execute(sa.select(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash == token_hash)).first()
-        return None if row is None else _token(row)
+        return None if row is None else token_from_row(row)
 
     def consume_token(self, token_hash: str, actor: Actor, now: datetime) -> TokenUse:
         """Check the token for ``actor`` and mark it used with one compare-and-set update."""
-        with self._lc._write("using a button token") as conn:
+        with self._db.write("using a button token") as conn:
             row = conn.execute(sa.select(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash == token_hash)).first()
-            token = None if row is None else _token(row)
+            token = None if row is None else token_from_row(row)
             status = judge_use(token, actor, now)
             if status is not TokenStatus.OK or token is None:
                 return TokenUse(status, token)
@@ -104,7 +60,7 @@ class SqlChatStore:
 
     def set_outcome(self, token_hash: str, outcome: str) -> None:
         """Record what the click did."""
-        with self._lc._write("recording a click's outcome") as conn:
+        with self._db.write("recording a click's outcome") as conn:
             conn.execute(
                 sa.update(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash == token_hash).values(outcome=outcome)
             )
@@ -114,7 +70,7 @@ class SqlChatStore:
         hashes = list(token_hashes)
         if not hashes:
             return
-        with self._lc._write("attaching a message to buttons") as conn:
+        with self._db.write("attaching a message to buttons") as conn:
             conn.execute(
                 sa.update(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash.in_(hashes)).values(message_ref=message_ref)
             )
@@ -131,14 +87,14 @@ class SqlChatStore:
                 ACTION_TOKENS.c.created_at >= since,
             )
         )
-        with self._lc._read("counting button tokens") as conn:
+        with self._db.read("counting button tokens") as conn:
             return int(conn.execute(stmt).scalar_one())
 
     # -- protections --------------------------------------------------------------------
 
     def protections(self, org_id: str) -> tuple[frozenset[str], frozenset[str]]:
         """(accounts, groups) protected from chat in ``org_id``."""
-        with self._lc._read("reading protections") as conn:
+        with self._db.read("reading protections") as conn:
             rows = conn.execute(
                 sa.select(PROTECTIONS.c.kind, PROTECTIONS.c.value).where(PROTECTIONS.c.org_id == org_id)
             ).all()
@@ -152,7 +108,7 @@ class SqlChatStore:
             raise ValueError(f"unknown protection kind {kind!r} (expected account or group)")
         value_key = value.lower() if "@" in value else value
         entry = normalised(audit)
-        with self._lc._write(f"changing the protection of {kind} {value_key!r}") as conn:
+        with self._db.write(f"changing the protection of {kind} {value_key!r}") as conn:
             key = (PROTECTIONS.c.org_id == org_id) & (PROTECTIONS.c.kind == kind) & (PROTECTIONS.c.value == value_key)
             conn.execute(sa.delete(PROTECTIONS).where(key))
             if protected:
@@ -166,4 +122,4 @@ class SqlChatStore:
                         "added_by": entry.actor,
                     },
                 )
-            _append_audit(conn, [entry])
+            self._db.append_audit(conn, [entry])

@@ -6,7 +6,7 @@ Public API::
     leader = leader_for(database_url, leader_url=os.environ.get("LEADER_DATABASE_URL"))
     epoch = leader.acquire(org_id)          # None: another replica leads; try again later
     engine = Engine(..., epoch=epoch)       # every ledger write is fenced by the epoch
-    ... run a batch; if not leader.still_leader(): stop at once ...
+    ... before the next scheduled run: leader.still_leader() (False: acquire again) ...
     leader.release()
 
 PostgreSQL (:class:`PostgresLeader`): a session-level advisory lock
@@ -35,10 +35,11 @@ connection without noticing cannot write to the ledger any more.
 What fencing does not cover: Atlassian. The epoch guards the *ledger*; an HTTP write that a
 stale leader had already committed as ``REQUESTED`` still goes out when it wakes up. The new
 leader reconciles ``REQUESTED`` entries by reading the account first, so the duplicate is
-only possible if that read happens before the stale write lands. A stale leader must
-therefore stop on ``still_leader() == False`` (check it between batches) and a new leader
-should let in-flight writes drain (wait about the HTTP timeout after ``acquire``) before
-reconciling entries left ``REQUESTED`` by an older epoch.
+only possible if that read happens before the stale write lands: the engine leaves an older
+epoch's ``REQUESTED`` entries alone for a grace longer than the HTTP timeout
+(``Engine._maybe_in_flight``). ``still_leader`` is checked by the bot's service before each
+scheduled run (``bot.service.Service.lead``); within a run, the fenced ledger writes
+(:class:`core.errors.FencedOut`) are what stop a stale leader.
 
 SQLite (:class:`SqliteLeader`): one host, so a file lock: ``flock(LOCK_EX | LOCK_NB)`` on
 ``<database file>.leader.lock`` (one leader process per database file, whatever the org),
@@ -67,8 +68,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.store._db import mask_url, reason
-from adapters.store.sql_store import make_engine, normalise_url
+from adapters.store.database import make_engine, mask_url, normalise_url, reason
 from adapters.store.tables import LEADER_EPOCHS
 from core.errors import StoreError
 

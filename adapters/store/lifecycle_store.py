@@ -8,17 +8,18 @@ Public API::
 
 Concurrency design:
 
-* Every write runs in one transaction. On SQLite it starts with ``BEGIN IMMEDIATE``: the
-  write lock is taken up front, so two writers (threads or processes) serialize instead of
-  failing with a lock upgrade error, and they wait up to the engine's busy timeout
-  (:data:`adapters.store.sql_store.SQLITE_BUSY_TIMEOUT_S`). On PostgreSQL rows are locked
-  explicitly (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``).
+* Every write runs in one transaction (:meth:`adapters.store.database.Database.write`). On
+  SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers
+  (threads or processes) serialize instead of failing with a lock upgrade error, and they wait
+  up to the engine's busy timeout (:data:`adapters.store.database.SQLITE_BUSY_TIMEOUT_S`). On
+  PostgreSQL rows are locked explicitly (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``).
 * :meth:`SqlLifecycleStore.lock_case` holds the case's lock for the whole ``with`` block
   (``SELECT ... FOR UPDATE`` on PostgreSQL; the database write lock on SQLite, which blocks
   every other writer): keep the block short and never do network I/O inside it. Do not call
   the store's own methods inside the block either (use the transaction object): on SQLite
   they would wait for the lock the block holds.
-* The audit chain is global (``seq`` 1..n over every org). Appends are serialized by a
+* The audit chain is global (``seq`` 1..n over every org). Appends
+  (:meth:`adapters.store.database.Database.append_audit`, shared by every store) are serialized by a
   transaction-scoped advisory lock on PostgreSQL (``pg_advisory_xact_lock``) and by the
   ``BEGIN IMMEDIATE`` write lock on SQLite; the last (seq, hash) is read after the lock is
   held. Audit rows written through a case transaction are buffered and appended just before
@@ -43,10 +44,8 @@ Audit entries are normalised before they are sealed (``at`` converted to UTC, ``
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -55,23 +54,30 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.exc import IntegrityError
 
-from adapters.store._db import EngineStore, aware, aware_or_none, dialect_insert, parse_iso
 from adapters.store.audit_archive import current_anchor
-from adapters.store.sql_store import SqlStore, open_engine
+from adapters.store.database import AUDIT_LOCK_KEY, Database, EngineStore, open_engine
+from adapters.store.rows import (
+    audit_from_row,
+    aware,
+    case_from_row,
+    case_row,
+    entry_from_row,
+    entry_row,
+    run_from_row,
+    run_row,
+)
+from adapters.store.sql_store import SqlStore
 from adapters.store.tables import (
     AUDIT_EVENTS,
     CASES,
     CONTROLS,
-    LEADER_EPOCHS,
     LEDGER,
     LIFECYCLE_RUNS,
     OPEN_CASE_STATES,
 )
-from core.audit import GENESIS, Anchor, AuditEntry, AuditEvent, content_of, normalised, seal
-from core.errors import FencedOut, StoreError
-from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
-from core.lifecycle import Case, CaseState, Effect, Op
-from core.policy import Action
+from core.audit import Anchor, AuditEntry, AuditEvent, normalised
+from core.ledger import EntryState, LedgerEntry, LifecycleRun
+from core.lifecycle import Case, Op
 
 if TYPE_CHECKING:
     from core.ports import CaseTransaction, Clock, LifecycleStore
@@ -83,9 +89,6 @@ __all__ = [
     "create_lifecycle_store",
     "open_stores",
 ]
-
-#: The PostgreSQL advisory lock key that serialises audit chain appends ("jira_aud").
-AUDIT_LOCK_KEY = 0x6A6972615F617564
 
 #: States whose access-reducing entries count against the window caps.
 _COUNTED_STATES = (EntryState.CLAIMED.value, EntryState.REQUESTED.value, EntryState.CONFIRMED.value)
@@ -104,190 +107,6 @@ def _resolve_clock(clock: Clock | Callable[[], datetime] | None) -> Callable[[],
         plain: Callable[[], datetime] = clock
         return lambda: aware(plain(), "clock time")
     raise TypeError("clock must be a core.ports.Clock or a callable returning a datetime")
-
-
-# --------------------------------------------------------------------------- mapping
-
-
-def _case_row(case: Case) -> dict[str, Any]:
-    what = f"case {case.case_id!r}"
-    effect = case.effect
-    return {
-        "case_id": case.case_id,
-        "org_id": case.org_id,
-        "account_id": case.account_id,
-        "rule": case.rule,
-        "product": case.product,
-        "action": case.action.value,
-        "state": case.state.value,
-        "opened_at": aware(case.opened_at, f"{what}: opened_at"),
-        "updated_at": aware(case.updated_at, f"{what}: updated_at"),
-        "deadline": aware_or_none(case.deadline, f"{what}: deadline"),
-        "delivered_at": aware_or_none(case.delivered_at, f"{what}: delivered_at"),
-        "delivery_channel": case.delivery_channel,
-        "escalated_at": aware_or_none(case.escalated_at, f"{what}: escalated_at"),
-        "keep_until": aware_or_none(case.keep_until, f"{what}: keep_until"),
-        "keep_reason": case.keep_reason,
-        "keeps": [aware(k, f"{what}: keeps").isoformat() for k in case.keeps],
-        "actioned_at": aware_or_none(case.actioned_at, f"{what}: actioned_at"),
-        "effect": (
-            None
-            if effect is None
-            else {"op": effect.op.value, "group_ids": list(effect.group_ids), "product": effect.product}
-        ),
-        "delete_due_at": aware_or_none(case.delete_due_at, f"{what}: delete_due_at"),
-        "deleted_at": aware_or_none(case.deleted_at, f"{what}: deleted_at"),
-        "restored_at": aware_or_none(case.restored_at, f"{what}: restored_at"),
-        "closed_reason": case.closed_reason,
-    }
-
-
-def _case_from_row(row: sa.Row[Any]) -> Case:
-    effect = None
-    if row.effect is not None:
-        data = row.effect
-        effect = Effect(op=Op(data["op"]), group_ids=tuple(data.get("group_ids") or ()), product=data.get("product"))
-    return Case(
-        case_id=row.case_id,
-        org_id=row.org_id,
-        account_id=row.account_id,
-        rule=row.rule,
-        product=row.product,
-        action=Action(row.action),
-        state=CaseState(row.state),
-        opened_at=row.opened_at,
-        updated_at=row.updated_at,
-        deadline=row.deadline,
-        delivered_at=row.delivered_at,
-        delivery_channel=row.delivery_channel,
-        escalated_at=row.escalated_at,
-        keep_until=row.keep_until,
-        keep_reason=row.keep_reason,
-        keeps=tuple(parse_iso(k) for k in row.keeps),
-        actioned_at=row.actioned_at,
-        effect=effect,
-        delete_due_at=row.delete_due_at,
-        deleted_at=row.deleted_at,
-        restored_at=row.restored_at,
-        closed_reason=row.closed_reason,
-    )
-
-
-def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
-    what = f"ledger entry {entry.entry_id!r}"
-    return {
-        "entry_id": entry.entry_id,
-        "org_id": entry.org_id,
-        "run_id": entry.run_id,
-        "case_id": entry.case_id,
-        "account_id": entry.account_id,
-        "rule": entry.rule,
-        "op": entry.op.value,
-        "state": entry.state.value,
-        "created_at": aware(entry.created_at, f"{what}: created_at"),
-        "updated_at": aware(entry.updated_at, f"{what}: updated_at"),
-        "product": entry.product,
-        "group_ids": list(entry.group_ids),
-        "attempts": entry.attempts,
-        "worker": entry.worker,
-        "epoch": entry.epoch,
-        "outcome": entry.outcome,
-        "http_status": entry.http_status,
-        "request_id": entry.request_id,
-    }
-
-
-def _entry_from_row(row: sa.Row[Any]) -> LedgerEntry:
-    return LedgerEntry(
-        entry_id=row.entry_id,
-        org_id=row.org_id,
-        run_id=row.run_id,
-        case_id=row.case_id,
-        account_id=row.account_id,
-        rule=row.rule,
-        op=Op(row.op),
-        state=EntryState(row.state),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        product=row.product,
-        group_ids=tuple(row.group_ids),
-        attempts=int(row.attempts),
-        worker=row.worker,
-        epoch=None if row.epoch is None else int(row.epoch),
-        outcome=row.outcome,
-        http_status=row.http_status,
-        request_id=row.request_id,
-    )
-
-
-def _run_row(run: LifecycleRun) -> dict[str, Any]:
-    what = f"lifecycle run {run.run_id!r}"
-    return {
-        "run_id": run.run_id,
-        "org_id": run.org_id,
-        "mode": run.mode,
-        "status": run.status.value,
-        "requested_by": run.requested_by,
-        "created_at": aware(run.created_at, f"{what}: created_at"),
-        "updated_at": aware(run.updated_at, f"{what}: updated_at"),
-        "plan_hash": run.plan_hash,
-        "action_hash": run.action_hash,
-        "held": run.held,
-        "approved_by": run.approved_by,
-        "approved_at": aware_or_none(run.approved_at, f"{what}: approved_at"),
-        "expires_at": aware_or_none(run.expires_at, f"{what}: expires_at"),
-        "billable": run.billable,
-        "counts": {str(k): int(v) for k, v in run.counts.items()},
-        "note": run.note,
-    }
-
-
-def _run_from_row(row: sa.Row[Any]) -> LifecycleRun:
-    return LifecycleRun(
-        run_id=row.run_id,
-        org_id=row.org_id,
-        mode=row.mode,
-        status=RunStatus(row.status),
-        requested_by=row.requested_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        plan_hash=row.plan_hash,
-        action_hash=row.action_hash,
-        held=int(row.held),
-        approved_by=row.approved_by,
-        approved_at=row.approved_at,
-        expires_at=row.expires_at,
-        billable=int(row.billable),
-        counts={str(k): int(v) for k, v in row.counts.items()},
-        note=row.note,
-    )
-
-
-def _audit_row(event: AuditEvent) -> dict[str, Any]:
-    """The stored row: the hashed content (with ``at`` as a datetime) and the two hashes."""
-    content = content_of(event.event_id, event.seq, event.entry)
-    return {**content, "at": event.entry.at, "prev_hash": event.prev_hash, "hash": event.hash}
-
-
-def _audit_from_row(row: sa.Row[Any]) -> AuditEvent:
-    entry = AuditEntry(
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        outcome=row.outcome,
-        org_id=row.org_id,
-        subject=row.subject,
-        approver=row.approver,
-        reason=row.reason,
-        run_id=row.run_id,
-        plan_hash=row.plan_hash,
-        mode=row.mode,
-        before=row.before,
-        after=row.after,
-        http_status=row.http_status,
-        request_id=row.request_id,
-    )
-    return AuditEvent(event_id=row.event_id, seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash)
 
 
 _ENTRY_ORDER = (LEDGER.c.created_at, LEDGER.c.entry_id)
@@ -321,7 +140,7 @@ class SqlCaseTransaction:
         """Replace the locked case (``ValueError`` for another case id or a second open case)."""
         if case.case_id != self.case.case_id:
             raise ValueError(f"this transaction locks case {self.case.case_id!r}, not {case.case_id!r}")
-        row = _case_row(case)
+        row = case_row(case)
         try:
             self._conn.execute(CASES.update().where(CASES.c.case_id == case.case_id).values(**row))
         except IntegrityError as exc:
@@ -336,129 +155,48 @@ class SqlCaseTransaction:
             raise ValueError(f"entry {entry.entry_id!r} belongs to case {entry.case_id!r}, not {self.case.case_id!r}")
         if self._epoch is not None:
             entry = replace(entry, epoch=self._epoch)
-        row = _entry_row(entry)
-        _replace_row(self._conn, LEDGER, row, "entry_id")
+        row = entry_row(entry)
+        Database.replace_row(self._conn, LEDGER, row, "entry_id")
         self.entries = _sort_entries([*(e for e in self.entries if e.entry_id != entry.entry_id), entry])
 
     def audit(self, entry: AuditEntry) -> None:
         """Append an audit event in this transaction (sealed at commit, in call order)."""
         self._audits.append(normalised(entry))
 
-    def _flush(self) -> None:
+    def append_pending_audits(self) -> None:
+        """Seal and append the buffered audit entries (the store calls it just before the commit)."""
         if self._audits:
-            _append_audit(self._conn, self._audits)
+            Database.append_audit(self._conn, self._audits)
             self._audits = []
-
-
-def _replace_row(conn: sa.Connection, table: sa.Table, row: dict[str, Any], key: str) -> None:
-    """Insert ``row``, or replace every other column of the row with the same ``key``."""
-    stmt = dialect_insert(conn, table)
-    if stmt is None:
-        raise StoreError(f"unsupported database dialect {conn.dialect.name!r}")
-    update = {c: stmt.excluded[c] for c in row if c != key}
-    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_=update), row)
-
-
-def _check_epoch(conn: sa.Connection, org_id: str, epoch: int) -> None:
-    """Raise ``FencedOut`` unless ``epoch`` is the current leader epoch of ``org_id``.
-
-    Must run inside the write transaction it guards. On PostgreSQL the epoch row is locked
-    ``FOR SHARE`` until that transaction ends: a new leader's bump waits for it, and a
-    transaction that waited for a bump reads the bumped epoch. On SQLite the write lock
-    (``BEGIN IMMEDIATE``) already excludes the bump.
-    """
-    stmt = sa.select(LEADER_EPOCHS.c.epoch).where(LEADER_EPOCHS.c.org_id == org_id)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=True)
-    current = conn.execute(stmt).scalar()
-    if current is None or int(current) != epoch:
-        raise FencedOut(org_id, epoch, None if current is None else int(current))
-
-
-def _append_audit(conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-    """Seal ``entries`` (already normalised) after the chain's last event and insert them.
-
-    Must run inside a write transaction; takes the chain lock on PostgreSQL.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    last = conn.execute(
-        sa.select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.hash).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)
-    ).first()
-    if last is not None:
-        seq, prev = int(last.seq), str(last.hash)
-    else:  # empty: a new chain, or every row was archived and the chain goes on from the anchor
-        anchor = current_anchor(conn)
-        seq, prev = (anchor.seq, anchor.hash) if anchor is not None else (0, GENESIS)
-    events: list[AuditEvent] = []
-    for entry in entries:
-        seq += 1
-        event = seal(uuid.uuid4().hex, seq, entry, prev)
-        events.append(event)
-        prev = event.hash
-    conn.execute(AUDIT_EVENTS.insert(), [_audit_row(e) for e in events])
-    return events
 
 
 # --------------------------------------------------------------------------- the store
 
 
-class SqlLifecycleStore(EngineStore):
-    """A :class:`core.ports.LifecycleStore` on a migrated SQLAlchemy engine (SQLite or PostgreSQL).
+class _Component:
+    """What every part of the lifecycle store shares: the database and the clock."""
 
-    Thread-safe (one pooled connection per call). ``clock`` (a ``core.ports.Clock`` or a
-    callable returning an aware datetime; default: UTC now) stamps claims and the pause
-    switch. Database failures raise :class:`StoreError` naming the masked URL; unknown ids
-    raise ``LookupError``; naive datetimes raise ``ValueError``.
-    """
+    _db: Database
+    _now: Callable[[], datetime]
 
-    def __init__(self, engine: sa.Engine, *, clock: Clock | Callable[[], datetime] | None = None) -> None:
-        """Wrap ``engine`` (already migrated: :func:`create_lifecycle_store` does it)."""
-        self._engine = engine
-        self._now = _resolve_clock(clock)
-        self._sqlite = engine.dialect.name == "sqlite"
-        # One shared in-memory SQLite connection (StaticPool) cannot hold two transactions at once.
-        self._local_lock: AbstractContextManager[Any] = (
-            threading.RLock() if isinstance(engine.pool, sa.StaticPool) else nullcontext()
-        )
 
-    # -- transactions ------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self, operation: str) -> Iterator[sa.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` on SQLite; commit on normal exit, else roll back."""
-        with self._guard(operation), self._local_lock, self._engine.connect() as conn:
-            try:
-                if self._sqlite:
-                    # pysqlite begins lazily and DEFERRED; take the write lock up front instead.
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-
-    @contextmanager
-    def _read(self, operation: str) -> Iterator[sa.Connection]:
-        with self._guard(operation), self._local_lock, self._engine.connect() as conn:
-            yield conn
-
-    # -- cases -------------------------------------------------------------------------
+class _Cases(_Component):
+    """Cases: reading, creating, and locking one case with its ledger entries."""
 
     def open_cases(self, org_id: str) -> Mapping[tuple[str, str], Case]:
         """Open cases of ``org_id`` keyed by (account id, rule)."""
         stmt = sa.select(CASES).where(CASES.c.org_id == org_id, CASES.c.state.in_(OPEN_CASE_STATES))
-        with self._read(f"loading open cases of org {org_id!r}") as conn:
-            cases = [_case_from_row(r) for r in conn.execute(stmt)]
+        with self._db.read(f"loading open cases of org {org_id!r}") as conn:
+            cases = [case_from_row(r) for r in conn.execute(stmt)]
         return {(c.account_id, c.rule): c for c in cases}
 
     def get_case(self, case_id: str) -> Case:
         """One case; ``LookupError`` when unknown."""
-        with self._read(f"loading case {case_id!r}") as conn:
+        with self._db.read(f"loading case {case_id!r}") as conn:
             row = conn.execute(sa.select(CASES).where(CASES.c.case_id == case_id)).first()
         if row is None:
             raise LookupError(f"unknown case {case_id!r}")
-        return _case_from_row(row)
+        return case_from_row(row)
 
     def find_cases(self, org_id: str, account_id: str) -> Sequence[Case]:
         """Every case of one account, newest (``opened_at``) first."""
@@ -467,17 +205,17 @@ class SqlLifecycleStore(EngineStore):
             .where(CASES.c.org_id == org_id, CASES.c.account_id == account_id)
             .order_by(CASES.c.opened_at.desc(), CASES.c.case_id.desc())
         )
-        with self._read(f"loading cases of account {account_id!r}") as conn:
-            return [_case_from_row(r) for r in conn.execute(stmt)]
+        with self._db.read(f"loading cases of account {account_id!r}") as conn:
+            return [case_from_row(r) for r in conn.execute(stmt)]
 
     def create_case(self, case: Case, audit: AuditEntry) -> None:
         """Insert ``case`` with its audit event in one transaction.
 
         ``ValueError`` when the case id exists or (org, account, rule) already has an open case.
         """
-        row = _case_row(case)
+        row = case_row(case)
         entry = normalised(audit)
-        with self._write(f"creating case {case.case_id!r}") as conn:
+        with self._db.write(f"creating case {case.case_id!r}") as conn:
             try:
                 conn.execute(CASES.insert(), row)
             except IntegrityError as exc:
@@ -485,28 +223,28 @@ class SqlLifecycleStore(EngineStore):
                     f"case {case.case_id!r} not created: it exists, or {case.account_id!r} already has an open "
                     f"{case.rule!r} case in org {case.org_id!r}"
                 ) from exc
-            _append_audit(conn, [entry])
+            self._db.append_audit(conn, [entry])
 
     @contextmanager
     def _lock_case(self, case_id: str, epoch: int | None) -> Iterator[SqlCaseTransaction]:
-        with self._write(f"updating case {case_id!r}") as conn:
+        with self._db.write(f"updating case {case_id!r}") as conn:
             stmt = sa.select(CASES).where(CASES.c.case_id == case_id)
-            if not self._sqlite:
+            if not self._db.sqlite:
                 stmt = stmt.with_for_update()
             row = conn.execute(stmt).first()
             if row is None:
                 raise LookupError(f"unknown case {case_id!r}")
             if epoch is not None:
-                _check_epoch(conn, row.org_id, epoch)
+                self._db.check_epoch(conn, row.org_id, epoch)
             pick = sa.select(LEDGER).where(LEDGER.c.case_id == case_id).order_by(*_ENTRY_ORDER)
-            if not self._sqlite:
+            if not self._db.sqlite:
                 # Lock the entries too: a concurrent compare-and-set waits for this block and then
                 # re-checks the state it expects, instead of being overwritten by a stale copy.
                 pick = pick.with_for_update()
-            entries = [_entry_from_row(r) for r in conn.execute(pick)]
-            tx = SqlCaseTransaction(conn, _case_from_row(row), entries, epoch=epoch)
+            entries = [entry_from_row(r) for r in conn.execute(pick)]
+            tx = SqlCaseTransaction(conn, case_from_row(row), entries, epoch=epoch)
             yield tx
-            tx._flush()
+            tx.append_pending_audits()
 
     def lock_case(self, case_id: str, *, epoch: int | None = None) -> AbstractContextManager[CaseTransaction]:
         """Lock ``case_id`` and its entries; commit on normal exit, roll back on error.
@@ -517,17 +255,19 @@ class SqlLifecycleStore(EngineStore):
         """
         return self._lock_case(case_id, epoch)
 
-    # -- ledger --------------------------------------------------------------------------
+
+class _Ledger(_Component):
+    """The ledger: adding, claiming and compare-and-set of entries, and the window counts."""
 
     def add_entries(self, entries: Sequence[LedgerEntry]) -> int:
         """Insert the entries whose id is not stored yet (first occurrence wins); return how many."""
         rows: dict[str, dict[str, Any]] = {}
         for entry in entries:
-            rows.setdefault(entry.entry_id, _entry_row(entry))
+            rows.setdefault(entry.entry_id, entry_row(entry))
         if not rows:
             return 0
-        with self._write(f"adding {len(rows)} ledger entries") as conn:
-            if self._sqlite:  # the write lock is held: look, then insert what is missing
+        with self._db.write(f"adding {len(rows)} ledger entries") as conn:
+            if self._db.sqlite:  # the write lock is held: look, then insert what is missing
                 ids = list(rows)
                 existing: set[str] = set()
                 for start in range(0, len(ids), 500):
@@ -544,11 +284,11 @@ class SqlLifecycleStore(EngineStore):
 
     def get_entry(self, entry_id: str) -> LedgerEntry:
         """One entry; ``LookupError`` when unknown."""
-        with self._read(f"loading ledger entry {entry_id!r}") as conn:
+        with self._db.read(f"loading ledger entry {entry_id!r}") as conn:
             row = conn.execute(sa.select(LEDGER).where(LEDGER.c.entry_id == entry_id)).first()
         if row is None:
             raise LookupError(f"unknown ledger entry {entry_id!r}")
-        return _entry_from_row(row)
+        return entry_from_row(row)
 
     def claim(
         self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
@@ -575,17 +315,17 @@ class SqlLifecycleStore(EngineStore):
         }
         if epoch is not None:
             values["epoch"] = epoch
-        with self._write(f"claiming ledger entries of org {org_id!r}") as conn:
+        with self._db.write(f"claiming ledger entries of org {org_id!r}") as conn:
             if epoch is not None:
-                _check_epoch(conn, org_id, epoch)
-            if self._sqlite:  # BEGIN IMMEDIATE holds the write lock: select, update, read back
+                self._db.check_epoch(conn, org_id, epoch)
+            if self._db.sqlite:  # BEGIN IMMEDIATE holds the write lock: select, update, read back
                 ids = list(conn.execute(pick).scalars())
                 if not ids:
                     return []
                 chosen = LEDGER.c.entry_id.in_(ids)
                 conn.execute(LEDGER.update().where(chosen, LEDGER.c.state == EntryState.PLANNED.value).values(**values))
                 rows = conn.execute(sa.select(LEDGER).where(chosen).order_by(*_ENTRY_ORDER))
-                return [_entry_from_row(r) for r in rows]
+                return [entry_from_row(r) for r in rows]
             # A MATERIALIZED CTE runs the locking pick exactly once. ``entry_id IN (subquery)`` may be
             # planned as a nested-loop semi join that rescans the subquery per outer row; each rescan
             # skips the rows this very statement already updated and picks the next ones, so the
@@ -597,7 +337,7 @@ class SqlLifecycleStore(EngineStore):
                 .values(**values)
                 .returning(*LEDGER.c)
             )
-            claimed = [_entry_from_row(r) for r in conn.execute(stmt)]
+            claimed = [entry_from_row(r) for r in conn.execute(stmt)]
         return _sort_entries(claimed)
 
     def entries(
@@ -609,8 +349,8 @@ class SqlLifecycleStore(EngineStore):
             stmt = stmt.where(LEDGER.c.state.in_([EntryState(s).value for s in states]))
         if run_id is not None:
             stmt = stmt.where(LEDGER.c.run_id == run_id)
-        with self._read(f"loading ledger entries of org {org_id!r}") as conn:
-            return [_entry_from_row(r) for r in conn.execute(stmt.order_by(*_ENTRY_ORDER))]
+        with self._db.read(f"loading ledger entries of org {org_id!r}") as conn:
+            return [entry_from_row(r) for r in conn.execute(stmt.order_by(*_ENTRY_ORDER))]
 
     def set_entry_state(
         self,
@@ -638,12 +378,12 @@ class SqlLifecycleStore(EngineStore):
             .where(LEDGER.c.entry_id == entry_id, LEDGER.c.state == EntryState(expected).value)
             .values(**values)
         )
-        with self._write(f"updating ledger entry {entry_id!r}") as conn:
+        with self._db.write(f"updating ledger entry {entry_id!r}") as conn:
             if epoch is not None:
                 org_id = conn.execute(sa.select(LEDGER.c.org_id).where(LEDGER.c.entry_id == entry_id)).scalar()
                 if org_id is None:
                     return False
-                _check_epoch(conn, org_id, epoch)
+                self._db.check_epoch(conn, org_id, epoch)
             return conn.execute(stmt).rowcount == 1
 
     def count_reducing_since(self, org_id: str, since: datetime) -> int:
@@ -658,24 +398,26 @@ class SqlLifecycleStore(EngineStore):
                 LEDGER.c.updated_at >= aware(since, "since"),
             )
         )
-        with self._read(f"counting ledger entries of org {org_id!r}") as conn:
+        with self._db.read(f"counting ledger entries of org {org_id!r}") as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    # -- runs ------------------------------------------------------------------------------
+
+class _Runs(_Component):
+    """Lifecycle runs."""
 
     def save_run(self, run: LifecycleRun) -> None:
         """Insert or replace ``run``."""
-        row = _run_row(run)
-        with self._write(f"saving lifecycle run {run.run_id!r}") as conn:
-            _replace_row(conn, LIFECYCLE_RUNS, row, "run_id")
+        row = run_row(run)
+        with self._db.write(f"saving lifecycle run {run.run_id!r}") as conn:
+            self._db.replace_row(conn, LIFECYCLE_RUNS, row, "run_id")
 
     def get_run(self, run_id: str) -> LifecycleRun:
         """One run; ``LookupError`` when unknown."""
-        with self._read(f"loading lifecycle run {run_id!r}") as conn:
+        with self._db.read(f"loading lifecycle run {run_id!r}") as conn:
             row = conn.execute(sa.select(LIFECYCLE_RUNS).where(LIFECYCLE_RUNS.c.run_id == run_id)).first()
         if row is None:
             raise LookupError(f"unknown lifecycle run {run_id!r}")
-        return _run_from_row(row)
+        return run_from_row(row)
 
     def recent_runs(self, org_id: str | None, limit: int = 10) -> Sequence[LifecycleRun]:
         """Up to ``limit`` runs of ``org_id`` (or of every org), newest ``created_at`` first."""
@@ -685,14 +427,16 @@ class SqlLifecycleStore(EngineStore):
         if org_id is not None:
             stmt = stmt.where(LIFECYCLE_RUNS.c.org_id == org_id)
         stmt = stmt.order_by(LIFECYCLE_RUNS.c.created_at.desc(), LIFECYCLE_RUNS.c.run_id.desc()).limit(limit)
-        with self._read("listing lifecycle runs") as conn:
-            return [_run_from_row(r) for r in conn.execute(stmt)]
+        with self._db.read("listing lifecycle runs") as conn:
+            return [run_from_row(r) for r in conn.execute(stmt)]
 
-    # -- pause switch --------------------------------------------------------------------
+
+class _PauseAndAudit(_Component):
+    """The pause switch and the audit trail (append and read; nothing changes or deletes it)."""
 
     def is_paused(self, org_id: str) -> bool:
         """True while the kill switch is on for ``org_id`` (no row: not paused)."""
-        with self._read(f"reading the pause switch of org {org_id!r}") as conn:
+        with self._db.read(f"reading the pause switch of org {org_id!r}") as conn:
             paused = conn.execute(sa.select(CONTROLS.c.paused).where(CONTROLS.c.org_id == org_id)).scalar()
         return bool(paused)
 
@@ -700,28 +444,26 @@ class SqlLifecycleStore(EngineStore):
         """Flip the kill switch and append its audit event in one transaction."""
         entry = normalised(audit)
         row = {"org_id": org_id, "paused": paused, "updated_at": self._now(), "updated_by": entry.actor}
-        with self._write(f"setting the pause switch of org {org_id!r}") as conn:
-            _replace_row(conn, CONTROLS, row, "org_id")
-            _append_audit(conn, [entry])
-
-    # -- audit -----------------------------------------------------------------------------
+        with self._db.write(f"setting the pause switch of org {org_id!r}") as conn:
+            self._db.replace_row(conn, CONTROLS, row, "org_id")
+            self._db.append_audit(conn, [entry])
 
     def append_audit(self, entry: AuditEntry) -> AuditEvent:
         """Seal and append one audit event (its own short transaction); return the sealed event."""
         sealable = normalised(entry)
-        with self._write("appending an audit event") as conn:
-            return _append_audit(conn, [sealable])[0]
+        with self._db.write("appending an audit event") as conn:
+            return self._db.append_audit(conn, [sealable])[0]
 
     def audit_head(self) -> AuditEvent | None:
         """The newest audit event (highest ``seq``), or None."""
         stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)
-        with self._read("reading the audit head") as conn:
+        with self._db.read("reading the audit head") as conn:
             row = conn.execute(stmt).first()
-        return _audit_from_row(row) if row is not None else None
+        return audit_from_row(row) if row is not None else None
 
     def audit_anchor(self) -> Anchor | None:
         """Where the chain starts after an archive (see :mod:`adapters.store.audit_archive`)."""
-        with self._read("reading the audit anchor") as conn:
+        with self._db.read("reading the audit anchor") as conn:
             return current_anchor(conn)
 
     def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
@@ -732,16 +474,23 @@ class SqlLifecycleStore(EngineStore):
         stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq)
         if since is not None:
             stmt = stmt.where(AUDIT_EVENTS.c.at >= aware(since, "since"))
-        return self._stream(stmt)
+        return self._db.stream("reading the audit trail", stmt, audit_from_row, chunk_size=500, locked=True)
 
-    def _stream(self, stmt: sa.Select[Any]) -> Iterator[AuditEvent]:
-        with self._read("reading the audit trail") as conn:
-            result = conn.execution_options(yield_per=500).execute(stmt)
-            try:
-                for row in result:
-                    yield _audit_from_row(row)
-            finally:
-                result.close()
+
+class SqlLifecycleStore(_Cases, _Ledger, _Runs, _PauseAndAudit, EngineStore):
+    """A :class:`core.ports.LifecycleStore` on a migrated SQLAlchemy engine (SQLite or PostgreSQL).
+
+    Thread-safe (one pooled connection per call). ``clock`` (a ``core.ports.Clock`` or a
+    callable returning an aware datetime; default: UTC now) stamps claims and the pause
+    switch. Database failures raise :class:`StoreError` naming the masked URL; unknown ids
+    raise ``LookupError``; naive datetimes raise ``ValueError``. The port's methods live in
+    the parts it is made of: cases, the ledger, runs, the pause switch and the audit trail.
+    """
+
+    def __init__(self, engine: sa.Engine | Database, *, clock: Clock | Callable[[], datetime] | None = None) -> None:
+        """Wrap ``engine`` or a shared :class:`Database` (already migrated: :func:`create_lifecycle_store` does it)."""
+        self._db = Database.of(engine)
+        self._now = _resolve_clock(clock)
 
 
 # --------------------------------------------------------------------------- factories
@@ -762,8 +511,8 @@ def open_stores(
     database_url: str, *, clock: Clock | Callable[[], datetime] | None = None
 ) -> tuple[SqlStore, SqlLifecycleStore]:
     """The scan store and the lifecycle store on one migrated engine (closing either disposes the pool)."""
-    engine = open_engine(database_url)
-    return SqlStore(engine), SqlLifecycleStore(engine, clock=clock)
+    database = Database(open_engine(database_url))
+    return SqlStore(database), SqlLifecycleStore(database, clock=clock)
 
 
 if TYPE_CHECKING:  # mypy proves SqlLifecycleStore implements the LifecycleStore protocol

@@ -50,13 +50,13 @@ def upgrade(engine_or_url: sa.Engine | str, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: head) in one transaction.
 
     Accepts an Engine or a URL (a temporary engine is made the way
-    :func:`adapters.store.sql_store.make_engine` makes it, and disposed). Idempotent: a
+    :func:`adapters.store.database.make_engine` makes it, and disposed). Idempotent: a
     database already at head is left alone. On PostgreSQL an advisory lock makes concurrent
     upgrades from several processes wait for each other. SQLAlchemy errors propagate
     unchanged; :func:`adapters.store.sql_store.create_store` turns them into ``StoreError``.
     """
     if isinstance(engine_or_url, str):
-        from adapters.store.sql_store import make_engine  # late: sql_store imports this module
+        from adapters.store.database import make_engine  # late: database imports this module
 
         temporary = make_engine(engine_or_url)
         try:

@@ -8,75 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from adapters.store.chat_store import _actor, _actor_json
-from adapters.store.lifecycle_store import SqlLifecycleStore, _append_audit
+from adapters.store.database import Database, EngineStore
 from adapters.store.restore_tables import RESTORE_REQUESTS
+from adapters.store.rows import request_from_row, request_row
 from core.audit import AuditEntry, normalised
 from core.errors import StoreError
 from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
 
 
-def _row(request: RestoreRequest) -> dict[str, Any]:
-    return {
-        "request_id": request.request_id,
-        "org_id": request.org_id,
-        "account_id": request.account_id,
-        "source": request.source,
-        "requester": _actor_json(request.requester),
-        "reply_to": request.reply_to,
-        "created_at": request.created_at,
-        "state": request.state.value,
-        "route": request.route,
-        "rule": request.rule,
-        "reason": request.reason,
-        "decided_at": request.decided_at,
-        "decided_by": request.decided_by,
-        "told_at": request.told_at,
-    }
-
-
-def _request(row: sa.Row[Any]) -> RestoreRequest:
-    m = row._mapping
-    requester = _actor(m["requester"])
-    assert requester is not None  # the column is NOT NULL and always written from an Actor
-    return RestoreRequest(
-        request_id=m["request_id"],
-        org_id=m["org_id"],
-        account_id=m["account_id"],
-        source=m["source"],
-        requester=requester,
-        created_at=m["created_at"],
-        state=RequestState(m["state"]),
-        route=m["route"],
-        reason=m["reason"],
-        reply_to=m["reply_to"],
-        rule=m["rule"],
-        decided_at=m["decided_at"],
-        decided_by=m["decided_by"],
-        told_at=m["told_at"],
-    )
-
-
 class SqlRestoreStore:
     """Implements ``core.ports.RestoreRequestStore``."""
 
-    def __init__(self, lifecycle: SqlLifecycleStore) -> None:
-        self._lc = lifecycle
+    def __init__(self, lifecycle: EngineStore | Database) -> None:
+        """Use the database of ``lifecycle`` (the lifecycle store), or ``lifecycle`` itself when it is one."""
+        self._db = lifecycle if isinstance(lifecycle, Database) else lifecycle.database
 
     def create_request(self, request: RestoreRequest, audit: AuditEntry) -> bool:
         """Insert the request with its audit event; False when the id exists."""
         key = RESTORE_REQUESTS.c.request_id == request.request_id
         try:
-            with self._lc._write(f"saving restore request {request.request_id}") as conn:
+            with self._db.write(f"saving restore request {request.request_id}") as conn:
                 if conn.execute(sa.select(RESTORE_REQUESTS.c.request_id).where(key)).first() is not None:
                     return False
-                conn.execute(sa.insert(RESTORE_REQUESTS), _row(request))
-                _append_audit(conn, [normalised(audit)])
+                conn.execute(sa.insert(RESTORE_REQUESTS), request_row(request))
+                self._db.append_audit(conn, [normalised(audit)])
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):  # inserted concurrently by another replica
                 return False
@@ -85,17 +44,17 @@ class SqlRestoreStore:
 
     def get_request(self, request_id: str) -> RestoreRequest:
         """One request; ``LookupError`` when unknown."""
-        with self._lc._read("reading a restore request") as conn:
+        with self._db.read("reading a restore request") as conn:
             row = conn.execute(sa.select(RESTORE_REQUESTS).where(RESTORE_REQUESTS.c.request_id == request_id)).first()
         if row is None:
             raise LookupError(f"no restore request {request_id!r}")
-        return _request(row)
+        return request_from_row(row)
 
     def update_request(self, request: RestoreRequest, expected: RequestState, audit: AuditEntry) -> bool:
         """Compare-and-set on the state; the audit event commits only with the change."""
-        values = _row(request)
+        values = request_row(request)
         del values["request_id"]
-        with self._lc._write(f"deciding restore request {request.request_id}") as conn:
+        with self._db.write(f"deciding restore request {request.request_id}") as conn:
             changed = conn.execute(
                 sa.update(RESTORE_REQUESTS)
                 .where(
@@ -106,7 +65,7 @@ class SqlRestoreStore:
             ).rowcount
             if changed != 1:
                 return False
-            _append_audit(conn, [normalised(audit)])
+            self._db.append_audit(conn, [normalised(audit)])
         return True
 
     def count_requests(self, org_id: str, account_id: str, since: datetime) -> int:
@@ -130,12 +89,12 @@ class SqlRestoreStore:
             .where(RESTORE_REQUESTS.c.org_id == org_id, RESTORE_REQUESTS.c.state == RequestState.PENDING.value)
             .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
         )
-        with self._lc._read("listing pending restore requests") as conn:
-            return [_request(row) for row in conn.execute(stmt)]
+        with self._db.read("listing pending restore requests") as conn:
+            return [request_from_row(row) for row in conn.execute(stmt)]
 
     def mark_told(self, request_id: str, at: datetime) -> None:
         """Record that the requester was told the final outcome."""
-        with self._lc._write(f"marking restore request {request_id} told") as conn:
+        with self._db.write(f"marking restore request {request_id} told") as conn:
             conn.execute(
                 sa.update(RESTORE_REQUESTS).where(RESTORE_REQUESTS.c.request_id == request_id).values(told_at=at)
             )
@@ -152,8 +111,8 @@ class SqlRestoreStore:
             )
             .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
         )
-        with self._lc._read("listing untold restore requests") as conn:
-            return [_request(row) for row in conn.execute(stmt)]
+        with self._db.read("listing untold restore requests") as conn:
+            return [request_from_row(row) for row in conn.execute(stmt)]
 
     def _count(self, org_id: str, account_id: str, since: datetime, *extra: sa.ColumnElement[bool]) -> int:
         stmt = (
@@ -166,5 +125,5 @@ class SqlRestoreStore:
                 *extra,
             )
         )
-        with self._lc._read("counting restore requests") as conn:
+        with self._db.read("counting restore requests") as conn:
             return int(conn.execute(stmt).scalar_one())

@@ -8,8 +8,9 @@ the psycopg 3 driver.
 
 Design notes:
 
-* The table classes in :mod:`adapters.store.tables` are storage shapes; this module maps them
-  to and from the core's frozen dataclasses, so ``Account`` and ``Decision`` round-trip exactly.
+* The table classes in :mod:`adapters.store.tables` are storage shapes; :mod:`adapters.store.rows`
+  maps them to and from the core's frozen dataclasses, so ``Account`` and ``Decision`` round-trip
+  exactly. Engines, URLs and transactions are :mod:`adapters.store.database`'s.
 * Pages are written with one Core ``INSERT ... ON CONFLICT DO UPDATE`` executemany per page,
   in one transaction, so re-saving the same (run, account[, rule]) replaces the row.
 * Reads of decisions and accounts stream (``yield_per``; a server-side cursor on PostgreSQL).
@@ -22,34 +23,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from adapters.store._db import EngineStore, aware, aware_or_none, dialect_insert, mask_url, parse_iso, reason
-from adapters.store.migrate import upgrade
-from adapters.store.tables import ACCOUNT_SNAPSHOTS, ORGS, PLANNED_DECISIONS, SCAN_RUNS, ScanRunRow
-from core.errors import StoreError
-from core.model import (
-    Account,
-    AccountId,
-    AccountStatus,
-    AccountType,
-    Claim,
-    Group,
-    GroupId,
-    ManagementSource,
-    MembershipStatus,
-    Org,
-    ProductAccess,
-    ProductKey,
+from adapters.store.database import (
+    SQLITE_BUSY_TIMEOUT_S,
+    Database,
+    EngineStore,
+    dialect_insert,
+    make_engine,
+    mask_url,
+    normalise_url,
+    open_engine,
 )
-from core.planner import Decision, PlanSummary, SkipReason, Verdict
-from core.policy import Action
+from adapters.store.rows import account_from_row, account_row, aware, decision_from_row, decision_row, scan_from_row
+from adapters.store.tables import ACCOUNT_SNAPSHOTS, ORGS, PLANNED_DECISIONS, SCAN_RUNS, ScanRunRow
+from core.model import Account, Org
+from core.planner import Decision, PlanSummary
 from core.ports import ScanRun, ScanStore
 from core.report import summary_to_mapping
 
@@ -57,6 +49,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "SCAN_STATUSES",
     "SQLITE_BUSY_TIMEOUT_S",
+    "Database",
     "SqlStore",
     "create_store",
     "make_engine",
@@ -67,104 +60,11 @@ __all__ = [
 #: The database the bot uses when ``DATABASE_URL`` is not set (resolved by the bot's settings).
 DEFAULT_DATABASE_URL = "sqlite:///./jira-cleanup.db"
 
-#: How long a SQLite connection waits for another writer's lock before failing (seconds).
-SQLITE_BUSY_TIMEOUT_S = 30.0
-
 #: Valid values of ``ScanRun.status``.
 SCAN_STATUSES: frozenset[str] = frozenset({"running", "completed", "failed"})
 
 _FINAL_STATUSES = frozenset({"completed", "failed"})
 _T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------- URLs and engines
-
-
-def normalise_url(database_url: str | URL) -> URL:
-    """Parse ``database_url``, rewriting ``postgres://``/``postgresql://`` to ``postgresql+psycopg://``.
-
-    Raises :class:`StoreError` (URL masked) when the text is not a database URL.
-    """
-    if isinstance(database_url, URL):
-        url = database_url
-    else:
-        try:
-            url = make_url(database_url.strip())
-        except (ArgumentError, ValueError):
-            raise StoreError(f"invalid database URL {mask_url(database_url)!s}") from None
-    if url.drivername in ("postgres", "postgresql"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
-
-
-def _sqlite_is_memory(url: URL) -> bool:
-    database = url.database or ""
-    return database in ("", ":memory:") or url.query.get("mode") == "memory"
-
-
-def make_engine(database_url: str | URL) -> sa.Engine:
-    """Create (but do not migrate) an engine for ``database_url``.
-
-    SQLite: ``check_same_thread=False``, a busy timeout of :data:`SQLITE_BUSY_TIMEOUT_S` (writers
-    wait for each other instead of failing), WAL journal and foreign keys on every connection, the
-    parent directory of the file created when missing; ``sqlite://`` is one shared in-memory
-    database. PostgreSQL: psycopg 3, ``connect_timeout`` 10 s unless the URL sets one,
-    pre-ping. Raises :class:`StoreError` for a bad URL, a missing driver or an uncreatable
-    directory.
-    """
-    url = normalise_url(database_url)
-    masked = mask_url(url)
-    kwargs: dict[str, Any] = {"hide_parameters": True}
-    try:
-        backend = url.get_backend_name()
-        if backend == "sqlite":
-            memory = _sqlite_is_memory(url)
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
-            if memory:
-                kwargs["poolclass"] = sa.StaticPool
-            elif url.database and not url.database.startswith("file:"):
-                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, **kwargs)
-            sa.event.listen(engine, "connect", _sqlite_pragmas(wal=not memory))
-            return engine
-        if backend == "postgresql":
-            if "connect_timeout" not in url.query:
-                kwargs["connect_args"] = {"connect_timeout": 10}
-            kwargs["pool_pre_ping"] = True
-        return sa.create_engine(url, **kwargs)
-    except OSError as exc:
-        raise StoreError(f"cannot create the database directory for {masked}: {exc}") from exc
-    except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"cannot use database {masked}: {reason(exc, url)}") from exc
-
-
-def _sqlite_pragmas(*, wal: bool) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA foreign_keys=ON")
-            if wal:
-                cursor.execute("PRAGMA journal_mode=WAL")
-        finally:
-            cursor.close()
-
-    return on_connect
-
-
-def open_engine(database_url: str) -> sa.Engine:
-    """An engine for ``database_url`` with its schema upgraded to the newest migration.
-
-    Raises :class:`StoreError` naming the (password-masked) URL when the database is
-    unreachable, refuses the connection or cannot be migrated.
-    """
-    url = normalise_url(database_url)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StoreError(f"cannot open database {mask_url(url)}: {reason(exc, url)}") from exc
-    return engine
 
 
 def create_store(database_url: str) -> SqlStore:
@@ -174,125 +74,6 @@ def create_store(database_url: str) -> SqlStore:
     unreachable, refuses the connection or cannot be migrated.
     """
     return SqlStore(open_engine(database_url))
-
-
-# --------------------------------------------------------------------------- mapping
-
-
-def _iso_or_none(value: datetime | None, what: str) -> str | None:
-    return None if value is None else aware(value, what).isoformat()
-
-
-def _parse_iso_or_none(value: str | None) -> datetime | None:
-    return None if value is None else parse_iso(value)
-
-
-def _account_row(run_id: str, org_id: str, account: Account) -> dict[str, Any]:
-    what = f"account {account.account_id!r}"
-    return {
-        "run_id": run_id,
-        "org_id": org_id,
-        "account_id": account.account_id,
-        "email": account.email,
-        "name": account.name,
-        "account_type": account.account_type.value,
-        "account_status": account.account_status.value,
-        "membership_status": account.membership_status.value,
-        "claim": account.claim.value,
-        "management_source": account.management_source.value,
-        "added_to_org": aware_or_none(account.added_to_org, f"{what}: added_to_org"),
-        "activity_known": account.activity_known,
-        "scheduled_for_deletion": account.scheduled_for_deletion,
-        "groups": [{"id": g.id, "name": g.name} for g in account.groups],
-        "platform_roles": sorted(account.platform_roles),
-        "products": [
-            {
-                "key": p.key,
-                "resource_id": p.resource_id,
-                "last_active": _iso_or_none(p.last_active, f"{what}: {p.key} last_active"),
-            }
-            for p in account.products
-        ],
-    }
-
-
-def _account_from_row(row: sa.Row[Any]) -> Account:
-    return Account(
-        account_id=AccountId(row.account_id),
-        email=row.email,
-        name=row.name,
-        account_type=AccountType(row.account_type),
-        account_status=AccountStatus(row.account_status),
-        membership_status=MembershipStatus(row.membership_status),
-        claim=Claim(row.claim),
-        management_source=ManagementSource(row.management_source),
-        added_to_org=row.added_to_org,
-        groups=tuple(Group(id=GroupId(g["id"]), name=g["name"]) for g in row.groups),
-        platform_roles=frozenset(row.platform_roles),
-        products=tuple(
-            ProductAccess(
-                key=ProductKey(p["key"]),
-                resource_id=p["resource_id"],
-                last_active=_parse_iso_or_none(p.get("last_active")),
-            )
-            for p in row.products
-        ),
-        activity_known=bool(row.activity_known),
-        scheduled_for_deletion=bool(row.scheduled_for_deletion),
-    )
-
-
-def _decision_row(run_id: str, org_id: str, decision: Decision) -> dict[str, Any]:
-    what = f"decision ({decision.account_id!r}, {decision.rule!r})"
-    return {
-        "run_id": run_id,
-        "org_id": org_id,
-        "account_id": decision.account_id,
-        "rule": decision.rule,
-        "product": decision.product,
-        "action": decision.action.value,
-        "verdict": int(decision.verdict),
-        "skip_reason": decision.skip_reason.value if decision.skip_reason is not None else None,
-        "last_active": aware_or_none(decision.last_active, f"{what}: last_active"),
-        "measured_from": decision.measured_from,
-        "days_inactive": decision.days_inactive,
-        "deadline": aware_or_none(decision.deadline, f"{what}: deadline"),
-        "over_threshold": decision.over_threshold,
-        "detail": decision.detail,
-        "code": decision.code,
-    }
-
-
-def _decision_from_row(row: sa.Row[Any]) -> Decision:
-    return Decision(
-        account_id=row.account_id,
-        rule=row.rule,
-        product=row.product,
-        action=Action(row.action),
-        verdict=Verdict(row.verdict),
-        skip_reason=SkipReason(row.skip_reason) if row.skip_reason is not None else None,
-        last_active=row.last_active,
-        measured_from=row.measured_from,
-        days_inactive=row.days_inactive,
-        deadline=row.deadline,
-        over_threshold=bool(row.over_threshold),
-        detail=row.detail,
-    )
-
-
-def _scan_from_row(row: ScanRunRow) -> ScanRun:
-    return ScanRun(
-        run_id=row.run_id,
-        org_id=row.org_id,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status=row.status,
-        policy_hash=row.policy_hash,
-        plan_hash=row.plan_hash,
-        accounts=row.accounts,
-        summary=row.summary,
-        error=row.error,
-    )
 
 
 def _last_wins(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -315,15 +96,18 @@ class SqlStore(EngineStore):
 
     def __init__(
         self,
-        engine: sa.Engine,
+        engine: sa.Engine | Database,
         *,
         clock: Callable[[], datetime] | None = None,
         chunk_size: int = 1000,
     ) -> None:
-        """Wrap ``engine``; ``clock`` stamps org rows (default: UTC now), reads stream ``chunk_size`` rows at a time."""
+        """Wrap ``engine`` (or a shared :class:`Database`).
+
+        ``clock`` stamps org rows (default: UTC now); reads stream ``chunk_size`` rows at a time.
+        """
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
-        self._engine = engine
+        self._db = Database.of(engine)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._chunk_size = chunk_size
 
@@ -351,13 +135,7 @@ class SqlStore(EngineStore):
         conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
 
     def _stream(self, operation: str, stmt: sa.Select[Any], convert: Callable[[sa.Row[Any]], _T]) -> Iterator[_T]:
-        with self._guard(operation), self._engine.connect() as conn:
-            result = conn.execution_options(yield_per=self._chunk_size).execute(stmt)
-            try:
-                for row in result:
-                    yield convert(row)
-            finally:
-                result.close()  # also when the caller stops early: frees the server-side cursor
+        return self._db.stream(operation, stmt, convert, chunk_size=self._chunk_size)
 
     # -- ScanStore ------------------------------------------------------------------------
 
@@ -371,7 +149,7 @@ class SqlStore(EngineStore):
             "created_at": now,
             "updated_at": now,
         }
-        with self._guard(f"saving org {org.org_id!r}"), self._engine.begin() as conn:
+        with self._db.begin(f"saving org {org.org_id!r}") as conn:
             self._upsert(conn, ORGS, [row], ("org_id",), keep=("created_at",))
 
     def start_scan(self, org_id: str, started_at: datetime, policy_hash: str) -> str:
@@ -383,7 +161,7 @@ class SqlStore(EngineStore):
         started = aware(started_at, "started_at")
         run_id = uuid.uuid4().hex
         now = self._clock()
-        with self._guard(f"starting a scan of org {org_id!r}"), self._engine.begin() as conn:
+        with self._db.begin(f"starting a scan of org {org_id!r}") as conn:
             exists = conn.execute(sa.select(ORGS.c.org_id).where(ORGS.c.org_id == org_id)).first()
             if exists is None:
                 placeholder = {"org_id": org_id, "directory_id": "", "name": "", "created_at": now, "updated_at": now}
@@ -415,8 +193,8 @@ class SqlStore(EngineStore):
         Idempotent: an account saved again for the same run replaces the earlier snapshot
         (within a page, the last occurrence wins). An unknown ``run_id`` raises ``StoreError``.
         """
-        rows = _last_wins([_account_row(run_id, org_id, a) for a in accounts], ("run_id", "account_id"))
-        with self._guard(f"saving {len(rows)} accounts of scan {run_id!r}"), self._engine.begin() as conn:
+        rows = _last_wins([account_row(run_id, org_id, a) for a in accounts], ("run_id", "account_id"))
+        with self._db.begin(f"saving {len(rows)} accounts of scan {run_id!r}") as conn:
             self._upsert(conn, ACCOUNT_SNAPSHOTS, rows, ("run_id", "account_id"))
 
     def save_decisions(self, run_id: str, org_id: str, decisions: Sequence[Decision]) -> None:
@@ -426,8 +204,8 @@ class SqlStore(EngineStore):
         earlier one. An unknown ``run_id`` raises ``StoreError``.
         """
         keys = ("run_id", "account_id", "rule")
-        rows = _last_wins([_decision_row(run_id, org_id, d) for d in decisions], keys)
-        with self._guard(f"saving {len(rows)} decisions of scan {run_id!r}"), self._engine.begin() as conn:
+        rows = _last_wins([decision_row(run_id, org_id, d) for d in decisions], keys)
+        with self._db.begin(f"saving {len(rows)} decisions of scan {run_id!r}") as conn:
             self._upsert(conn, PLANNED_DECISIONS, rows, keys)
 
     def finish_scan(
@@ -456,18 +234,18 @@ class SqlStore(EngineStore):
             "summary": summary_to_mapping(summary) if summary is not None else None,
             "error": error,
         }
-        with self._guard(f"finishing scan {run_id!r}"), self._engine.begin() as conn:
+        with self._db.begin(f"finishing scan {run_id!r}") as conn:
             result = conn.execute(SCAN_RUNS.update().where(SCAN_RUNS.c.run_id == run_id).values(**values))
             if result.rowcount == 0:
                 raise KeyError(f"unknown scan run {run_id!r}")
 
     def get_scan(self, run_id: str) -> ScanRun:
         """Load scan ``run_id``; raises ``KeyError`` (a ``LookupError``) when there is none."""
-        with self._guard(f"loading scan {run_id!r}"), Session(self._engine) as session:
+        with self._db.guard(f"loading scan {run_id!r}"), Session(self._db.engine) as session:
             row = session.get(ScanRunRow, run_id)
             if row is None:
                 raise KeyError(f"unknown scan run {run_id!r}")
-            return _scan_from_row(row)
+            return scan_from_row(row)
 
     def latest_scan(self, org_id: str) -> ScanRun | None:
         """The most recently started scan of ``org_id`` (any status), or ``None``."""
@@ -482,8 +260,8 @@ class SqlStore(EngineStore):
         if org_id is not None:
             stmt = stmt.where(col(ScanRunRow.org_id) == org_id)
         stmt = stmt.order_by(col(ScanRunRow.started_at).desc(), col(ScanRunRow.run_id).desc()).limit(limit)
-        with self._guard("listing scans"), Session(self._engine) as session:
-            return [_scan_from_row(row) for row in session.exec(stmt)]
+        with self._db.guard("listing scans"), Session(self._db.engine) as session:
+            return [scan_from_row(row) for row in session.exec(stmt)]
 
     def iter_decisions(self, run_id: str) -> Iterator[Decision]:
         """Stream every stored decision of ``run_id``, ordered by (account id, rule) by code point.
@@ -496,16 +274,16 @@ class SqlStore(EngineStore):
             .where(PLANNED_DECISIONS.c.run_id == run_id)
             .order_by(PLANNED_DECISIONS.c.account_id, PLANNED_DECISIONS.c.rule)
         )
-        return self._stream(f"reading decisions of scan {run_id!r}", stmt, _decision_from_row)
+        return self._stream(f"reading decisions of scan {run_id!r}", stmt, decision_from_row)
 
     def get_account(self, run_id: str, account_id: str) -> Account | None:
         """The snapshot of ``account_id`` in ``run_id``, or ``None`` when it was not saved."""
         stmt = sa.select(ACCOUNT_SNAPSHOTS).where(
             ACCOUNT_SNAPSHOTS.c.run_id == run_id, ACCOUNT_SNAPSHOTS.c.account_id == account_id
         )
-        with self._guard(f"loading account {account_id!r} of scan {run_id!r}"), self._engine.connect() as conn:
+        with self._db.connect(f"loading account {account_id!r} of scan {run_id!r}") as conn:
             row = conn.execute(stmt).first()
-        return _account_from_row(row) if row is not None else None
+        return account_from_row(row) if row is not None else None
 
     # -- extras for the CLI ---------------------------------------------------------------
 
@@ -520,7 +298,7 @@ class SqlStore(EngineStore):
             .where(ACCOUNT_SNAPSHOTS.c.run_id == run_id)
             .order_by(ACCOUNT_SNAPSHOTS.c.account_id)
         )
-        return self._stream(f"reading accounts of scan {run_id!r}", stmt, _account_from_row)
+        return self._stream(f"reading accounts of scan {run_id!r}", stmt, account_from_row)
 
     def count_decisions(self, run_id: str) -> Mapping[str, int]:
         """How many stored decisions of ``run_id`` carry each code (``warn``, ``skip:admin``...)."""
@@ -529,7 +307,7 @@ class SqlStore(EngineStore):
             .where(PLANNED_DECISIONS.c.run_id == run_id)
             .group_by(PLANNED_DECISIONS.c.code)
         )
-        with self._guard(f"counting decisions of scan {run_id!r}"), self._engine.connect() as conn:
+        with self._db.connect(f"counting decisions of scan {run_id!r}") as conn:
             return {str(code): int(n) for code, n in conn.execute(stmt)}
 
 

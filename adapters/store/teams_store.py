@@ -7,12 +7,12 @@ always wins. Emails are stored lower-case and looked up case-insensitively.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.store.lifecycle_store import SqlLifecycleStore
+from adapters.store.database import Database, EngineStore
+from adapters.store.rows import conversation_from_row, conversation_row
 from adapters.store.teams_tables import CHAT_CONVERSATIONS
 from core.ports import ConversationRecord
 
@@ -32,24 +32,8 @@ def conversation_key(record: ConversationRecord) -> str:
     return f"{record.platform}|{record.kind}|{record.tenant}|{record.user_id}"
 
 
-def _record(row: sa.Row[Any]) -> ConversationRecord:
-    m = row._mapping
-    reference: Mapping[str, object] = dict(m["reference"] or {})
-    return ConversationRecord(
-        platform=m["platform"],
-        kind=m["kind"],
-        tenant=m["tenant"],
-        service_url=m["service_url"],
-        reference=reference,
-        updated_at=m["updated_at"],
-        user_id=m["user_id"],
-        email=m["email"],
-        channel_id=m["channel_id"],
-    )
-
-
 def _best(rows: list[sa.Row[Any]]) -> ConversationRecord | None:
-    records = [_record(r) for r in rows]
+    records = [conversation_from_row(r) for r in rows]
     if not records:
         return None
     records.sort(key=lambda r: r.updated_at, reverse=True)
@@ -60,25 +44,15 @@ def _best(rows: list[sa.Row[Any]]) -> ConversationRecord | None:
 class SqlTeamsStore:
     """``ConversationStore`` over the lifecycle database (table ``chat_conversations``)."""
 
-    def __init__(self, lifecycle: SqlLifecycleStore) -> None:
-        self._lc = lifecycle
+    def __init__(self, lifecycle: EngineStore | Database) -> None:
+        """Use the database of ``lifecycle`` (the lifecycle store), or ``lifecycle`` itself when it is one."""
+        self._db = lifecycle if isinstance(lifecycle, Database) else lifecycle.database
 
     def save_conversation(self, record: ConversationRecord) -> None:
         """Insert or replace the record with the same key."""
         key = conversation_key(record)
-        row = {
-            "conv_key": key,
-            "platform": record.platform,
-            "kind": record.kind,
-            "tenant": record.tenant,
-            "user_id": record.user_id,
-            "email": record.email.lower() if record.email else None,
-            "channel_id": record.channel_id,
-            "service_url": record.service_url,
-            "reference": dict(record.reference),
-            "updated_at": record.updated_at,
-        }
-        with self._lc._write("saving a conversation reference") as conn:
+        row = conversation_row(key, record)
+        with self._db.write("saving a conversation reference") as conn:
             conn.execute(sa.delete(CHAT_CONVERSATIONS).where(CHAT_CONVERSATIONS.c.conv_key == key))
             conn.execute(sa.insert(CHAT_CONVERSATIONS), row)
 
@@ -88,7 +62,7 @@ class SqlTeamsStore:
         stmt = sa.select(CHAT_CONVERSATIONS).where(
             c.platform == platform, c.tenant == tenant, c.user_id == user_id, c.kind.in_(tuple(_KIND_RANK))
         )
-        with self._lc._read("reading a conversation reference") as conn:
+        with self._db.read("reading a conversation reference") as conn:
             return _best(list(conn.execute(stmt)))
 
     def conversation_for_email(self, platform: str, email: str) -> ConversationRecord | None:
@@ -97,7 +71,7 @@ class SqlTeamsStore:
         stmt = sa.select(CHAT_CONVERSATIONS).where(
             c.platform == platform, c.email == email.lower(), c.kind.in_(tuple(_KIND_RANK))
         )
-        with self._lc._read("reading a conversation reference") as conn:
+        with self._db.read("reading a conversation reference") as conn:
             return _best(list(conn.execute(stmt)))
 
     def conversation_for_channel(self, platform: str, channel_id: str) -> ConversationRecord | None:
@@ -106,6 +80,6 @@ class SqlTeamsStore:
         stmt = sa.select(CHAT_CONVERSATIONS).where(
             c.platform == platform, c.kind == "channel", c.channel_id == channel_id
         )
-        with self._lc._read("reading a channel reference") as conn:
+        with self._db.read("reading a channel reference") as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else _record(row)
+        return None if row is None else conversation_from_row(row)
