@@ -75,7 +75,7 @@ class AtlassianDirectory(DirectoryWrites):
         body: dict[str, Any] = {"limit": self._config.page_size, "expand": list(SEARCH_EXPAND)}
         previous: str | None = None
         while True:
-            page = json_object(await self._request("POST", path, json=body, mutating=False))
+            page = json_object(await self._http.request("POST", path, json=body, mutating=False))
             data = page.get("data")
             users = [u for u in data if isinstance(u, Mapping)] if isinstance(data, list) else []
             accounts = await self._complete_page(users)
@@ -142,7 +142,8 @@ class AtlassianDirectory(DirectoryWrites):
         cursor: str | None = None
         while True:
             params = [("cursor", cursor)] if cursor else None
-            page = json_object(await self._request("GET", path, params=params, mutating=False, account_id=account_id))
+            response = await self._http.request("GET", path, params=params, mutating=False, account_id=account_id)
+            page = json_object(response)
             data = page.get("data")
             if not isinstance(data, Mapping):
                 raise DirectoryError(f"GET {path}: response without a data object")
@@ -166,7 +167,7 @@ class AtlassianDirectory(DirectoryWrites):
         """
         try:
             path = await self._users_path(write=False)
-            body = json_object(await self._request("GET", f"{path}/count", mutating=False))
+            body = json_object(await self._http.request("GET", f"{path}/count", mutating=False))
         except DirectoryError:
             return None
         count = body.get("count")
@@ -178,7 +179,7 @@ class AtlassianDirectory(DirectoryWrites):
         Raises ``AccountNotFound`` (404 ``ADMIN-404-8``).
         """
         path = f"{await self._users_path(write=False)}/{self._account(account_id)}"
-        body = json_object(await self._request("GET", path, mutating=False, account_id=account_id))
+        body = json_object(await self._http.request("GET", path, mutating=False, account_id=account_id))
         user = body.get("data")
         if not isinstance(user, Mapping):
             raise DirectoryError(f"GET {path}: response without a data object")
@@ -201,7 +202,7 @@ class AtlassianDirectory(DirectoryWrites):
             return {}
         path = f"/users/{self._account(account_id)}/manage"
         params = [("privileges", p) for p in wanted]
-        body = json_object(await self._request("GET", path, params=params, mutating=False, account_id=account_id))
+        body = json_object(await self._http.request("GET", path, params=params, mutating=False, account_id=account_id))
         result: dict[str, str | None] = {}
         for privilege in wanted:
             entry = body.get(privilege)

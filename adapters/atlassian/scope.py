@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -69,21 +67,6 @@ class OrgScope:
         """The configuration this directory was built with."""
         return self._config
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        mutating: bool,
-        params: list[tuple[str, str]] | None = None,
-        json: Mapping[str, Any] | None = None,
-        account_id: str | None = None,
-    ) -> httpx.Response:
-        """One request through the transport (rate limit, retries, error mapping)."""
-        return await self._http.request(
-            method, path, mutating=mutating, params=params, json=json, account_id=account_id
-        )
-
     async def describe_org(self) -> Org:
         """Resolve the org and its directory (``GET /admin/v2/orgs/{orgId}/directories``).
 
@@ -97,7 +80,7 @@ class OrgScope:
         cursor: str | None = None
         while True:
             params = [("cursor", cursor)] if cursor else None
-            page = json_object(await self._request("GET", path, params=params, mutating=False))
+            page = json_object(await self._http.request("GET", path, params=params, mutating=False))
             found.extend(directory_ids(page))
             following = next_cursor(page)
             if following is None:

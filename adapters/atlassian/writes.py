@@ -16,7 +16,7 @@ class DirectoryWrites(OrgScope):
     async def _write(
         self, method: str, path: str, account_id: AccountId, json: Mapping[str, Any] | None = None
     ) -> None:
-        await self._request(method, path, mutating=True, json=json, account_id=account_id)
+        await self._http.request(method, path, mutating=True, json=json, account_id=account_id)
 
     async def suspend(self, account_id: AccountId) -> None:
         """``POST .../users/{id}/suspend`` (204). Groups and roles are kept. Idempotent.
