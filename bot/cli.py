@@ -271,13 +271,17 @@ cli_lifecycle.register(app, _fail, _run, console)
 def main() -> None:
     """Console-script entry point."""
     from bot.logs import configure_logging
+    from core.logcontext import bound
 
+    org = None
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.secret_values())
+        configure_logging(settings.log_level, settings.secret_values(), fmt=settings.log_format)
+        org = settings.atlassian_org_id
     except SettingsError:
         configure_logging()
-    app()
+    with bound(org=org):
+        app()
 
 
 if __name__ == "__main__":

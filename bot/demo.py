@@ -150,24 +150,7 @@ async def _cycle(
             console.print(run_table(report))
 
     show("Day 0 — warnings", await engine.run(policy, requested_by=REQUESTER))
-    warned = sorted(
-        {
-            c.account_id
-            for c in db.lifecycle.open_cases(org_id).values()
-            if c.state is CaseState.WARNED and c.delivered_at is not None
-        }
-    )
-    keepers = random.Random(seed).sample(warned, k=max(1, len(warned) // 20)) if warned else []
-    for account_id in keepers:
-        await engine.keep(
-            org_id,
-            account_id,
-            f"sandbox-user:{account_id}",
-            policy,
-            justification="I still need this for quarterly reporting",
-        )
-    if console is not None:
-        console.print(f'{len(keepers)} people pressed "Keep my access".')
+    keepers = await _some_keep(engine, db, policy, org_id, seed, console)
 
     clock.advance(timedelta(days=14))
     day14 = await engine.run(policy, requested_by=REQUESTER)
@@ -194,6 +177,31 @@ async def _cycle(
     if console is not None:
         console.print(_audit_table(audit))
     return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit)
+
+
+async def _some_keep(
+    engine: Engine, db: Stores, policy: Policy, org_id: str, seed: int, console: Console | None
+) -> list[str]:
+    """About one warned person in twenty presses "Keep my access" (chosen by ``seed``); returns who."""
+    warned = sorted(
+        {
+            c.account_id
+            for c in db.lifecycle.open_cases(org_id).values()
+            if c.state is CaseState.WARNED and c.delivered_at is not None
+        }
+    )
+    keepers = random.Random(seed).sample(warned, k=max(1, len(warned) // 20)) if warned else []
+    for account_id in keepers:
+        await engine.keep(
+            org_id,
+            account_id,
+            f"sandbox-user:{account_id}",
+            policy,
+            justification="I still need this for quarterly reporting",
+        )
+    if console is not None:
+        console.print(f'{len(keepers)} people pressed "Keep my access".')
+    return keepers
 
 
 async def _ask_back(

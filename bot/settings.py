@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")
     jira_cleanup_policy: Path | None = Field(default=None, description="JIRA_CLEANUP_POLICY")
     log_level: str = Field(default="WARNING", description="LOG_LEVEL")
+    log_format: str = Field(default="console", description="LOG_FORMAT: console (readable) or json (one object a line)")
     # Four-eyes across platforms: which chat, CLI and email identities are one person, e.g.
     # "alice = slack:T0ACME/U0ALICE, teams:<tenant>/<aad id>, cli:alice, atlassian:<account id>; bob = ...".
     admin_identities: str = Field(default="", description="ADMIN_IDENTITIES")
@@ -138,6 +139,13 @@ class Settings(BaseSettings):
                 "TRUSTED_PROXIES to your reverse proxy's addresses"
             )
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("console", "json"):
+            raise ValueError("must be console or json")
+        return value.strip().lower()
 
     @field_validator("smtp_tls")
     @classmethod

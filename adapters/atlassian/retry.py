@@ -1,7 +1,7 @@
 """Retry policy: which failures are retried and how long to wait before the next attempt.
 
 Pure functions over headers, a clock reading and an injected ``random.Random``; the request
-loop in :mod:`adapters.atlassian.client` does the sleeping.
+loop in :mod:`adapters.atlassian.transport` does the sleeping.
 
 Wait, in order of preference:
 

@@ -220,10 +220,37 @@ def generate_org(
     now = now.astimezone(UTC).replace(microsecond=0)
     mix = mix or Mix()
     rng = Random(seed)
+    org = _empty_org(rng)
+    b = _Builder(rng, now, mix, org)
+    kinds = _primary_kinds(rng, users, mix)
+    overlay, synced = _overlays(rng, users, kinds, mix)
+    for i in range(users):
+        account_id = b.account_id()
+        while account_id in org.users:
+            account_id = b.account_id()
+        mfa = rng.random() < mix.mfa
+        kind = kinds[i]
+        if kind == "app":
+            user = _app_user(b, account_id, i)
+        elif kind == "customer":
+            user = _customer_user(b, account_id)
+        else:
+            user = _person(b, account_id, kind, mfa, is_synced=i in synced)
+            _person_dates(b, user, overlay.get(i))
+        org.users[account_id] = user
+    dated = [u for u in org.users.values() if any(u.last_active.values())]
+    dated.sort(key=lambda u: u.account_id)
+    for u in rng.sample(dated, min(len(dated), _count(undated_fraction, users))):
+        u.undated = True
+    org.user_ids = sorted(org.users)
+    return org
 
+
+def _empty_org(rng: Random) -> SandboxOrg:
+    """The org, its directory, products and groups, without users."""
     org_id, directory_id, cloud_id = _uuid(rng), _uuid(rng), _uuid(rng)
     products = {key: Product(key, name, f"ari:cloud:{key}::site/{cloud_id}") for key, name in PRODUCT_NAMES.items()}
-    org = SandboxOrg(
+    return SandboxOrg(
         org_id=org_id,
         org_name="Acme Example",
         directory_id=directory_id,
@@ -234,10 +261,10 @@ def generate_org(
         groups=_build_groups(rng),
         users={},
     )
-    b = _Builder(rng, now, mix, org)
-    gid = b.group_id
 
-    # -- primary categories over a seeded shuffle --------------------------
+
+def _primary_kinds(rng: Random, users: int, mix: Mix) -> list[str]:
+    """Each user's primary category, exact counts over a seeded shuffle."""
     order = list(range(users))
     rng.shuffle(order)
     kinds: list[str] = ["regular"] * users
@@ -254,7 +281,11 @@ def generate_org(
         for i in order[pos : pos + n]:
             kinds[i] = kind
         pos += n
+    return kinds
 
+
+def _overlays(rng: Random, users: int, kinds: list[str], mix: Mix) -> tuple[dict[int, str], set[int]]:
+    """The states laid over the categories (deactivated, suspended...) and who is IdP-synced."""
     regular = [i for i in range(users) if kinds[i] == "regular"]
     people = [i for i in range(users) if kinds[i] in ("regular", "unmanaged")]
     overlay: dict[int, str] = {}
@@ -268,106 +299,98 @@ def generate_org(
         for i in rng.sample(free, min(len(free), _count(frac, users))):
             overlay[i] = name
     synced = set(rng.sample(regular, min(len(regular), _count(mix.synced, users))))
+    return overlay, synced
 
-    for i in range(users):
-        kind = kinds[i]
-        ov = overlay.get(i)
-        account_id = b.account_id()
-        while account_id in org.users:
-            account_id = b.account_id()
-        mfa = rng.random() < mix.mfa
 
-        if kind == "app":
-            label = rng.choice(("Automation", "Slack", "Jenkins", "Tempo", "Zapier"))
-            user = User(
-                account_id,
-                "app",
-                f"{label} for Jira {i}",
-                f"{label.lower()}-{i}",
-                None,
-                False,
-                "unmanaged",
-                None,
-                False,
-            )
-            user.group_ids = (gid["jira-software-users"],)
-            org.users[account_id] = user
-            continue
-        if kind == "customer":
-            name, nick, email = b.person(rng.choice(CUSTOMER_DOMAINS))
-            user = User(
-                account_id,
-                "customer",
-                name,
-                nick,
-                email,
-                True,
-                "unmanaged",
-                None,
-                False,
-                added_to_org=b.ago(15, 900),
-            )
-            org.users[account_id] = user
-            continue
+def _app_user(b: _Builder, account_id: str, i: int) -> User:
+    label = b.rng.choice(("Automation", "Slack", "Jenkins", "Tempo", "Zapier"))
+    user = User(
+        account_id,
+        "app",
+        f"{label} for Jira {i}",
+        f"{label.lower()}-{i}",
+        None,
+        False,
+        "unmanaged",
+        None,
+        False,
+    )
+    user.group_ids = (b.group_id["jira-software-users"],)
+    return user
 
-        managed = kind != "unmanaged"
-        domain = MANAGED_DOMAIN if managed else rng.choice(EXTERNAL_DOMAINS)
-        name, nick, email = b.person(domain)
-        shown_email: str | None = email
-        if not managed and rng.random() < mix.hidden_email:
-            shown_email = None
-        is_synced = i in synced
-        user = User(
-            account_id,
-            "atlassian",
-            name,
-            nick,
-            shown_email,
-            True,
-            "managed" if managed else "unmanaged",
-            "synced" if is_synced else "invited",
-            mfa,
-        )
-        groups = b.product_groups()
-        if kind == "org_admin":
-            user.platform_roles = (ORG_ADMIN_ROLE,)
-            groups += [gid["org-admins"], gid["site-admins"]]
-        elif kind == "site_admin":
-            user.platform_roles = (SITE_ADMIN_ROLE,)
-            groups.append(gid["site-admins"])
-        elif kind == "uaa":
-            user.platform_roles = (USER_ACCESS_ADMIN_ROLE,)
-        if not managed:
-            groups.append(gid["contractors"])
-        elif is_synced:
-            groups.append(gid["engineering"])
-        else:
-            groups.append(gid[rng.choice(("sales", "support"))])
-        user.group_ids = tuple(groups)
-        granted = [org.groups[g].grants for g in groups if org.groups[g].grants]
-        product_keys = [k for k in granted if k is not None]
 
-        if ov == "recent":
-            user.added_to_org = b.ago(0, 14)
-            if rng.random() < 0.5:
-                b.activity(user, product_keys, recent=True)
-        else:
-            user.added_to_org = b.ago(20, 1500)
-            if ov != "invited":
-                b.activity(user, product_keys)
-        if ov == "suspended":
-            user.membership_status = "suspended"
-        elif ov == "deactivated":
-            user.account_status = "inactive"
-            dates = [d for d in user.last_active.values() if d is not None]
-            start = max(dates) if dates else user.added_to_org
-            span = max(0.0, (now - start).total_seconds() / 86400)
-            user.deactivated_on = b.ago(0, span)
-        org.users[account_id] = user
+def _customer_user(b: _Builder, account_id: str) -> User:
+    name, nick, email = b.person(b.rng.choice(CUSTOMER_DOMAINS))
+    return User(
+        account_id,
+        "customer",
+        name,
+        nick,
+        email,
+        True,
+        "unmanaged",
+        None,
+        False,
+        added_to_org=b.ago(15, 900),
+    )
 
-    dated = [u for u in org.users.values() if any(u.last_active.values())]
-    dated.sort(key=lambda u: u.account_id)
-    for u in rng.sample(dated, min(len(dated), _count(undated_fraction, users))):
-        u.undated = True
-    org.user_ids = sorted(org.users)
-    return org
+
+def _person(b: _Builder, account_id: str, kind: str, mfa: bool, *, is_synced: bool) -> User:
+    """A regular, admin or unmanaged person with roles and groups (dates come after)."""
+    rng, gid = b.rng, b.group_id
+    managed = kind != "unmanaged"
+    domain = MANAGED_DOMAIN if managed else rng.choice(EXTERNAL_DOMAINS)
+    name, nick, email = b.person(domain)
+    shown_email: str | None = email
+    if not managed and rng.random() < b.mix.hidden_email:
+        shown_email = None
+    user = User(
+        account_id,
+        "atlassian",
+        name,
+        nick,
+        shown_email,
+        True,
+        "managed" if managed else "unmanaged",
+        "synced" if is_synced else "invited",
+        mfa,
+    )
+    groups = b.product_groups()
+    if kind == "org_admin":
+        user.platform_roles = (ORG_ADMIN_ROLE,)
+        groups += [gid["org-admins"], gid["site-admins"]]
+    elif kind == "site_admin":
+        user.platform_roles = (SITE_ADMIN_ROLE,)
+        groups.append(gid["site-admins"])
+    elif kind == "uaa":
+        user.platform_roles = (USER_ACCESS_ADMIN_ROLE,)
+    if not managed:
+        groups.append(gid["contractors"])
+    elif is_synced:
+        groups.append(gid["engineering"])
+    else:
+        groups.append(gid[rng.choice(("sales", "support"))])
+    user.group_ids = tuple(groups)
+    return user
+
+
+def _person_dates(b: _Builder, user: User, ov: str | None) -> None:
+    """When the person joined, was last active, and the overlaid state (suspended, deactivated...)."""
+    granted = [b.org.groups[g].grants for g in user.group_ids if b.org.groups[g].grants]
+    product_keys = [k for k in granted if k is not None]
+    if ov == "recent":
+        user.added_to_org = b.ago(0, 14)
+        if b.rng.random() < 0.5:
+            b.activity(user, product_keys, recent=True)
+    else:
+        user.added_to_org = b.ago(20, 1500)
+        if ov != "invited":
+            b.activity(user, product_keys)
+    if ov == "suspended":
+        user.membership_status = "suspended"
+    elif ov == "deactivated":
+        user.account_status = "inactive"
+        dates = [d for d in user.last_active.values() if d is not None]
+        start = max(dates) if dates else user.added_to_org
+        span = max(0.0, (b.now - start).total_seconds() / 86400)
+        user.deactivated_on = b.ago(0, span)
