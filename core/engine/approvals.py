@@ -16,6 +16,7 @@ from core.engine.outcomes import RunReport, is_transient
 from core.engine.requests import deny_run
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, planned_entry
 from core.lifecycle import Op
+from core.logcontext import bound
 from core.policy import Policy
 
 
@@ -123,6 +124,10 @@ class Approvals:
         approval, the approval expired, the approver requested the run, or the held entries no
         longer match the stored action hash. Every refusal leaves an audit row.
         """
+        with bound(run_id=run_id):
+            return await self._approve(run_id, approver, policy)
+
+    async def _approve(self, run_id: str, approver: str, policy: Policy) -> RunReport:
         ctx = self.ctx
         run = await ctx.db(ctx.store.get_run, run_id)
         held = list(await ctx.db(ctx.store.entries, run.org_id, states=[EntryState.HELD], run_id=run_id))

@@ -20,6 +20,7 @@ from core.engine.writes import write
 from core.errors import AccountNotFound, DirectoryError, NotManageable
 from core.ledger import EntryState, LedgerEntry, RunStatus
 from core.lifecycle import DELETE_GRACE, Case, CaseState, Effect, Op, transition
+from core.logcontext import bound
 from core.model import Account, AccountId
 from core.policy import Policy
 from core.ports import CaseTransaction, Delivery
@@ -211,6 +212,10 @@ class Executor:
         self, entry: LedgerEntry, policy: Policy, report: RunReport, *, reconciling: bool = False
     ) -> Outcome:
         """Final check under the case lock, REQUESTED, write, CONFIRMED."""
+        with bound(run_id=entry.run_id, account=entry.account_id):
+            return await self._carry_out(entry, policy, report, reconciling=reconciling)
+
+    async def _carry_out(self, entry: LedgerEntry, policy: Policy, report: RunReport, *, reconciling: bool) -> Outcome:
         ctx = self.ctx
         account = await self._read(entry, report, reconciling=reconciling)
         if isinstance(account, Outcome):

@@ -12,6 +12,7 @@ from core.engine.executor import Executor
 from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, RestoreResult, RunReport
 from core.ledger import EntryState, RunStatus, planned_entry
 from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
+from core.logcontext import bound
 from core.policy import Policy
 from core.ports import CaseTransaction, Clock, LifecycleStore
 
@@ -41,6 +42,12 @@ class Requests:
         Before the write the keep wins and the action is skipped; after the write it queues a
         restore. Never silently lost.
         """
+        with bound(org=org_id, account=account_id):
+            return await self._keep(org_id, account_id, actor, policy, justification, rule)
+
+    async def _keep(
+        self, org_id: str, account_id: str, actor: str, policy: Policy, justification: str | None, rule: str | None
+    ) -> KeepResult:
         ctx = self.ctx
         cases = [
             c

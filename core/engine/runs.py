@@ -10,6 +10,7 @@ from core.engine.context import Context
 from core.engine.executor import Executor
 from core.engine.outcomes import RunReport
 from core.ledger import LifecycleRun, RunStatus
+from core.logcontext import bound
 from core.policy import Mode, Policy
 from core.usecases import ScanResult, scan_and_plan
 
@@ -28,6 +29,11 @@ class Runs:
         ctx = self.ctx
         if scan is None:
             scan = await scan_and_plan(ctx.directory, ctx.scans, policy, ctx.clock, protections=ctx.protections)
+        with bound(org=scan.org.org_id, run_id=scan.run_id):
+            return await self._run(policy, requested_by, scan)
+
+    async def _run(self, policy: Policy, requested_by: str, scan: ScanResult) -> RunReport:
+        ctx = self.ctx
         org_id = scan.org.org_id
         policy = await ctx.effective(policy, org_id)
         now = ctx.clock.now()
