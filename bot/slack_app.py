@@ -32,7 +32,6 @@ import asyncio
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -59,6 +58,7 @@ from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, told_text
 from core.ports import ProtectionStore, TokenStore
 
 log = logging.getLogger("jira_cleanup.slack")
@@ -67,11 +67,7 @@ EVENTS_PATH: Final = "/slack/events"
 PLATFORM: Final = "slack"
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
 _UNAUTHORIZED: Final = {"error": "invalid request"}
-_RESTORE_WORDS: Final = frozenset({"restore", "restore my access", "give me my access back"})
-DM_HELP: Final = (
-    "Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me *restore* and I'll ask "
-    "the admins to give it back."
-)
+DM_HELP: Final = dm_help("*")
 
 BoltRespond = Callable[..., Awaitable[Any]]
 
@@ -142,24 +138,6 @@ class _Where:
         )
 
 
-class _Seen:
-    """A bounded memory of event ids, to drop Events API retries of what was already handled."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        if not key:
-            return True
-        if key in self._ids:
-            return False
-        self._ids[key] = None
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
-
-
 # -- the integration -------------------------------------------------------------------------
 
 
@@ -178,7 +156,7 @@ class SlackIntegration(Background):
     app_token: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     socket_mode: Any = None
-    _seen: _Seen = field(default_factory=_Seen)
+    _seen: RecentIds = field(default_factory=RecentIds)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -405,7 +383,7 @@ class SlackIntegration(Background):
                 await respond(text=result.text, response_type="ephemeral", replace_original=False)
         if result.tell is not None and result.tell.platform == PLATFORM:
             try:
-                told = bk.plain(f"Your request to get access back: {result.text}")
+                told = bk.plain(told_text(result.text))
                 await self.notifier.dm(result.tell.user_id, *told)
             except SlackApiError as exc:
                 log.warning("could not tell %s the outcome: %s", result.tell.audit_id, error_code(exc))
@@ -414,8 +392,7 @@ class SlackIntegration(Background):
         channel = str(event.get("channel", ""))
         user_id = str(event.get("user", ""))
         team = str(body.get("team_id") or event.get("team") or self.team_id)
-        text = " ".join(str(event.get("text") or "").lower().split()).strip(" .!")
-        if text not in _RESTORE_WORDS:
+        if not asks_for_restore(str(event.get("text") or "")):
             await self.notifier.post(channel, *bk.plain(DM_HELP))
             return
         await self._restore_request(channel, team, user_id)
@@ -428,10 +405,7 @@ class SlackIntegration(Background):
             why = found.reason or "your Slack profile shows no email address"
             await self.notifier.post(
                 channel,
-                *bk.plain(
-                    f"Sorry, I can't take restore requests from this account ({why}). Please contact "
-                    f"{self.notifier.contact}."
-                ),
+                *bk.plain(no_email_text(why, self.notifier.contact)),
             )
             return
         actor = Actor(PLATFORM, team, user_id, found.user.name)

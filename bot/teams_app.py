@@ -41,7 +41,6 @@ import html
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -61,11 +60,12 @@ from adapters.teams.notifier import TeamsNotifier
 from bot import teams_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
-from bot.commands import USAGE
 from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
+from core.chatops.commands import COMMANDS
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, told_text
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
 
@@ -79,14 +79,10 @@ ALLOWED_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512"})
 CARD_ACTION: Final = "adaptiveCard/action"
 MAX_MEMBER_LOOKUPS: Final = 25
 MAX_CONCURRENT_UPDATES: Final = 4
-_RESTORE_WORDS: Final = frozenset({"restore", "restore my access", "give me my access back"})
-_COMMAND_WORDS: Final = frozenset(USAGE)
+_COMMAND_WORDS: Final = frozenset(COMMANDS.names())
 _PREFIXES: Final = ("/jira-cleanup", "jira-cleanup")
 _TAG: Final = re.compile(r"<[^>]*>")
-DM_HELP: Final = (
-    "Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me restore and I'll ask "
-    "the admins to give it back."
-)
+DM_HELP: Final = dm_help()
 LOCAL_DEV_WARNING: Final = (
     "!!! TEAMS_LOCAL_DEV is set and MICROSOFT_APP_ID is empty: Bot Framework authentication is OFF. "
     "Anyone who can reach /api/messages can act as any Teams user. Never run this way in production. !!!"
@@ -254,20 +250,14 @@ class TeamsIntegration(Background):
     clock: Clock = field(default_factory=SystemClock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _channels: dict[str, str] = field(default_factory=dict)
-    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _seen: RecentIds = field(default_factory=lambda: RecentIds(4096))
     _updates: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_UPDATES))
 
     def first_time(self, activity: Any) -> bool:
         """False for a message activity id already handled (Teams redelivers slow turns)."""
-        key = f"{getattr(activity.conversation, 'id', '')}/{activity.id or ''}"
         if not activity.id:
             return True
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        while len(self._seen) > 4096:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.first_time(f"{getattr(activity.conversation, 'id', '')}/{activity.id}")
 
     @property
     def auth_disabled(self) -> bool:
@@ -496,7 +486,7 @@ class TeamsIntegration(Background):
         elif kind == "channel":
             await self._capture_channel(turn, actor.tenant)
         text = command_text(turn)
-        if kind == "personal" and text.lower().strip(" .!") in _RESTORE_WORDS:
+        if kind == "personal" and asks_for_restore(text):
             await self._restore(turn, actor, record)
             return
         first = text.split(" ", 1)[0].lower() if text else ""
@@ -510,12 +500,7 @@ class TeamsIntegration(Background):
         email = record.email if record is not None else None
         if not email:
             await turn.send_activity(
-                message(
-                    *cards.plain(
-                        "Sorry, Teams shows no email address for your account, so I can't take restore requests "
-                        f"from it. Please contact {self.notifier.contact}."
-                    )
-                )
+                message(*cards.plain(no_email_text("Teams shows no email address for it", self.notifier.contact)))
             )
             return
         to_user = await self.chatops.request_restore(actor, email)
@@ -576,7 +561,7 @@ class TeamsIntegration(Background):
 
     def _tell(self, result: ClickResult) -> None:
         if result.tell is not None and result.tell.platform == PLATFORM:
-            told = f"Your request to get access back: {result.text}"
+            told = told_text(result.text)
             self.spawn(_discard(self.notifier.dm_actor(result.tell, told)), "telling the requester")
 
 

@@ -37,9 +37,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
-from adapters.wording import seat_products
+from adapters.wording import monthly_cost
 from core.buttons import ButtonIssuer
-from core.chat import Actor, Button
+from core.chat import Actor, Button, actor_of_audit_id
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -77,12 +77,7 @@ def slack_client(token: str, base_url: str, *, rate_limit_retries: int = DEFAULT
 
 def actor_from_audit_id(audit_id: str | None) -> Actor | None:
     """``slack:T0ACME/U123`` back to a Slack :class:`Actor`; anything else (cli:…, system:…) is None."""
-    if not audit_id or not audit_id.startswith("slack:"):
-        return None
-    team, sep, user = audit_id.removeprefix("slack:").partition("/")
-    if not sep or not team or not user:
-        return None
-    return Actor("slack", team, user)
+    return actor_of_audit_id(audit_id, "slack")
 
 
 def error_code(exc: BaseException) -> str:
@@ -175,7 +170,7 @@ class SlackNotifier:
 
     def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
         """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
+        return monthly_cost(self.price, account, rule)
 
     async def _reach(self, account: Account) -> tuple[SlackUser, str] | Delivery:
         """(Slack user, DM channel) of the account's owner, found by email; or the failed :class:`Delivery`."""

@@ -29,9 +29,9 @@ from typing import Any, Final
 
 from adapters.teams import cards
 from adapters.teams.connector import TeamsConnector, TeamsSendError, classify, message
-from adapters.wording import seat_products
+from adapters.wording import monthly_cost
 from core.buttons import ButtonIssuer
-from core.chat import Actor, Button
+from core.chat import Actor, Button, actor_of_audit_id
 from core.clock import SystemClock
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
@@ -47,12 +47,7 @@ PLATFORM: Final = "teams"
 
 def actor_from_audit_id(audit_id: str | None) -> Actor | None:
     """``teams:<tenant>/<aad id>`` back to a Teams :class:`Actor`; anything else is None."""
-    if not audit_id or not audit_id.startswith("teams:"):
-        return None
-    tenant, sep, user = audit_id.removeprefix("teams:").partition("/")
-    if not sep or not tenant or not user:
-        return None
-    return Actor(PLATFORM, tenant, user)
+    return actor_of_audit_id(audit_id, "teams")
 
 
 class TeamsNotifier:
@@ -155,7 +150,7 @@ class TeamsNotifier:
 
     def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
         """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
+        return monthly_cost(self.price, account, rule)
 
     async def _reach(self, account: Account) -> ConversationRecord | Delivery:
         """The owner's 1:1 chat (created for a ``member`` record), found by email; or the failed :class:`Delivery`."""
