@@ -41,7 +41,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -59,13 +59,13 @@ from adapters.teams.connector import CachedConnectors, TeamsConnector, TeamsSend
 from adapters.teams.notifier import TeamsNotifier
 from bot import teams_render as render
 from bot.background import Background
-from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
+from bot.chatops import Admins, ChatOps, Reply, Respond
 from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
 from core.chatops.commands import COMMANDS
-from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, told_text
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
 
@@ -227,6 +227,27 @@ def command_text(turn: TurnContext) -> str:
     return text
 
 
+async def member_email(turn: TurnContext, member_id: str) -> str | None:
+    """The member's email (``TeamsInfo.get_member``), or None when Teams does not say."""
+    try:
+        member = await TeamsInfo.get_member(turn, member_id)
+    except Exception as exc:
+        log.warning("could not look up Teams member %s: %s", member_id, type(exc).__name__)
+        return None
+    for value in (getattr(member, "email", None), getattr(member, "user_principal_name", None)):
+        if isinstance(value, str) and "@" in value:
+            return value.strip().lower()
+    return None
+
+
+async def save_record(conversations: ConversationStore, record: ConversationRecord) -> None:
+    """Store a conversation reference; a failure is logged (it costs a later warning, not this turn)."""
+    try:
+        await asyncio.to_thread(conversations.save_conversation, record)
+    except Exception:  # a missed reference costs a later warning, not this turn
+        log.exception("could not store a Teams conversation reference (%s)", record.kind)
+
+
 def _reference(activity: Any) -> dict[str, object]:
     return reference_json(TurnContext.get_conversation_reference(activity))
 
@@ -347,24 +368,6 @@ class TeamsIntegration(Background):
         elif activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION:
             await self._on_card_action(turn)
 
-    async def _email(self, turn: TurnContext, member_id: str) -> str | None:
-        """The member's email (``TeamsInfo.get_member``), or None when Teams does not say."""
-        try:
-            member = await TeamsInfo.get_member(turn, member_id)
-        except Exception as exc:
-            log.warning("could not look up Teams member %s: %s", member_id, type(exc).__name__)
-            return None
-        for value in (getattr(member, "email", None), getattr(member, "user_principal_name", None)):
-            if isinstance(value, str) and "@" in value:
-                return value.strip().lower()
-        return None
-
-    async def _save(self, record: ConversationRecord) -> None:
-        try:
-            await asyncio.to_thread(self.conversations.save_conversation, record)
-        except Exception:  # a missed reference costs a later warning, not this turn
-            log.exception("could not store a Teams conversation reference (%s)", record.kind)
-
     async def _capture_personal(self, turn: TurnContext, actor: Actor, *, refresh: bool) -> ConversationRecord:
         """Store (or reuse) the sender's 1:1 reference with their email."""
         activity = turn.activity
@@ -379,7 +382,7 @@ class TeamsIntegration(Background):
             and existing.email
         ):
             return existing
-        email = await self._email(turn, activity.from_property.id)
+        email = await member_email(turn, activity.from_property.id)
         record = ConversationRecord(
             platform=PLATFORM,
             kind="personal",
@@ -390,7 +393,7 @@ class TeamsIntegration(Background):
             user_id=actor.user_id,
             email=email or (existing.email if existing else None),
         )
-        await self._save(record)
+        await save_record(self.conversations, record)
         return record
 
     async def _capture_channel(self, turn: TurnContext, tenant: str) -> None:
@@ -403,7 +406,8 @@ class TeamsIntegration(Background):
         conversation = dict(reference.get("conversation") or {})  # type: ignore[call-overload]
         conversation["id"] = channel_id
         reference["conversation"] = conversation
-        await self._save(
+        await save_record(
+            self.conversations,
             ConversationRecord(
                 platform=PLATFORM,
                 kind="channel",
@@ -412,7 +416,7 @@ class TeamsIntegration(Background):
                 reference=reference,
                 updated_at=self.clock.now(),
                 channel_id=channel_id,
-            )
+            ),
         )
         self._channels[channel_id] = str(activity.service_url)
 
@@ -441,7 +445,8 @@ class TeamsIntegration(Background):
             aad = str(getattr(member, "aad_object_id", "") or "").lower()
             if member.id == bot_id or not aad:
                 continue
-            await self._save(
+            await save_record(
+                self.conversations,
                 ConversationRecord(
                     platform=PLATFORM,
                     kind="member",
@@ -450,8 +455,8 @@ class TeamsIntegration(Background):
                     reference={"memberId": member.id, "botId": bot_id},
                     updated_at=self.clock.now(),
                     user_id=aad,
-                    email=await self._email(turn, member.id),
-                )
+                    email=await member_email(turn, member.id),
+                ),
             )
 
     def _responder(self, reference: Mapping[str, object]) -> Respond:
@@ -536,7 +541,6 @@ class TeamsIntegration(Background):
         where = cards.MessageRef.loads(result.message_ref)
         outcome = render.outcome_card(result, where.headline if where else "")
         self._update_everywhere(activity, where, outcome)
-        self._tell(result)
         body = AdaptiveCardInvokeResponse(status_code=200, type=render.CARD_RESPONSE, value=outcome)
         await self._invoke_reply(turn, 200, body)
 
@@ -559,18 +563,9 @@ class TeamsIntegration(Background):
         async with self._updates:
             await self.connector.update(reference, activity_id, activity)
 
-    def _tell(self, result: ClickResult) -> None:
-        if result.tell is not None and result.tell.platform == PLATFORM:
-            told = told_text(result.text)
-            self.spawn(_discard(self.notifier.dm_actor(result.tell, told)), "telling the requester")
-
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-async def _discard(job: Coroutine[Any, Any, object]) -> None:
-    await job
 
 
 async def _on_turn_error(turn: TurnContext, error: Exception) -> None:

@@ -53,6 +53,9 @@ class Purpose(StrEnum):
     REQUEST_RESTORE = "request_restore"  # a person asks for their access back (email link)
 
 
+#: The wire id of each chat button (Slack ``action_id``, Teams ``verb``); emailed links have none.
+BUTTON_IDS: dict[Purpose, str] = {p: f"jc_{p.value}" for p in Purpose if p is not Purpose.REQUEST_RESTORE}
+
 ADMIN_PURPOSES = frozenset({Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})
 
 

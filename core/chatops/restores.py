@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.chat import Actor
 from core.chatops.registry import Target
@@ -76,26 +76,15 @@ class RestoreRequests:
         submission = await self.submit(requester.platform, requester, account_id)
         return Reply(submission.text, ok=submission.ok)
 
-    async def submit(
-        self,
-        source: str,
-        requester: Actor,
-        account_id: str,
-        *,
-        reply_to: str = "",
-        request_id: str | None = None,
-        answered: bool = True,
-    ) -> Submission:
-        """Record the request and route it to the admins of every surface."""
-        submission = await self.desk().submit(
-            source, requester, account_id, reply_to=reply_to, request_id=request_id, answered=answered
-        )
+    async def submit(self, source: str, requester: Actor, account_id: str, **where: Any) -> Submission:
+        """Record the request and route it to the admins of every surface (``where``: the desk's keywords)."""
+        submission = await self.desk().submit(source, requester, account_id, **where)
         if submission.buttons and not submission.duplicate:
             reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
             if not await self.ops.post_to_admins(reply):
                 log.error("restore request %s could not be posted to any admin surface", submission.request)
                 submission = replace(submission, ok=False, text=UNREACHABLE)
-            if not answered and submission.request is not None:
+            if not where.get("answered", True) and submission.request is not None:
                 await self._acknowledge(submission.request, submission.text)
         await self.ops.seal()
         return submission

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.buttons import ButtonIssuer
-from core.chat import Actor, Button
+from core.chat import ActionToken, Actor, Button, TokenStatus, hash_token, judge_use
 from core.chatops.clicks import ButtonActions
 from core.chatops.commands import COMMANDS, AdminCommands
 from core.chatops.registry import CommandError, Target
@@ -106,6 +107,17 @@ class ChatOps:
         """A button was clicked. Checks the clicker, expiry and single use, then acts once."""
         return await ButtonActions(self).click(actor, raw, respond, justification)
 
+    async def peek(self, raw: str, actor: Actor | None = None) -> tuple[ActionToken | None, TokenStatus]:
+        """The token behind a raw button value and whether ``actor`` (default: the one it is for)
+        may use it now; consumes nothing."""
+        token = await asyncio.to_thread(self.tokens.get_token, hash_token(raw))
+        if token is None:
+            return None, TokenStatus.UNKNOWN
+        who = actor or token.intended
+        if who is None:
+            return token, TokenStatus.UNKNOWN
+        return token, judge_use(token, who, self.clock.now())
+
     async def request_restore(self, requester: Actor, email: str) -> Reply:
         """A locked-out user asks for access back in chat: the answer to them.
 
@@ -114,20 +126,12 @@ class ChatOps:
         """
         return await RestoreRequests(self).from_chat(requester, email)
 
-    async def submit_restore(
-        self,
-        source: str,
-        requester: Actor,
-        account_id: str,
-        *,
-        reply_to: str = "",
-        request_id: str | None = None,
-        answered: bool = True,
-    ) -> Submission:
-        """A restore request from outside chat (email page, JSM): route to the admins of every surface."""
-        return await RestoreRequests(self).submit(
-            source, requester, account_id, reply_to=reply_to, request_id=request_id, answered=answered
-        )
+    async def submit_restore(self, source: str, requester: Actor, account_id: str, **where: Any) -> Submission:
+        """A restore request from outside chat (email page, JSM): route to the admins of every surface.
+
+        ``where`` are :meth:`core.restore.RestoreDesk.submit`'s keywords (reply_to, request_id, answered).
+        """
+        return await RestoreRequests(self).submit(source, requester, account_id, **where)
 
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` to every chat surface's admins; True when at least one took it."""
