@@ -24,6 +24,11 @@ PRODUCT_NAMES: Final[Mapping[str, str]] = {
 }
 
 
+def monthly_cost(price: Callable[[str], Decimal], account: Account, rule: Rule) -> Decimal:
+    """What the seats ``rule``'s action frees on ``account`` cost per month at ``price`` per seat."""
+    return sum((price(p) for p in seat_products(account, rule)), Decimal(0))
+
+
 def clip(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import exc as sa_errors
@@ -40,6 +40,9 @@ from core.ports import LifecycleStore
 from core.protection import set_protection
 from core.savings import realised_savings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 T = TypeVar("T")
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 
@@ -50,44 +53,77 @@ PolicyOption = Annotated[Path | None, typer.Option(help="Policy file (default: $
 
 def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[..., T], console: object) -> None:
     """Add the lifecycle commands to ``app``."""
-    from rich.console import Console
+    cli = _Cli(fail, run, console)  # type: ignore[arg-type]
+    for commands in (_commands_0, _commands_1, _commands_2, _commands_3, _commands_4, _commands_5):
+        commands(app, cli)
+    app.add_typer(audit_app, name="audit")
 
-    out: Console = console  # type: ignore[assignment]
 
-    def settings() -> Settings:
+class _Cli:
+    """What every lifecycle command shares: failing with a message, running async work, the console."""
+
+    def __init__(self, fail: Callable[[str], typer.Exit], run: Callable[..., Any], out: Console) -> None:
+        self.fail = fail
+        self.run = run
+        self.out = out
+
+    def settings(self) -> Settings:
         try:
             return load_settings()
         except SettingsError as exc:
-            raise fail(str(exc)) from None
+            raise self.fail(str(exc)) from None
 
-    def org_of(s: Settings, org: str | None) -> str:
+    def org_of(self, s: Settings, org: str | None) -> str:
         chosen = org or s.atlassian_org_id
         if not chosen:
-            raise fail("missing ATLASSIAN_ORG_ID (or --org)")
+            raise self.fail("missing ATLASSIAN_ORG_ID (or --org)")
         return chosen
 
-    def policy_or_default(path: Path | None, s: Settings) -> Policy:
+    def policy_or_default(self, path: Path | None, s: Settings) -> Policy:
         """The policy when one is given; commands that never act work without one."""
         if path is None and s.jira_cleanup_policy is None:
             return Policy(rules=())
         return bootstrap.resolve_policy(path, s)
 
-    def after_change(s: Settings, lifecycle: LifecycleStore, org_id: str, text: str) -> None:
+    def after_change(self, s: Settings, lifecycle: LifecycleStore, org_id: str, text: str) -> None:
         """After a change made from the terminal: checkpoint the audit chain, then tell the admins (best effort)."""
         try:
             audit_checkpoints(s).seal(lifecycle)
         except (SettingsError, CheckpointError, OSError) as exc:
-            out.print(f"[bold red]The audit checkpoint could not be written: {exc}[/]")
-        pol = policy_or_default(None, s)
+            self.out.print(f"[bold red]The audit checkpoint could not be written: {exc}[/]")
+        pol = self.policy_or_default(None, s)
 
         async def go() -> None:
             async with open_bot(s, pol, org_id=org_id, atlassian=False) as bot:
                 await bot.tell_admins(text)
 
         try:
-            run(go, api_base=s.atlassian_api_base)
+            self.run(go, api_base=s.atlassian_api_base)
         except (typer.Exit, Exception) as exc:
-            out.print(f"[yellow]The admins could not be told in chat ({type(exc).__name__}).[/]")
+            self.out.print(f"[yellow]The admins could not be told in chat ({type(exc).__name__}).[/]")
+
+    def verified_audit(
+        self, s: Settings, lifecycle: LifecycleStore
+    ) -> tuple[ChainReport, CheckpointFile, list[Checkpoint], Anchor | None]:
+        """The chain checked against its checkpoints from its anchor; unusable or missing checkpoints fail loudly."""
+        try:
+            checkpoints = audit_checkpoints(s)
+            marks = checkpoints.read()
+        except (SettingsError, CheckpointError) as exc:
+            raise self.fail(f"audit checkpoints unusable: {exc}") from None
+        head = lifecycle.audit_head()
+        if head is not None and not marks:
+            raise self.fail(
+                f"no audit checkpoint at {checkpoints.path} although the chain has {head.seq:,} rows: the file was "
+                "removed, or AUDIT_CHECKPOINT_FILE points elsewhere"
+            )
+        anchor = lifecycle.audit_anchor()
+        report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key, start=anchor)
+        return report, checkpoints, marks, anchor
+
+
+def _commands_0(app: typer.Typer, cli: _Cli) -> None:
+    """Register run, status and the kill switch."""
 
     @app.command("run")
     def run_command(
@@ -98,7 +134,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Scan, then warn, act, delete and restore as the policy says (dry run unless mode: enforce)."""
-        s = settings()
+        s = cli.settings()
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -108,27 +144,27 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 report, written = await run_once(
                     bot.require_engine(), pol, requested_by=cli_actor(as_), csv_path=path, dry_run=dry_run
                 )
-            out.print(run_table(report))
+            cli.out.print(run_table(report))
             if bot.preview.counts:
-                out.print(transcript_text(bot.preview), markup=False, highlight=False)
-            out.print(f"Run CSV: {written}")
+                cli.out.print(transcript_text(bot.preview), markup=False, highlight=False)
+            cli.out.print(f"Run CSV: {written}")
 
-        run(go, api_base=s.atlassian_api_base)
+        cli.run(go, api_base=s.atlassian_api_base)
 
     @app.command()
     def status(org: OrgOption = None) -> None:
         """Recent runs, open warnings, held approvals and whether the kill switch is on."""
-        s = settings()
-        org_id = org_of(s, org)
+        s = cli.settings()
+        org_id = cli.org_of(s, org)
         db = stores(s.database_url)
         paused = db.lifecycle.is_paused(org_id)
         cases = db.lifecycle.open_cases(org_id)
         by_state: dict[str, int] = {}
         for case in cases.values():
             by_state[case.state.value] = by_state.get(case.state.value, 0) + 1
-        out.print(runs_table(db.lifecycle.recent_runs(org_id, 10)))
-        out.print("Open cases: " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
-        out.print("Kill switch: " + ("[bold red]ON — nothing will be changed[/]" if paused else "off"))
+        cli.out.print(runs_table(db.lifecycle.recent_runs(org_id, 10)))
+        cli.out.print("Open cases: " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
+        cli.out.print("Kill switch: " + ("[bold red]ON — nothing will be changed[/]" if paused else "off"))
 
     @app.command()
     def pause(
@@ -137,29 +173,33 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Kill switch: stop every write at once, including a run in progress."""
-        s = settings()
-        org_id = org_of(s, org)
+        s = cli.settings()
+        org_id = cli.org_of(s, org)
         # The switch itself needs nothing but the database: chat being down never delays it.
         lifecycle = stores(s.database_url).lifecycle
         set_paused(lifecycle, SystemClock(), org_id, True, cli_actor(as_), reason)
-        out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
+        cli.out.print(f"Paused: no changes will be made in org {org_id} until 'jira-cleanup resume'.")
         why = f": {reason}" if reason else ""
-        after_change(s, lifecycle, org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
+        cli.after_change(s, lifecycle, org_id, f"Kill switch ON, set by {cli_actor(as_)}{why}.")
+
+
+def _commands_1(app: typer.Typer, cli: _Cli) -> None:
+    """Register resume, approvals and restore requests."""
 
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
         """Turn the kill switch off; pending actions continue on the next run."""
-        s = settings()
-        org_id = org_of(s, org)
+        s = cli.settings()
+        org_id = cli.org_of(s, org)
         lifecycle = stores(s.database_url).lifecycle
         set_paused(lifecycle, SystemClock(), org_id, False, cli_actor(as_))
-        out.print(f"Resumed org {org_id}.")
-        after_change(s, lifecycle, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
+        cli.out.print(f"Resumed org {org_id}.")
+        cli.after_change(s, lifecycle, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
 
     @app.command()
     def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
         """Apply exactly the actions a run held for approval (not by the person who requested the run)."""
-        s = settings()
+        s = cli.settings()
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -167,17 +207,17 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 try:
                     report = await bot.require_engine().approve(run_id, cli_actor(as_), pol)
                 except (ValueError, PermissionError, LookupError) as exc:
-                    raise fail(f"cannot approve run {run_id}: {exc}") from None
+                    raise cli.fail(f"cannot approve run {run_id}: {exc}") from None
                 await bot.tell_admins(f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}.")
-            out.print(run_table(report))
+            cli.out.print(run_table(report))
 
-        run(go, api_base=s.atlassian_api_base)
+        cli.run(go, api_base=s.atlassian_api_base)
 
     @app.command()
     def requests(org: OrgOption = None) -> None:
         """Self-service restore requests waiting for an admin (from Slack, Teams, email or JSM)."""
-        s = settings()
-        out.print(requests_table(stores(s.database_url).restores.pending_requests(org_of(s, org))))
+        s = cli.settings()
+        cli.out.print(requests_table(stores(s.database_url).restores.pending_requests(cli.org_of(s, org))))
 
     @app.command("decide-restore")
     def decide_restore(
@@ -189,7 +229,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Approve or deny a restore request; the requester hears back where they asked (email, JSM)."""
-        s = settings()
+        s = cli.settings()
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -197,11 +237,15 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
             async with open_bot(s, pol, org_id=org) as bot:
                 decided = await bot.chatops.desk.decide(request_id, approve_it, actor, reason)
             if not decided.ok:
-                raise fail(f"{request_id}: {decided.text}")
+                raise cli.fail(f"{request_id}: {decided.text}")
             told = "" if decided.told else " (the requester could not be told automatically)"
-            out.print(f"{request_id}: {decided.text}{told}")
+            cli.out.print(f"{request_id}: {decided.text}{told}")
 
-        run(go, api_base=s.atlassian_api_base)
+        cli.run(go, api_base=s.atlassian_api_base)
+
+
+def _commands_2(app: typer.Typer, cli: _Cli) -> None:
+    """Register deny and restore."""
 
     @app.command()
     def deny(
@@ -210,16 +254,16 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Drop the actions a run held for approval; nothing changes in Atlassian."""
-        s = settings()
+        s = cli.settings()
         lifecycle = stores(s.database_url).lifecycle
         try:
             deny_run(lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
         except (ValueError, LookupError) as exc:
-            raise fail(f"cannot deny run {run_id}: {exc}") from None
-        out.print(f"Denied run {run_id}: its held actions were dropped.")
+            raise cli.fail(f"cannot deny run {run_id}: {exc}") from None
+        cli.out.print(f"Denied run {run_id}: its held actions were dropped.")
         why = f": {reason}" if reason else ""
         org_id = lifecycle.get_run(run_id).org_id
-        after_change(s, lifecycle, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
+        cli.after_change(s, lifecycle, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
 
     @app.command()
     def restore(
@@ -230,17 +274,21 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Undo what jira-cleanup did to an account (re-add groups, unsuspend, re-activate, cancel deletion)."""
-        s = settings()
+        s = cli.settings()
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
             async with open_bot(s, pol, org_id=org) as bot:
                 result = await bot.require_engine().restore(bot.org_id, account_id, cli_actor(as_), pol, reason=reason)
             if not result.accepted:
-                raise fail(f"cannot restore {account_id}: {result.reason}")
-            out.print(f"{account_id}: {result.reason}.")
+                raise cli.fail(f"cannot restore {account_id}: {result.reason}")
+            cli.out.print(f"{account_id}: {result.reason}.")
 
-        run(go, api_base=s.atlassian_api_base)
+        cli.run(go, api_base=s.atlassian_api_base)
+
+
+def _commands_3(app: typer.Typer, cli: _Cli) -> None:
+    """Register protections and the server."""
 
     @app.command()
     def protect(
@@ -251,8 +299,8 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         as_: AsOption = None,
     ) -> None:
         """Never warn or change an account (or a group's members); open warnings are withdrawn at once."""
-        s = settings()
-        org_id = org_of(s, org)
+        s = cli.settings()
+        org_id = cli.org_of(s, org)
         db = stores(s.database_url)
         try:
             result = set_protection(
@@ -267,9 +315,9 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
                 cli_actor(as_),
             )
         except ValueError as exc:
-            raise fail(str(exc)) from None
-        out.print(result.text)
-        after_change(s, db.lifecycle, org_id, f"{result.text} (by {cli_actor(as_)})")
+            raise cli.fail(str(exc)) from None
+        cli.out.print(result.text)
+        cli.after_change(s, db.lifecycle, org_id, f"{result.text} (by {cli_actor(as_)})")
 
     @app.command()
     def serve(
@@ -279,7 +327,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         org: OrgOption = None,
     ) -> None:
         """Run the scheduler (the policy's lifecycle.schedule, UTC) and the HTTP server until stopped."""
-        s = settings()
+        s = cli.settings()
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -287,80 +335,29 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
             try:
                 validate_cron(cron)
             except ValueError as exc:
-                raise fail(f"lifecycle.schedule: {exc}") from None
+                raise cli.fail(f"lifecycle.schedule: {exc}") from None
             try:
                 async with open_bot(s, pol, org_id=org, acts=True) as bot:
-                    await serve_bot(bot, cron)
+                    await serve_bot(bot, cron, s, host, port, cli.out.print)
             except NotImplementedError as exc:
-                raise fail(str(exc)) from None
+                raise cli.fail(str(exc)) from None
 
-        async def serve_bot(bot: Bot, cron: str) -> None:
-            pol = bot.policy
-            surfaces = bot.surfaces
-            leader = leader_for(s.database_url, leader_url=s.leader_database_url)
-            service = Service(bot.require_engine(), pol, bot.org_id, bot.db, leader=leader)
-            await service.lead()
+        cli.run(go, api_base=s.atlassian_api_base)
 
-            async def scheduled() -> None:
-                await service.scheduled_run()
-                if service.role == "leader":
-                    await surfaces.housekeeping()
-                await seal_audit(bot.checkpoints, bot.db)
 
-            scheduler = build_scheduler(cron, scheduled)
-            token = s.status_token.get_secret_value() if s.status_token is not None else ""
-            app = build_app(
-                health=service.health, metrics=service.metrics, limiter=surfaces.chat_limiter, status_token=token
-            )
-            surfaces.mount(app)
-            runner, url = await serve_http(app, host, port)
-            scheduler.start()
-            # `kill -USR1 <pid>`: run the scheduled job now, through the scheduler (an operator's "run now").
-            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: run_now(scheduler))
-            await surfaces.start()
-            out.print(
-                f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
-                f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
-                + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
-            )
-            try:
-                await wait_for_signal()
-            finally:
-                await stop_scheduler(scheduler)
-                await runner.cleanup()
-                leader.release()
-
-        run(go, api_base=s.atlassian_api_base)
-
-    def verified_audit(
-        s: Settings, lifecycle: LifecycleStore
-    ) -> tuple[ChainReport, CheckpointFile, list[Checkpoint], Anchor | None]:
-        """The chain checked against its checkpoints from its anchor; unusable or missing checkpoints fail loudly."""
-        try:
-            checkpoints = audit_checkpoints(s)
-            marks = checkpoints.read()
-        except (SettingsError, CheckpointError) as exc:
-            raise fail(f"audit checkpoints unusable: {exc}") from None
-        head = lifecycle.audit_head()
-        if head is not None and not marks:
-            raise fail(
-                f"no audit checkpoint at {checkpoints.path} although the chain has {head.seq:,} rows: the file was "
-                "removed, or AUDIT_CHECKPOINT_FILE points elsewhere"
-            )
-        anchor = lifecycle.audit_anchor()
-        report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key, start=anchor)
-        return report, checkpoints, marks, anchor
+def _commands_4(app: typer.Typer, cli: _Cli) -> None:
+    """Register the audit trail."""
 
     @audit_app.command("verify")
     def audit_verify() -> None:
         """Check the audit hash chain and its signed checkpoints; names the first changed, deleted or missing row."""
-        s = settings()
-        report, _checkpoints, marks, anchor = verified_audit(s, stores(s.database_url).lifecycle)
+        s = cli.settings()
+        report, _checkpoints, marks, anchor = cli.verified_audit(s, stores(s.database_url).lifecycle)
         if not report.ok:
-            raise fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
+            raise cli.fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
         last = f", the last of {len(marks):,} checkpoints at row {marks[-1].seq:,}" if marks else ""
         since = f" (rows up to {anchor.seq:,} are archived)" if anchor is not None else ""
-        out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified{last}{since}.")
+        cli.out.print(f"[green]OK[/] audit chain intact: {report.checked:,} events verified{last}{since}.")
 
     @audit_app.command("archive")
     def audit_archive(
@@ -368,26 +365,26 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         policy: PolicyOption = None,
     ) -> None:
         """Move audit events older than the policy's audit.retention_days (>= 365) to a CSV (run as the owner)."""
-        s = settings()
-        pol = policy_or_default(policy, s)
+        s = cli.settings()
+        pol = cli.policy_or_default(policy, s)
         sql = create_lifecycle_store(s.database_url)
-        report, checkpoints, _marks, _anchor = verified_audit(s, sql)
+        report, checkpoints, _marks, _anchor = cli.verified_audit(s, sql)
         if not report.ok:
-            raise fail(f"refusing to archive a broken audit chain: {report.problem}")
+            raise cli.fail(f"refusing to archive a broken audit chain: {report.problem}")
         now = datetime.now(UTC)
         cutoff = now - timedelta(days=pol.audit_retention_days)
         path = out_dir / f"jira-cleanup-audit-archive-{now:%Y%m%dT%H%M%SZ}.csv"
         last = export_audit_before(sql, path, cutoff)
         if last is None:
-            out.print(f"Nothing to archive: no audit event is older than {pol.audit_retention_days} days.")
+            cli.out.print(f"Nothing to archive: no audit event is older than {pol.audit_retention_days} days.")
             return
         try:
             removed = archive_audit(sql.engine, last, str(path), now)
         except sa_errors.DBAPIError as exc:
             path.unlink(missing_ok=True)
-            raise fail(f"cannot remove archived rows (run this as the tables' owner): {exc.orig}") from None
+            raise cli.fail(f"cannot remove archived rows (run this as the tables' owner): {exc.orig}") from None
         checkpoints.seal(sql)
-        out.print(
+        cli.out.print(
             f"Archived {removed:,} audit events (up to row {last.seq:,}, older than {pol.audit_retention_days} days) "
             f"to {path}; the chain now continues from row {last.seq:,} (hash {last.hash[:16]}…)."
         )
@@ -398,26 +395,30 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
     ) -> None:
         """Export the audit trail as CSV (RFC 4180, with each row's hash)."""
-        s = settings()
+        s = cli.settings()
         start = None
         if since is not None:
             try:
                 start = datetime.fromisoformat(since).replace(tzinfo=UTC)
             except ValueError:
-                raise fail(f"--since: expected a date like 2026-11-01 (got {since!r})") from None
+                raise cli.fail(f"--since: expected a date like 2026-11-01 (got {since!r})") from None
         path = csv or Path(f"jira-cleanup-audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
         count = export_audit(stores(s.database_url).lifecycle, path, since=start)
-        out.print(f"Wrote {count:,} audit events to {path}")
+        cli.out.print(f"Wrote {count:,} audit events to {path}")
+
+
+def _commands_5(app: typer.Typer, cli: _Cli) -> None:
+    """Register savings and exports."""
 
     @app.command()
     def report(org: OrgOption = None, policy: PolicyOption = None) -> None:
         """Seats freed and money saved per month, per product, net of restores."""
-        s = settings()
-        org_id = org_of(s, org)
+        s = cli.settings()
+        org_id = cli.org_of(s, org)
         pol = bootstrap.resolve_policy(policy, s)
         db = stores(s.database_url)
         savings = realised_savings(db.lifecycle.entries(org_id), db.scans.get_account, pol)
-        out.print(savings_table(savings))
+        cli.out.print(savings_table(savings))
 
     @app.command()
     def export(
@@ -425,13 +426,47 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
     ) -> None:
         """Export one run's flagged accounts and what was done to them as CSV."""
-        s = settings()
+        s = cli.settings()
         db = stores(s.database_url)
         path = csv or Path(f"jira-cleanup-run-{run_id}.csv")
         try:
             count = export_run(db.scans, db.lifecycle, run_id, path)
         except LookupError:
-            raise fail(f"--run: no run {run_id!r} in {mask_url(s.database_url)}") from None
-        out.print(f"Wrote {count:,} rows to {path}")
+            raise cli.fail(f"--run: no run {run_id!r} in {mask_url(s.database_url)}") from None
+        cli.out.print(f"Wrote {count:,} rows to {path}")
 
-    app.add_typer(audit_app, name="audit")
+
+async def serve_bot(bot: Bot, cron: str, s: Settings, host: str, port: int, say: Callable[[str], object]) -> None:
+    """Lead or follow, schedule runs, serve HTTP and every chat surface until a signal stops it."""
+    pol = bot.policy
+    surfaces = bot.surfaces
+    leader = leader_for(s.database_url, leader_url=s.leader_database_url)
+    service = Service(bot.require_engine(), pol, bot.org_id, bot.db, leader=leader)
+    await service.lead()
+
+    async def scheduled() -> None:
+        await service.scheduled_run()
+        if service.role == "leader":
+            await surfaces.housekeeping()
+        await seal_audit(bot.checkpoints, bot.db)
+
+    scheduler = build_scheduler(cron, scheduled)
+    token = s.status_token.get_secret_value() if s.status_token is not None else ""
+    app = build_app(health=service.health, metrics=service.metrics, limiter=surfaces.chat_limiter, status_token=token)
+    surfaces.mount(app)
+    runner, url = await serve_http(app, host, port)
+    scheduler.start()
+    # `kill -USR1 <pid>`: run the scheduled job now, through the scheduler (an operator's "run now").
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: run_now(scheduler))
+    await surfaces.start()
+    say(
+        f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
+        f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
+        + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
+    )
+    try:
+        await wait_for_signal()
+    finally:
+        await stop_scheduler(scheduler)
+        await runner.cleanup()
+        leader.release()

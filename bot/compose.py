@@ -45,6 +45,7 @@ from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter, parse_proxies
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError, beside_database
+from core.chatops import EngineFactory
 from core.clock import SystemClock
 from core.engine import Directory, Engine
 from core.identity import IdentityError, People
@@ -61,6 +62,8 @@ from core.ports import (
 )
 
 if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.slack_app import SlackIntegration
     from bot.teams_app import TeamsIntegration
 
@@ -320,64 +323,24 @@ async def compose(
     """
     clock = clock or SystemClock()
     shared = SharedEngine()
-    admins: set[tuple[str, str, str]] = set()
-    slack_client = team_id = None
-    if settings.slack_enabled:
-        from slack_sdk.errors import SlackApiError
-
-        from adapters.slack.notifier import error_code
-        from adapters.slack.notifier import slack_client as make_client
-        from bot.slack_app import _secret, slack_admins, workspace_team_id
-
-        slack_client = make_client(_secret(settings.slack_bot_token), settings.slack_api_url)
-        try:
-            team_id = await workspace_team_id(slack_client)
-        except SlackApiError as exc:
-            raise SettingsError(f"SLACK_BOT_TOKEN: auth.test failed ({error_code(exc)})") from None
-        admins |= slack_admins(settings, team_id).allowed
-    if settings.teams_enabled:
-        from bot.teams_app import teams_admins
-
-        admins |= teams_admins(settings).allowed
-    chatops = ChatOps(
-        org_id=org_id,
-        load_policy=lambda: policy,
-        open_engine=shared,
-        scans=db.scans,
-        lifecycle=db.lifecycle,
-        tokens=db.tokens,
-        protections=db.protections,
-        admins=Admins(frozenset(admins)),
-        clock=clock,
+    workspace = await slack_workspace(settings)
+    admins = chat_admins(settings, workspace[1] if workspace is not None else None)
+    chatops = chat_ops(
+        db,
+        org_id,
+        lambda: policy,
+        shared,
+        admins,
+        clock,
         report_folder=Path(policy.lifecycle.report_folder or "reports"),
-        restores=db.restores,
         people=people or people_of(settings),
     )
     surfaces = Surfaces(chatops=chatops, shared_engine=shared, notifier=None)
     channels: dict[str, Notifier] = {}
-    if slack_client is not None and team_id is not None:
-        from bot.slack_app import build_slack
-
-        slack = build_slack(settings, chatops, team_id=team_id, client=slack_client)
-        surfaces.slack = slack
-        surfaces.mounts.append(slack.mount)
-        surfaces.starts.append(slack.start)
-        surfaces.closers.push_async_callback(slack.aclose)
-        chatops.admin_posters.append(slack.post_to_admins)
-        chatops.channels["slack"] = SlackChannel(slack.notifier)
-        channels["slack"] = slack.notifier
-        surfaces.names.append("Slack at /slack/events")
+    if workspace is not None:
+        _add_slack(surfaces, settings, workspace, channels)
     if settings.teams_enabled:
-        from bot.teams_app import build_teams, conversation_store
-
-        teams = build_teams(settings, chatops, conversation_store(db))
-        surfaces.teams = teams
-        surfaces.mounts.append(teams.mount)
-        surfaces.closers.push_async_callback(teams.aclose)
-        chatops.admin_posters.append(teams.post_to_admins)
-        chatops.channels["teams"] = TeamsChannel(teams.notifier)
-        channels["teams"] = teams.notifier
-        surfaces.names.append("Teams at /api/messages")
+        _add_teams(surfaces, settings, db, channels)
     proxies = parse_proxies(settings.trusted_proxies)
     limiter = RateLimiter(clock, settings.public_requests_per_minute, proxies=proxies)
     surfaces.chat_limiter = RateLimiter(clock, settings.chat_requests_per_minute, proxies=proxies)
@@ -388,21 +351,111 @@ async def compose(
         if email.config.admin_addresses:
             chatops.admin_posters.append(email_admins(email, org_id))
         surfaces.names.append(f"email via {settings.smtp_host}:{settings.smtp_port}")
-    pages = EmailPages(chatops, link_secret(settings), limiter, settings.public_base_url)
-    surfaces.mounts.append(pages.mount)
+    surfaces.mounts.append(EmailPages(chatops, link_secret(settings), limiter, settings.public_base_url).mount)
     if settings.jsm_enabled:
-        config = jsm_config(settings)
-        client = JsmClient(config)
-        surfaces.closers.push_async_callback(client.aclose)
-        jsm_channel = JsmChannel(client, config.done_transition, config.declined_transition)
-        chatops.channels["jsm"] = jsm_channel
-        secret = settings.jsm_webhook_secret.get_secret_value() if settings.jsm_webhook_secret else ""
-        webhook = JsmWebhook(chatops, secret, config, limiter)
-        surfaces.mounts.append(webhook.mount)
-        surfaces.names.append("JSM webhook at /jsm/webhook")
+        _add_jsm(surfaces, settings, limiter)
     if channels:
         surfaces.notifier = OrderedNotifier(channels, lambda: policy.lifecycle.delivery_order)
     return surfaces
+
+
+async def slack_workspace(settings: Settings) -> tuple[AsyncWebClient, str] | None:
+    """The Slack client and the workspace id it is installed in; None when Slack is off."""
+    if not settings.slack_enabled:
+        return None
+    from slack_sdk.errors import SlackApiError
+
+    from adapters.slack.notifier import error_code
+    from adapters.slack.notifier import slack_client as make_client
+    from bot.slack_app import _secret, workspace_team_id
+
+    client = make_client(_secret(settings.slack_bot_token), settings.slack_api_url)
+    try:
+        return client, await workspace_team_id(client)
+    except SlackApiError as exc:
+        raise SettingsError(f"SLACK_BOT_TOKEN: auth.test failed ({error_code(exc)})") from None
+
+
+def chat_admins(settings: Settings, team_id: str | None) -> Admins:
+    """The admins of every enabled chat surface."""
+    admins: set[tuple[str, str, str]] = set()
+    if team_id is not None:
+        from bot.slack_app import slack_admins
+
+        admins |= slack_admins(settings, team_id).allowed
+    if settings.teams_enabled:
+        from bot.teams_app import teams_admins
+
+        admins |= teams_admins(settings).allowed
+    return Admins(frozenset(admins))
+
+
+def _add_slack(
+    surfaces: Surfaces, settings: Settings, workspace: tuple[AsyncWebClient, str], channels: dict[str, Notifier]
+) -> None:
+    from bot.slack_app import build_slack
+
+    client, team_id = workspace
+    slack = build_slack(settings, surfaces.chatops, team_id=team_id, client=client)
+    surfaces.slack = slack
+    surfaces.mounts.append(slack.mount)
+    surfaces.starts.append(slack.start)
+    surfaces.closers.push_async_callback(slack.aclose)
+    attach_slack(surfaces.chatops, slack)
+    channels["slack"] = slack.notifier
+    surfaces.names.append("Slack at /slack/events")
+
+
+def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dict[str, Notifier]) -> None:
+    from bot.teams_app import build_teams, conversation_store
+
+    teams = build_teams(settings, surfaces.chatops, conversation_store(db))
+    surfaces.teams = teams
+    surfaces.mounts.append(teams.mount)
+    surfaces.closers.push_async_callback(teams.aclose)
+    attach_teams(surfaces.chatops, teams)
+    channels["teams"] = teams.notifier
+    surfaces.names.append("Teams at /api/messages")
+
+
+def _add_jsm(surfaces: Surfaces, settings: Settings, limiter: RateLimiter) -> None:
+    config = jsm_config(settings)
+    client = JsmClient(config)
+    surfaces.closers.push_async_callback(client.aclose)
+    surfaces.chatops.channels["jsm"] = JsmChannel(client, config.done_transition, config.declined_transition)
+    secret = settings.jsm_webhook_secret.get_secret_value() if settings.jsm_webhook_secret else ""
+    surfaces.mounts.append(JsmWebhook(surfaces.chatops, secret, config, limiter).mount)
+    surfaces.names.append("JSM webhook at /jsm/webhook")
+
+
+def chat_ops(
+    db: Stores,
+    org_id: str,
+    load_policy: Callable[[], Policy],
+    open_engine: EngineFactory,
+    admins: Admins,
+    clock: Clock,
+    *,
+    report_folder: Path,
+    people: People | None = None,
+) -> ChatOps:
+    """The chat use cases over ``db`` (serve, the CLI and the chat test worlds all build them here)."""
+    stores = (db.scans, db.lifecycle, db.tokens, db.protections)
+    return ChatOps(
+        org_id, load_policy, open_engine, *stores, admins, clock, report_folder, db.restores, people=people or People()
+    )
+
+
+def attach_slack(chatops: ChatOps, slack: SlackIntegration) -> None:
+    """Slack takes admin posts and tells Slack requesters their restore outcome."""
+    chatops.admin_posters.append(slack.post_to_admins)
+    chatops.channels["slack"] = SlackChannel(slack.notifier)
+
+
+def attach_teams(chatops: ChatOps, teams: TeamsIntegration) -> None:
+    """Teams takes admin posts and tells Teams requesters their restore outcome."""
+    chatops.admin_posters.append(teams.post_to_admins)
+    chatops.channels["teams"] = TeamsChannel(teams.notifier)
 
 
 def email_admins(email: EmailNotifier, org_id: str) -> Callable[[Reply], Awaitable[bool]]:

@@ -31,7 +31,7 @@ from adapters.wording import day, product_name
 from bot.chatops import ChatOps, Reply
 from bot.ratelimit import RateLimiter
 from bot.server import mount
-from core.chat import ActionToken, Purpose, TokenStatus, hash_token, judge_use
+from core.chat import ActionToken, Purpose, TokenStatus
 from core.lifecycle import Case
 from core.policy import ANY_PRODUCT
 
@@ -134,7 +134,7 @@ class EmailPages:
         return response
 
     async def _token(self, raw: str) -> ActionToken | None:
-        token = await asyncio.to_thread(self.chatops.tokens.get_token, hash_token(raw))
+        token, _ = await self.chatops.peek(raw)
         if token is None or token.purpose not in PAGE_PURPOSES or token.org_id != self.chatops.org_id:
             return None
         if token.intended is None or token.intended.platform != "email":
@@ -192,7 +192,7 @@ class EmailPages:
         token = await self._token(raw)
         if token is None or token.intended is None:
             return self._refusal(TokenStatus.UNKNOWN, None)
-        status = judge_use(token, token.intended, self.chatops.clock.now())
+        _, status = await self.chatops.peek(raw, token.intended)
         if status is not TokenStatus.OK:
             return self._refusal(status, token)
         title, text, label = await self._describe(token)

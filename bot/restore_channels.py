@@ -9,6 +9,7 @@ from adapters.jsm import JsmClient
 from adapters.slack import blocks as bk
 from adapters.slack.notifier import SlackNotifier
 from adapters.teams.notifier import TeamsNotifier
+from core.chatops.conversation import told_text
 from core.restore_model import RequestState, RestoreRequest
 
 
@@ -55,7 +56,7 @@ class SlackChannel:
 
     async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
         """DM the requester the outcome."""
-        await self.notifier.dm(request.requester.user_id, *bk.plain(f"Your request to get access back: {text}"))
+        await self.notifier.dm(request.requester.user_id, *bk.plain(told_text(text)))
 
 
 @dataclass
@@ -66,5 +67,5 @@ class TeamsChannel:
 
     async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
         """Message the requester the outcome; raise when Teams has no conversation with them."""
-        if not await self.notifier.dm_actor(request.requester, f"Your request to get access back: {text}"):
+        if not await self.notifier.dm_actor(request.requester, told_text(text)):
             raise RuntimeError(f"no Teams conversation with {request.requester.audit_id}")

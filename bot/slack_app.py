@@ -32,7 +32,6 @@ import asyncio
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -58,7 +57,8 @@ from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
-from core.chat import Actor, Purpose, TokenStatus, hash_token, judge_use
+from core.chat import Actor, Purpose, TokenStatus
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.ports import ProtectionStore, TokenStore
 
 log = logging.getLogger("jira_cleanup.slack")
@@ -67,11 +67,7 @@ EVENTS_PATH: Final = "/slack/events"
 PLATFORM: Final = "slack"
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
 _UNAUTHORIZED: Final = {"error": "invalid request"}
-_RESTORE_WORDS: Final = frozenset({"restore", "restore my access", "give me my access back"})
-DM_HELP: Final = (
-    "Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me *restore* and I'll ask "
-    "the admins to give it back."
-)
+DM_HELP: Final = dm_help("*")
 
 BoltRespond = Callable[..., Awaitable[Any]]
 
@@ -142,22 +138,42 @@ class _Where:
         )
 
 
-class _Seen:
-    """A bounded memory of event ids, to drop Events API retries of what was already handled."""
+@dataclass
+class SlackDirect:
+    """A person's own conversation with the bot: the Home tab and DMs asking for access back."""
 
-    def __init__(self, size: int = 2048) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+    client: AsyncWebClient
+    notifier: SlackNotifier
+    chatops: ChatOps
+    team_id: str
 
-    def first_time(self, key: str) -> bool:
-        if not key:
-            return True
-        if key in self._ids:
-            return False
-        self._ids[key] = None
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
+    async def publish_home(self, user_id: str) -> None:
+        if user_id:
+            await self.client.views_publish(user_id=user_id, view=render.home_view(self.notifier.contact))
+
+    async def direct_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        channel = str(event.get("channel", ""))
+        user_id = str(event.get("user", ""))
+        team = str(body.get("team_id") or event.get("team") or self.team_id)
+        if not asks_for_restore(str(event.get("text") or "")):
+            await self.notifier.post(channel, *bk.plain(DM_HELP))
+            return
+        await self.restore_request(channel, team, user_id)
+
+    async def restore_request(self, channel: str, team: str, user_id: str) -> None:
+        """A person asks for access back (DM or Home tab); the answer goes to their DM ``channel``."""
+        info = await self.client.users_info(user=user_id)
+        found = judge_user(info.get("user") or {}, team)
+        if found.user is None or not found.user.email:
+            why = found.reason or "your Slack profile shows no email address"
+            await self.notifier.post(
+                channel,
+                *bk.plain(no_email_text(why, self.notifier.contact)),
+            )
+            return
+        actor = Actor(PLATFORM, team, user_id, found.user.name)
+        to_user = await self.chatops.request_restore(actor, found.user.email)
+        await self.notifier.post(channel, **render.message_args(to_user))
 
 
 # -- the integration -------------------------------------------------------------------------
@@ -178,7 +194,12 @@ class SlackIntegration(Background):
     app_token: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     socket_mode: Any = None
-    _seen: _Seen = field(default_factory=_Seen)
+    _seen: RecentIds = field(default_factory=RecentIds)
+
+    @property
+    def direct(self) -> SlackDirect:
+        """DMs and the Home tab."""
+        return SlackDirect(self.client, self.notifier, self.chatops, self.team_id)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -277,14 +298,14 @@ class SlackIntegration(Background):
             return
         if not self._seen.first_time(str(body.get("event_id") or "")):
             return
-        self.spawn(self._direct_message(body, event), "direct message")
+        self.spawn(self.direct.direct_message(body, event), "direct message")
 
     async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         event = body.get("event") or {}
         if event.get("tab") not in (None, "home"):
             return
-        self.spawn(self._publish_home(str(event.get("user", ""))), "home tab")
+        self.spawn(self.direct.publish_home(str(event.get("user", ""))), "home tab")
 
     async def _on_home_restore(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -294,13 +315,9 @@ class SlackIntegration(Background):
 
         async def ask() -> None:
             channel = await self.notifier.open_dm(user_id)
-            await self._restore_request(channel, team, user_id)
+            await self.direct.restore_request(channel, team, user_id)
 
         self.spawn(ask(), "restore request from the home tab")
-
-    async def _publish_home(self, user_id: str) -> None:
-        if user_id:
-            await self.client.views_publish(user_id=user_id, view=render.home_view(self.notifier.contact))
 
     # -- work ------------------------------------------------------------------------------
 
@@ -346,17 +363,17 @@ class SlackIntegration(Background):
         reply = await self.chatops.command(actor, str(body.get("text", "")), send)
         await send(reply)
 
-    def _justification_required(self) -> bool:
-        return bool(self.chatops.load_policy().lifecycle.keep.justification_required)
-
     async def _click(self, body: Mapping[str, Any], respond: AsyncRespond) -> None:
         actor = actor_of(body)
         action = _first_action(body)
         raw = str(action.get("value") or "")
         where = _Where.of(body)
-        if action.get("action_id") == bk.ACTION_IDS[Purpose.KEEP] and self._justification_required():
-            token = await asyncio.to_thread(self.chatops.tokens.get_token, hash_token(raw))
-            if judge_use(token, actor, self.chatops.clock.now()) is TokenStatus.OK:
+        if (
+            action.get("action_id") == bk.ACTION_IDS[Purpose.KEEP]
+            and self.chatops.load_policy().lifecycle.keep.justification_required
+        ):
+            _, status = await self.chatops.peek(raw, actor)
+            if status is TokenStatus.OK:
                 await self._open_keep_modal(body, raw, where, respond)
                 return
         result = await self.chatops.click(actor, raw, self._responder(where.channel, respond))
@@ -386,7 +403,10 @@ class SlackIntegration(Background):
         await self._show(result, actor, where, respond)
 
     async def _show(self, result: ClickResult, actor: Actor, where: _Where, respond: BoltRespond | None) -> None:
-        """Update the clicked message in place, or answer a refusal ephemerally; tell a requester."""
+        """Update the clicked message in place, or answer a refusal ephemerally.
+
+        A restore requester is told by the desk through the Slack requester channel.
+        """
         if not result.first:
             log.info("click refused for %s: %s", actor.audit_id, result.status.value)
             if respond is not None:
@@ -403,40 +423,6 @@ class SlackIntegration(Background):
             log.warning("could not update the clicked message: %s", error_code(exc))
             if respond is not None:
                 await respond(text=result.text, response_type="ephemeral", replace_original=False)
-        if result.tell is not None and result.tell.platform == PLATFORM:
-            try:
-                told = bk.plain(f"Your request to get access back: {result.text}")
-                await self.notifier.dm(result.tell.user_id, *told)
-            except SlackApiError as exc:
-                log.warning("could not tell %s the outcome: %s", result.tell.audit_id, error_code(exc))
-
-    async def _direct_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
-        channel = str(event.get("channel", ""))
-        user_id = str(event.get("user", ""))
-        team = str(body.get("team_id") or event.get("team") or self.team_id)
-        text = " ".join(str(event.get("text") or "").lower().split()).strip(" .!")
-        if text not in _RESTORE_WORDS:
-            await self.notifier.post(channel, *bk.plain(DM_HELP))
-            return
-        await self._restore_request(channel, team, user_id)
-
-    async def _restore_request(self, channel: str, team: str, user_id: str) -> None:
-        """A person asks for access back (DM or Home tab); the answer goes to their DM ``channel``."""
-        info = await self.client.users_info(user=user_id)
-        found = judge_user(info.get("user") or {}, team)
-        if found.user is None or not found.user.email:
-            why = found.reason or "your Slack profile shows no email address"
-            await self.notifier.post(
-                channel,
-                *bk.plain(
-                    f"Sorry, I can't take restore requests from this account ({why}). Please contact "
-                    f"{self.notifier.contact}."
-                ),
-            )
-            return
-        actor = Actor(PLATFORM, team, user_id, found.user.name)
-        to_user = await self.chatops.request_restore(actor, found.user.email)
-        await self.notifier.post(channel, **render.message_args(to_user))
 
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""

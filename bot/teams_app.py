@@ -41,8 +41,7 @@ import html
 import json
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -60,12 +59,13 @@ from adapters.teams.connector import CachedConnectors, TeamsConnector, TeamsSend
 from adapters.teams.notifier import TeamsNotifier
 from bot import teams_render as render
 from bot.background import Background
-from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
-from bot.commands import USAGE
+from bot.chatops import Admins, ChatOps, Reply, Respond
 from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
+from core.chatops.commands import COMMANDS
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
 
@@ -79,14 +79,10 @@ ALLOWED_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512"})
 CARD_ACTION: Final = "adaptiveCard/action"
 MAX_MEMBER_LOOKUPS: Final = 25
 MAX_CONCURRENT_UPDATES: Final = 4
-_RESTORE_WORDS: Final = frozenset({"restore", "restore my access", "give me my access back"})
-_COMMAND_WORDS: Final = frozenset(USAGE)
+_COMMAND_WORDS: Final = frozenset(COMMANDS.names())
 _PREFIXES: Final = ("/jira-cleanup", "jira-cleanup")
 _TAG: Final = re.compile(r"<[^>]*>")
-DM_HELP: Final = (
-    "Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me restore and I'll ask "
-    "the admins to give it back."
-)
+DM_HELP: Final = dm_help()
 LOCAL_DEV_WARNING: Final = (
     "!!! TEAMS_LOCAL_DEV is set and MICROSOFT_APP_ID is empty: Bot Framework authentication is OFF. "
     "Anyone who can reach /api/messages can act as any Teams user. Never run this way in production. !!!"
@@ -231,6 +227,27 @@ def command_text(turn: TurnContext) -> str:
     return text
 
 
+async def member_email(turn: TurnContext, member_id: str) -> str | None:
+    """The member's email (``TeamsInfo.get_member``), or None when Teams does not say."""
+    try:
+        member = await TeamsInfo.get_member(turn, member_id)
+    except Exception as exc:
+        log.warning("could not look up Teams member %s: %s", member_id, type(exc).__name__)
+        return None
+    for value in (getattr(member, "email", None), getattr(member, "user_principal_name", None)):
+        if isinstance(value, str) and "@" in value:
+            return value.strip().lower()
+    return None
+
+
+async def save_record(conversations: ConversationStore, record: ConversationRecord) -> None:
+    """Store a conversation reference; a failure is logged (it costs a later warning, not this turn)."""
+    try:
+        await asyncio.to_thread(conversations.save_conversation, record)
+    except Exception:  # a missed reference costs a later warning, not this turn
+        log.exception("could not store a Teams conversation reference (%s)", record.kind)
+
+
 def _reference(activity: Any) -> dict[str, object]:
     return reference_json(TurnContext.get_conversation_reference(activity))
 
@@ -254,20 +271,14 @@ class TeamsIntegration(Background):
     clock: Clock = field(default_factory=SystemClock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _channels: dict[str, str] = field(default_factory=dict)
-    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _seen: RecentIds = field(default_factory=lambda: RecentIds(4096))
     _updates: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_UPDATES))
 
     def first_time(self, activity: Any) -> bool:
         """False for a message activity id already handled (Teams redelivers slow turns)."""
-        key = f"{getattr(activity.conversation, 'id', '')}/{activity.id or ''}"
         if not activity.id:
             return True
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        while len(self._seen) > 4096:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.first_time(f"{getattr(activity.conversation, 'id', '')}/{activity.id}")
 
     @property
     def auth_disabled(self) -> bool:
@@ -357,24 +368,6 @@ class TeamsIntegration(Background):
         elif activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION:
             await self._on_card_action(turn)
 
-    async def _email(self, turn: TurnContext, member_id: str) -> str | None:
-        """The member's email (``TeamsInfo.get_member``), or None when Teams does not say."""
-        try:
-            member = await TeamsInfo.get_member(turn, member_id)
-        except Exception as exc:
-            log.warning("could not look up Teams member %s: %s", member_id, type(exc).__name__)
-            return None
-        for value in (getattr(member, "email", None), getattr(member, "user_principal_name", None)):
-            if isinstance(value, str) and "@" in value:
-                return value.strip().lower()
-        return None
-
-    async def _save(self, record: ConversationRecord) -> None:
-        try:
-            await asyncio.to_thread(self.conversations.save_conversation, record)
-        except Exception:  # a missed reference costs a later warning, not this turn
-            log.exception("could not store a Teams conversation reference (%s)", record.kind)
-
     async def _capture_personal(self, turn: TurnContext, actor: Actor, *, refresh: bool) -> ConversationRecord:
         """Store (or reuse) the sender's 1:1 reference with their email."""
         activity = turn.activity
@@ -389,7 +382,7 @@ class TeamsIntegration(Background):
             and existing.email
         ):
             return existing
-        email = await self._email(turn, activity.from_property.id)
+        email = await member_email(turn, activity.from_property.id)
         record = ConversationRecord(
             platform=PLATFORM,
             kind="personal",
@@ -400,7 +393,7 @@ class TeamsIntegration(Background):
             user_id=actor.user_id,
             email=email or (existing.email if existing else None),
         )
-        await self._save(record)
+        await save_record(self.conversations, record)
         return record
 
     async def _capture_channel(self, turn: TurnContext, tenant: str) -> None:
@@ -413,7 +406,8 @@ class TeamsIntegration(Background):
         conversation = dict(reference.get("conversation") or {})  # type: ignore[call-overload]
         conversation["id"] = channel_id
         reference["conversation"] = conversation
-        await self._save(
+        await save_record(
+            self.conversations,
             ConversationRecord(
                 platform=PLATFORM,
                 kind="channel",
@@ -422,7 +416,7 @@ class TeamsIntegration(Background):
                 reference=reference,
                 updated_at=self.clock.now(),
                 channel_id=channel_id,
-            )
+            ),
         )
         self._channels[channel_id] = str(activity.service_url)
 
@@ -451,7 +445,8 @@ class TeamsIntegration(Background):
             aad = str(getattr(member, "aad_object_id", "") or "").lower()
             if member.id == bot_id or not aad:
                 continue
-            await self._save(
+            await save_record(
+                self.conversations,
                 ConversationRecord(
                     platform=PLATFORM,
                     kind="member",
@@ -460,8 +455,8 @@ class TeamsIntegration(Background):
                     reference={"memberId": member.id, "botId": bot_id},
                     updated_at=self.clock.now(),
                     user_id=aad,
-                    email=await self._email(turn, member.id),
-                )
+                    email=await member_email(turn, member.id),
+                ),
             )
 
     def _responder(self, reference: Mapping[str, object]) -> Respond:
@@ -496,7 +491,7 @@ class TeamsIntegration(Background):
         elif kind == "channel":
             await self._capture_channel(turn, actor.tenant)
         text = command_text(turn)
-        if kind == "personal" and text.lower().strip(" .!") in _RESTORE_WORDS:
+        if kind == "personal" and asks_for_restore(text):
             await self._restore(turn, actor, record)
             return
         first = text.split(" ", 1)[0].lower() if text else ""
@@ -510,12 +505,7 @@ class TeamsIntegration(Background):
         email = record.email if record is not None else None
         if not email:
             await turn.send_activity(
-                message(
-                    *cards.plain(
-                        "Sorry, Teams shows no email address for your account, so I can't take restore requests "
-                        f"from it. Please contact {self.notifier.contact}."
-                    )
-                )
+                message(*cards.plain(no_email_text("Teams shows no email address for it", self.notifier.contact)))
             )
             return
         to_user = await self.chatops.request_restore(actor, email)
@@ -551,7 +541,6 @@ class TeamsIntegration(Background):
         where = cards.MessageRef.loads(result.message_ref)
         outcome = render.outcome_card(result, where.headline if where else "")
         self._update_everywhere(activity, where, outcome)
-        self._tell(result)
         body = AdaptiveCardInvokeResponse(status_code=200, type=render.CARD_RESPONSE, value=outcome)
         await self._invoke_reply(turn, 200, body)
 
@@ -574,18 +563,9 @@ class TeamsIntegration(Background):
         async with self._updates:
             await self.connector.update(reference, activity_id, activity)
 
-    def _tell(self, result: ClickResult) -> None:
-        if result.tell is not None and result.tell.platform == PLATFORM:
-            told = f"Your request to get access back: {result.text}"
-            self.spawn(_discard(self.notifier.dm_actor(result.tell, told)), "telling the requester")
-
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-async def _discard(job: Coroutine[Any, Any, object]) -> None:
-    await job
 
 
 async def _on_turn_error(turn: TurnContext, error: Exception) -> None:

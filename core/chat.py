@@ -29,6 +29,17 @@ class Actor:
         return f"{self.platform}:{self.tenant}/{self.user_id}" if self.tenant else f"{self.platform}:{self.user_id}"
 
 
+def actor_of_audit_id(audit_id: str | None, platform: str) -> Actor | None:
+    """``<platform>:<tenant>/<user>`` back to an :class:`Actor` of ``platform``; anything else is None."""
+    prefix = f"{platform}:"
+    if not audit_id or not audit_id.startswith(prefix):
+        return None
+    tenant, sep, user = audit_id.removeprefix(prefix).partition("/")
+    if not sep or not tenant or not user:
+        return None
+    return Actor(platform, tenant, user)
+
+
 class Purpose(StrEnum):
     """What a button does."""
 
@@ -41,6 +52,9 @@ class Purpose(StrEnum):
     DENY_RESTORE = "deny_restore"
     REQUEST_RESTORE = "request_restore"  # a person asks for their access back (email link)
 
+
+#: The wire id of each chat button (Slack ``action_id``, Teams ``verb``); emailed links have none.
+BUTTON_IDS: dict[Purpose, str] = {p: f"jc_{p.value}" for p in Purpose if p is not Purpose.REQUEST_RESTORE}
 
 ADMIN_PURPOSES = frozenset({Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
@@ -140,3 +144,74 @@ class FakeRestoreStore:
             r for r in self.requests.values() if r.org_id == org_id and r.state in FINAL_STATES and r.told_at is None
         ]
         return sorted(untold, key=lambda r: (r.created_at, r.request_id))
+
+
+def compose_chat_ops(world: Any, admins: Any, open_engine: Any, report_folder: Path) -> Any:
+    """A chat test world's ChatOps, built by the composition root as ``serve`` builds it."""
+    from bot.compose import Stores, chat_ops
+
+    db = Stores(world.scans, world.store, world.tokens, world.protections, FakeRestoreStore())
+    return chat_ops(db, "org-1", lambda: world.policy, open_engine, admins, world.clock, report_folder=report_folder)
+
+
+class ServedChatWorld:
+    """Serves a chat test world's surface (``self.surface``) on a local port: ``start`` / ``stop``."""
+
+    surface: Any
+    http: Any = None
+    http_url = ""
+    _runner: Any = None
+
+    def init_stores(self, fake: Any, accounts: Any, policy: Any) -> None:
+        """The fake platform, a fixed clock and empty in-memory stores over ``accounts``."""
+        from core.clock import FixedClock
+        from tests.fakes import NOW, FakeDirectory, FakeStore
+        from tests.fakes_lifecycle import FakeLifecycleStore
+
+        self.fake = fake
+        self.clock = FixedClock(NOW)
+        self.directory = FakeDirectory(list(accounts))
+        self.scans = FakeStore()
+        self.store = FakeLifecycleStore()
+        self.tokens = FakeTokenStore()
+        self.protections = FakeProtectionStore()
+        self.policy = policy
+
+    async def start(self) -> None:
+        import httpx
+
+        from bot.server import build_app, serve
+
+        async def health() -> dict[str, object]:
+            return {}
+
+        app = build_app(health=health)
+        self.surface.mount(app)
+        self._runner, url = await serve(app, "127.0.0.1", 0)
+        self.http_url = url
+        self.http = httpx.AsyncClient(base_url=url, timeout=10)
+
+    async def stop(self) -> None:
+        await self.surface.aclose()
+        if self.http is not None:
+            await self.http.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@asynccontextmanager
+async def serving(build: Callable[..., ServedChatWorld]) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``make(...)``: a started world from ``build(...)``; every world made is stopped on exit."""
+    worlds: list[ServedChatWorld] = []
+
+    async def make(*args: Any, **kwargs: Any) -> Any:
+        world = build(*args, **kwargs)
+        await world.start()
+        worlds.append(world)
+        return world
+
+    try:
+        yield make
+    finally:
+        for world in worlds:
+            await world.stop()

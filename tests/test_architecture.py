@@ -123,3 +123,80 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_command = next(b for b in blocks if b.rstrip().endswith(".venv/bin/pytest"))
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command.strip() in [line.strip() for line in ci]
+
+
+#: Domain rules and decisions that belong to core: bot/ neither defines, calls nor constructs them.
+DOMAIN_RULES = frozenset(
+    {
+        # policy merging and protection
+        "effective_policy",
+        "is_protected",
+        "withdraw_warnings",
+        # planning, caps and lifecycle steps
+        "plan",
+        "decide",
+        "advance",
+        "transition",
+        "warning_deadline",
+        "op_for_action",
+        "op_for_deletion",
+        "judge_keep",
+        # restore rules
+        "restorable",
+        "judge_restore",
+        "domain_matches",
+        # who may click what (four-eyes, single use)
+        "judge_use",
+        "new_token",
+        "hash_token",
+        "same_person",
+        "actor_of_audit_id",
+        # money
+        "seat_products",
+        "monthly_cost",
+    }
+)
+DOMAIN_DECISIONS = frozenset({"Decision", "KeepResult", "RestoreResult", "ProtectResult", "ActionToken", "TokenUse"})
+#: The chat surfaces and the chat composition: they translate and wire, nothing more.
+CHAT_MODULES = (
+    "bot/chatops.py",
+    "bot/commands.py",
+    "bot/compose.py",
+    "bot/slack_app.py",
+    "bot/slack_render.py",
+    "bot/teams_app.py",
+    "bot/teams_render.py",
+    "bot/restore_channels.py",
+    "bot/email_pages.py",
+)
+
+
+def test_bot_holds_no_domain_rules() -> None:
+    """bot/ defines, imports and calls none of the named domain rules; the chat modules build no decisions."""
+    bad = []
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        chat = str(path.relative_to(ROOT)) in CHAT_MODULES
+        forbidden = DOMAIN_RULES | (DOMAIN_DECISIONS if chat else frozenset())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in DOMAIN_RULES:
+                bad.append((path.relative_to(ROOT), node.lineno, f"defines {node.name}"))
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("core", "adapters")):
+                bad += [
+                    (path.relative_to(ROOT), node.lineno, f"imports {a.name}")
+                    for a in node.names
+                    if a.name in DOMAIN_RULES
+                ]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in forbidden:
+                bad.append((path.relative_to(ROOT), node.lineno, f"calls {node.func.id}"))
+    assert bad == []
+
+
+def test_chat_commands_live_in_one_registry() -> None:
+    """Every command the grammar accepts has exactly one registered handler, and bot/ registers none."""
+    from core.chatops.commands import COMMANDS
+
+    assert COMMANDS.names()
+    assert all(callable(COMMANDS.spec(name).handler) for name in COMMANDS.names())
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        assert "_cmd_" not in path.read_text(encoding="utf-8"), path

@@ -36,8 +36,8 @@ from adapters.wording import (
     day,
     last_active,
     money,
+    monthly_cost,
     product_name,
-    seat_products,
 )
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
@@ -170,7 +170,7 @@ class EmailNotifier:
 
     def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
         """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
+        return monthly_cost(self.price, account, rule)
 
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
         """Email the warning with a Keep my access link; delivered only when the server accepted it."""

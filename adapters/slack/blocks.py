@@ -23,7 +23,7 @@ from adapters.wording import (
     product_name,
     warning_text,
 )
-from core.chat import Button, Purpose
+from core.chat import BUTTON_IDS, Button, Purpose
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -32,15 +32,7 @@ from core.policy import Rule
 Block = dict[str, Any]
 
 #: The ``action_id`` of each kind of button.
-ACTION_IDS: Final[Mapping[Purpose, str]] = {
-    Purpose.KEEP: "jc_keep",
-    Purpose.RELEASE: "jc_release",
-    Purpose.APPROVE: "jc_approve",
-    Purpose.DENY: "jc_deny",
-    Purpose.CONFIRM_RUN: "jc_confirm_run",
-    Purpose.APPROVE_RESTORE: "jc_approve_restore",
-    Purpose.DENY_RESTORE: "jc_deny_restore",
-}
+ACTION_IDS: Final[Mapping[Purpose, str]] = BUTTON_IDS
 #: ``block_id`` of the actions block carrying the buttons (removed when the message is resolved).
 BUTTONS_BLOCK_ID: Final = "jc_buttons"
 #: ``block_id`` of the context line that replaces the buttons once a click decided the outcome.

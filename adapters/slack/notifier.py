@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any, Final
 
 import aiohttp
@@ -35,11 +34,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.chat_notifier import ChatNotifierBase
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
-from adapters.wording import seat_products
 from core.buttons import ButtonIssuer
-from core.chat import Actor, Button
+from core.chat import Actor, Button, actor_of_audit_id
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -77,12 +76,7 @@ def slack_client(token: str, base_url: str, *, rate_limit_retries: int = DEFAULT
 
 def actor_from_audit_id(audit_id: str | None) -> Actor | None:
     """``slack:T0ACME/U123`` back to a Slack :class:`Actor`; anything else (cli:…, system:…) is None."""
-    if not audit_id or not audit_id.startswith("slack:"):
-        return None
-    team, sep, user = audit_id.removeprefix("slack:").partition("/")
-    if not sep or not team or not user:
-        return None
-    return Actor("slack", team, user)
+    return actor_of_audit_id(audit_id, "slack")
 
 
 def error_code(exc: BaseException) -> str:
@@ -94,7 +88,7 @@ def error_code(exc: BaseException) -> str:
     return f"unreachable: {type(exc).__name__}"
 
 
-class SlackNotifier:
+class SlackNotifier(ChatNotifierBase):
     """Implements ``core.ports.Notifier`` over Slack (see the module docstring for the contract).
 
     ``price(product)`` is the monthly price of one seat; ``contact`` names who users should ask.
@@ -107,19 +101,12 @@ class SlackNotifier:
         issuer: ButtonIssuer,
         team_id: str,
         *,
-        admin_channel: str | None,
-        price: Callable[[str], Decimal],
-        currency: str,
-        contact: str = "your Jira administrators",
         people: EmailDirectory | None = None,
+        **common: Any,
     ) -> None:
+        super().__init__(issuer, **common)  # admin_channel, price, currency, contact
         self.client = client
-        self.issuer = issuer
         self.team_id = team_id
-        self.admin_channel = admin_channel
-        self.price = price
-        self.currency = currency
-        self.contact = contact
         self.people = people or EmailDirectory(client, team_id)
         self._dms: dict[str, str] = {}
 
@@ -173,10 +160,6 @@ class SlackNotifier:
 
     # -- Notifier --------------------------------------------------------------------------
 
-    def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
-        """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
-
     async def _reach(self, account: Account) -> tuple[SlackUser, str] | Delivery:
         """(Slack user, DM channel) of the account's owner, found by email; or the failed :class:`Delivery`."""
         if not account.email:
@@ -199,16 +182,8 @@ class SlackNotifier:
             return reached
         user, dm = reached
         recipient = Actor(CHANNEL, self.team_id, user.user_id, user.name)
-        buttons = await asyncio.to_thread(self.issuer.warning, case.case_id, str(account.account_id), recipient)
-        text, blocks = bk.warning(
-            account,
-            case,
-            rule,
-            monthly_cost=self.monthly_cost(account, rule),
-            currency=self.currency,
-            contact=self.contact,
-            buttons=buttons,
-        )
+        buttons = await self.warning_buttons(account, case, recipient)
+        text, blocks = bk.warning(account, case, rule, buttons=buttons, **self.wording(account, rule))
         try:
             channel, ts = await self.post(dm, text, blocks)
         except _TRANSIENT as exc:
@@ -241,8 +216,7 @@ class SlackNotifier:
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Slack requester may not use them."""
-        requester = actor_from_audit_id(run.requested_by)
-        buttons = await asyncio.to_thread(self.issuer.approval, run.run_id, requester)
+        buttons = await self.approval_buttons(run, CHANNEL)
         text, blocks = bk.approval(run, summary, buttons)
         await self.post_admins(text, blocks, buttons)
 

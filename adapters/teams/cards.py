@@ -16,11 +16,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 
 from adapters.wording import actioned_headline, actioned_text, clip, product_name, warning_text
-from core.chat import Button, Purpose
+from core.chat import BUTTON_IDS, Button, Purpose
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -31,15 +30,7 @@ Card = dict[str, Any]
 CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION: Final = "1.4"
 #: The ``verb`` of each kind of button.
-VERBS: Final[Mapping[Purpose, str]] = {
-    Purpose.KEEP: "jc_keep",
-    Purpose.RELEASE: "jc_release",
-    Purpose.APPROVE: "jc_approve",
-    Purpose.DENY: "jc_deny",
-    Purpose.CONFIRM_RUN: "jc_confirm_run",
-    Purpose.APPROVE_RESTORE: "jc_approve_restore",
-    Purpose.DENY_RESTORE: "jc_deny_restore",
-}
+VERBS: Final[Mapping[Purpose, str]] = BUTTON_IDS
 #: ``id`` of the optional "why do you still need it?" input on warnings.
 JUSTIFICATION_INPUT: Final = "justification"
 MAX_JUSTIFICATION: Final = 500
@@ -146,23 +137,15 @@ def warning(
     case: Case,
     rule: Rule,
     *,
-    monthly_cost: Decimal,
-    currency: str,
-    contact: str,
     buttons: Iterable[Button],
     justification_required: bool = False,
+    **wording: Any,
 ) -> tuple[str, Card]:
-    """The warning: which product, last active, what happens when, the seat's cost, who to ask."""
-    words = warning_text(
-        account,
-        case,
-        rule,
-        monthly_cost=monthly_cost,
-        currency=currency,
-        contact=contact,
-        bold=lambda text: f"**{text}**",
-        escape=escape,
-    )
+    """The warning: which product, last active, what happens when, the seat's cost, who to ask.
+
+    ``wording`` is :func:`adapters.wording.warning_text`'s ``monthly_cost``, ``currency`` and ``contact``.
+    """
+    words = warning_text(account, case, rule, bold=lambda text: f"**{text}**", escape=escape, **wording)
     body = [
         heading(words.headline),
         text_block(words.greeting),

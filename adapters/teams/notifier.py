@@ -24,14 +24,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any, Final
 
+from adapters.chat_notifier import ChatNotifierBase
 from adapters.teams import cards
 from adapters.teams.connector import TeamsConnector, TeamsSendError, classify, message
-from adapters.wording import seat_products
 from core.buttons import ButtonIssuer
-from core.chat import Actor, Button
+from core.chat import Actor, Button, actor_of_audit_id
 from core.clock import SystemClock
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
@@ -47,15 +46,10 @@ PLATFORM: Final = "teams"
 
 def actor_from_audit_id(audit_id: str | None) -> Actor | None:
     """``teams:<tenant>/<aad id>`` back to a Teams :class:`Actor`; anything else is None."""
-    if not audit_id or not audit_id.startswith("teams:"):
-        return None
-    tenant, sep, user = audit_id.removeprefix("teams:").partition("/")
-    if not sep or not tenant or not user:
-        return None
-    return Actor(PLATFORM, tenant, user)
+    return actor_of_audit_id(audit_id, "teams")
 
 
-class TeamsNotifier:
+class TeamsNotifier(ChatNotifierBase):
     """Implements ``core.ports.Notifier`` over Teams (see the module docstring for the contract)."""
 
     def __init__(
@@ -64,20 +58,13 @@ class TeamsNotifier:
         conversations: ConversationStore,
         issuer: ButtonIssuer,
         *,
-        admin_channel: str | None,
-        price: Callable[[str], Decimal],
-        currency: str,
-        contact: str = "your Jira administrators",
         justification_required: Callable[[], bool] = lambda: False,
         clock: Clock | None = None,
+        **common: Any,
     ) -> None:
+        super().__init__(issuer, **common)  # admin_channel, price, currency, contact
         self.connector = connector
         self.conversations = conversations
-        self.issuer = issuer
-        self.admin_channel = admin_channel
-        self.price = price
-        self.currency = currency
-        self.contact = contact
         self.justification_required = justification_required
         self.clock = clock or SystemClock()
 
@@ -153,10 +140,6 @@ class TeamsNotifier:
 
     # -- Notifier --------------------------------------------------------------------------
 
-    def monthly_cost(self, account: Account, rule: Rule) -> Decimal:
-        """What the seats the rule's action frees cost per month."""
-        return sum((self.price(p) for p in seat_products(account, rule)), Decimal(0))
-
     async def _reach(self, account: Account) -> ConversationRecord | Delivery:
         """The owner's 1:1 chat (created for a ``member`` record), found by email; or the failed :class:`Delivery`."""
         if not account.email:
@@ -183,16 +166,10 @@ class TeamsNotifier:
             return target
         assert target.user_id is not None
         recipient = Actor(PLATFORM, target.tenant, target.user_id, account.name or "")
-        buttons = await asyncio.to_thread(self.issuer.warning, case.case_id, str(account.account_id), recipient)
+        buttons = await self.warning_buttons(account, case, recipient)
+        required = self.justification_required()
         text, card = cards.warning(
-            account,
-            case,
-            rule,
-            monthly_cost=self.monthly_cost(account, rule),
-            currency=self.currency,
-            contact=self.contact,
-            buttons=buttons,
-            justification_required=self.justification_required(),
+            account, case, rule, buttons=buttons, justification_required=required, **self.wording(account, rule)
         )
         try:
             where = await self.post(target, text, card)
@@ -224,8 +201,7 @@ class TeamsNotifier:
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Teams requester may not use them."""
-        requester = actor_from_audit_id(run.requested_by)
-        buttons = await asyncio.to_thread(self.issuer.approval, run.run_id, requester)
+        buttons = await self.approval_buttons(run, PLATFORM)
         text, card = cards.approval(run, summary, buttons)
         await self.post_admins(text, card, buttons)
 

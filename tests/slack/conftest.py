@@ -20,17 +20,14 @@ import pytest
 from slack_sdk.http_retry import builtin_async_handlers
 
 from adapters.slack.notifier import slack_client
-from bot.chatops import ChatOps
-from bot.server import build_app, serve
+from bot.compose import attach_slack
 from bot.settings import Settings
 from bot.slack_app import EVENTS_PATH, SlackIntegration, build_slack, slack_admins
 from core.chat import Actor
-from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import parse_policy
-from tests.fakes import NOW, FakeDirectory, FakeStore, make_account
-from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
-from tests.fakes_lifecycle import FakeLifecycleStore
+from tests.fakes import make_account
+from tests.fakes_chat import ServedChatWorld, compose_chat_ops, serving
 from tests.slackfake import FakeSlack
 from tests.slackfake.signing import block_actions_payload, interaction_body, signed_headers, slash_command_body
 
@@ -77,18 +74,11 @@ def slack_user_of(account_id: str) -> str:
     return "U0" + account_id.upper().replace("-", "")
 
 
-class World:
+class World(ServedChatWorld):
     """Everything a Slack test needs; see the module docstring."""
 
     def __init__(self, fake: FakeSlack, accounts: Iterable[Any], pol: Any, report_folder: Any) -> None:
-        self.fake = fake
-        self.clock = FixedClock(NOW)
-        self.directory = FakeDirectory(list(accounts))
-        self.scans = FakeStore()
-        self.store = FakeLifecycleStore()
-        self.tokens = FakeTokenStore()
-        self.protections = FakeProtectionStore()
-        self.policy = pol
+        self.init_stores(fake, accounts, pol)
         self.settings = Settings(
             _env_file=None,
             slack_bot_token=fake.bot_token,
@@ -110,43 +100,12 @@ class World:
             assert self.engine is not None
             yield self.engine
 
-        self.ops = ChatOps(
-            org_id="org-1",
-            load_policy=lambda: self.policy,
-            open_engine=open_engine,
-            scans=self.scans,
-            lifecycle=self.store,
-            tokens=self.tokens,
-            protections=self.protections,
-            admins=slack_admins(self.settings, TEAM),
-            clock=self.clock,
-            report_folder=report_folder,
-            restores=FakeRestoreStore(),
-        )
+        self.ops = compose_chat_ops(self, slack_admins(self.settings, TEAM), open_engine, report_folder)
         self.slack: SlackIntegration = build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
-        self.ops.admin_posters.append(self.slack.post_to_admins)  # as bot.compose wires it
+        attach_slack(self.ops, self.slack)  # through the composition root, as serve wires it
         self.engine = Engine(self.directory, self.scans, self.store, self.slack.notifier, self.clock, worker_id="w")
-        self.http: httpx.AsyncClient | None = None
-        self.http_url = ""
-        self._runner: Any = None
+        self.surface = self.slack
         self._ids = 0
-
-    async def start(self) -> None:
-        async def health() -> dict[str, object]:
-            return {}
-
-        app = build_app(health=health)
-        self.slack.mount(app)
-        self._runner, url = await serve(app, "127.0.0.1", 0)
-        self.http_url = url
-        self.http = httpx.AsyncClient(base_url=url, timeout=10)
-
-    async def stop(self) -> None:
-        await self.slack.aclose()
-        if self.http is not None:
-            await self.http.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -309,17 +268,12 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 async def make_world(fake_slack: FakeSlack, tmp_path):
-    worlds: list[World] = []
 
-    async def make(accounts: Iterable[Any], pol: Any = None, *, people: bool = True) -> World:
+    def build(accounts: Iterable[Any], pol: Any = None, *, people: bool = True) -> World:
         accounts = list(accounts)
         if people:
             add_slack_people(fake_slack, [a.account_id for a in accounts])
-        world = World(fake_slack, accounts, pol or policy(), tmp_path / "reports")
-        await world.start()
-        worlds.append(world)
-        return world
+        return World(fake_slack, accounts, pol or policy(), tmp_path / "reports")
 
-    yield make
-    for world in worlds:
-        await world.stop()
+    async with serving(build) as make:
+        yield make

@@ -18,17 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.chatops import ChatOps
-from bot.server import build_app, serve
+from bot.compose import attach_teams
 from bot.settings import Settings
 from bot.teams_app import MESSAGES_PATH, TeamsIntegration, build_teams, teams_admins
 from core.chat import Actor
-from core.clock import FixedClock
 from core.engine import Engine
 from core.ports import ConversationRecord
-from tests.fakes import NOW, FakeDirectory, FakeStore
-from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
-from tests.fakes_lifecycle import FakeLifecycleStore
+from tests.fakes_chat import ServedChatWorld, compose_chat_ops, serving
 from tests.slack.conftest import policy, stale
 
 from .fake_connector import FakeConnector
@@ -101,17 +97,11 @@ class FakeConversationStore:
         return None
 
 
-class World:
+class World(ServedChatWorld):
     """Everything a Teams test needs; see the module docstring."""
 
     def __init__(self, fake: FakeConnector, accounts: Iterable[Any], pol: Any, report_folder: Any, **settings: Any):
-        self.fake = fake
-        self.clock = FixedClock(NOW)
-        self.directory = FakeDirectory(list(accounts))
-        self.scans = FakeStore()
-        self.store = FakeLifecycleStore()
-        self.tokens = FakeTokenStore()
-        self.protections = FakeProtectionStore()
+        self.init_stores(fake, accounts, pol)
         self.conversations = FakeConversationStore()
         self.policy = pol
         values: dict[str, Any] = {
@@ -132,21 +122,9 @@ class World:
             assert self.engine is not None
             yield self.engine
 
-        self.ops = ChatOps(
-            org_id="org-1",
-            load_policy=lambda: self.policy,
-            open_engine=open_engine,
-            scans=self.scans,
-            lifecycle=self.store,
-            tokens=self.tokens,
-            protections=self.protections,
-            admins=teams_admins(self.settings),
-            clock=self.clock,
-            report_folder=report_folder,
-            restores=FakeRestoreStore(),
-        )
+        self.ops = compose_chat_ops(self, teams_admins(self.settings), open_engine, report_folder)
         self.teams: TeamsIntegration = build_teams(self.settings, self.ops, self.conversations)
-        self.ops.admin_posters.append(self.teams.post_to_admins)  # as bot.compose wires it
+        attach_teams(self.ops, self.teams)  # through the composition root, as serve wires it
 
         async def no_sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -154,27 +132,8 @@ class World:
         self.sleeps: list[float] = []
         self.teams.connector.sleep = no_sleep
         self.engine = Engine(self.directory, self.scans, self.store, self.teams.notifier, self.clock, worker_id="w")
-        self.http: httpx.AsyncClient | None = None
-        self.http_url = ""
-        self._runner: Any = None
+        self.surface = self.teams
         self._ids = 0
-
-    async def start(self) -> None:
-        async def health() -> dict[str, object]:
-            return {}
-
-        app = build_app(health=health)
-        self.teams.mount(app)
-        self._runner, url = await serve(app, "127.0.0.1", 0)
-        self.http_url = url
-        self.http = httpx.AsyncClient(base_url=url, timeout=10)
-
-    async def stop(self) -> None:
-        await self.teams.aclose()
-        if self.http is not None:
-            await self.http.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- activities --------------------------------------------------------------------------
 
@@ -309,14 +268,9 @@ async def fake_connector() -> AsyncIterator[FakeConnector]:
 
 @pytest.fixture
 async def make_world(fake_connector: FakeConnector, tmp_path):
-    worlds: list[World] = []
 
-    async def make(accounts: Iterable[Any], pol: Any = None, **settings: Any) -> World:
-        world = World(fake_connector, list(accounts), pol or policy(), tmp_path / "reports", **settings)
-        await world.start()
-        worlds.append(world)
-        return world
+    def build(accounts: Iterable[Any], pol: Any = None, **settings: Any) -> World:
+        return World(fake_connector, list(accounts), pol or policy(), tmp_path / "reports", **settings)
 
-    yield make
-    for world in worlds:
-        await world.stop()
+    async with serving(build) as make:
+        yield make

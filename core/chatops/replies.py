@@ -1,0 +1,58 @@
+"""Platform-neutral values the chat use cases return; Slack and Teams only render them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.chat import Actor, Button, Purpose, TokenStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to show the person: text, optional key/value lines, buttons and a file."""
+
+    text: str
+    ok: bool = True
+    title: str = ""
+    lines: tuple[tuple[str, str], ...] = ()
+    buttons: tuple[Button, ...] = ()
+    file: Path | None = None
+    public: bool = False  # visible to the channel rather than only to the caller
+
+
+@dataclass(frozen=True, slots=True)
+class ClickResult:
+    """What a button click did; ``message_ref`` is the message to update in place, if known."""
+
+    status: TokenStatus
+    text: str
+    purpose: Purpose | None = None
+    message_ref: str | None = None
+    first: bool = False  # True only for the click that actually did something
+    ok: bool = True  # False when the click was valid but the action was refused (e.g. keep limit)
+    #: The requester of a restore decision to tell, when their platform has no requester channel
+    #: (serve gives every chat surface one, so the desk tells them and this stays None there).
+    tell: Actor | None = None
+
+
+Respond = Callable[[Reply], Awaitable[None]]
+#: Posts a reply (with buttons) where a chat surface's admins are; True when it was posted.
+AdminPoster = Callable[[Reply], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Admins:
+    """Who may run admin commands: an allow-list of actors (platform, tenant, user id)."""
+
+    allowed: frozenset[tuple[str, str, str]] = frozenset()
+
+    @classmethod
+    def of(cls, actors: Iterable[Actor]) -> Admins:
+        """Build from actors."""
+        return cls(frozenset((a.platform, a.tenant, a.user_id) for a in actors))
+
+    def is_admin(self, actor: Actor) -> bool:
+        """True for listed actors only: names and emails never grant anything."""
+        return (actor.platform, actor.tenant, actor.user_id) in self.allowed
