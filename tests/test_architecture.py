@@ -200,3 +200,10 @@ def test_chat_commands_live_in_one_registry() -> None:
     assert all(callable(COMMANDS.spec(name).handler) for name in COMMANDS.names())
     for path in sorted((ROOT / "bot").rglob("*.py")):
         assert "_cmd_" not in path.read_text(encoding="utf-8"), path
+
+
+def test_no_function_over_60_lines_and_no_class_over_20_methods() -> None:
+    """The size rules of the README's architecture section (exceptions listed in tests/sizes.py)."""
+    from tests.sizes import oversized
+
+    assert list(oversized()) == []
