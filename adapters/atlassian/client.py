@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from adapters.atlassian.config import AtlassianConfig
-from adapters.atlassian.limiter import Clock, OrgRateLimiter, Sleep, limiter_for, utc_now
+from adapters.atlassian.limiter import Now, OrgRateLimiter, Sleep, limiter_for, utc_now
 from adapters.atlassian.mapping import (
     account_from_json,
     has_product_access,
@@ -237,7 +237,7 @@ async def open_directory(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep | None = None,
-    clock: Clock | None = None,
+    clock: Now | None = None,
     rng: random.Random | None = None,
     limiter: OrgRateLimiter | None = None,
 ) -> AsyncIterator[AtlassianDirectory]:

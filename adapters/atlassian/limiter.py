@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], datetime]
+Now = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -41,7 +41,7 @@ class OrgRateLimiter:
         *,
         requests_per_second: float | None = 5.0,
         burst: int = 10,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] | None = None,
     ) -> None:

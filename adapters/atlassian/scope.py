@@ -13,7 +13,7 @@ import re
 import httpx
 
 from adapters.atlassian.config import AtlassianConfig
-from adapters.atlassian.limiter import Clock, OrgRateLimiter, Sleep, utc_now
+from adapters.atlassian.limiter import Now, OrgRateLimiter, Sleep, utc_now
 from adapters.atlassian.mapping import directory_ids, next_cursor
 from adapters.atlassian.transport import AtlassianTransport, RequestStats, json_object, segment
 from core.errors import DirectoryError
@@ -34,7 +34,7 @@ class OrgScope:
         config: AtlassianConfig,
         *,
         sleep: Sleep = asyncio.sleep,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         rng: random.Random | None = None,
         limiter: OrgRateLimiter | None = None,
     ) -> None:

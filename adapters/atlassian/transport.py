@@ -20,7 +20,7 @@ import httpx
 
 from adapters.atlassian.config import AtlassianConfig
 from adapters.atlassian.errors import error_from_response, request_id_of
-from adapters.atlassian.limiter import Clock, OrgRateLimiter, Sleep
+from adapters.atlassian.limiter import Now, OrgRateLimiter, Sleep
 from adapters.atlassian.retry import (
     READ_RETRY_STATUSES,
     RETRYABLE_EXCEPTIONS,
@@ -92,7 +92,7 @@ class AtlassianTransport:
         config: AtlassianConfig,
         *,
         sleep: Sleep,
-        clock: Clock,
+        clock: Now,
         rng: random.Random,
         limiter: OrgRateLimiter,
     ) -> None:

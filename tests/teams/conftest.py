@@ -132,8 +132,12 @@ class World(ServedChatWorld):
         self.sleeps: list[float] = []
         self.teams.connector.sleep = no_sleep
         self.engine = Engine(self.directory, self.scans, self.store, self.teams.notifier, self.clock, worker_id="w")
-        self.surface = self.teams
         self._ids = 0
+
+    @property
+    def surface(self) -> TeamsIntegration:
+        """The served surface: ``teams`` (a test may swap it for one with other auth settings)."""
+        return self.teams
 
     # -- activities --------------------------------------------------------------------------
 
