@@ -19,11 +19,15 @@ from bot import bootstrap, cli_lifecycle
 from bot.render import policy_table, restore_summary, scan_report
 from bot.scanning import NoProgress, ProgressSink
 from bot.settings import SettingsError, load_settings
+from core.chatops.commands import COMMANDS
 from core.errors import AuthenticationFailed, CleanupError, DirectoryUnavailable
 
 app = typer.Typer(
     name="jira-cleanup",
     help="Find and clean up inactive Atlassian Cloud accounts — safely, from chat.",
+    epilog="Chat commands (Slack: /jira-cleanup …; Teams: message the bot): "
+    + "; ".join(COMMANDS.names())
+    + ". Type help in chat for their arguments.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -207,3 +207,15 @@ def test_no_function_over_60_lines_and_no_class_over_20_methods() -> None:
     from tests.sizes import oversized
 
     assert list(oversized()) == []
+
+
+def test_cli_help_lists_the_chat_commands_from_the_registry() -> None:
+    """``jira-cleanup --help`` names every chat command, read from the one registry."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from core.chatops.commands import COMMANDS
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "; ".join(COMMANDS.names()) in " ".join(result.output.split())
