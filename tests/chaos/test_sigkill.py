@@ -240,9 +240,9 @@ def test_random_sigkills_during_thousands_of_actions(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_random_sigkills_on_postgres(tmp_path: Path) -> None:
-    """The same on PostgreSQL (a fresh schema), with 2,000 actions."""
+    """The same on PostgreSQL (a fresh schema), with 1,000 actions."""
     with postgres_schema_url() as url:
-        random_kills(url, tmp_path, actions=2_000, users=3_200)
+        random_kills(url, tmp_path, actions=1_000, users=1_600)
 
 
 # -- named crash points ----------------------------------------------------------------------------
