@@ -222,8 +222,8 @@ def random_kills(db: str, tmp_path: Path, *, actions: int, users: int) -> None:
     print("[chaos] phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
 
 
-#: Suspends of the random-kill run: 3,000 in the suite (CI time), ``CHAOS_ACTIONS=10000`` for the full size.
-CHAOS_ACTIONS = int(os.environ.get("CHAOS_ACTIONS", "3000"))
+#: Suspends of the random-kill run: 2,000 in the suite (CI time), ``CHAOS_ACTIONS=10000`` for the full size.
+CHAOS_ACTIONS = int(os.environ.get("CHAOS_ACTIONS", "2000"))
 
 
 @pytest.mark.slow
