@@ -440,8 +440,8 @@ class Executor:
             kept = False
             for waiting in tx.entries:
                 if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
-                    dropped = replace(waiting, state=EntryState.SKIPPED, outcome="the action did not happen")
-                    tx.save_entry(replace(dropped, updated_at=now))
+                    why = "the action did not happen"
+                    tx.save_entry(replace(waiting, state=EntryState.SKIPPED, outcome=why, updated_at=now))
                     kept = kept or tx.case.keep_until is not None
             if kept:
                 # A keep arrived while the action was in flight; the action failed, so the keep simply stands.
