@@ -11,15 +11,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.atlassian import open_directory
 from adapters.policy_file import load_policy_file, load_policy_text
-from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
 from bot.compose import atlassian_config, stores
 from bot.scanning import NoProgress, ProgressSink, scan_to_csv
 from bot.settings import Settings, SettingsError
 from core.policy import Policy
 from core.usecases import ScanResult
+
+if TYPE_CHECKING:
+    from adapters.sandbox import SandboxServer
 
 ProgressFactory = AbstractContextManager[ProgressSink]
 
@@ -79,6 +82,8 @@ async def start_sandbox(
     *, users: int, seed: int, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key"
 ) -> SandboxServer:
     """Generate a simulated org and serve it; the caller stops the returned server."""
+    from adapters.sandbox import SandboxConfig, SandboxServer, generate_org  # only the demo and `sandbox` need it
+
     server = SandboxServer(generate_org(users=users, seed=seed), SandboxConfig(api_key=api_key))
     await server.start(host=host, port=port)
     return server

@@ -20,16 +20,11 @@ from sqlalchemy import exc as sa_errors
 from adapters.store import create_lifecycle_store, mask_url
 from adapters.store.audit_archive import archive_audit
 from adapters.store.checkpoint import CheckpointError, CheckpointFile
-from adapters.store.leader import leader_for
 from bot import bootstrap
 from bot.compose import Bot, audit_checkpoints, open_bot, seal_audit, stores
 from bot.exports import export_audit, export_audit_before, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
-from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler, validate_cron
-from bot.server import build_app
-from bot.server import serve as serve_http
-from bot.service import DEFAULT_SCHEDULE, Service, wait_for_signal
 from bot.settings import Settings, SettingsError, load_settings
 from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints
 from core.chat import Actor
@@ -330,6 +325,9 @@ def _commands_3(app: typer.Typer, cli: _Cli) -> None:
         s = cli.settings()
 
         async def go() -> None:
+            from bot.scheduler import validate_cron  # serve's parts load only for serve
+            from bot.service import DEFAULT_SCHEDULE
+
             pol = bootstrap.resolve_policy(policy, s)
             cron = pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE
             try:
@@ -438,6 +436,12 @@ def _commands_5(app: typer.Typer, cli: _Cli) -> None:
 
 async def serve_bot(bot: Bot, cron: str, s: Settings, host: str, port: int, say: Callable[[str], object]) -> None:
     """Lead or follow, schedule runs, serve HTTP and every chat surface until a signal stops it."""
+    from adapters.store.leader import leader_for
+    from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler
+    from bot.server import build_app
+    from bot.server import serve as serve_http
+    from bot.service import Service, wait_for_signal
+
     pol = bot.policy
     surfaces = bot.surfaces
     leader = leader_for(s.database_url, leader_url=s.leader_database_url)

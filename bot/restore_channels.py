@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from adapters.email import EmailNotifier
-from adapters.jsm import JsmClient
 from adapters.slack import blocks as bk
-from adapters.slack.notifier import SlackNotifier
-from adapters.teams.notifier import TeamsNotifier
 from core.chatops.conversation import told_text
 from core.restore_model import RequestState, RestoreRequest
+
+if TYPE_CHECKING:  # the SDKs behind these load only when their channel is configured
+    from adapters.email import EmailNotifier
+    from adapters.jsm import JsmClient
+    from adapters.slack.notifier import SlackNotifier
+    from adapters.teams.notifier import TeamsNotifier
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 import adapters.store.tables  # noqa: F401  (registers the tables)
 from adapters.store import create_store, make_engine
 from adapters.store.migrate import (
+    HEAD,
     MIGRATIONS_DIR,
     alembic_config,
     current_revision,
@@ -53,6 +54,31 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         assert current_revision(engine) == head_revision() == "0008"
     finally:
         engine.dispose()
+
+
+def test_the_head_constant_is_alembics_head_and_an_older_database_is_still_upgraded(database_url: str) -> None:
+    assert head_revision() == HEAD
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0007")
+        upgrade(engine)  # not at HEAD: the quick check must not skip it
+        assert current_revision(engine) == HEAD
+        assert _diffs(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_command_on_a_migrated_database_does_not_load_alembic(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/bot.db"
+    upgrade(url)
+    probe = (
+        f"import sys; from adapters.store import create_store; create_store({url!r}); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_ordering_columns_sort_by_code_point_on_postgres(database_url: str) -> None:
