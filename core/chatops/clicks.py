@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 #: (text for the clicker, whether the action was carried out)
 Outcome = tuple[str, bool]
 Action = Callable[[ActionToken, Actor, Respond, "str | None"], Awaitable[Outcome]]
-_RESTORE_DECISIONS = frozenset({Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})
 
 
 class ButtonActions:
@@ -56,7 +55,7 @@ class ButtonActions:
         await asyncio.to_thread(ops.tokens.set_outcome, token_hash, text)
         await ops.seal()
         return ClickResult(
-            TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok, tell=self._tell(token)
+            TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok
         )
 
     def _refused(
@@ -88,20 +87,6 @@ class ButtonActions:
                 token.message_ref,
                 ok=False,
             )
-        return None
-
-    def _tell(self, token: ActionToken) -> Actor | None:
-        """A chat requester of a restore decision, told by the surface that took the click.
-
-        The desk already told requesters on its own channels (email, JSM).
-        """
-        forbidden = token.forbidden
-        if (
-            token.purpose in _RESTORE_DECISIONS
-            and forbidden is not None
-            and forbidden.platform not in self.ops.channels
-        ):
-            return forbidden
         return None
 
     # -- one action per purpose -------------------------------------------------------------

@@ -32,9 +32,6 @@ class ClickResult:
     message_ref: str | None = None
     first: bool = False  # True only for the click that actually did something
     ok: bool = True  # False when the click was valid but the action was refused (e.g. keep limit)
-    #: The requester of a restore decision to tell, when their platform has no requester channel
-    #: (serve gives every chat surface one, so the desk tells them and this stays None there).
-    tell: Actor | None = None
 
 
 Respond = Callable[[Reply], Awaitable[None]]

@@ -13,6 +13,7 @@ from core.clock import FixedClock
 from core.engine import Engine
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
+from core.restore_model import RequestState, RestoreRequest
 from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier
 from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
@@ -224,8 +225,15 @@ async def test_other_commands_answer(text):
 
 
 async def test_restore_request_goes_to_admins_and_tells_the_requester():
-    """A locked-out user asks; another admin approves; the requester is named for the reply."""
+    """A locked-out user asks; another admin approves; the requester is told on their own platform."""
     h = Harness([stale("a1", email="una@acme.example")])
+    told: list[tuple[RestoreRequest, str]] = []
+
+    class Requesters:
+        async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
+            told.append((request, text))
+
+    h.ops.channels[USER.platform] = Requesters()
     await h.engine.run(h.policy, requested_by="cli:alice")
     h.clock.advance(timedelta(days=14))
     await h.engine.run(h.policy, requested_by="cli:alice")
@@ -236,7 +244,9 @@ async def test_restore_request_goes_to_admins_and_tells_the_requester():
     assert (await h.ops.click(USER, approve.token, h.respond)).status is TokenStatus.WRONG_USER
     result = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
     assert result.ok, result.text
-    assert result.tell == USER
+    [(request, _text)] = told
+    assert request.requester == USER
+    assert request.state is RequestState.RESTORED
     assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
     nothing = await h.ops.request_restore(USER, "nobody@acme.example")
     assert not nothing.ok
