@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,10 @@ from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
+from core.threads import ThreadKey, ThreadRef
+
+#: Told where a platform posted a thread's parent (``core.chatops.threads.Threads.opened``).
+ThreadOpened = Callable[[str, ThreadKey, ThreadRef], Awaitable[None]]
 
 
 class ChatNotifierBase:
@@ -33,6 +37,22 @@ class ChatNotifierBase:
         self.price = price
         self.currency = currency
         self.contact = contact
+        #: Set by the composition root: where parents of admin threads are remembered.
+        self.thread_opened: ThreadOpened | None = None
+
+    async def opened(self, org_id: str, thread: ThreadKey, ref: ThreadRef) -> None:
+        """Report a parent just posted, so every process can reply under it."""
+        if self.thread_opened is not None:
+            await self.thread_opened(org_id, thread, ref)
+
+    @staticmethod
+    def approval_thread_text(run: LifecycleRun, summary: str) -> str:
+        """The plain words of a held run's parent, kept to redraw it with its outcome."""
+        expires = f"; expires {run.expires_at:%Y-%m-%d %H:%M} UTC" if run.expires_at is not None else ""
+        return (
+            f"Approval needed: run {run.run_id[:12]} holds {run.held} access-reducing actions "
+            f"({summary or 'over the safety caps'}).\nRequested by {run.requested_by} · mode {run.mode}{expires}"
+        )
 
     async def warning_buttons(self, account: Account, case: Case, recipient: Actor) -> tuple[Button, Button]:
         """Issue Keep / I don't need it for one warning, usable only by ``recipient``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -29,11 +29,12 @@ from bot.settings import Settings, SettingsError, load_settings
 from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints
 from core.chat import Actor
 from core.clock import SystemClock
-from core.engine import deny_run, set_paused
+from core.engine import deny_run, set_paused, tell_denied
 from core.policy import Policy
 from core.ports import LifecycleStore
 from core.protection import set_protection
 from core.savings import realised_savings
+from core.threads import ThreadKey, run_thread
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -80,8 +81,20 @@ class _Cli:
             return Policy(rules=())
         return bootstrap.resolve_policy(path, s)
 
-    def after_change(self, s: Settings, lifecycle: LifecycleStore, org_id: str, text: str) -> None:
-        """After a change made from the terminal: checkpoint the audit chain, then tell the admins (best effort)."""
+    def after_change(
+        self,
+        s: Settings,
+        lifecycle: LifecycleStore,
+        org_id: str,
+        text: str,
+        *,
+        thread: ThreadKey | None = None,
+        decided: Callable[[Bot], Awaitable[None]] | None = None,
+    ) -> None:
+        """After a change made from the terminal: checkpoint the audit chain, then tell the admins (best effort).
+
+        ``decided`` updates the request's admin threads; ``thread`` keeps ``text`` out of them.
+        """
         try:
             audit_checkpoints(s).seal(lifecycle)
         except (SettingsError, CheckpointError, OSError) as exc:
@@ -90,7 +103,9 @@ class _Cli:
 
         async def go() -> None:
             async with open_bot(s, pol, org_id=org_id, atlassian=False) as bot:
-                await bot.tell_admins(text)
+                if decided is not None:
+                    await decided(bot)
+                await bot.tell_admins(text, thread=thread)
 
         try:
             self.run(go, api_base=s.atlassian_api_base)
@@ -203,7 +218,8 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
                     report = await bot.require_engine().approve(run_id, cli_actor(as_), pol)
                 except (ValueError, PermissionError, LookupError) as exc:
                     raise cli.fail(f"cannot approve run {run_id}: {exc}") from None
-                await bot.tell_admins(f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}.")
+                text = f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}."
+                await bot.tell_admins(text, thread=run_thread(run_id))
             cli.out.print(run_table(report))
 
         cli.run(go, api_base=s.atlassian_api_base)
@@ -258,7 +274,12 @@ def _commands_2(app: typer.Typer, cli: _Cli) -> None:
         cli.out.print(f"Denied run {run_id}: its held actions were dropped.")
         why = f": {reason}" if reason else ""
         org_id = lifecycle.get_run(run_id).org_id
-        cli.after_change(s, lifecycle, org_id, f"Run {run_id} denied by {cli_actor(as_)}{why}.")
+        text = f"Run {run_id} denied by {cli_actor(as_)}{why}."
+
+        async def decided(bot: Bot) -> None:
+            await tell_denied(bot.chatops.threads, org_id, run_id, cli_actor(as_), reason)
+
+        cli.after_change(s, lifecycle, org_id, text, thread=run_thread(run_id), decided=decided)
 
     @app.command()
     def restore(

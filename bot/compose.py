@@ -38,14 +38,17 @@ from adapters.email import EmailNotifier, SmtpConfig
 from adapters.jsm import JsmClient, JsmConfig
 from adapters.store import SqlChatStore, SqlRestoreStore, open_stores
 from adapters.store.checkpoint import CheckpointError, CheckpointFile, load_or_create_key
+from adapters.store.thread_store import SqlThreadStore
 from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
+from bot.exports import export_run
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter, parse_proxies
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError, beside_database
 from core.chatops import EngineFactory
+from core.chatops.threads import Threads
 from core.clock import SystemClock
 from core.engine import Directory, Engine
 from core.identity import IdentityError, People
@@ -60,6 +63,7 @@ from core.ports import (
     ScanStore,
     TokenStore,
 )
+from core.threads import ThreadKey, ThreadStore
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -86,6 +90,8 @@ class Stores:
     tokens: TokenStore
     protections: ProtectionStore
     restores: RestoreRequestStore
+    #: Where each chat platform shows the parent of an admin thread.
+    threads: ThreadStore
 
     def close(self) -> None:
         """Dispose of the connection pools."""
@@ -99,7 +105,7 @@ def stores(database_url: str) -> Stores:
     """Open (and migrate) the database at ``database_url``."""
     scans, lifecycle = open_stores(database_url)
     chat = SqlChatStore(lifecycle)
-    return Stores(scans, lifecycle, chat, chat, SqlRestoreStore(lifecycle))
+    return Stores(scans, lifecycle, chat, chat, SqlRestoreStore(lifecycle), SqlThreadStore(lifecycle))
 
 
 def atlassian_config(settings: Settings, org_override: str | None) -> AtlassianConfig:
@@ -246,10 +252,21 @@ class Bot:
         """Checkpoint the audit chain's head (after every run and decision)."""
         await seal_audit(self.checkpoints, self.db)
 
-    async def tell_admins(self, text: str) -> None:
-        """Tell the admins on every configured channel (best effort: the log when none is)."""
+    async def tell_admins(self, text: str, *, thread: ThreadKey | None = None) -> None:
+        """Tell the admins on every configured channel (best effort: the log when none is).
+
+        With ``thread``: platforms that show that request's thread already heard it there, so
+        only the other channels (email...) get ``text`` as a notice of its own.
+        """
+        notifier = self.notifier
         try:
-            await self.notifier.notify_admins(self.org_id, text)
+            if thread is not None and isinstance(notifier, OrderedNotifier):
+                shown = {r.platform for r in await asyncio.to_thread(self.db.threads.threads_of, self.org_id, thread)}
+                rest = {name: channel for name, channel in notifier.channels.items() if name not in shown}
+                if not rest:
+                    return
+                notifier = OrderedNotifier(rest, notifier.order)
+            await notifier.notify_admins(self.org_id, text)
         except Exception:
             log.exception("telling the admins failed")
 
@@ -303,6 +320,7 @@ async def open_bot(
                 protections=db.protections,
                 preview=bot.preview,
                 people=people,
+                threads=surfaces.chatops.threads,
             )
             surfaces.bind(bot.engine)
         yield bot
@@ -441,21 +459,44 @@ def chat_ops(
 ) -> ChatOps:
     """The chat use cases over ``db`` (serve, the CLI and the chat test worlds all build them here)."""
     stores = (db.scans, db.lifecycle, db.tokens, db.protections)
+
+    def export(org: str, run_id: str) -> Path:
+        path = report_folder / f"jira-cleanup-run-{org}-{run_id[:12]}-outcome.csv"
+        export_run(db.scans, db.lifecycle, run_id, path)
+        return path
+
     return ChatOps(
-        org_id, load_policy, open_engine, *stores, admins, clock, report_folder, db.restores, people=people or People()
+        org_id,
+        load_policy,
+        open_engine,
+        *stores,
+        admins,
+        clock,
+        report_folder,
+        db.restores,
+        people=people or People(),
+        threads=Threads(db.threads, export_run=export),
     )
 
 
 def attach_slack(chatops: ChatOps, slack: SlackIntegration) -> None:
-    """Slack takes admin posts and tells Slack requesters their restore outcome."""
+    """Slack takes admin posts, keeps admin threads and tells Slack requesters their restore outcome."""
+    from adapters.slack.threads import SlackThreads
+
     chatops.admin_posters.append(slack.post_to_admins)
     chatops.channels["slack"] = SlackChannel(slack.notifier)
+    chatops.threads.add(SlackThreads(slack.notifier.client))
+    slack.notifier.thread_opened = chatops.threads.opened
 
 
 def attach_teams(chatops: ChatOps, teams: TeamsIntegration) -> None:
-    """Teams takes admin posts and tells Teams requesters their restore outcome."""
+    """Teams takes admin posts, keeps admin threads and tells Teams requesters their restore outcome."""
+    from adapters.teams.threads import TeamsThreads
+
     chatops.admin_posters.append(teams.post_to_admins)
     chatops.channels["teams"] = TeamsChannel(teams.notifier)
+    chatops.threads.add(TeamsThreads(teams.notifier))
+    teams.notifier.thread_opened = chatops.threads.opened
 
 
 def email_admins(email: EmailNotifier, org_id: str) -> Callable[[Reply], Awaitable[bool]]:

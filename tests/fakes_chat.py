@@ -13,6 +13,7 @@ from typing import Any
 from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
 from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
+from core.threads import ThreadKey, ThreadRef
 
 
 class FakeTokenStore:
@@ -80,6 +81,22 @@ class FakeProtectionStore:
         else:
             values.discard(normalised)
         self.audit.append(audit)
+
+
+class FakeThreadStore:
+    """In-memory :class:`core.threads.ThreadStore` with the SQL store's contract."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str, str], ThreadRef] = {}
+
+    def save_thread(self, org_id: str, thread: ThreadKey, ref: ThreadRef) -> None:
+        if not (ref.platform and ref.channel and ref.parent):
+            raise ValueError("a thread reference needs a platform, a channel and a parent message id")
+        self.rows[(org_id, thread.kind.value, thread.key, ref.platform)] = ref
+
+    def threads_of(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
+        found = [(k[3], r) for k, r in self.rows.items() if k[:3] == (org_id, thread.kind.value, thread.key)]
+        return [r for _p, r in sorted(found, key=lambda item: item[0])]
 
 
 class FakeRestoreStore:
@@ -150,7 +167,7 @@ def compose_chat_ops(world: Any, admins: Any, open_engine: Any, report_folder: P
     """A chat test world's ChatOps, built by the composition root as ``serve`` builds it."""
     from bot.compose import Stores, chat_ops
 
-    db = Stores(world.scans, world.store, world.tokens, world.protections, FakeRestoreStore())
+    db = Stores(world.scans, world.store, world.tokens, world.protections, FakeRestoreStore(), FakeThreadStore())
     return chat_ops(db, "org-1", lambda: world.policy, open_engine, admins, world.clock, report_folder=report_folder)
 
 

@@ -44,6 +44,7 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Delivery
+from core.threads import ThreadRef, run_thread
 
 log = logging.getLogger("jira_cleanup.slack.notifier")
 
@@ -55,7 +56,8 @@ class SlackShapeError(Exception):
     """Slack answered ``ok`` but without a field the bot needs."""
 
 
-_TRANSIENT = (SlackClientError, SlackShapeError, aiohttp.ClientError, OSError, TimeoutError)
+#: What a failed Slack call raises (the caller logs it and reports a failure).
+SLACK_ERRORS = (SlackClientError, SlackShapeError, aiohttp.ClientError, OSError, TimeoutError)
 
 
 def slack_client(token: str, base_url: str, *, rate_limit_retries: int = DEFAULT_RATE_LIMIT_RETRIES) -> AsyncWebClient:
@@ -145,7 +147,7 @@ class SlackNotifier(ChatNotifierBase):
             return None
         try:
             channel, ts = await self.post(self.admin_channel, text, blocks)
-        except _TRANSIENT as exc:
+        except SLACK_ERRORS as exc:
             log.error("could not post to the admin channel (%s): %s", error_code(exc), text)
             return None
         if buttons:
@@ -170,7 +172,7 @@ class SlackNotifier(ChatNotifierBase):
         user: SlackUser = found.user
         try:
             dm = await self.open_dm(user.user_id)
-        except _TRANSIENT as exc:
+        except SLACK_ERRORS as exc:
             self.people.forget(account.email)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: could not open a DM with {user.user_id}")
         return user, dm
@@ -186,7 +188,7 @@ class SlackNotifier(ChatNotifierBase):
         text, blocks = bk.warning(account, case, rule, buttons=buttons, **self.wording(account, rule))
         try:
             channel, ts = await self.post(dm, text, blocks)
-        except _TRANSIENT as exc:
+        except SLACK_ERRORS as exc:
             self._dms.pop(user.user_id, None)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
         await self._attach(buttons, channel, ts)
@@ -204,7 +206,7 @@ class SlackNotifier(ChatNotifierBase):
         text, blocks = bk.actioned(account, case, contact=self.contact)
         try:
             channel, ts = await self.post(dm, text, blocks)
-        except _TRANSIENT as exc:
+        except SLACK_ERRORS as exc:
             self._dms.pop(user.user_id, None)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
         return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
@@ -218,7 +220,10 @@ class SlackNotifier(ChatNotifierBase):
         """Post Approve / Deny for a held run to the admin channel; a Slack requester may not use them."""
         buttons = await self.approval_buttons(run, CHANNEL)
         text, blocks = bk.approval(run, summary, buttons)
-        await self.post_admins(text, blocks, buttons)
+        posted = await self.post_admins(text, blocks, buttons)
+        if posted is not None:
+            ref = ThreadRef(CHANNEL, posted[0], posted[1], self.approval_thread_text(run, summary))
+            await self.opened(run.org_id, run_thread(run.run_id), ref)
 
     async def notify_admins(self, org_id: str, text: str) -> None:
         """A plain notice to the admin channel (best effort)."""

@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 from adapters.store.tables import UtcDateTime
 
-__all__ = ["ACTION_TOKENS", "PROTECTIONS"]
+__all__ = ["ACTION_TOKENS", "ADMIN_THREADS", "PROTECTIONS"]
 
 #: Single-use button references. Only the SHA-256 of a token is stored.
 ACTION_TOKENS: sa.Table = sa.Table(
@@ -40,4 +40,19 @@ PROTECTIONS: sa.Table = sa.Table(
     sa.Column("added_at", UtcDateTime(), nullable=False),
     sa.Column("added_by", sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint("org_id", "kind", "value", name="pk_protections"),
+)
+
+#: Where each platform shows the parent message of an admin thread (migration ``0009``).
+ADMIN_THREADS: sa.Table = sa.Table(
+    "admin_threads",
+    SQLModel.metadata,
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # run | restore | escalation
+    sa.Column("thread_key", sa.String(128), nullable=False),  # the run id, request id...
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("parent", sa.String(255), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "kind", "thread_key", "platform", name="pk_admin_threads"),
 )

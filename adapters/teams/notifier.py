@@ -37,6 +37,7 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Clock, ConversationRecord, ConversationStore, Delivery
+from core.threads import ThreadRef, run_thread
 
 log = logging.getLogger("jira_cleanup.teams.notifier")
 
@@ -203,7 +204,10 @@ class TeamsNotifier(ChatNotifierBase):
         """Post Approve / Deny for a held run to the admin channel; a Teams requester may not use them."""
         buttons = await self.approval_buttons(run, PLATFORM)
         text, card = cards.approval(run, summary, buttons)
-        await self.post_admins(text, card, buttons)
+        where = await self.post_admins(text, card, buttons)
+        if where is not None and self.admin_channel:
+            ref = ThreadRef(PLATFORM, self.admin_channel, where.activity_id, self.approval_thread_text(run, summary))
+            await self.opened(run.org_id, run_thread(run.run_id), ref)
 
     async def notify_admins(self, org_id: str, text: str) -> None:
         """A plain notice to the admin channel (best effort)."""

@@ -54,9 +54,7 @@ class ButtonActions:
         text, ok = await self.handlers[token.purpose](token, actor, respond, justification)
         await asyncio.to_thread(ops.tokens.set_outcome, token_hash, text)
         await ops.seal()
-        return ClickResult(
-            TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok
-        )
+        return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok)
 
     def _refused(
         self, token: ActionToken | None, actor: Actor, status: TokenStatus, justification: str | None

@@ -24,6 +24,7 @@ from core.chatops.commands import COMMANDS, AdminCommands
 from core.chatops.registry import CommandError, Target
 from core.chatops.replies import AdminPoster, Admins, ClickResult, Reply, Respond
 from core.chatops.restores import AdminPosts, RestoreRequests
+from core.chatops.threads import Threads
 from core.engine import Engine, RunReport
 from core.identity import People
 from core.ledger import RunStatus
@@ -40,6 +41,7 @@ from core.ports import (
 )
 from core.protection import effective_policy
 from core.restore import RestoreDesk, Submission
+from core.threads import NoThreadStore
 
 log = logging.getLogger("jira_cleanup.chatops")
 
@@ -74,6 +76,8 @@ class ChatOps:
     #: Scans and runs for ``preview`` and a confirmed ``run`` (set by the composition root).
     run_job: RunJob | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The admin threads of held runs on every chat surface (the composition root adds the surfaces).
+    threads: Threads = field(default_factory=lambda: Threads(NoThreadStore()))
 
     def policy(self) -> Policy:
         """The effective policy: the file plus protections added at runtime (computed in core)."""

@@ -22,7 +22,7 @@ ledger entry is written, and Atlassian receives no mutating request.
 from core.engine.context import CRASH_POINTS, Directory
 from core.engine.engine import Engine
 from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, Outcome, RestoreResult, RunReport
-from core.engine.requests import deny_run, set_paused
+from core.engine.requests import deny_run, set_paused, tell_denied
 
 __all__ = [
     "CRASH_POINTS",
@@ -35,4 +35,5 @@ __all__ = [
     "RunReport",
     "deny_run",
     "set_paused",
+    "tell_denied",
 ]

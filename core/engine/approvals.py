@@ -10,14 +10,15 @@ from typing import NoReturn
 
 from core.engine.cases import CaseSteps, Due
 from core.engine.context import Context
-from core.engine.executor import Executor
+from core.engine.executor import Executor, Progress
 from core.engine.judgement import ApprovalVerdict, Hold, approval_refusal, judge_approval, judge_caps
 from core.engine.outcomes import RunReport, is_transient
-from core.engine.requests import deny_run
+from core.engine.requests import deny_run, tell_denied
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, planned_entry
 from core.lifecycle import Op
 from core.logcontext import bound
 from core.policy import Policy
+from core.threads import ended, progress_text, result_text, run_thread
 
 
 class Approvals:
@@ -155,12 +156,41 @@ class Approvals:
             run_id, run.org_id, run.mode, RunStatus.RUNNING, counts=dict(run.counts), action_hash=run.action_hash
         )
         report.approver = approver
-        await self.executor.execute(run.org_id, policy, report, run_id=run_id)
+        thread = run_thread(run_id)
+        await ctx.threads.settle(run.org_id, thread, f"Approved by {approver}")
+        await ctx.threads.say(run.org_id, thread, f"Approved by {approver}: carrying out {len(held):,} held actions.")
+        await self.executor.execute(run.org_id, policy, report, run_id=run_id, progress=self._progress(len(held)))
         if report.status is RunStatus.RUNNING:
             report.status = RunStatus.COMPLETED
         done = replace(approved, status=report.status, counts=dict(report.counts), held=0, updated_at=ctx.clock.now())
         await ctx.db(ctx.store.save_run, done)
+        await self._tell_result(report)
         return report
+
+    def _progress(self, total: int) -> Progress:
+        """Reply the progress of an approved run into its thread after each batch."""
+
+        async def progress(report: RunReport) -> None:
+            done = ended(report.counts)
+            if 0 < done < total:
+                text = progress_text(done, total, report.counts)
+                await self.ctx.threads.say(report.org_id, run_thread(report.run_id), text)
+
+        return progress
+
+    async def _tell_result(self, report: RunReport) -> None:
+        """The approved run's result, with the reasons of what failed or was skipped, and its CSV."""
+        ctx = self.ctx
+        ended = await ctx.db(
+            ctx.store.entries, report.org_id, states=[EntryState.FAILED, EntryState.SKIPPED], run_id=report.run_id
+        )
+        failures = [e.outcome or "no reason recorded" for e in ended if e.state is EntryState.FAILED]
+        skips = [e.outcome or "no reason recorded" for e in ended if e.state is EntryState.SKIPPED]
+        text = result_text(report.status.value, report.counts, failures, skips)
+        if report.note:
+            text += f"\n{report.note}"
+        await ctx.threads.say(report.org_id, run_thread(report.run_id), text, final=True)
+        await ctx.threads.attach_run(report.org_id, report.run_id)
 
     async def _refuse(
         self, run: LifecycleRun, verdict: ApprovalVerdict, approver: str, held: Sequence[LedgerEntry]
@@ -174,6 +204,8 @@ class Approvals:
             expired = replace(run, status=RunStatus.EXPIRED, updated_at=self.ctx.clock.now())
             await self.ctx.db(self.ctx.store.save_run, expired)
             action, audited = "approval.expired", f"{reason}; {len(held)} held actions dropped"
+            await self.ctx.threads.settle(run.org_id, run_thread(run.run_id), "Expired")
+            await self.ctx.threads.say(run.org_id, run_thread(run.run_id), f"Expired: {audited}.", final=True)
         await self.ctx.record(
             self.ctx.audit(
                 run.org_id,
@@ -195,3 +227,5 @@ class Approvals:
         """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""
         ctx = self.ctx
         await asyncio.to_thread(deny_run, ctx.store, ctx.clock, run_id, approver, reason, epoch=ctx.epoch)
+        run = await ctx.db(ctx.store.get_run, run_id)
+        await tell_denied(ctx.threads, run.org_id, run_id, approver, reason)

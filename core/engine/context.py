@@ -25,6 +25,7 @@ from core.ports import (
     ScanStore,
 )
 from core.protection import effective_policy
+from core.threads import AdminThreads, NoThreads
 
 T = TypeVar("T")
 CrashHook = Callable[[str], None]
@@ -66,8 +67,11 @@ class Context:
         preview: Notifier | None = None,
         people: People | None = None,
         monotonic: Callable[[], float] | None = None,
+        threads: AdminThreads | None = None,
     ) -> None:
         self.directory = directory
+        #: The admin threads of held runs (decision, progress, result, CSV); none without chat.
+        self.threads: AdminThreads = threads or NoThreads()
         self.protections = protections
         self.preview = preview
         #: Who is who across platforms, so one person cannot approve their own run from another chat.

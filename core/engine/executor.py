@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import assert_never
@@ -28,6 +28,9 @@ from core.ports import CaseTransaction, Delivery
 log = logging.getLogger("jira_cleanup.engine")
 
 KILL_SWITCH_STOP = "stopped by the kill switch"
+
+#: Hears a run's report while its actions are carried out (the admin thread's progress replies).
+Progress = Callable[[RunReport], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -83,10 +86,13 @@ class Executor:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    async def execute(self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None) -> None:
+    async def execute(
+        self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None, progress: Progress | None = None
+    ) -> None:
         """Claim and carry out PLANNED entries: canary first (one at a time), then the rest concurrently.
 
         Only the executing replica (the leader) writes; elsewhere entries stay PLANNED for it.
+        ``progress`` hears the report after every batch that did not end the run.
         """
         ctx = self.ctx
         if not ctx.executes:
@@ -114,6 +120,8 @@ class Executor:
             if breaker.stopped:
                 report.status, report.note = RunStatus.PAUSED, KILL_SWITCH_STOP
                 return
+            if progress is not None:
+                await progress(report)
 
     async def _judge_canary(
         self, canary: _Canary, claimed: Sequence[LedgerEntry], outcomes: Sequence[Outcome]

@@ -15,6 +15,7 @@ from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transit
 from core.logcontext import bound
 from core.policy import Policy
 from core.ports import CaseTransaction, Clock, LifecycleStore
+from core.threads import AdminThreads, run_thread
 
 #: Ledger states a keep cancels outright (nothing was sent yet).
 _CANCELLABLE = (EntryState.PLANNED, EntryState.CLAIMED, EntryState.HELD)
@@ -239,3 +240,10 @@ def deny_run(
         )
     store.save_run(replace(run, status=RunStatus.COMPLETED, note=f"denied: {reason}", updated_at=now, held=0))
     audit("approval.denied", "ok", reason)
+
+
+async def tell_denied(threads: AdminThreads, org_id: str, run_id: str, approver: str, reason: str = "") -> None:
+    """A denied run's threads: the parent shows the denial, a reply says who and why."""
+    why = f" ({reason})" if reason else ""
+    await threads.settle(org_id, run_thread(run_id), f"Denied by {approver}{why}")
+    await threads.say(org_id, run_thread(run_id), f"Denied by {approver}{why}: nothing was changed.", final=True)

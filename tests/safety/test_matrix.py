@@ -151,9 +151,20 @@ def test_over_a_cap_holds_everything_and_asks_each_admin_surface_once(tmp_path, 
         assert len(w.approval_messages()) == 1
         assert len([m for m in w.admin_emails() if "approval" in str(m["Subject"]).lower()]) == 1
         run_id = w.held_run()
+        [parent] = w.approval_messages()
         approve_via = APPROVE_ENTRY_POINTS[RUN_ENTRY_POINTS.index(via) % 2]
         w.approve(run_id, approve_via)
         assert len(w.writes()) == len(w.warned()) or w.writes(), "control: the approved actions were applied"
+        # One thread per request: the parent shows the decision, the rest is said under it.
+        w.wait(lambda: any(f.get("thread_ts") == parent["ts"] for f in w.fake.files()))
+        shown = w.fake.message(ADMIN_CHANNEL, parent["ts"])
+        assert not [b for b in shown["blocks"] if b["type"] == "actions"], "the parent's buttons are gone"
+        assert "Approved by" in json.dumps(shown["blocks"])
+        replies = [m["text"] for m in w.fake.messages(ADMIN_CHANNEL) if m.get("thread_ts") == parent["ts"]]
+        assert replies[0].startswith("Approved by"), replies
+        assert replies[-1].startswith("Result (completed)"), replies
+        top = [m["text"] for m in w.fake.messages(ADMIN_CHANNEL) if not m.get("thread_ts")]
+        assert not [t for t in top if "approved by" in t.lower() and t != shown["text"]], "nothing outside the thread"
 
 
 @pytest.mark.parametrize("via", RUN_ENTRY_POINTS)

@@ -103,7 +103,15 @@ class World(ServedChatWorld):
         self.ops = compose_chat_ops(self, slack_admins(self.settings, TEAM), open_engine, report_folder)
         self.slack: SlackIntegration = build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
         attach_slack(self.ops, self.slack)  # through the composition root, as serve wires it
-        self.engine = Engine(self.directory, self.scans, self.store, self.slack.notifier, self.clock, worker_id="w")
+        self.engine = Engine(
+            self.directory,
+            self.scans,
+            self.store,
+            self.slack.notifier,
+            self.clock,
+            worker_id="w",
+            threads=self.ops.threads,
+        )
         self.surface = self.slack
         self._ids = 0
 

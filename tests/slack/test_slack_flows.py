@@ -276,7 +276,21 @@ async def test_over_cap_run_is_approved_by_another_admin_once(make_world) -> Non
     _, again = await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
     assert "2 actions carried out" in world.fake.response_posts(again)[0]["text"]
     assert len(world.directory.writes) == 2
-    assert len(world.updates()) == 1
+    # The parent is redrawn at the decision (on every platform) and with this click's outcome.
+    assert len(world.updates()) == 2
+    # Everything after the parent is in its thread: the decision, the result (also shown in the channel), the CSV.
+    replies = [m["text"] for m in world.admin_messages() if m.get("thread_ts") == approval["ts"]]
+    assert replies == [
+        f"Approved by slack:{TEAM}/U0SEC: carrying out 2 held actions.",
+        "Result (completed): 2 actions done.",
+    ]
+    posts = [c.params for c in world.fake.calls("chat.postMessage") if c.params.get("thread_ts") == approval["ts"]]
+    assert [bool(p.get("reply_broadcast")) for p in posts] == [False, True]
+    [csv_file] = world.fake.files()
+    assert csv_file["thread_ts"] == approval["ts"]
+    assert csv_file["channels"] == [ADMIN_CHANNEL]
+    assert b"a1,a1@acme.example" in csv_file["content"]
+    assert b",confirmed," in csv_file["content"]
 
 
 # -- restore from a DM -----------------------------------------------------------------------

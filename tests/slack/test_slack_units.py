@@ -26,7 +26,7 @@ from core.chat import Actor, Button, Purpose, TokenStatus
 from core.lifecycle import Case, CaseState
 from core.policy import Action, Rule
 from tests.fakes import NOW, FakeStore, make_account
-from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
+from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeThreadStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 
 from .conftest import TEAM, policy, stale
@@ -255,7 +255,9 @@ def test_redaction_covers_slack_secrets() -> None:
 
 def test_chat_stores_come_from_the_stores() -> None:
     tokens, protections = FakeTokenStore(), FakeProtectionStore()
-    assert chat_stores(Stores(FakeStore(), FakeLifecycleStore(), tokens, protections, FakeRestoreStore())) == (
+    assert chat_stores(
+        Stores(FakeStore(), FakeLifecycleStore(), tokens, protections, FakeRestoreStore(), FakeThreadStore())
+    ) == (
         tokens,
         protections,
     )
@@ -308,7 +310,14 @@ async def test_socket_mode_uses_the_app_token_and_cleans_up_on_failure(make_worl
 
 async def test_compose_checks_the_token_and_binds_the_engine(fake_slack) -> None:
     """What `serve` runs: auth.test gives the team that scopes bare admin ids; the engine is bound later."""
-    db = Stores(FakeStore(), FakeLifecycleStore(), FakeTokenStore(), FakeProtectionStore(), FakeRestoreStore())
+    db = Stores(
+        FakeStore(),
+        FakeLifecycleStore(),
+        FakeTokenStore(),
+        FakeProtectionStore(),
+        FakeRestoreStore(),
+        FakeThreadStore(),
+    )
     s = settings(
         slack_bot_token=fake_slack.bot_token,
         slack_signing_secret="signing-secret",

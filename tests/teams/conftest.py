@@ -131,7 +131,15 @@ class World(ServedChatWorld):
 
         self.sleeps: list[float] = []
         self.teams.connector.sleep = no_sleep
-        self.engine = Engine(self.directory, self.scans, self.store, self.teams.notifier, self.clock, worker_id="w")
+        self.engine = Engine(
+            self.directory,
+            self.scans,
+            self.store,
+            self.teams.notifier,
+            self.clock,
+            worker_id="w",
+            threads=self.ops.threads,
+        )
         self._ids = 0
 
     @property
@@ -173,6 +181,7 @@ class World(ServedChatWorld):
 
     def message(self, member_id: str, aad: str, text: str, *, channel: str | None = None) -> dict[str, Any]:
         if channel is not None:
+            self.fake.user_posts.add((channel, "171"))
             return self.base(
                 "message",
                 member_id,

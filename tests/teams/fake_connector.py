@@ -32,6 +32,8 @@ class FakeConnector:
     throttle: int = 0  # answer this many next sends with 429 first
     calls: list[Call] = field(default_factory=list)
     posted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # conversation → activities
+    #: Channel posts people made (conversation, activity id): their reply chains exist too.
+    user_posts: set[tuple[str, str]] = field(default_factory=set)
     url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -117,6 +119,10 @@ class FakeConnector:
         if self.throttle > 0:
             self.throttle -= 1
             return web.json_response({"error": {"code": "Throttled", "message": "slow down"}}, status=429)
+        base, _, parent = call.conversation.partition(";messageid=")
+        ours = any(a["id"] == parent for a in self.posted.get(base, []))
+        if parent and not ours and (base, parent) not in self.user_posts:
+            return self._error(404, "ConversationNotFound")  # a reply chain needs its channel post
         new_id = f"act-{next(self._ids)}"
         self.posted.setdefault(call.conversation, []).append({**body, "id": new_id})
         return web.json_response({"id": new_id}, status=201)

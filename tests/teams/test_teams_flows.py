@@ -242,10 +242,20 @@ async def test_approval_card_in_admin_channel_approved_and_updated_in_place(make
     assert "Approved by" in str(response.json()["value"])
     assert "Approval needed" in str(response.json()["value"])  # the outcome keeps the card's headline
     assert world.store.get_run(report.run_id).status is not RunStatus.AWAITING_APPROVAL
-    [update] = world.fake.updates()
-    assert update.conversation == ADMIN_CHANNEL
-    assert update.activity_id == approval["id"]
+    # Redrawn at the decision (every platform's parent) and with this click's outcome, in place.
+    updates = world.fake.updates()
+    assert [(u.conversation, u.activity_id) for u in updates] == [(ADMIN_CHANNEL, approval["id"])] * 2
+    assert not any(
+        a.get("type") == "Action.Execute" for a in updates[0].body["attachments"][0]["content"].get("actions", [])
+    )
     assert "Approved by" in card_text(world.fake.activity(ADMIN_CHANNEL, approval["id"]))
+    # The rest is in the post's reply chain: the decision, the result and where the run's CSV is.
+    replies = [card_text(a) for a in world.fake.activities(f"{ADMIN_CHANNEL};messageid={approval['id']}")]
+    assert len(replies) == 3, replies
+    assert f"Approved by teams:{TENANT}/{SEC_AAD}: carrying out 4 held actions." in replies[0]
+    assert "Result (completed): 4 actions done." in replies[1]
+    assert "every decision and its outcome" in replies[2]
+    assert ".csv" in replies[2]
     assert people
 
 

@@ -1,0 +1,91 @@
+"""The admin threads over every chat platform: ``core.threads.AdminThreads`` for the engine and the CLI.
+
+Each platform's notifier posts a request's parent (with its own buttons) and reports it here
+(:meth:`Threads.opened`); the reference is stored, so a reply from another replica, the CLI or
+the scheduler finds it. Replies, the parent's outcome and files fan out to every platform that
+shows the request: a run approved in Slack is shown as approved in the Teams thread too.
+Best effort throughout: the request's state is in the database and the audit trail already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from core.threads import ThreadKey, ThreadRef, ThreadStore, ThreadSurface, run_thread
+
+log = logging.getLogger("jira_cleanup.threads")
+
+#: Writes a run's CSV and returns its path: ``(org_id, run_id) -> Path``.
+RunExporter = Callable[[str, str], Path]
+
+
+class Threads:
+    """Implements :class:`core.threads.AdminThreads` over stored parents and the platforms' surfaces."""
+
+    def __init__(
+        self, store: ThreadStore, surfaces: Iterable[ThreadSurface] = (), *, export_run: RunExporter | None = None
+    ) -> None:
+        self.store = store
+        self.surfaces: dict[str, ThreadSurface] = {s.platform: s for s in surfaces}
+        self.export_run = export_run
+
+    def add(self, surface: ThreadSurface) -> None:
+        """Serve ``surface.platform``'s threads with ``surface``."""
+        self.surfaces[surface.platform] = surface
+
+    async def opened(self, org_id: str, thread: ThreadKey, ref: ThreadRef) -> None:
+        """Remember a parent a platform just posted."""
+        try:
+            await asyncio.to_thread(self.store.save_thread, org_id, thread, ref)
+        except Exception:  # the parent is out; only its later replies are lost
+            log.exception("could not store the %s thread of %s %s", ref.platform, thread.kind.value, thread.key)
+
+    async def say(self, org_id: str, thread: ThreadKey, text: str, *, final: bool = False) -> None:
+        """A reply in every platform's thread (``final``: shown in the channel too, where the platform can)."""
+        await self._each(org_id, thread, "reply", lambda s, ref: s.reply(ref, text, broadcast=final))
+
+    async def settle(self, org_id: str, thread: ThreadKey, outcome: str) -> None:
+        """Redraw every platform's parent with ``outcome`` and without buttons."""
+        await self._each(org_id, thread, "parent update", lambda s, ref: s.settle(ref, outcome))
+
+    async def attach_run(self, org_id: str, run_id: str) -> None:
+        """Export the run's CSV and put it in the run's threads."""
+        thread = run_thread(run_id)
+        if self.export_run is None or not await self._refs(org_id, thread):
+            return
+        try:
+            path = await asyncio.to_thread(self.export_run, org_id, run_id)
+        except Exception:
+            log.exception("could not write the CSV of run %s for its thread", run_id)
+            return
+        title = f"Run {run_id[:12]} — every decision and its outcome"
+        await self._each(org_id, thread, "file", lambda s, ref: s.attach(ref, path, title))
+
+    async def _refs(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
+        try:
+            return await asyncio.to_thread(self.store.threads_of, org_id, thread)
+        except Exception:
+            log.exception("could not read the threads of %s %s", thread.kind.value, thread.key)
+            return []
+
+    async def _each(
+        self,
+        org_id: str,
+        thread: ThreadKey,
+        what: str,
+        call: Callable[[ThreadSurface, ThreadRef], Awaitable[bool]],
+    ) -> None:
+        for ref in await self._refs(org_id, thread):
+            surface = self.surfaces.get(ref.platform)
+            if surface is None:
+                continue  # a platform this process does not serve (e.g. the CLI without Teams settings)
+            try:
+                ok = await call(surface, ref)
+            except Exception:
+                log.exception("%s thread %s failed for %s %s", ref.platform, what, thread.kind.value, thread.key)
+                continue
+            if not ok:
+                log.warning("%s thread %s not posted for %s %s", ref.platform, what, thread.kind.value, thread.key)
