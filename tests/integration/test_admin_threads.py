@@ -1,0 +1,178 @@
+"""One held run, one thread per admin surface: decided on Slack, on Teams or from the CLI, shown on both.
+
+The bot is built by the composition root (``open_bot``) over a SQLite file, the fake Slack Web API
+and the fake Bot Connector on loopback, as ``serve`` and the CLI build it. The decision is made
+through the same use cases a button click or ``jira-cleanup approve`` / ``deny`` reach.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.store.teams_store import SqlTeamsStore
+from bot.compose import Bot, open_bot, stores
+from bot.settings import Settings
+from core.chat import Actor
+from core.clock import FixedClock
+from core.ledger import RunStatus
+from core.ports import ConversationRecord
+from tests.fakes import NOW, FakeDirectory
+from tests.slack.conftest import add_slack_people, button_value, policy, stale
+from tests.slackfake.server import FakeSlack
+from tests.teams.conftest import ADMIN_AAD, SEC_AAD, TENANT, action_token, card_of
+from tests.teams.fake_connector import FakeConnector
+
+SLACK_TEAM = "T0ACME"
+SLACK_ADMINS = "C0ADMIN"
+TEAMS_ADMINS = "19:admins@thread.tacv2"
+BOT_ID = "28:bot-app-id"
+ACCOUNTS = [stale(f"a{i}") for i in range(3)]
+HELD = policy(safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}})
+
+
+def settings(tmp_path: Path, slack: FakeSlack) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path}/bot.db",
+        atlassian_org_id="org-1",
+        atlassian_api_key="key",
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret="test-signing-secret-0123456789",
+        slack_api_url=slack.api_url,
+        slack_admin_user_ids=f"U0ADMIN,{SLACK_TEAM}:U0SEC",
+        slack_admin_channel_id=SLACK_ADMINS,
+        teams_local_dev=True,
+        teams_admin_aad_ids=f"{TENANT}:{ADMIN_AAD},{TENANT}:{SEC_AAD}",
+        teams_admin_channel_id=TEAMS_ADMINS,
+    )
+
+
+def admin_channel_seen_by_the_bot(url: str, connector: FakeConnector) -> None:
+    """What the Teams surface stores when the bot is added to the admin channel."""
+    reference = {
+        "bot": {"id": BOT_ID, "name": "jira-cleanup"},
+        "conversation": {"id": TEAMS_ADMINS, "conversationType": "channel", "tenantId": TENANT, "isGroup": True},
+        "channelId": "msteams",
+        "serviceUrl": connector.url,
+    }
+    record = ConversationRecord("teams", "channel", TENANT, connector.url, reference, NOW, channel_id=TEAMS_ADMINS)
+    db = stores(url)
+    try:
+        SqlTeamsStore(db.lifecycle).save_conversation(record)
+    finally:
+        db.close()
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeSlack, FakeConnector]]:
+    async with FakeSlack() as slack, FakeConnector() as connector:
+        slack.add_user("U0ADMIN", "admin@acme.example", real_name="Ada Admin")
+        slack.add_user("U0SEC", "sec@acme.example", real_name="Sec Lead")
+        slack.add_channel(SLACK_ADMINS, ["U0ADMIN", "U0SEC"], name="jira-admins")
+        add_slack_people(slack, [str(a.account_id) for a in ACCOUNTS])
+        yield slack, connector
+
+
+@asynccontextmanager
+async def held_run(tmp_path: Path, slack: FakeSlack, connector: FakeConnector) -> AsyncIterator[tuple[Bot, str]]:
+    """The bot with Slack and Teams, after a run whose actions were all held for approval."""
+    s = settings(tmp_path, slack)
+    admin_channel_seen_by_the_bot(s.database_url, connector)
+    clock = FixedClock(NOW)
+    async with open_bot(s, HELD, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
+        engine = bot.require_engine()
+        await engine.run(HELD, requested_by="cli:alice")
+        clock.advance(timedelta(days=15))
+        report = await engine.run(HELD, requested_by="cli:alice")
+        assert report.status is RunStatus.AWAITING_APPROVAL, report
+        yield bot, report.run_id
+
+
+def slack_parent(slack: FakeSlack) -> dict[str, Any]:
+    [parent] = [m for m in slack.messages(SLACK_ADMINS) if "Approval needed" in json.dumps(m.get("blocks"))]
+    return parent
+
+
+def teams_parent(connector: FakeConnector) -> dict[str, Any]:
+    [parent] = connector.activities(TEAMS_ADMINS)
+    return parent
+
+
+def slack_thread(slack: FakeSlack, parent: dict[str, Any]) -> list[str]:
+    return [m["text"] for m in slack.messages(SLACK_ADMINS) if m.get("thread_ts") == parent["ts"]]
+
+
+def teams_thread(connector: FakeConnector, parent: dict[str, Any]) -> list[str]:
+    return [json.dumps(card_of(a)) for a in connector.activities(f"{TEAMS_ADMINS};messageid={parent['id']}")]
+
+
+async def decide(bot: Bot, run_id: str, where: str, parents: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """Approve ``run_id`` from ``where`` as the second admin; the approver's audit id."""
+    slack_message, teams_activity = parents
+
+    async def respond(_reply: Any) -> None:
+        return None
+
+    if where == "slack":
+        actor = Actor("slack", SLACK_TEAM, "U0SEC", "Sec Lead")
+        result = await bot.chatops.click(actor, button_value(slack_message, "jc_approve"), respond)
+    elif where == "teams":
+        actor = Actor("teams", TENANT, SEC_AAD, "Sec Lead")
+        result = await bot.chatops.click(actor, action_token(teams_activity, "jc_approve"), respond)
+    else:
+        await bot.require_engine().approve(run_id, "cli:bob", HELD)
+        return "cli:bob"
+    assert result.ok, result.text
+    return actor.audit_id
+
+
+@pytest.mark.parametrize("where", ["slack", "teams", "cli"])
+async def test_a_held_run_decided_anywhere_is_one_thread_on_each_platform(tmp_path, fakes, where) -> None:
+    slack, connector = fakes
+    async with held_run(tmp_path, slack, connector) as (bot, run_id):
+        parents = slack_parent(slack), teams_parent(connector)
+        assert [b["type"] for b in parents[0]["blocks"]][-1] == "actions"
+        assert card_of(parents[1])["actions"], "the Teams parent has its buttons"
+        approver = await decide(bot, run_id, where, parents)
+    slack_now = slack.message(SLACK_ADMINS, parents[0]["ts"])
+    assert slack_now is not None
+    assert not [b for b in slack_now["blocks"] if b["type"] == "actions"]
+    assert f"Approved by {approver}" in json.dumps(slack_now["blocks"])
+    teams_now = connector.activity(TEAMS_ADMINS, parents[1]["id"])
+    assert not card_of(teams_now).get("actions"), "the Teams parent's buttons are gone too"
+    assert "Approved by" in json.dumps(card_of(teams_now))
+
+    decision = f"Approved by {approver}: carrying out 3 held actions."
+    assert slack_thread(slack, parents[0]) == [decision, "Result (completed): 3 actions done."]
+    teams = teams_thread(connector, parents[1])
+    assert len(teams) == 3, teams
+    assert decision in teams[0]
+    assert "Result (completed): 3 actions done." in teams[1]
+    assert "-outcome.csv" in teams[2]
+    [csv_file] = slack.files()
+    assert csv_file["thread_ts"] == parents[0]["ts"]
+    assert csv_file["content"].count(b",confirmed,") == 3
+    # Nothing about this run outside its threads: one top-level message per platform.
+    assert [m for m in slack.messages(SLACK_ADMINS) if not m.get("thread_ts")] == [slack_now]
+    assert connector.activities(TEAMS_ADMINS) == [teams_now]
+
+
+async def test_a_denial_from_the_terminal_closes_both_threads(tmp_path, fakes) -> None:
+    slack, connector = fakes
+    async with held_run(tmp_path, slack, connector) as (bot, run_id):
+        parents = slack_parent(slack), teams_parent(connector)
+        await bot.require_engine().deny(run_id, "cli:bob", "wrong org")
+        assert bot.db.lifecycle.get_run(run_id).status is RunStatus.COMPLETED
+    words = "Denied by cli:bob (wrong org): nothing was changed."
+    assert slack_thread(slack, parents[0]) == [words]
+    assert words in teams_thread(connector, parents[1])[0]
+    assert "Denied by cli:bob" in json.dumps(slack.message(SLACK_ADMINS, parents[0]["ts"]))
+    assert "Denied by cli:bob" in json.dumps(card_of(connector.activity(TEAMS_ADMINS, parents[1]["id"])))
+    assert slack.files() == []
