@@ -197,31 +197,57 @@ class Approvals:
     ) -> NoReturn:
         """Audit a refused approval and raise; an expired one drops its held actions first."""
         reason = approval_refusal(verdict, run)
-        action, audited = "approval.refused", reason
         if verdict is ApprovalVerdict.EXPIRED:
-            for e in held:
-                await self.ctx.move(e.entry_id, EntryState.HELD, EntryState.SKIPPED, "approval expired")
-            expired = replace(run, status=RunStatus.EXPIRED, updated_at=self.ctx.clock.now())
-            await self.ctx.db(self.ctx.store.save_run, expired)
-            action, audited = "approval.expired", f"{reason}; {len(held)} held actions dropped"
-            await self.ctx.threads.settle(run.org_id, run_thread(run.run_id), "Expired")
-            await self.ctx.threads.say(run.org_id, run_thread(run.run_id), f"Expired: {audited}.", final=True)
+            await self._expire(run, held, reason, approver)
+            raise ValueError(reason)
         await self.ctx.record(
             self.ctx.audit(
                 run.org_id,
-                action,
+                "approval.refused",
                 "refused",
                 run_id=run.run_id,
                 mode=run.mode,
                 actor=approver,
                 approver=approver,
-                reason=audited,
+                reason=reason,
                 plan_hash=run.action_hash,
             )
         )
         if verdict is ApprovalVerdict.OWN_RUN:
             raise PermissionError(reason)
         raise ValueError(reason)
+
+    async def expire_overdue(self, org_id: str) -> None:
+        """Held runs nobody decided in time: their held actions are dropped and their threads say so."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        for run in await ctx.db(ctx.store.recent_runs, org_id, 50):
+            if run.status is RunStatus.AWAITING_APPROVAL and run.expires_at is not None and now > run.expires_at:
+                held = await ctx.db(ctx.store.entries, org_id, states=[EntryState.HELD], run_id=run.run_id)
+                reason = approval_refusal(ApprovalVerdict.EXPIRED, run)
+                await self._expire(run, list(held), reason, ctx.actor)
+
+    async def _expire(self, run: LifecycleRun, held: Sequence[LedgerEntry], reason: str, actor: str) -> None:
+        """Drop an expired run's held actions, audit it and close its threads."""
+        ctx = self.ctx
+        for e in held:
+            await ctx.move(e.entry_id, EntryState.HELD, EntryState.SKIPPED, "approval expired")
+        await ctx.db(ctx.store.save_run, replace(run, status=RunStatus.EXPIRED, updated_at=ctx.clock.now()))
+        audited = f"{reason}; {len(held)} held actions dropped"
+        entry = ctx.audit(
+            run.org_id,
+            "approval.expired",
+            "refused",
+            run_id=run.run_id,
+            mode=run.mode,
+            actor=actor,
+            approver=actor,
+            reason=audited,
+            plan_hash=run.action_hash,
+        )
+        await ctx.record(entry)
+        await ctx.threads.settle(run.org_id, run_thread(run.run_id), "Expired: nobody decided in time")
+        await ctx.threads.say(run.org_id, run_thread(run.run_id), f"Expired: {audited}.", final=True)
 
     async def deny(self, run_id: str, approver: str, reason: str = "") -> None:
         """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""

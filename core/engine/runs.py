@@ -70,6 +70,7 @@ class Runs:
             report.note = "the kill switch is on: nothing was warned or changed (jira-cleanup resume)"
             return
         await self.executor.recover(run.org_id, policy)
+        await self.approvals.expire_overdue(run.org_id)
         due = await self.cases.advance(policy, scan, report)
         await self.approvals.plan(policy, run, due, report)
         if report.status is RunStatus.RUNNING:

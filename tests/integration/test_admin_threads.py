@@ -176,3 +176,24 @@ async def test_a_denial_from_the_terminal_closes_both_threads(tmp_path, fakes) -
     assert "Denied by cli:bob" in json.dumps(slack.message(SLACK_ADMINS, parents[0]["ts"]))
     assert "Denied by cli:bob" in json.dumps(card_of(connector.activity(TEAMS_ADMINS, parents[1]["id"])))
     assert slack.files() == []
+
+
+async def test_a_held_run_nobody_decides_expires_at_the_next_run_and_both_threads_say_so(tmp_path, fakes) -> None:
+    slack, connector = fakes
+    async with held_run(tmp_path, slack, connector) as (bot, run_id):
+        parents = slack_parent(slack), teams_parent(connector)
+        engine = bot.require_engine()
+        held = bot.db.lifecycle.get_run(run_id)
+        assert held.expires_at is not None
+        assert isinstance(engine.clock, FixedClock)
+        engine.clock.advance(held.expires_at - engine.clock.now() + timedelta(minutes=1))
+        await engine.run(HELD, requested_by="cli:alice")
+        assert bot.db.lifecycle.get_run(run_id).status is RunStatus.EXPIRED
+        [expired] = [e.entry for e in bot.db.lifecycle.iter_audit() if e.entry.action == "approval.expired"]
+        assert expired.actor.startswith("system:")
+    [said] = slack_thread(slack, parents[0])
+    assert said.startswith(f"Expired: the approval of run {run_id} expired")
+    assert "3 held actions dropped" in said
+    assert "Expired: nobody decided in time" in json.dumps(slack.message(SLACK_ADMINS, parents[0]["ts"]))
+    assert "3 held actions dropped" in teams_thread(connector, parents[1])[0]
+    assert not card_of(connector.activity(TEAMS_ADMINS, parents[1]["id"])).get("actions")
