@@ -65,6 +65,8 @@ log = logging.getLogger("jira_cleanup.slack")
 
 EVENTS_PATH: Final = "/slack/events"
 PLATFORM: Final = "slack"
+#: A user mention such as ``<@U0BOT>`` in a message (thread replies may address the bot).
+_MENTION: Final = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
 _UNAUTHORIZED: Final = {"error": "invalid request"}
 DM_HELP: Final = dm_help("*")
@@ -294,9 +296,15 @@ class SlackIntegration(Background):
     async def _on_message(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         event = body.get("event") or {}
-        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        in_thread = event.get("channel_type") in ("channel", "group") and event.get("thread_ts")
+        if event.get("channel_type") != "im" and not in_thread:
             return
         if not self._seen.first_time(str(body.get("event_id") or "")):
+            return
+        if in_thread:
+            self.spawn(answer_in_thread(self.chatops, self.client, self.team_id, body, event), "thread reply")
             return
         self.spawn(self.direct.direct_message(body, event), "direct message")
 
@@ -428,6 +436,20 @@ class SlackIntegration(Background):
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
         posted = await self.notifier.post_admins(render.reply_text(reply), render.reply_blocks(reply), reply.buttons)
         return posted is not None
+
+
+async def answer_in_thread(
+    chatops: ChatOps, client: AsyncWebClient, team_id: str, body: Mapping[str, Any], event: Mapping[str, Any]
+) -> None:
+    """``approve`` / ``deny because …`` under a request's parent; answered in the thread when refused."""
+    channel, parent = str(event.get("channel", "")), str(event.get("thread_ts", ""))
+    team = str(body.get("team_id") or event.get("team") or team_id)
+    actor = Actor(PLATFORM, team, str(event.get("user", "")))
+    text = _MENTION.sub(" ", str(event.get("text") or "")).strip()
+    answer = await chatops.thread_reply(actor, PLATFORM, channel, parent, text)
+    if answer.reply is not None:
+        message, blocks = bk.plain(answer.reply.text)
+        await client.chat_postMessage(channel=channel, thread_ts=parent, text=message, blocks=blocks)
 
 
 def _kept_blocks(where: _Where) -> list[dict[str, Any]]:

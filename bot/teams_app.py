@@ -491,6 +491,8 @@ class TeamsIntegration(Background):
         elif kind == "channel":
             await self._capture_channel(turn, actor.tenant)
         text = command_text(turn)
+        if kind == "channel" and await self._thread_reply(turn, actor, text):
+            return
         if kind == "personal" and asks_for_restore(text):
             await self._restore(turn, actor, record)
             return
@@ -500,6 +502,17 @@ class TeamsIntegration(Background):
             await self._send_reply(turn, reply)
             return
         await turn.send_activity(message(*cards.plain(DM_HELP)))
+
+    async def _thread_reply(self, turn: TurnContext, actor: Actor, text: str) -> bool:
+        """``approve`` / ``deny because …`` in the reply chain of a request's post; True when it was one."""
+        conversation = str(getattr(turn.activity.conversation, "id", "") or "")
+        _base, _, parent = conversation.partition(";messageid=")
+        if not parent:
+            return False
+        answer = await self.chatops.thread_reply(actor, PLATFORM, channel_id_of(turn.activity), parent, text)
+        if answer.reply is not None:
+            await self._send_reply(turn, answer.reply)
+        return answer.handled
 
     async def _restore(self, turn: TurnContext, actor: Actor, record: ConversationRecord | None) -> None:
         email = record.email if record is not None else None

@@ -61,6 +61,10 @@ class ThreadStore(Protocol):
         """Every platform's parent of ``thread`` (empty when none was posted)."""
         ...
 
+    def thread_at(self, platform: str, channel: str, parent: str) -> tuple[str, ThreadKey] | None:
+        """The org and request whose parent is ``parent`` in ``channel`` on ``platform`` (None: not ours)."""
+        ...
+
 
 class ThreadSurface(Protocol):
     """One chat platform's side of the admin threads (Slack, Teams)."""
@@ -118,6 +122,10 @@ class NoThreadStore:
     def threads_of(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
         """None remembered."""
         return []
+
+    def thread_at(self, platform: str, channel: str, parent: str) -> tuple[str, ThreadKey] | None:
+        """None remembered."""
+        return None
 
 
 def run_thread(run_id: str) -> ThreadKey:

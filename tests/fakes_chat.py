@@ -13,7 +13,7 @@ from typing import Any
 from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, TokenStatus, TokenUse, judge_use
 from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
-from core.threads import ThreadKey, ThreadRef
+from core.threads import ThreadKey, ThreadKind, ThreadRef
 
 
 class FakeTokenStore:
@@ -97,6 +97,12 @@ class FakeThreadStore:
     def threads_of(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
         found = [(k[3], r) for k, r in self.rows.items() if k[:3] == (org_id, thread.kind.value, thread.key)]
         return [r for _p, r in sorted(found, key=lambda item: item[0])]
+
+    def thread_at(self, platform: str, channel: str, parent: str) -> tuple[str, ThreadKey] | None:
+        for (org_id, kind, key, _platform), ref in self.rows.items():
+            if (ref.platform, ref.channel, ref.parent) == (platform, channel, parent):
+                return org_id, ThreadKey(ThreadKind(kind), key)
+        return None
 
 
 class FakeRestoreStore:

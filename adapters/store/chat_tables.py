@@ -55,4 +55,5 @@ ADMIN_THREADS: sa.Table = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.PrimaryKeyConstraint("org_id", "kind", "thread_key", "platform", name="pk_admin_threads"),
+    sa.Index("ix_admin_threads_platform_channel_parent", "platform", "channel", "parent"),
 )

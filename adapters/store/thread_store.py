@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from adapters.store.chat_tables import ADMIN_THREADS
 from adapters.store.database import Database, EngineStore
-from core.threads import ThreadKey, ThreadRef
+from core.threads import ThreadKey, ThreadKind, ThreadRef
 
 T = ADMIN_THREADS.c
 
@@ -52,3 +52,14 @@ class SqlThreadStore:
         with self._db.read("reading admin threads") as conn:
             rows = conn.execute(query.order_by(T.platform)).all()
         return [ThreadRef(r.platform, r.channel, r.parent, r.text) for r in rows]
+
+    def thread_at(self, platform: str, channel: str, parent: str) -> tuple[str, ThreadKey] | None:
+        """The org and request whose parent this is, or None."""
+        query = sa.select(T.org_id, T.kind, T.thread_key).where(
+            T.platform == platform, T.channel == channel, T.parent == parent
+        )
+        with self._db.read("finding an admin thread") as conn:
+            row = conn.execute(query.limit(1)).first()
+        if row is None:
+            return None
+        return str(row.org_id), ThreadKey(ThreadKind(row.kind), str(row.thread_key))

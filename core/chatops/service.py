@@ -24,7 +24,7 @@ from core.chatops.commands import COMMANDS, AdminCommands
 from core.chatops.registry import CommandError, Target
 from core.chatops.replies import AdminPoster, Admins, ClickResult, Reply, Respond
 from core.chatops.restores import AdminPosts, RestoreRequests
-from core.chatops.threads import Threads
+from core.chatops.threads import ThreadAnswer, ThreadDecisions, Threads
 from core.engine import Engine, RunReport
 from core.identity import People
 from core.ledger import RunStatus
@@ -106,6 +106,10 @@ class ChatOps:
         result = await AdminCommands(self).dispatch(actor, command, respond)
         await self.seal()
         return result
+
+    async def thread_reply(self, actor: Actor, platform: str, channel: str, parent: str, text: str) -> ThreadAnswer:
+        """A message under a thread parent: ``approve`` / ``deny because …`` decide its request."""
+        return await ThreadDecisions(self).answer(actor, platform, channel, parent, text)
 
     async def click(self, actor: Actor, raw: str, respond: Respond, *, justification: str | None = None) -> ClickResult:
         """A button was clicked. Checks the clicker, expiry and single use, then acts once."""

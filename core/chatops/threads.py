@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.threads import ThreadKey, ThreadRef, ThreadStore, ThreadSurface, run_thread
+from core.chat import Actor
+from core.chatops.replies import Reply
+from core.threads import ThreadKey, ThreadKind, ThreadRef, ThreadStore, ThreadSurface, run_thread
+
+if TYPE_CHECKING:
+    from core.chatops.service import ChatOps
 
 log = logging.getLogger("jira_cleanup.threads")
 
@@ -89,3 +97,53 @@ class Threads:
                 continue
             if not ok:
                 log.warning("%s thread %s not posted for %s %s", ref.platform, what, thread.kind.value, thread.key)
+
+
+#: ``approve`` / ``deny because …`` typed as a reply in a request's thread (a leading @mention removed).
+_DECISION = re.compile(r"^\s*(approve|deny)\b[\s:,.-]*(?:because\b\s*)?(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadAnswer:
+    """What a reply in a thread did: ``handled`` (it was a decision on our request) and what to answer."""
+
+    handled: bool
+    reply: Reply | None = None
+
+
+NOT_OURS = ThreadAnswer(False)
+
+
+class ThreadDecisions:
+    """An admin answers in a held run's thread with ``approve`` or ``deny because …``.
+
+    The same rules as the buttons: admins only, four-eyes, single use (a decided run is no longer
+    awaiting approval), the expiry, and the audit trail are the engine's; the thread then hears
+    the decision, progress and result from the engine like after a click.
+    """
+
+    def __init__(self, ops: ChatOps) -> None:
+        self.ops = ops
+
+    async def answer(self, actor: Actor, platform: str, channel: str, parent: str, text: str) -> ThreadAnswer:
+        """Decide when ``text`` is a decision in one of this org's threads; else not handled."""
+        match = _DECISION.match(text)
+        if match is None:
+            return NOT_OURS
+        found = await asyncio.to_thread(self.ops.threads.store.thread_at, platform, channel, parent)
+        if found is None or found[0] != self.ops.org_id or found[1].kind is not ThreadKind.RUN:
+            return NOT_OURS
+        if not self.ops.admins.is_admin(actor):
+            return ThreadAnswer(True, Reply("Only jira-cleanup admins can decide here.", ok=False))
+        verb, reason = match.group(1).lower(), " ".join(match.group(2).split())
+        run_id = found[1].key
+        try:
+            async with self.ops.open_engine() as engine:
+                if verb == "approve":
+                    await engine.approve(run_id, actor.audit_id, self.ops.policy())
+                else:
+                    await engine.deny(run_id, actor.audit_id, reason or "denied in the thread")
+        except (ValueError, PermissionError, LookupError) as exc:
+            return ThreadAnswer(True, Reply(f"Not {'approved' if verb == 'approve' else 'denied'}: {exc}", ok=False))
+        await self.ops.seal()
+        return ThreadAnswer(True)

@@ -15,11 +15,13 @@ import subprocess
 
 import pytest
 
+from core.ledger import RunStatus
 from tests.safety.world import (
     ADMIN_CHANNEL,
     APPROVE_ENTRY_POINTS,
     EXE,
     RUN_ENTRY_POINTS,
+    TEAM,
     base_policy,
     slack_id,
     world,
@@ -165,6 +167,25 @@ def test_over_a_cap_holds_everything_and_asks_each_admin_surface_once(tmp_path, 
         assert replies[-1].startswith("Result (completed)"), replies
         top = [m["text"] for m in w.fake.messages(ADMIN_CHANNEL) if not m.get("thread_ts")]
         assert not [t for t in top if "approved by" in t.lower() and t != shown["text"]], "nothing outside the thread"
+
+
+def test_an_admin_approves_by_replying_in_the_thread_on_the_running_server(tmp_path, db_url):
+    """Held by a cron run; an admin types "approve" under its post; serve applies it (a non-admin is refused)."""
+    policy = base_policy()
+    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
+    with world(tmp_path, db_url, policy=policy) as w:
+        w.trigger_run("cli")
+        w.trigger_run("cli")
+        run_id = w.held_run()
+        [parent] = w.approval_messages()
+        w.thread_reply("U0NOBODY", parent["ts"], "approve")  # not an admin: refused in the thread
+        w.wait(lambda: any("Only jira-cleanup admins" in m["text"] for m in w.fake.messages(ADMIN_CHANNEL)))
+        assert w.writes() == []
+        w.thread_reply("U0SEC", parent["ts"], "<@U0BOT> approve")
+        w.wait(lambda: w.run_status(run_id) is RunStatus.COMPLETED)
+        assert len(w.writes()) == len(w.warned())
+        replies = [m["text"] for m in w.fake.messages(ADMIN_CHANNEL) if m.get("thread_ts") == parent["ts"]]
+        assert replies[1].startswith(f"Approved by slack:{TEAM}/U0SEC"), replies
 
 
 @pytest.mark.parametrize("via", RUN_ENTRY_POINTS)

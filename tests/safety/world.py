@@ -250,9 +250,9 @@ class World:
 
     # -- Slack, signed -----------------------------------------------------------------------
 
-    def _post(self, body: bytes) -> httpx.Response:
+    def _post(self, body: bytes, content_type: str = "application/x-www-form-urlencoded") -> httpx.Response:
         assert self.served is not None
-        headers = signed_headers(body, SIGNING_SECRET, int(time.time()))
+        headers = {**signed_headers(body, SIGNING_SECRET, int(time.time())), "Content-Type": content_type}
         return httpx.post(f"{self.served.url}/slack/events", content=body, headers=headers, timeout=30)
 
     def _response_url(self) -> tuple[str, str]:
@@ -275,6 +275,22 @@ class World:
         payload = click_on(user, TEAM, message, action_prefix, channel, url)
         assert self._post(interaction_body(payload)).status_code == 200
         return name
+
+    def thread_reply(self, user: str, parent_ts: str, text: str) -> None:
+        """A signed ``message.channels`` event: ``user`` answers ``text`` under the admin channel post ``parent_ts``."""
+        self._ids[0] += 1
+        event = {
+            "type": "message",
+            "channel": ADMIN_CHANNEL,
+            "channel_type": "channel",
+            "user": user,
+            "text": text,
+            "ts": f"1718100000.{self._ids[0]:06d}",
+            "thread_ts": parent_ts,
+        }
+        envelope = {"team_id": TEAM, "type": "event_callback", "event_id": f"EvT{self._ids[0]}", "event": event}
+        self.start_serve()
+        assert self._post(json.dumps(envelope).encode(), "application/json").status_code == 200
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 90) -> None:
         """Wait until ``predicate`` holds, re-checked on every request the fake Slack answers."""

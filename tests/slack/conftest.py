@@ -180,6 +180,17 @@ class World(ServedChatWorld):
         return response, name
 
     async def dm_event(self, user: str, channel: str, text: str, event_id: str = "Ev0001") -> httpx.Response:
+        return await self.message_event(user, channel, text, event_id=event_id)
+
+    async def thread_event(self, user: str, parent_ts: str, text: str, event_id: str) -> httpx.Response:
+        """``user`` replies ``text`` under the admin channel message ``parent_ts`` (Slack's ``message.channels``)."""
+        return await self.message_event(
+            user, ADMIN_CHANNEL, text, event_id=event_id, channel_type="channel", thread_ts=parent_ts
+        )
+
+    async def message_event(
+        self, user: str, channel: str, text: str, *, event_id: str, channel_type: str = "im", **extra: str
+    ) -> httpx.Response:
         envelope = {
             "token": "deprecated",
             "team_id": TEAM,
@@ -190,11 +201,12 @@ class World(ServedChatWorld):
             "event": {
                 "type": "message",
                 "channel": channel,
-                "channel_type": "im",
+                "channel_type": channel_type,
                 "user": user,
                 "text": text,
                 "ts": "1718000500.000100",
                 "event_ts": "1718000500.000100",
+                **extra,
             },
         }
         body = json.dumps(envelope).encode()

@@ -293,6 +293,43 @@ async def test_over_cap_run_is_approved_by_another_admin_once(make_world) -> Non
     assert b",confirmed," in csv_file["content"]
 
 
+async def test_admins_decide_by_replying_in_the_thread_with_the_buttons_rules(make_world) -> None:
+    pol = policy(safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}})
+    world = await make_world([stale("a1"), stale("a2")], pol)
+    await world.run(by=ADMIN.audit_id)
+    held = await world.run(days=14, by=ADMIN.audit_id)
+    assert held.status is RunStatus.AWAITING_APPROVAL
+    [parent] = [m for m in world.admin_messages() if "approval" in m["text"].lower()]
+
+    def thread() -> list[str]:
+        return [m["text"] for m in world.admin_messages() if m.get("thread_ts") == parent["ts"]]
+
+    await world.thread_event("U0SEC", parent["ts"], "looks fine, checking the list", "Ev1")
+    assert thread() == []  # talk among admins is not a command and gets no answer
+    await world.thread_event("U0EVE", parent["ts"], "approve", "Ev2")
+    await world.thread_event("U0ADMIN", parent["ts"], "<@U0BOT> approve", "Ev3")
+    assert thread() == [
+        "Only jira-cleanup admins can decide here.",
+        "Not approved: the requester of a run cannot approve it",
+    ]
+    assert world.directory.writes == []
+
+    await world.thread_event("U0SEC", parent["ts"], "<@U0BOT> approve", "Ev4")
+    assert len(world.directory.writes) == 2
+    await world.thread_event("U0SEC", parent["ts"], "approve", "Ev5")  # single use
+    assert len(world.directory.writes) == 2
+    said = thread()
+    assert said[2:4] == [
+        f"Approved by slack:{TEAM}/U0SEC: carrying out 2 held actions.",
+        "Result (completed): 2 actions done.",
+    ]
+    assert said[4].startswith("Not approved: run ")
+    assert len(said) == 5
+    assert "Approved by" in json.dumps(world.fake.message(ADMIN_CHANNEL, parent["ts"]))
+    actions = {e.entry.action for e in world.store.iter_audit()}
+    assert {"approval.refused", "approval.granted"} <= actions
+
+
 # -- restore from a DM -----------------------------------------------------------------------
 
 

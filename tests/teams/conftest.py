@@ -179,14 +179,17 @@ class World(ServedChatWorld):
     def install(self, member_id: str, aad: str) -> dict[str, Any]:
         return self.base("installationUpdate", member_id, aad, dm_of(member_id), action="add")
 
-    def message(self, member_id: str, aad: str, text: str, *, channel: str | None = None) -> dict[str, Any]:
+    def message(
+        self, member_id: str, aad: str, text: str, *, channel: str | None = None, thread: str = "171"
+    ) -> dict[str, Any]:
+        """A 1:1 message, or with ``channel`` a channel message in the reply chain of post ``thread``."""
         if channel is not None:
-            self.fake.user_posts.add((channel, "171"))
+            self.fake.user_posts.add((channel, thread))
             return self.base(
                 "message",
                 member_id,
                 aad,
-                f"{channel};messageid=171",
+                f"{channel};messageid={thread}",
                 "channel",
                 text=f"<at>jira-cleanup</at> {text}",
                 entities=[{"type": "mention", "text": "<at>jira-cleanup</at>", "mentioned": {"id": BOT_ID}}],

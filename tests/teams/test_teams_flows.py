@@ -259,6 +259,35 @@ async def test_approval_card_in_admin_channel_approved_and_updated_in_place(make
     assert people
 
 
+async def test_admins_decide_by_replying_in_the_posts_reply_chain(make_world) -> None:
+    accounts = [stale(f"a{i}") for i in range(2)]
+    pol = policy(safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}})
+    world = await make_world(accounts, pol)
+    assert (await world.send(world.bot_added_to_channel(ADMIN_CHANNEL))).status_code == 201
+    for a in accounts:
+        await world.install_person(a.account_id)
+    await world.run()
+    report = await world.run(days=15)
+    assert report.status is RunStatus.AWAITING_APPROVAL, report
+    [parent] = world.cards_in(ADMIN_CHANNEL)
+    chain = f"{ADMIN_CHANNEL};messageid={parent['id']}"
+
+    await world.send(world.message("29:eve", EVE_AAD, "approve", channel=ADMIN_CHANNEL, thread=parent["id"]))
+    await world.send(world.message("29:admin", ADMIN_AAD, "deny", channel=ADMIN_CHANNEL, thread="999"))
+    assert world.store.get_run(report.run_id).status is RunStatus.AWAITING_APPROVAL
+    reply = "deny because the list includes the CFO's assistant"
+    await world.send(world.message("29:sec", SEC_AAD, reply, channel=ADMIN_CHANNEL, thread=parent["id"]))
+    run = world.store.get_run(report.run_id)
+    assert run.status is RunStatus.COMPLETED
+    assert run.note == "denied: the list includes the CFO's assistant"
+    said = [card_text(a) for a in world.fake.activities(chain)]
+    assert "Only jira-cleanup admins can decide here." in said[0]
+    assert f"Denied by teams:{TENANT}/{SEC_AAD} (the list includes the CFO" in said[-1]
+    assert len(said) == 2
+    assert "Denied by" in card_text(world.fake.activity(ADMIN_CHANNEL, parent["id"]))
+    assert world.directory.writes == []
+
+
 # -- restore from a 1:1 chat -------------------------------------------------------------------------
 
 

@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "kind", "thread_key", "platform", name="pk_admin_threads"),
     )
+    op.create_index("ix_admin_threads_platform_channel_parent", "admin_threads", ["platform", "channel", "parent"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_admin_threads_platform_channel_parent", table_name="admin_threads")
     op.drop_table("admin_threads")
