@@ -60,6 +60,7 @@ from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.ports import ProtectionStore, TokenStore
+from core.threads import ThreadRef
 
 log = logging.getLogger("jira_cleanup.slack")
 
@@ -435,6 +436,9 @@ class SlackIntegration(Background):
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
         posted = await self.notifier.post_admins(render.reply_text(reply), render.reply_blocks(reply), reply.buttons)
+        if posted is not None and reply.thread is not None:
+            ref = ThreadRef(PLATFORM, posted[0], posted[1], reply.thread_text)
+            await self.notifier.opened(self.chatops.org_id, reply.thread, ref)
         return posted is not None
 
 

@@ -68,6 +68,7 @@ from core.chatops.commands import COMMANDS
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
+from core.threads import ThreadRef
 
 log = logging.getLogger("jira_cleanup.teams")
 
@@ -527,7 +528,11 @@ class TeamsIntegration(Background):
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
         text, card = render.reply_card(reply)
-        return await self.notifier.post_admins(text, card, reply.buttons) is not None
+        where = await self.notifier.post_admins(text, card, reply.buttons)
+        if where is not None and reply.thread is not None and self.notifier.admin_channel:
+            ref = ThreadRef(PLATFORM, self.notifier.admin_channel, where.activity_id, reply.thread_text)
+            await self.notifier.opened(self.chatops.org_id, reply.thread, ref)
+        return where is not None
 
     async def _invoke_reply(self, turn: TurnContext, status: int, body: Any) -> None:
         await turn.send_activity(

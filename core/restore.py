@@ -29,6 +29,7 @@ from core.policy import Policy
 from core.ports import Clock, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
 from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
 from core.restore_rules import RestoreVerdict, Route, judge_restore
+from core.threads import AdminThreads, NoThreads, restore_thread
 
 log = logging.getLogger("jira_cleanup.restore")
 
@@ -77,8 +78,11 @@ class RestoreDesk:
         load_policy: Callable[[], Policy],
         channels: Mapping[str, RequesterChannel] | None = None,
         people: People | None = None,
+        threads: AdminThreads | None = None,
     ) -> None:
         self.org_id = org_id
+        #: The admin threads of requests posted with buttons (their parents show the decision).
+        self.threads: AdminThreads = threads or NoThreads()
         #: Who is who across platforms: nobody decides their own request or a restore of their own account.
         self.people = people or People()
         self.requests = requests
@@ -224,14 +228,22 @@ class RestoreDesk:
             if not await asyncio.to_thread(self.requests.update_request, denied, RequestState.PENDING, audit):
                 return Decided("Already decided by someone else.", False, request)
             told = await self._tell(denied)
+            await self._close(request_id, f"Denied by {actor.audit_id}", f"Restore denied by {who}: {denied.reason}.")
             return Decided(f"Restore denied by {who}.", True, denied, told)
         done = await self._execute(request, actor.audit_id, f"restore request approved by {actor.audit_id}")
         if done.state is RequestState.PENDING:
             return Decided("Already decided by someone else.", False, done)
         told = await self._tell(done)
         if done.state is RequestState.RESTORED:
+            await self._close(request_id, f"Approved by {actor.audit_id}", f"Restored by {who}: {done.reason}.")
             return Decided(f"Restore approved by {who}: {done.reason}.", True, done, told)
+        await self._close(request_id, f"Approved by {actor.audit_id}", f"Restore could not be done: {done.reason}.")
         return Decided(f"Restore could not be done: {done.reason}.", False, done, told)
+
+    async def _close(self, request_id: str, outcome: str, said: str) -> None:
+        """The request's admin threads: the parent shows the decision, a reply says what happened."""
+        await self.threads.settle(self.org_id, restore_thread(request_id), outcome)
+        await self.threads.say(self.org_id, restore_thread(request_id), said, final=True)
 
     # -- helpers -----------------------------------------------------------------------------
 

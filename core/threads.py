@@ -133,6 +133,11 @@ def run_thread(run_id: str) -> ThreadKey:
     return ThreadKey(ThreadKind.RUN, run_id)
 
 
+def restore_thread(request_id: str) -> ThreadKey:
+    """The thread of a self-service restore request."""
+    return ThreadKey(ThreadKind.RESTORE, request_id)
+
+
 #: The run report's counters of actions that reached an end (done, nothing to do, failed, skipped).
 _ENDED = ("actions_confirmed", "actions_noop", "actions_failed", "actions_skipped")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.chat import Actor, Button, Purpose, TokenStatus
+from core.threads import ThreadKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,13 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     file: Path | None = None
     public: bool = False  # visible to the channel rather than only to the caller
+    #: Posted to the admins as the parent of this request's thread (replies and the outcome follow there).
+    thread: ThreadKey | None = None
+
+    @property
+    def thread_text(self) -> str:
+        """The plain words kept with a thread parent, to redraw it with its outcome."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from core.chatops.registry import Target
 from core.chatops.replies import Reply
 from core.restore import RestoreDesk, Submission
 from core.restore_model import RestoreRequest
+from core.threads import restore_thread
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
@@ -66,6 +67,7 @@ class RestoreRequests:
             load_policy=ops.policy,
             channels=ops.channels,
             people=ops.people,
+            threads=ops.threads,
         )
 
     async def from_chat(self, requester: Actor, email: str) -> Reply:
@@ -80,7 +82,10 @@ class RestoreRequests:
         """Record the request and route it to the admins of every surface (``where``: the desk's keywords)."""
         submission = await self.desk().submit(source, requester, account_id, **where)
         if submission.buttons and not submission.duplicate:
-            reply = Reply(submission.admin_text, title="Restore request", buttons=submission.buttons, public=True)
+            thread = restore_thread(submission.request.request_id) if submission.request is not None else None
+            reply = Reply(
+                submission.admin_text, title="Restore request", buttons=submission.buttons, public=True, thread=thread
+            )
             if not await self.ops.post_to_admins(reply):
                 log.error("restore request %s could not be posted to any admin surface", submission.request)
                 submission = replace(submission, ok=False, text=UNREACHABLE)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from core.chat import Actor
 from core.chatops.replies import Reply
@@ -131,19 +131,33 @@ class ThreadDecisions:
         if match is None:
             return NOT_OURS
         found = await asyncio.to_thread(self.ops.threads.store.thread_at, platform, channel, parent)
-        if found is None or found[0] != self.ops.org_id or found[1].kind is not ThreadKind.RUN:
+        if found is None or found[0] != self.ops.org_id:
             return NOT_OURS
         if not self.ops.admins.is_admin(actor):
             return ThreadAnswer(True, Reply("Only jira-cleanup admins can decide here.", ok=False))
-        verb, reason = match.group(1).lower(), " ".join(match.group(2).split())
-        run_id = found[1].key
+        approve, reason = match.group(1).lower() == "approve", " ".join(match.group(2).split())
+        thread = found[1]
+        match thread.kind:
+            case ThreadKind.RUN:
+                refusal = await self._run(thread.key, actor, approve, reason)
+            case ThreadKind.RESTORE:
+                decided = await self.ops.desk.decide(thread.key, approve, actor, reason)
+                refusal = None if decided.ok else decided.text
+            case ThreadKind.ESCALATION:
+                return NOT_OURS  # nothing to approve: the admins act on the account themselves
+            case _:
+                assert_never(thread.kind)
+        await self.ops.seal()
+        return ThreadAnswer(True, None if refusal is None else Reply(refusal, ok=False))
+
+    async def _run(self, run_id: str, actor: Actor, approve: bool, reason: str) -> str | None:
+        """Approve or deny a held run; why not, or None when done."""
         try:
             async with self.ops.open_engine() as engine:
-                if verb == "approve":
+                if approve:
                     await engine.approve(run_id, actor.audit_id, self.ops.policy())
                 else:
                     await engine.deny(run_id, actor.audit_id, reason or "denied in the thread")
         except (ValueError, PermissionError, LookupError) as exc:
-            return ThreadAnswer(True, Reply(f"Not {'approved' if verb == 'approve' else 'denied'}: {exc}", ok=False))
-        await self.ops.seal()
-        return ThreadAnswer(True)
+            return f"Not {'approved' if approve else 'denied'}: {exc}"
+        return None

@@ -197,3 +197,36 @@ async def test_a_held_run_nobody_decides_expires_at_the_next_run_and_both_thread
     assert "Expired: nobody decided in time" in json.dumps(slack.message(SLACK_ADMINS, parents[0]["ts"]))
     assert "3 held actions dropped" in teams_thread(connector, parents[1])[0]
     assert not card_of(connector.activity(TEAMS_ADMINS, parents[1]["id"])).get("actions")
+
+
+async def test_a_restore_request_decided_in_the_teams_thread_closes_the_slack_thread_too(tmp_path, fakes) -> None:
+    slack, connector = fakes
+    s = settings(tmp_path, slack)
+    admin_channel_seen_by_the_bot(s.database_url, connector)
+    clock = FixedClock(NOW)
+    acting = policy()
+    async with open_bot(s, acting, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
+        engine = bot.require_engine()
+        await engine.run(acting, requested_by="cli:alice")
+        clock.advance(timedelta(days=15))
+        await engine.run(acting, requested_by="cli:alice")
+        asked = await bot.chatops.request_restore(Actor("slack", SLACK_TEAM, "U0A0", "User a0"), "a0@acme.example")
+        assert asked.ok, asked.text
+        [slack_post] = [m for m in slack.messages(SLACK_ADMINS) if "Restore request" in json.dumps(m)]
+        [teams_post] = [a for a in connector.activities(TEAMS_ADMINS) if "Restore request" in json.dumps(a)]
+        talk = await bot.chatops.thread_reply(
+            Actor("teams", TENANT, SEC_AAD), "teams", TEAMS_ADMINS, teams_post["id"], "who asked?"
+        )
+        assert not talk.handled
+        answer = await bot.chatops.thread_reply(
+            Actor("teams", TENANT, SEC_AAD), "teams", TEAMS_ADMINS, teams_post["id"], "approve"
+        )
+        assert answer.handled
+        assert answer.reply is None
+        assert list(bot.db.restores.pending_requests("org-1")) == [], "the request is decided"
+    said = f"Restored by teams:{TENANT}/{SEC_AAD}"
+    [slack_said] = slack_thread(slack, slack_post)
+    assert slack_said.startswith(said)
+    assert said in teams_thread(connector, teams_post)[0]
+    assert f"Approved by teams:{TENANT}/{SEC_AAD}" in json.dumps(slack.message(SLACK_ADMINS, slack_post["ts"]))
+    assert not card_of(connector.activity(TEAMS_ADMINS, teams_post["id"])).get("actions")
