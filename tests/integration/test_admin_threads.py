@@ -88,6 +88,7 @@ async def held_run(tmp_path: Path, slack: FakeSlack, connector: FakeConnector) -
     clock = FixedClock(NOW)
     async with open_bot(s, HELD, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
         engine = bot.require_engine()
+        engine.claim_batch = 2  # batches of two, so the thread hears progress between them
         await engine.run(HELD, requested_by="cli:alice")
         clock.advance(timedelta(days=15))
         report = await engine.run(HELD, requested_by="cli:alice")
@@ -150,12 +151,14 @@ async def test_a_held_run_decided_anywhere_is_one_thread_on_each_platform(tmp_pa
     assert "Approved by" in json.dumps(card_of(teams_now))
 
     decision = f"Approved by {approver}: carrying out 3 held actions."
-    assert slack_thread(slack, parents[0]) == [decision, "Result (completed): 3 actions done."]
+    progress, result = "Carried out 2 of 3 held actions.", "Result (completed): 3 actions done."
+    assert slack_thread(slack, parents[0]) == [decision, progress, result]
     teams = teams_thread(connector, parents[1])
-    assert len(teams) == 3, teams
+    assert len(teams) == 4, teams
     assert decision in teams[0]
-    assert "Result (completed): 3 actions done." in teams[1]
-    assert "-outcome.csv" in teams[2]
+    assert progress in teams[1]
+    assert result in teams[2]
+    assert "-outcome.csv" in teams[3]
     [csv_file] = slack.files()
     assert csv_file["thread_ts"] == parents[0]["ts"]
     assert csv_file["content"].count(b",confirmed,") == 3
