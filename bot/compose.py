@@ -42,6 +42,7 @@ from adapters.store.thread_store import SqlThreadStore
 from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
 from bot.exports import export_run
+from bot.file_links import FileLinks
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter, parse_proxies
@@ -431,7 +432,10 @@ def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dic
     surfaces.teams = teams
     surfaces.mounts.append(teams.mount)
     surfaces.closers.push_async_callback(teams.aclose)
-    attach_teams(surfaces.chatops, teams)
+    links = file_links(settings, surfaces.chatops)
+    if links is not None:
+        surfaces.mounts.append(links.mount)
+    attach_teams(surfaces.chatops, teams, links)
     channels["teams"] = teams.notifier
     surfaces.names.append("Teams at /api/messages")
 
@@ -489,13 +493,16 @@ def attach_slack(chatops: ChatOps, slack: SlackIntegration) -> None:
     slack.notifier.thread_opened = chatops.threads.opened
 
 
-def attach_teams(chatops: ChatOps, teams: TeamsIntegration) -> None:
-    """Teams takes admin posts, keeps admin threads and tells Teams requesters their restore outcome."""
+def attach_teams(chatops: ChatOps, teams: TeamsIntegration, links: FileLinks | None = None) -> None:
+    """Teams takes admin posts, keeps admin threads and tells Teams requesters their restore outcome.
+
+    ``links``: run CSVs reach Teams threads as signed download links (without: the reply names the file).
+    """
     from adapters.teams.threads import TeamsThreads
 
     chatops.admin_posters.append(teams.post_to_admins)
     chatops.channels["teams"] = TeamsChannel(teams.notifier)
-    chatops.threads.add(TeamsThreads(teams.notifier))
+    chatops.threads.add(TeamsThreads(teams.notifier, links.link if links is not None else None))
     teams.notifier.thread_opened = chatops.threads.opened
 
 
@@ -507,6 +514,13 @@ def email_admins(email: EmailNotifier, org_id: str) -> Callable[[Reply], Awaitab
         return True
 
     return post
+
+
+def file_links(settings: Settings, chatops: ChatOps) -> FileLinks | None:
+    """Download links for report files, when LINK_SECRET is set (every replica must verify them)."""
+    if settings.link_secret is None or not settings.link_secret.get_secret_value():
+        return None
+    return FileLinks(link_secret(settings), chatops.report_folder, settings.public_base_url, chatops.clock.now)
 
 
 def link_secret(settings: Settings) -> bytes:

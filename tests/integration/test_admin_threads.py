@@ -13,11 +13,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from aiohttp import web
 
 from adapters.store.teams_store import SqlTeamsStore
 from bot.compose import Bot, open_bot, stores
+from bot.server import build_app
 from bot.settings import Settings
 from core.chat import Actor
 from core.clock import FixedClock
@@ -34,12 +38,19 @@ SLACK_ADMINS = "C0ADMIN"
 TEAMS_ADMINS = "19:admins@thread.tacv2"
 BOT_ID = "28:bot-app-id"
 ACCOUNTS = [stale(f"a{i}") for i in range(3)]
-HELD = policy(safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}})
+HELD_SAFETY = {"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}}
+
+
+def reports(tmp_path: Path) -> dict[str, Any]:
+    """The policy's report folder inside the test's own folder."""
+    return {"report_folder": str(tmp_path / "reports")}
 
 
 def settings(tmp_path: Path, slack: FakeSlack) -> Settings:
     return Settings(
         _env_file=None,
+        link_secret="thread-links-secret-0123456789abcdef",
+        public_base_url="https://jira-cleanup.acme.example",
         database_url=f"sqlite:///{tmp_path}/bot.db",
         atlassian_org_id="org-1",
         atlassian_api_key="key",
@@ -86,12 +97,13 @@ async def held_run(tmp_path: Path, slack: FakeSlack, connector: FakeConnector) -
     s = settings(tmp_path, slack)
     admin_channel_seen_by_the_bot(s.database_url, connector)
     clock = FixedClock(NOW)
-    async with open_bot(s, HELD, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
+    held = policy(safety=HELD_SAFETY, lifecycle=reports(tmp_path))
+    async with open_bot(s, held, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
         engine = bot.require_engine()
         engine.claim_batch = 2  # batches of two, so the thread hears progress between them
-        await engine.run(HELD, requested_by="cli:alice")
+        await engine.run(held, requested_by="cli:alice")
         clock.advance(timedelta(days=15))
-        report = await engine.run(HELD, requested_by="cli:alice")
+        report = await engine.run(held, requested_by="cli:alice")
         assert report.status is RunStatus.AWAITING_APPROVAL, report
         yield bot, report.run_id
 
@@ -114,6 +126,27 @@ def teams_thread(connector: FakeConnector, parent: dict[str, Any]) -> list[str]:
     return [json.dumps(card_of(a)) for a in connector.activities(f"{TEAMS_ADMINS};messageid={parent['id']}")]
 
 
+async def fetch(bot: Bot, url: str) -> bytes:
+    """GET ``url``'s path from the HTTP routes ``serve`` mounts for this bot."""
+
+    async def healthy() -> dict[str, Any]:
+        return {}
+
+    app = build_app(health=healthy)
+    bot.surfaces.mount(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with httpx.AsyncClient() as client:
+            response = await client.get(base + urlsplit(url).path)
+        assert response.status_code == 200, response.text
+        return response.content
+    finally:
+        await runner.cleanup()
+
+
 async def decide(bot: Bot, run_id: str, where: str, parents: tuple[dict[str, Any], dict[str, Any]]) -> str:
     """Approve ``run_id`` from ``where`` as the second admin; the approver's audit id."""
     slack_message, teams_activity = parents
@@ -128,7 +161,7 @@ async def decide(bot: Bot, run_id: str, where: str, parents: tuple[dict[str, Any
         actor = Actor("teams", TENANT, SEC_AAD, "Sec Lead")
         result = await bot.chatops.click(actor, action_token(teams_activity, "jc_approve"), respond)
     else:
-        await bot.require_engine().approve(run_id, "cli:bob", HELD)
+        await bot.require_engine().approve(run_id, "cli:bob", bot.policy)
         return "cli:bob"
     assert result.ok, result.text
     return actor.audit_id
@@ -142,6 +175,11 @@ async def test_a_held_run_decided_anywhere_is_one_thread_on_each_platform(tmp_pa
         assert [b["type"] for b in parents[0]["blocks"]][-1] == "actions"
         assert card_of(parents[1])["actions"], "the Teams parent has its buttons"
         approver = await decide(bot, run_id, where, parents)
+        csv_reply = connector.activities(f"{TEAMS_ADMINS};messageid={parents[1]['id']}")[-1]
+        [download] = card_of(csv_reply)["actions"]
+        assert download["type"] == "Action.OpenUrl"
+        assert download["url"].startswith("https://jira-cleanup.acme.example/files/")
+        assert (await fetch(bot, download["url"])).count(b",confirmed,") == 3, "serve hands out the run CSV"
     slack_now = slack.message(SLACK_ADMINS, parents[0]["ts"])
     assert slack_now is not None
     assert not [b for b in slack_now["blocks"] if b["type"] == "actions"]
@@ -159,6 +197,7 @@ async def test_a_held_run_decided_anywhere_is_one_thread_on_each_platform(tmp_pa
     assert progress in teams[1]
     assert result in teams[2]
     assert "-outcome.csv" in teams[3]
+    assert not (Path.cwd() / "reports").exists()
     [csv_file] = slack.files()
     assert csv_file["thread_ts"] == parents[0]["ts"]
     assert csv_file["content"].count(b",confirmed,") == 3
@@ -190,7 +229,7 @@ async def test_a_held_run_nobody_decides_expires_at_the_next_run_and_both_thread
         assert held.expires_at is not None
         assert isinstance(engine.clock, FixedClock)
         engine.clock.advance(held.expires_at - engine.clock.now() + timedelta(minutes=1))
-        await engine.run(HELD, requested_by="cli:alice")
+        await engine.run(bot.policy, requested_by="cli:alice")
         assert bot.db.lifecycle.get_run(run_id).status is RunStatus.EXPIRED
         [expired] = [e.entry for e in bot.db.lifecycle.iter_audit() if e.entry.action == "approval.expired"]
         assert expired.actor.startswith("system:")
@@ -207,7 +246,7 @@ async def test_a_restore_request_decided_in_the_teams_thread_closes_the_slack_th
     s = settings(tmp_path, slack)
     admin_channel_seen_by_the_bot(s.database_url, connector)
     clock = FixedClock(NOW)
-    acting = policy()
+    acting = policy(lifecycle=reports(tmp_path))
     async with open_bot(s, acting, directory=FakeDirectory(list(ACCOUNTS)), clock=clock, acts=True) as bot:
         engine = bot.require_engine()
         await engine.run(acting, requested_by="cli:alice")
