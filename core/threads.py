@@ -133,6 +133,11 @@ def run_thread(run_id: str) -> ThreadKey:
     return ThreadKey(ThreadKind.RUN, run_id)
 
 
+def escalation_thread(case_id: str) -> ThreadKey:
+    """The thread of a case the admins were told about (its warning could not be delivered)."""
+    return ThreadKey(ThreadKind.ESCALATION, case_id)
+
+
 def restore_thread(request_id: str) -> ThreadKey:
     """The thread of a self-service restore request."""
     return ThreadKey(ThreadKind.RESTORE, request_id)

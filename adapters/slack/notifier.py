@@ -44,7 +44,7 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Delivery
-from core.threads import ThreadRef, run_thread
+from core.threads import ThreadRef, escalation_thread, run_thread
 
 log = logging.getLogger("jira_cleanup.slack.notifier")
 
@@ -214,7 +214,10 @@ class SlackNotifier(ChatNotifierBase):
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
         text, blocks = bk.escalation(org_id, account, case, reason)
-        await self.post_admins(text, blocks)
+        posted = await self.post_admins(text, blocks)
+        if posted is not None:
+            ref = ThreadRef(CHANNEL, posted[0], posted[1], f"Needs attention\n{text}")
+            await self.opened(org_id, escalation_thread(case.case_id), ref)
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Slack requester may not use them."""

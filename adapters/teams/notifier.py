@@ -37,7 +37,7 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Clock, ConversationRecord, ConversationStore, Delivery
-from core.threads import ThreadRef, run_thread
+from core.threads import ThreadRef, escalation_thread, run_thread
 
 log = logging.getLogger("jira_cleanup.teams.notifier")
 
@@ -198,7 +198,11 @@ class TeamsNotifier(ChatNotifierBase):
 
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
-        await self.post_admins(*cards.escalation(org_id, account, case, reason))
+        text, card = cards.escalation(org_id, account, case, reason)
+        where = await self.post_admins(text, card)
+        if where is not None and self.admin_channel:
+            ref = ThreadRef(PLATFORM, self.admin_channel, where.activity_id, f"Needs attention\n{text}")
+            await self.opened(org_id, escalation_thread(case.case_id), ref)
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Teams requester may not use them."""

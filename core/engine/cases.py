@@ -27,6 +27,7 @@ from core.model import Account, AccountId
 from core.planner import Decision, Verdict
 from core.policy import Policy, Rule
 from core.ports import CaseTransaction, Delivery
+from core.threads import escalation_thread
 from core.usecases import ScanResult
 
 #: A case that is due: the case, what to do to the account, and the account as scanned.
@@ -191,20 +192,28 @@ class CaseSteps:
 
     async def send_warning(self, case: Case, account: Account, rule: Rule, report: RunReport, run_id: str) -> None:
         """Send (or resend) the warning; only a delivery starts the countdown to the action."""
-        delivery = await self.ctx.notifier.warn(account, case, rule)
+        ctx = self.ctx
+        delivery = await ctx.notifier.warn(account, case, rule)
+        thread = escalation_thread(case.case_id)
         if delivery.delivered:
             await self._delivered(case, rule, delivery, run_id)
             report.bump("warnings_delivered")
+            if case.escalated_at is not None:  # the admins were told it failed: close that thread
+                await ctx.threads.settle(case.org_id, thread, f"Delivered later via {delivery.channel}")
+                said = f"The warning reached them via {delivery.channel} after all; the countdown starts now."
+                await ctx.threads.say(case.org_id, thread, said, final=True)
             return
         report.bump("warnings_undelivered")
         if await self._undelivered(case, delivery, run_id):
             report.bump("escalated")
-            await self.ctx.notifier.escalate(
+            await ctx.notifier.escalate(
                 case.org_id,
                 account,
                 case,
                 f"warning could not be delivered ({delivery.detail}); no action will be taken",
             )
+        else:
+            await ctx.threads.say(case.org_id, thread, f"Tried again: still not delivered ({delivery.detail}).")
 
     async def _delivered(self, case: Case, rule: Rule, delivery: Delivery, run_id: str) -> None:
         now = self.ctx.clock.now()

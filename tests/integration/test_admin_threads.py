@@ -272,3 +272,32 @@ async def test_a_restore_request_decided_in_the_teams_thread_closes_the_slack_th
     assert said in teams_thread(connector, teams_post)[0]
     assert f"Approved by teams:{TENANT}/{SEC_AAD}" in json.dumps(slack.message(SLACK_ADMINS, slack_post["ts"]))
     assert not card_of(connector.activity(TEAMS_ADMINS, teams_post["id"])).get("actions")
+
+
+async def test_an_undelivered_warning_is_one_thread_that_hears_the_retries_and_the_late_delivery(
+    tmp_path, fakes
+) -> None:
+    slack, connector = fakes
+    s = settings(tmp_path, slack)
+    admin_channel_seen_by_the_bot(s.database_url, connector)
+    clock = FixedClock(NOW)
+    acting = policy(lifecycle=reports(tmp_path))
+    nobody = stale("zz-unknown")  # no Slack user, no Teams conversation: nobody can be told
+    async with open_bot(s, acting, directory=FakeDirectory([nobody]), clock=clock, acts=True) as bot:
+        engine = bot.require_engine()
+        await engine.run(acting, requested_by="cli:alice")
+        [slack_post] = [m for m in slack.messages(SLACK_ADMINS) if "needs a human" in m["text"]]
+        [teams_post] = [a for a in connector.activities(TEAMS_ADMINS) if "Needs attention" in json.dumps(a)]
+        clock.advance(timedelta(days=1))
+        await engine.run(acting, requested_by="cli:alice")
+    slack.add_user("U0ZZUNKNOWN", "zz-unknown@acme.example", real_name="Zed")  # they joined Slack
+    clock.advance(timedelta(days=1))
+    async with open_bot(s, acting, directory=FakeDirectory([nobody]), clock=clock, acts=True) as bot:  # next cron
+        await bot.require_engine().run(acting, requested_by="cli:alice")
+    said = slack_thread(slack, slack_post)
+    assert said[0].startswith("Tried again: still not delivered (")
+    assert said[-1] == "The warning reached them via slack after all; the countdown starts now."
+    assert "after all" in teams_thread(connector, teams_post)[-1]
+    assert "Delivered later via slack" in json.dumps(slack.message(SLACK_ADMINS, slack_post["ts"]))
+    assert "Delivered later via slack" in json.dumps(card_of(connector.activity(TEAMS_ADMINS, teams_post["id"])))
+    assert len([m for m in slack.messages(SLACK_ADMINS) if not m.get("thread_ts")]) == 1, "one post, the rest in it"
