@@ -134,6 +134,7 @@ class Requests:
             return RestoreResult(False, "nothing to restore: jira-cleanup has not removed access for this account")
         queued = 0
         refusals: list[str] = []
+        acted_in: set[str] = set()  # the runs whose actions this restore undoes (their threads hear of it)
         for case in cases:
             refusal = _unrestorable(case)
             if refusal is not None:
@@ -146,6 +147,7 @@ class Requests:
                     return False
                 tx.save_entry(entry)
                 tx.audit(ctx.audit(org_id, "restore.requested", "ok", subject=account_id, actor=actor, reason=reason))
+                acted_in.update(e.run_id for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED)
                 return True
 
             queued += await ctx.tx(case.case_id, body)
@@ -153,7 +155,11 @@ class Requests:
             return RestoreResult(False, "; ".join(refusals) or "a restore is already queued")
         report = RunReport.adhoc("restore", org_id)
         await self.executor.execute(org_id, policy, report, run_id=None)
-        return RestoreResult(True, "restored" if report.counts.get("restored") else "restore queued", queued)
+        outcome = "restored" if report.counts.get("restored") else "restore queued"
+        why = f" ({reason})" if reason else ""
+        for run_id in sorted(acted_in):
+            await ctx.threads.say(org_id, run_thread(run_id), f"Later: {account_id} {outcome} by {actor}{why}.")
+        return RestoreResult(True, outcome, queued)
 
 
 def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) -> bool:

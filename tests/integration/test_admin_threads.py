@@ -301,3 +301,15 @@ async def test_an_undelivered_warning_is_one_thread_that_hears_the_retries_and_t
     assert "Delivered later via slack" in json.dumps(slack.message(SLACK_ADMINS, slack_post["ts"]))
     assert "Delivered later via slack" in json.dumps(card_of(connector.activity(TEAMS_ADMINS, teams_post["id"])))
     assert len([m for m in slack.messages(SLACK_ADMINS) if not m.get("thread_ts")]) == 1, "one post, the rest in it"
+
+
+async def test_restoring_one_account_of_an_approved_run_is_told_in_that_runs_threads(tmp_path, fakes) -> None:
+    slack, connector = fakes
+    async with held_run(tmp_path, slack, connector) as (bot, run_id):
+        parents = slack_parent(slack), teams_parent(connector)
+        await decide(bot, run_id, "cli", parents)
+        restored = await bot.require_engine().restore("org-1", "a1", "cli:carol", bot.policy, reason="on leave")
+        assert restored.accepted, restored.reason
+    later = "Later: a1 restored by cli:carol (on leave)."
+    assert slack_thread(slack, parents[0])[-1] == later
+    assert later in teams_thread(connector, parents[1])[-1]
