@@ -242,8 +242,7 @@ class RestoreDesk:
 
     async def _close(self, request_id: str, outcome: str, said: str) -> None:
         """The request's admin threads: the parent shows the decision, a reply says what happened."""
-        await self.threads.settle(self.org_id, restore_thread(request_id), outcome)
-        await self.threads.say(self.org_id, restore_thread(request_id), said, final=True)
+        await self.threads.close(self.org_id, restore_thread(request_id), outcome, said)
 
     # -- helpers -----------------------------------------------------------------------------
 

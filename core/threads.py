@@ -95,6 +95,10 @@ class AdminThreads(Protocol):
         """Mark every platform's parent of ``thread`` decided (its buttons disabled)."""
         ...
 
+    async def close(self, org_id: str, thread: ThreadKey, outcome: str, said: str) -> None:
+        """Settle the parents with ``outcome`` and say ``said`` as the final reply."""
+        ...
+
     async def attach_run(self, org_id: str, run_id: str) -> None:
         """Put the run's CSV in the run's threads."""
         ...
@@ -108,6 +112,9 @@ class NoThreads:
 
     async def settle(self, org_id: str, thread: ThreadKey, outcome: str) -> None:
         """No parent to settle."""
+
+    async def close(self, org_id: str, thread: ThreadKey, outcome: str, said: str) -> None:
+        """No thread to close."""
 
     async def attach_run(self, org_id: str, run_id: str) -> None:
         """No thread to attach to."""

@@ -53,16 +53,25 @@ class Threads:
 
     async def say(self, org_id: str, thread: ThreadKey, text: str, *, final: bool = False) -> None:
         """A reply in every platform's thread (``final``: shown in the channel too, where the platform can)."""
-        await self._each(org_id, thread, "reply", lambda s, ref: s.reply(ref, text, broadcast=final))
+        refs = await self._refs(org_id, thread)
+        await self._each(thread, refs, "reply", lambda s, ref: s.reply(ref, text, broadcast=final))
 
     async def settle(self, org_id: str, thread: ThreadKey, outcome: str) -> None:
         """Redraw every platform's parent with ``outcome`` and without buttons."""
-        await self._each(org_id, thread, "parent update", lambda s, ref: s.settle(ref, outcome))
+        refs = await self._refs(org_id, thread)
+        await self._each(thread, refs, "parent update", lambda s, ref: s.settle(ref, outcome))
+
+    async def close(self, org_id: str, thread: ThreadKey, outcome: str, said: str) -> None:
+        """The request is over: every parent shows ``outcome``, every thread hears ``said`` as the final reply."""
+        refs = await self._refs(org_id, thread)
+        await self._each(thread, refs, "parent update", lambda s, ref: s.settle(ref, outcome))
+        await self._each(thread, refs, "reply", lambda s, ref: s.reply(ref, said, broadcast=True))
 
     async def attach_run(self, org_id: str, run_id: str) -> None:
         """Export the run's CSV and put it in the run's threads."""
         thread = run_thread(run_id)
-        if self.export_run is None or not await self._refs(org_id, thread):
+        refs = await self._refs(org_id, thread)
+        if self.export_run is None or not refs:
             return
         try:
             path = await asyncio.to_thread(self.export_run, org_id, run_id)
@@ -70,7 +79,7 @@ class Threads:
             log.exception("could not write the CSV of run %s for its thread", run_id)
             return
         title = f"Run {run_id[:12]} — every decision and its outcome"
-        await self._each(org_id, thread, "file", lambda s, ref: s.attach(ref, path, title))
+        await self._each(thread, refs, "file", lambda s, ref: s.attach(ref, path, title))
 
     async def _refs(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
         try:
@@ -81,12 +90,12 @@ class Threads:
 
     async def _each(
         self,
-        org_id: str,
         thread: ThreadKey,
+        refs: list[ThreadRef],
         what: str,
         call: Callable[[ThreadSurface, ThreadRef], Awaitable[bool]],
     ) -> None:
-        for ref in await self._refs(org_id, thread):
+        for ref in refs:
             surface = self.surfaces.get(ref.platform)
             if surface is None:
                 continue  # a platform this process does not serve (e.g. the CLI without Teams settings)

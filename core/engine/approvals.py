@@ -11,7 +11,7 @@ from typing import NoReturn
 from core.engine.cases import CaseSteps, Due
 from core.engine.context import Context
 from core.engine.executor import Executor, Progress
-from core.engine.judgement import ApprovalVerdict, Hold, approval_refusal, judge_approval, judge_caps
+from core.engine.judgement import ApprovalVerdict, Hold, approval_refusal, judge_approval, judge_caps, overdue
 from core.engine.outcomes import RunReport, is_transient
 from core.engine.requests import deny_run, tell_denied
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, planned_entry
@@ -200,19 +200,7 @@ class Approvals:
         if verdict is ApprovalVerdict.EXPIRED:
             await self._expire(run, held, reason, approver)
             raise ValueError(reason)
-        await self.ctx.record(
-            self.ctx.audit(
-                run.org_id,
-                "approval.refused",
-                "refused",
-                run_id=run.run_id,
-                mode=run.mode,
-                actor=approver,
-                approver=approver,
-                reason=reason,
-                plan_hash=run.action_hash,
-            )
-        )
+        await self._audit_refusal(run, "approval.refused", approver, reason)
         if verdict is ApprovalVerdict.OWN_RUN:
             raise PermissionError(reason)
         raise ValueError(reason)
@@ -222,7 +210,7 @@ class Approvals:
         ctx = self.ctx
         now = ctx.clock.now()
         for run in await ctx.db(ctx.store.recent_runs, org_id, 50):
-            if run.status is RunStatus.AWAITING_APPROVAL and run.expires_at is not None and now > run.expires_at:
+            if run.status is RunStatus.AWAITING_APPROVAL and overdue(run, now):
                 held = await ctx.db(ctx.store.entries, org_id, states=[EntryState.HELD], run_id=run.run_id)
                 reason = approval_refusal(ApprovalVerdict.EXPIRED, run)
                 await self._expire(run, list(held), reason, ctx.actor)
@@ -234,20 +222,25 @@ class Approvals:
             await ctx.move(e.entry_id, EntryState.HELD, EntryState.SKIPPED, "approval expired")
         await ctx.db(ctx.store.save_run, replace(run, status=RunStatus.EXPIRED, updated_at=ctx.clock.now()))
         audited = f"{reason}; {len(held)} held actions dropped"
-        entry = ctx.audit(
+        await self._audit_refusal(run, "approval.expired", actor, audited)
+        await ctx.threads.close(
+            run.org_id, run_thread(run.run_id), "Expired: nobody decided in time", f"Expired: {audited}."
+        )
+
+    async def _audit_refusal(self, run: LifecycleRun, action: str, actor: str, reason: str) -> None:
+        """The audit row of an approval that was refused or ran out of time."""
+        entry = self.ctx.audit(
             run.org_id,
-            "approval.expired",
+            action,
             "refused",
             run_id=run.run_id,
             mode=run.mode,
             actor=actor,
             approver=actor,
-            reason=audited,
+            reason=reason,
             plan_hash=run.action_hash,
         )
-        await ctx.record(entry)
-        await ctx.threads.settle(run.org_id, run_thread(run.run_id), "Expired: nobody decided in time")
-        await ctx.threads.say(run.org_id, run_thread(run.run_id), f"Expired: {audited}.", final=True)
+        await self.ctx.record(entry)
 
     async def deny(self, run_id: str, approver: str, reason: str = "") -> None:
         """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""

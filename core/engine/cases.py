@@ -199,9 +199,8 @@ class CaseSteps:
             await self._delivered(case, rule, delivery, run_id)
             report.bump("warnings_delivered")
             if case.escalated_at is not None:  # the admins were told it failed: close that thread
-                await ctx.threads.settle(case.org_id, thread, f"Delivered later via {delivery.channel}")
                 said = f"The warning reached them via {delivery.channel} after all; the countdown starts now."
-                await ctx.threads.say(case.org_id, thread, said, final=True)
+                await ctx.threads.close(case.org_id, thread, f"Delivered later via {delivery.channel}", said)
             return
         report.bump("warnings_undelivered")
         if await self._undelivered(case, delivery, run_id):

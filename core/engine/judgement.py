@@ -81,6 +81,11 @@ class ApprovalVerdict(Enum):
     CHANGED = "changed since it was held"
 
 
+def overdue(run: LifecycleRun, now: datetime) -> bool:
+    """True when ``run``'s approval window has passed."""
+    return run.expires_at is not None and now > run.expires_at
+
+
 def judge_approval(
     run: LifecycleRun, approver: str, held: Sequence[LedgerEntry], now: datetime, people: People
 ) -> ApprovalVerdict:
@@ -89,7 +94,7 @@ def judge_approval(
         return ApprovalVerdict.NOT_AWAITING
     if same_person(approver, run.requested_by, people):
         return ApprovalVerdict.OWN_RUN
-    if run.expires_at is not None and now > run.expires_at:
+    if overdue(run, now):
         return ApprovalVerdict.EXPIRED
     if action_hash(held) != run.action_hash:
         return ApprovalVerdict.CHANGED

@@ -251,5 +251,5 @@ def deny_run(
 async def tell_denied(threads: AdminThreads, org_id: str, run_id: str, approver: str, reason: str = "") -> None:
     """A denied run's threads: the parent shows the denial, a reply says who and why."""
     why = f" ({reason})" if reason else ""
-    await threads.settle(org_id, run_thread(run_id), f"Denied by {approver}{why}")
-    await threads.say(org_id, run_thread(run_id), f"Denied by {approver}{why}: nothing was changed.", final=True)
+    denied = f"Denied by {approver}{why}"
+    await threads.close(org_id, run_thread(run_id), denied, f"{denied}: nothing was changed.")
