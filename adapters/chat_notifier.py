@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from adapters.wording import monthly_cost
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button, actor_of_audit_id
+from core.chatops.replies import Reply
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
-from core.threads import ThreadKey, ThreadRef
+from core.threads import ThreadKey, ThreadRef, escalation_thread, run_thread
 
 #: Told where a platform posted a thread's parent (``core.chatops.threads.Threads.opened``).
 ThreadOpened = Callable[[str, ThreadKey, ThreadRef], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """An admin post that opens a thread: its org, the request, and its plain words (to redraw it)."""
+
+    org_id: str
+    thread: ThreadKey
+    text: str
+
+    @classmethod
+    def of_reply(cls, org_id: str, reply: Reply) -> Parent | None:
+        """The parent a reply posted to the admins opens, when it belongs to a request's thread."""
+        return cls(org_id, reply.thread, reply.thread_text) if reply.thread is not None else None
 
 
 class ChatNotifierBase:
@@ -40,19 +56,26 @@ class ChatNotifierBase:
         #: Set by the composition root: where parents of admin threads are remembered.
         self.thread_opened: ThreadOpened | None = None
 
-    async def opened(self, org_id: str, thread: ThreadKey, ref: ThreadRef) -> None:
-        """Report a parent just posted, so every process can reply under it."""
+    async def opened(self, parent: Parent, platform: str, channel: str, message_id: str) -> None:
+        """Report a parent just posted at ``message_id`` in ``channel``, so every process can reply under it."""
         if self.thread_opened is not None:
-            await self.thread_opened(org_id, thread, ref)
+            ref = ThreadRef(platform, channel, message_id, parent.text)
+            await self.thread_opened(parent.org_id, parent.thread, ref)
 
     @staticmethod
-    def approval_thread_text(run: LifecycleRun, summary: str) -> str:
-        """The plain words of a held run's parent, kept to redraw it with its outcome."""
+    def approval_parent(run: LifecycleRun, summary: str) -> Parent:
+        """A held run's post as its thread's parent, with the plain words to redraw it."""
         expires = f"; expires {run.expires_at:%Y-%m-%d %H:%M} UTC" if run.expires_at is not None else ""
-        return (
+        text = (
             f"Approval needed: run {run.run_id[:12]} holds {run.held} access-reducing actions "
             f"({summary or 'over the safety caps'}).\nRequested by {run.requested_by} · mode {run.mode}{expires}"
         )
+        return Parent(run.org_id, run_thread(run.run_id), text)
+
+    @staticmethod
+    def escalation_parent(org_id: str, case: Case, text: str) -> Parent:
+        """An undelivered warning's post as its thread's parent."""
+        return Parent(org_id, escalation_thread(case.case_id), f"Needs attention\n{text}")
 
     async def warning_buttons(self, account: Account, case: Case, recipient: Actor) -> tuple[Button, Button]:
         """Issue Keep / I don't need it for one warning, usable only by ``recipient``."""

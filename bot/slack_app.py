@@ -48,6 +48,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.chat_notifier import Parent
 from adapters.slack import blocks as bk
 from adapters.slack.notifier import SlackNotifier, error_code, slack_client
 from adapters.slack.people import EmailDirectory, judge_user
@@ -60,7 +61,6 @@ from bot.settings import Settings, SettingsError
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.ports import ProtectionStore, TokenStore
-from core.threads import ThreadRef
 
 log = logging.getLogger("jira_cleanup.slack")
 
@@ -435,11 +435,9 @@ class SlackIntegration(Background):
 
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
-        posted = await self.notifier.post_admins(render.reply_text(reply), render.reply_blocks(reply), reply.buttons)
-        if posted is not None and reply.thread is not None:
-            ref = ThreadRef(PLATFORM, posted[0], posted[1], reply.thread_text)
-            await self.notifier.opened(self.chatops.org_id, reply.thread, ref)
-        return posted is not None
+        parent = Parent.of_reply(self.chatops.org_id, reply)
+        text, blocks = render.reply_text(reply), render.reply_blocks(reply)
+        return await self.notifier.post_admins(text, blocks, reply.buttons, parent=parent) is not None
 
 
 async def answer_in_thread(

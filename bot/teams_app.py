@@ -54,6 +54,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
 from msrest.serialization import Model
 
+from adapters.chat_notifier import Parent
 from adapters.teams import cards
 from adapters.teams.connector import CachedConnectors, TeamsConnector, TeamsSendError, message, reference_json
 from adapters.teams.notifier import TeamsNotifier
@@ -68,7 +69,6 @@ from core.chatops.commands import COMMANDS
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
-from core.threads import ThreadRef
 
 log = logging.getLogger("jira_cleanup.teams")
 
@@ -527,12 +527,9 @@ class TeamsIntegration(Background):
 
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
+        parent = Parent.of_reply(self.chatops.org_id, reply)
         text, card = render.reply_card(reply)
-        where = await self.notifier.post_admins(text, card, reply.buttons)
-        if where is not None and reply.thread is not None and self.notifier.admin_channel:
-            ref = ThreadRef(PLATFORM, self.notifier.admin_channel, where.activity_id, reply.thread_text)
-            await self.notifier.opened(self.chatops.org_id, reply.thread, ref)
-        return where is not None
+        return await self.notifier.post_admins(text, card, reply.buttons, parent=parent) is not None
 
     async def _invoke_reply(self, turn: TurnContext, status: int, body: Any) -> None:
         await turn.send_activity(

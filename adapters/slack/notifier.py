@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat_notifier import ChatNotifierBase
+from adapters.chat_notifier import ChatNotifierBase, Parent
 from adapters.slack import blocks as bk
 from adapters.slack.people import EmailDirectory, SlackUser
 from core.buttons import ButtonIssuer
@@ -44,7 +44,6 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Delivery
-from core.threads import ThreadRef, escalation_thread, run_thread
 
 log = logging.getLogger("jira_cleanup.slack.notifier")
 
@@ -139,9 +138,17 @@ class SlackNotifier(ChatNotifierBase):
         return await self.post(await self.open_dm(user_id), text, blocks)
 
     async def post_admins(
-        self, text: str, blocks: Sequence[dict[str, Any]], buttons: tuple[Button, ...] = ()
+        self,
+        text: str,
+        blocks: Sequence[dict[str, Any]],
+        buttons: tuple[Button, ...] = (),
+        *,
+        parent: Parent | None = None,
     ) -> tuple[str, str] | None:
-        """Post to the admin channel and attach ``buttons``' tokens; None (logged) when it failed."""
+        """Post to the admin channel and attach ``buttons``' tokens; None (logged) when it failed.
+
+        ``parent``: the post opens that request's admin thread (its place is remembered).
+        """
         if not self.admin_channel:
             log.warning("no SLACK_ADMIN_CHANNEL_ID: admin message not posted: %s", text)
             return None
@@ -152,6 +159,8 @@ class SlackNotifier(ChatNotifierBase):
             return None
         if buttons:
             await self._attach(buttons, channel, ts)
+        if parent is not None:
+            await self.opened(parent, CHANNEL, channel, ts)
         return channel, ts
 
     async def _attach(self, buttons: tuple[Button, ...], channel: str, ts: str) -> None:
@@ -214,19 +223,13 @@ class SlackNotifier(ChatNotifierBase):
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
         text, blocks = bk.escalation(org_id, account, case, reason)
-        posted = await self.post_admins(text, blocks)
-        if posted is not None:
-            ref = ThreadRef(CHANNEL, posted[0], posted[1], f"Needs attention\n{text}")
-            await self.opened(org_id, escalation_thread(case.case_id), ref)
+        await self.post_admins(text, blocks, parent=self.escalation_parent(org_id, case, text))
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Slack requester may not use them."""
         buttons = await self.approval_buttons(run, CHANNEL)
         text, blocks = bk.approval(run, summary, buttons)
-        posted = await self.post_admins(text, blocks, buttons)
-        if posted is not None:
-            ref = ThreadRef(CHANNEL, posted[0], posted[1], self.approval_thread_text(run, summary))
-            await self.opened(run.org_id, run_thread(run.run_id), ref)
+        await self.post_admins(text, blocks, buttons, parent=self.approval_parent(run, summary))
 
     async def notify_admins(self, org_id: str, text: str) -> None:
         """A plain notice to the admin channel (best effort)."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from adapters.chat_notifier import ChatNotifierBase
+from adapters.chat_notifier import ChatNotifierBase, Parent
 from adapters.teams import cards
 from adapters.teams.connector import TeamsConnector, TeamsSendError, classify, message
 from core.buttons import ButtonIssuer
@@ -37,7 +37,6 @@ from core.lifecycle import Case
 from core.model import Account
 from core.policy import Rule
 from core.ports import Clock, ConversationRecord, ConversationStore, Delivery
-from core.threads import ThreadRef, escalation_thread, run_thread
 
 log = logging.getLogger("jira_cleanup.teams.notifier")
 
@@ -117,9 +116,17 @@ class TeamsNotifier(ChatNotifierBase):
         return await asyncio.to_thread(self.conversations.conversation_for_channel, PLATFORM, self.admin_channel)
 
     async def post_admins(
-        self, text: str, card: Mapping[str, Any], buttons: tuple[Button, ...] = ()
+        self,
+        text: str,
+        card: Mapping[str, Any],
+        buttons: tuple[Button, ...] = (),
+        *,
+        parent: Parent | None = None,
     ) -> cards.MessageRef | None:
-        """Post to the admin channel and attach ``buttons``' tokens; None (logged) when it failed."""
+        """Post to the admin channel and attach ``buttons``' tokens; None (logged) when it failed.
+
+        ``parent``: the post opens that request's admin thread (its place is remembered).
+        """
         record = await self.admin_record()
         if record is None:
             log.warning("no Teams admin channel reference (TEAMS_ADMIN_CHANNEL_ID, bot installed there?): %s", text)
@@ -131,6 +138,8 @@ class TeamsNotifier(ChatNotifierBase):
             return None
         if buttons:
             await self._attach(buttons, where)
+        if parent is not None and record.channel_id:
+            await self.opened(parent, PLATFORM, record.channel_id, where.activity_id)
         return where
 
     async def _attach(self, buttons: tuple[Button, ...], where: cards.MessageRef) -> None:
@@ -199,19 +208,13 @@ class TeamsNotifier(ChatNotifierBase):
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
         text, card = cards.escalation(org_id, account, case, reason)
-        where = await self.post_admins(text, card)
-        if where is not None and self.admin_channel:
-            ref = ThreadRef(PLATFORM, self.admin_channel, where.activity_id, f"Needs attention\n{text}")
-            await self.opened(org_id, escalation_thread(case.case_id), ref)
+        await self.post_admins(text, card, parent=self.escalation_parent(org_id, case, text))
 
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Post Approve / Deny for a held run to the admin channel; a Teams requester may not use them."""
         buttons = await self.approval_buttons(run, PLATFORM)
         text, card = cards.approval(run, summary, buttons)
-        where = await self.post_admins(text, card, buttons)
-        if where is not None and self.admin_channel:
-            ref = ThreadRef(PLATFORM, self.admin_channel, where.activity_id, self.approval_thread_text(run, summary))
-            await self.opened(run.org_id, run_thread(run.run_id), ref)
+        await self.post_admins(text, card, buttons, parent=self.approval_parent(run, summary))
 
     async def notify_admins(self, org_id: str, text: str) -> None:
         """A plain notice to the admin channel (best effort)."""
