@@ -223,10 +223,12 @@ def plain(text: str) -> tuple[str, Card]:
     return text, card([text_block(escape(text))])
 
 
-def outcome(headline: str, text: str, *, ok: bool = True) -> Card:
-    """What replaces a card once a click decided it: its headline and the outcome, no buttons."""
+def outcome(headline: str, text: str, *, ok: bool = True, detail: str = "") -> Card:
+    """What replaces a card once it is decided: its headline, its ``detail`` words and the outcome, no buttons."""
     body = []
     if headline:
         body.append(heading(headline))
+    if detail:
+        body.append(text_block(escape(detail)))
     body.append(text_block(("" if ok else "Not done: ") + escape(text), color="Good" if ok else "Attention"))
     return card(body)

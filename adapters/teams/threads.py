@@ -4,8 +4,8 @@ Implements ``core.threads.ThreadSurface``. A reply goes to the channel conversat
 ``;messageid=<parent activity id>`` (Bot Framework's way to answer in a channel thread); the
 parent is updated in place without its buttons. Teams has no ``reply_broadcast``: the final
 result is a reply like the others. Files: a bot cannot put a file into a channel thread without
-Microsoft Graph, so the run CSV comes as a signed, expiring download link served by ``serve``. Failures are logged
-and reported as ``False``, never raised.
+Microsoft Graph, so the run CSV comes as a signed, expiring download link served by ``serve``.
+Failures are logged and reported as ``False``, never raised.
 """
 
 from __future__ import annotations
@@ -88,12 +88,9 @@ class TeamsThreads:
         if channel is None:
             return False
         headline, _, rest = ref.text.partition("\n")
-        body = [cards.heading(headline)]
-        if rest:
-            body.append(cards.text_block(cards.escape(rest)))
-        body.append(cards.text_block(cards.escape(outcome), weight="Bolder", color="Good"))
+        card = cards.outcome(headline, outcome, detail=rest)
         try:
-            await self.notifier.connector.update(channel, ref.parent, message(headline, cards.card(body)))
+            await self.notifier.connector.update(channel, ref.parent, message(headline, card))
         except TeamsSendError as exc:
             log.warning("could not update the Teams parent %s (%s)", ref.parent, exc.code)
             return False

@@ -124,11 +124,11 @@ NOT_OURS = ThreadAnswer(False)
 
 
 class ThreadDecisions:
-    """An admin answers in a held run's thread with ``approve`` or ``deny because …``.
+    """An admin answers in a held run's or a restore request's thread with ``approve`` or ``deny because …``.
 
-    The same rules as the buttons: admins only, four-eyes, single use (a decided run is no longer
-    awaiting approval), the expiry, and the audit trail are the engine's; the thread then hears
-    the decision, progress and result from the engine like after a click.
+    The same rules as the buttons: admins only, four-eyes, single use (a decided request is no
+    longer pending), the expiry, and the audit trail belong to the engine and the restore desk;
+    the thread then hears the decision (and a run's progress and result) as after a click.
     """
 
     def __init__(self, ops: ChatOps) -> None:

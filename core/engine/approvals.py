@@ -181,11 +181,11 @@ class Approvals:
     async def _tell_result(self, report: RunReport) -> None:
         """The approved run's result, with the reasons of what failed or was skipped, and its CSV."""
         ctx = self.ctx
-        ended = await ctx.db(
+        stopped = await ctx.db(
             ctx.store.entries, report.org_id, states=[EntryState.FAILED, EntryState.SKIPPED], run_id=report.run_id
         )
-        failures = [e.outcome or "no reason recorded" for e in ended if e.state is EntryState.FAILED]
-        skips = [e.outcome or "no reason recorded" for e in ended if e.state is EntryState.SKIPPED]
+        failures = [e.outcome or "no reason recorded" for e in stopped if e.state is EntryState.FAILED]
+        skips = [e.outcome or "no reason recorded" for e in stopped if e.state is EntryState.SKIPPED]
         text = result_text(report.status.value, report.counts, failures, skips)
         if report.note:
             text += f"\n{report.note}"
