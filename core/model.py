@@ -89,6 +89,12 @@ class ManagementSource(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Members looked up once for the properties the planner asks of every account (a member's
+# class-attribute lookup costs more than the identity test).
+_ATLASSIAN, _SYNCED = AccountType.ATLASSIAN, ManagementSource.SYNCED
+_ACTIVE_ACCOUNT, _ACTIVE_MEMBER = AccountStatus.ACTIVE, MembershipStatus.ACTIVE
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     """A directory group the account belongs to."""
@@ -141,15 +147,15 @@ class Account:
     @property
     def is_synced(self) -> bool:
         """True when an identity provider owns this account (SCIM)."""
-        return self.management_source is ManagementSource.SYNCED
+        return self.management_source is _SYNCED
 
     @property
     def is_billable(self) -> bool:
         """True when this account can hold a paid product seat right now."""
         return (
-            self.account_type is AccountType.ATLASSIAN
-            and self.account_status is AccountStatus.ACTIVE
-            and self.membership_status is MembershipStatus.ACTIVE
+            self.account_type is _ATLASSIAN
+            and self.account_status is _ACTIVE_ACCOUNT
+            and self.membership_status is _ACTIVE_MEMBER
         )
 
     def group_ids_named(self, names: tuple[str, ...] | frozenset[str]) -> tuple[GroupId, ...]:

@@ -13,15 +13,17 @@ input order.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from hashlib import sha256
+from operator import itemgetter
+from typing import NamedTuple
 
 from core.model import Account, AccountType, ProductKey
-from core.policy import Action, Policy, Rule
+from core.policy import ANY_PRODUCT, Action, Policy, Rule
 
 
 class Verdict(IntEnum):
@@ -67,14 +69,22 @@ _SKIP_DETAIL = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The planner's verdict for one account under one rule.
+# Enum members looked up once: a class-attribute lookup of a member costs more than the comparison.
+_SKIP, _WARN, _ACT, _DELETE = Verdict.SKIP, Verdict.WARN, Verdict.ACT, Verdict.DELETE
+_ACTIVE, _UNKNOWN = SkipReason.ACTIVE, SkipReason.LAST_ACTIVE_UNKNOWN
+_ATLASSIAN, _APP, _CUSTOMER = AccountType.ATLASSIAN, AccountType.APP, AccountType.CUSTOMER
+
+
+class Decision(NamedTuple):
+    """The planner's verdict for one account under one rule (an immutable record).
 
     ``measured_from`` says what the inactivity was measured from: ``last_active``, or
     ``added_to_org`` for accounts that never used the product; ``None`` when unknown.
     ``over_threshold`` is true when the account is past the rule's threshold even if a
     skip reason protects it (so reports can count protected-but-inactive seats).
+
+    A named tuple rather than a frozen dataclass: a plan makes several per account, and a
+    tuple is built at a fraction of the cost of twelve frozen-attribute assignments.
     """
 
     account_id: str
@@ -93,24 +103,36 @@ class Decision:
     @property
     def code(self) -> str:
         """Machine-readable decision: ``warn``, ``act``, ``delete`` or ``skip:<reason>``."""
-        if self.verdict is Verdict.SKIP:
-            return f"skip:{self.skip_reason.value if self.skip_reason else 'unknown'}"
-        return self.verdict.label
+        return _CODES[self.verdict, self.skip_reason]
 
     def canonical(self) -> str:
-        """A stable one-line text of this decision, the unit of the plan hash."""
-        return "|".join(
-            [
-                self.account_id,
-                self.rule,
-                self.product,
-                self.action.value,
-                self.code,
-                _iso(self.last_active),
-                self.measured_from or "",
-                _iso(self.deadline),
-            ]
+        """A stable one-line text of this decision, the unit of the plan hash.
+
+        Times are written as POSIX timestamps (exact to the microsecond for any date a plan
+        meets): ``isoformat`` costs several times more and the line is only ever hashed.
+        """
+        last = "" if self.last_active is None else self.last_active.timestamp()
+        deadline = "" if self.deadline is None else self.deadline.timestamp()
+        # An action formats as its value (a StrEnum), without the enum's slower ``.value`` lookup.
+        return (
+            f"{self.account_id}|{self.rule}|{self.product}|{self.action}|{self.code}|"
+            f"{last}|{self.measured_from or ''}|{deadline}"
         )
+
+
+#: Builds a :class:`Decision` from a ready tuple without the named tuple's keyword-handling ``__new__``.
+_record = tuple.__new__
+
+
+def decision_code(verdict: Verdict, skip_reason: SkipReason | None) -> str:
+    """``warn``, ``act``, ``delete`` or ``skip:<reason>`` (``skip:unknown`` without a reason)."""
+    if verdict is Verdict.SKIP:
+        return f"skip:{skip_reason.value if skip_reason else 'unknown'}"
+    return verdict.label
+
+
+#: Every decision code by (verdict, skip reason).
+_CODES = {(v, s): decision_code(v, s) for v in Verdict for s in (None, *SkipReason)}
 
 
 @dataclass(slots=True)
@@ -161,42 +183,79 @@ class Plan:
     summary: PlanSummary
 
 
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
+_DetailKey = tuple[Verdict, SkipReason | None, int | None, str | None]
 
 
-def _rule_applies(account: Account, rule: Rule) -> bool:
-    if not account.activity_known:
-        return True
-    if rule.is_any_product:
-        return bool(account.products)
-    return account.product(ProductKey(rule.product)) is not None
+class _Cut:
+    """One rule with its thresholds turned into times for one ``now``.
+
+    The planner then compares each account's reference time with these instants instead of
+    building timedeltas per account: ``ref <= act_before`` is exactly ``now - ref - lag >=
+    threshold``. Details are memoised by (verdict, skip, days, source): a plan of a million
+    accounts writes only a few thousand distinct texts.
+    """
+
+    __slots__ = (
+        "act_before",
+        "action",
+        "delete_before",
+        "details",
+        "key",
+        "name",
+        "prefix",
+        "product",
+        "rule",
+        "to_deadline",
+        "to_delete",
+        "warn_before",
+        "warn_floor",
+    )
+
+    def __init__(self, rule: Rule, now: datetime, lag: timedelta) -> None:
+        threshold = timedelta(days=rule.inactive_days)
+        self.rule = rule
+        self.name, self.product, self.action = rule.name, rule.product, rule.action
+        self.key = None if rule.is_any_product else ProductKey(rule.product)
+        self.prefix = f"{rule.name}|{rule.product}|{rule.action}|"  # of every canonical line
+        self.act_before = now - lag - threshold
+        self.warn_before = self.act_before + timedelta(days=rule.warn_days_before)
+        self.to_deadline = threshold + lag
+        extra = rule.delete_after_days
+        self.to_delete = None if extra is None else self.to_deadline + timedelta(days=extra)
+        self.delete_before = None if extra is None else self.act_before - timedelta(days=extra)
+        self.warn_floor = now + timedelta(days=rule.warn_days_before)
+        self.details: dict[_DetailKey, str] = {}
+
+    def grade(self, ref: datetime) -> tuple[Verdict, datetime | None]:
+        """Verdict and deadline for an account that nothing protects, measured from ``ref``."""
+        if self.delete_before is not None and self.to_delete is not None and ref <= self.delete_before:
+            return _DELETE, ref + self.to_delete
+        if ref <= self.act_before:
+            return _ACT, ref + self.to_deadline
+        if ref <= self.warn_before:
+            return _WARN, max(self.warn_floor, ref + self.to_deadline)
+        return _SKIP, None
+
+    def detail_for(self, key: _DetailKey) -> str:
+        """The detail of a decision under this rule with ``key`` = (verdict, skip, days, measured from).
+
+        Callers look in :attr:`details` first; this fills it.
+        """
+        verdict, skip, days, source = key
+        detail = self.details[key] = _detail(self.rule, verdict, skip, days, source)
+        return detail
 
 
-def _measure(account: Account, rule: Rule) -> tuple[datetime | None, datetime | None, str | None]:
-    """Return (last_active, reference time, what it was measured from)."""
-    if not account.activity_known:
-        return None, None, None
-    if rule.is_any_product:
-        last = account.last_active_anywhere()
-    else:
-        access = account.product(ProductKey(rule.product))
-        last = access.last_active if access is not None else None
-    if last is not None:
-        return last, last, "last_active"
-    if account.added_to_org is not None:
-        return None, account.added_to_org, "added_to_org"
-    return None, None, None
+def _skip_reason(account: Account, policy: Policy, new_after: datetime) -> SkipReason | None:
+    """Reasons that protect an account from every rule, most fundamental first.
 
-
-def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason | None:
-    """Reasons that protect an account from every rule, most fundamental first."""
-    if account.account_type is AccountType.CUSTOMER:
-        return SkipReason.CUSTOMER
-    if account.account_type is AccountType.APP:
-        return SkipReason.APP_ACCOUNT
-    if account.account_type is not AccountType.ATLASSIAN:
-        return SkipReason.UNKNOWN_ACCOUNT_TYPE
+    ``new_after``: accounts added to the org after this time are in their grace period.
+    """
+    kind = account.account_type
+    if kind is not _ATLASSIAN:
+        if kind is _CUSTOMER:
+            return SkipReason.CUSTOMER
+        return SkipReason.APP_ACCOUNT if kind is _APP else SkipReason.UNKNOWN_ACCOUNT_TYPE
     if not account.is_billable:
         return SkipReason.NOT_BILLABLE
     if account.is_admin:
@@ -205,7 +264,7 @@ def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason 
         return SkipReason.PROTECTED
     if account.is_synced:
         return SkipReason.SCIM_SYNCED
-    if account.added_to_org is not None and now - account.added_to_org < timedelta(days=policy.new_account_grace_days):
+    if account.added_to_org is not None and account.added_to_org > new_after:
         return SkipReason.TOO_NEW
     return None
 
@@ -213,11 +272,91 @@ def _skip_reason(account: Account, policy: Policy, now: datetime) -> SkipReason 
 def is_protected(account: Account, policy: Policy) -> bool:
     """True when the policy protects the account by id, email (any case) or a group name or id."""
     protected = policy.protected
-    if account.account_id in protected.accounts:
+    accounts, groups = protected.accounts, protected.groups
+    if accounts and (
+        account.account_id in accounts or (account.email is not None and account.email.lower() in accounts)
+    ):
         return True
-    if account.email is not None and account.email.lower() in protected.accounts:
-        return True
-    return any(g.name in protected.groups or g.id in protected.groups for g in account.groups)
+    if groups:
+        for group in account.groups:
+            if group.name in groups or group.id in groups:
+                return True
+    return False
+
+
+class _Judge:
+    """Judges accounts under one policy at one ``now`` (the rules' cut-off times made once)."""
+
+    __slots__ = ("any_rule", "cuts", "new_after", "now", "policy")
+
+    def __init__(self, policy: Policy, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        lag = timedelta(days=policy.last_active_lag_days)
+        self.policy, self.now = policy, now
+        self.new_after = now - timedelta(days=policy.new_account_grace_days)
+        self.cuts = tuple(_Cut(rule, now, lag) for rule in policy.rules)
+        self.any_rule = any(cut.key is None for cut in self.cuts)
+
+    def decide(self, account: Account, lines: list[str] | None = None) -> tuple[Decision, ...]:
+        """Every decision for ``account``, in the policy's rule order.
+
+        With ``lines``, each decision's canonical line (:meth:`Decision.canonical`) is appended
+        to it as well, made from the values at hand instead of read back from the record.
+        """
+        if not account.activity_known:
+            unknown = self._unknown(account)
+            if lines is not None:
+                lines.extend(map(Decision.canonical, unknown))
+            return unknown
+        seen = {p.key: p.last_active for p in reversed(account.products)}  # the first of a key wins
+        if not seen:
+            return ()
+        skip_all = _skip_reason(account, self.policy, self.new_after)
+        anywhere = None
+        if self.any_rule:
+            dates = [t for t in seen.values() if t is not None]
+            anywhere = max(dates) if dates else None
+        added, now, account_id = account.added_to_org, self.now, account.account_id
+        decisions: list[Decision] = []
+        for cut in self.cuts:
+            if cut.key is None:
+                last = anywhere
+            elif cut.key in seen:
+                last = seen[cut.key]
+            else:
+                continue
+            source: str | None = "last_active" if last is not None else "added_to_org"
+            ref = last if last is not None else added
+            skip = skip_all
+            if ref is None:
+                verdict, deadline, over, days, source = _SKIP, None, False, None, None
+                skip = skip or _UNKNOWN
+            else:
+                days, over = (now - ref).days, ref <= cut.act_before
+                verdict, deadline = (_SKIP, None) if skip is not None else cut.grade(ref)
+                if verdict is _SKIP and skip is None:
+                    skip = _ACTIVE
+            key = (verdict, skip, days, source)
+            detail = cut.details.get(key) or cut.detail_for(key)
+            record = (account_id, cut.name, cut.product, cut.action, verdict, skip, last, source, days, deadline)
+            decisions.append(_record(Decision, (*record, over, detail)))
+            if lines is not None:
+                stamps = "" if last is None else last.timestamp(), "" if deadline is None else deadline.timestamp()
+                code = _CODES[verdict, skip]
+                lines.append(f"{account_id}|{cut.prefix}{code}|{stamps[0]}|{source or ''}|{stamps[1]}")
+        return tuple(decisions)
+
+    def _unknown(self, account: Account) -> tuple[Decision, ...]:
+        """Activity unknown: a fail-closed skip under every rule."""
+        skip = _skip_reason(account, self.policy, self.new_after) or _UNKNOWN
+        decisions = []
+        for cut in self.cuts:
+            key = (_SKIP, skip, None, None)
+            detail = cut.details.get(key) or cut.detail_for(key)
+            record = (account.account_id, cut.name, cut.product, cut.action, _SKIP, skip, None, None, None, None)
+            decisions.append(_record(Decision, (*record, False, detail)))
+        return tuple(decisions)
 
 
 def decide(account: Account, policy: Policy, now: datetime) -> tuple[Decision, ...]:
@@ -227,59 +366,7 @@ def decide(account: Account, policy: Policy, now: datetime) -> tuple[Decision, .
     at least one product. Accounts whose activity is unknown get a fail-closed skip under
     every rule. ``now`` must be timezone-aware.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    account_skip = _skip_reason(account, policy, now)
-    lag = timedelta(days=policy.last_active_lag_days)
-    decisions: list[Decision] = []
-    for rule in policy.rules:
-        if not _rule_applies(account, rule):
-            continue
-        last, ref, source = _measure(account, rule)
-        verdict, skip, deadline, over, days = Verdict.SKIP, account_skip, None, False, None
-        if ref is not None:
-            days = (now - ref).days
-            inactive_for = now - ref - lag
-            threshold = timedelta(days=rule.inactive_days)
-            threshold_at = ref + threshold + lag
-            over = inactive_for >= threshold
-            if skip is None:
-                verdict, deadline = _grade(rule, now, inactive_for, threshold_at)
-                if verdict is Verdict.SKIP:
-                    skip = SkipReason.ACTIVE
-        elif skip is None:
-            skip = SkipReason.LAST_ACTIVE_UNKNOWN
-        decisions.append(
-            Decision(
-                account_id=account.account_id,
-                rule=rule.name,
-                product=rule.product,
-                action=rule.action,
-                verdict=verdict,
-                skip_reason=skip,
-                last_active=last,
-                measured_from=source,
-                days_inactive=days,
-                deadline=deadline,
-                over_threshold=over,
-                detail=_detail(rule, verdict, skip, days, source),
-            )
-        )
-    return tuple(decisions)
-
-
-def _grade(
-    rule: Rule, now: datetime, inactive_for: timedelta, threshold_at: datetime
-) -> tuple[Verdict, datetime | None]:
-    """Verdict and deadline for an account that nothing protects, from how long it has been inactive."""
-    threshold = timedelta(days=rule.inactive_days)
-    if rule.delete_after_days is not None and inactive_for >= threshold + timedelta(days=rule.delete_after_days):
-        return Verdict.DELETE, threshold_at + timedelta(days=rule.delete_after_days)
-    if inactive_for >= threshold:
-        return Verdict.ACT, threshold_at
-    if inactive_for >= threshold - timedelta(days=rule.warn_days_before):
-        return Verdict.WARN, max(now + timedelta(days=rule.warn_days_before), threshold_at)
-    return Verdict.SKIP, None
+    return _Judge(policy, now).decide(account)
 
 
 def _detail(rule: Rule, verdict: Verdict, skip: SkipReason | None, days: int | None, source: str | None) -> str:
@@ -296,64 +383,98 @@ def _detail(rule: Rule, verdict: Verdict, skip: SkipReason | None, days: int | N
     return f"{inactivity}, {limit}; {rule.action.value}"
 
 
+#: What the summary needs of a decision: (product, verdict, skip reason, over threshold).
+_MARKS = itemgetter(2, 4, 5, 10)
+#: What the summary needs of an account: (billable, activity known, product keys, marks of its decisions).
+_Shape = tuple[bool, bool, tuple[str, ...], tuple[tuple[str, Verdict, SkipReason | None, bool], ...]]
+
+
 class PlanBuilder:
     """Folds accounts into a plan one at a time, keeping only what the summary and hash need.
 
-    Memory grows by one 32-byte digest per decision, not by accounts, so a scan can stream.
+    Memory grows by one 32-byte digest per account with decisions, so a scan can stream. The
+    summary is tallied by the *shape* of each account (what the figures depend on, without its
+    id or dates): a plan of a million accounts has a few hundred shapes, and :attr:`summary`
+    folds each shape once, times its count.
     """
 
     def __init__(self, policy: Policy, now: datetime) -> None:
         self.policy = policy
         self.now = now
-        self.summary = PlanSummary(currency=policy.currency)
+        self._judge = _Judge(policy, now)
         self._digests: list[bytes] = []
+        self._shapes: dict[_Shape, int] = {}
 
     def add(self, account: Account) -> tuple[Decision, ...]:
         """Judge ``account``, fold it into the summary and hash, and return its decisions."""
-        decisions = decide(account, self.policy, self.now)
-        self.summary.accounts += 1
-        if account.is_billable and account.products:
-            self.summary.billable_accounts += 1
-        if not account.activity_known and account.is_billable:
-            self.summary.unknown_activity += 1
-        for d in decisions:
-            self._digests.append(hashlib.sha256(d.canonical().encode()).digest())
-            self.summary.decisions[d.code] = self.summary.decisions.get(d.code, 0) + 1
-        self._fold_products(account, decisions)
+        lines: list[str] = []
+        decisions = self._judge.decide(account, lines)
+        if lines:
+            # One digest per account over its decisions' canonical lines (in the policy's rule order).
+            self._digests.append(sha256("\n".join(lines).encode()).digest())
+        keys = tuple([p.key for p in account.products])
+        shape = (account.is_billable, account.activity_known, keys, tuple(map(_MARKS, decisions)))
+        self._shapes[shape] = self._shapes.get(shape, 0) + 1
         return decisions
 
-    def _fold_products(self, account: Account, decisions: tuple[Decision, ...]) -> None:
-        for access in account.products:
-            row = self.summary.product(access.key)
-            if account.is_billable and account.account_type is AccountType.ATLASSIAN:
-                row.billable_seats += 1
-            relevant = [d for d in decisions if d.product in (access.key, "any")]
-            if not relevant:
-                continue
-            worst = max(d.verdict for d in relevant)
-            if any(d.over_threshold for d in relevant):
-                row.inactive += 1
-            if worst >= Verdict.ACT:
-                row.to_act += 1
-                row.monthly_savings += self.policy.price(access.key)
-            elif worst is Verdict.WARN:
-                row.to_warn += 1
-            else:
-                reasons = {d.skip_reason for d in relevant}
-                if reasons & {SkipReason.PROTECTED, SkipReason.ADMIN}:
-                    row.protected += 1
-                elif SkipReason.SCIM_SYNCED in reasons and any(d.over_threshold for d in relevant):
-                    row.manage_in_idp += 1
-                elif SkipReason.LAST_ACTIVE_UNKNOWN in reasons:
-                    row.unknown += 1
+    @property
+    def summary(self) -> PlanSummary:
+        """The figures of every account added so far."""
+        summary = PlanSummary(currency=self.policy.currency)
+        for shape, count in self._shapes.items():
+            _fold(summary, shape, count)
+        for row in summary.products.values():
+            row.monthly_savings = self.policy.price(row.product) * row.to_act
+        return summary
 
     @property
     def plan_hash(self) -> str:
-        """Order-independent SHA-256 over the policy and every decision added so far."""
-        h = hashlib.sha256(self.policy.policy_hash.encode())
+        """Order-independent SHA-256 over the policy and every account's decisions added so far."""
+        h = sha256(self.policy.policy_hash.encode())
         for digest in sorted(self._digests):
             h.update(digest)
         return h.hexdigest()
+
+
+def _fold(summary: PlanSummary, shape: _Shape, count: int) -> None:
+    """Add ``count`` accounts of ``shape`` to ``summary`` (savings are priced afterwards)."""
+    billable, known, keys, marks = shape
+    summary.accounts += count
+    if billable and keys:
+        summary.billable_accounts += count
+    if not known and billable:
+        summary.unknown_activity += count
+    for _product, verdict, skip, _over in marks:
+        code = decision_code(verdict, skip)
+        summary.decisions[code] = summary.decisions.get(code, 0) + count
+    across = [m for m in marks if m[0] == ANY_PRODUCT]
+    for key in keys:
+        row = summary.product(key)
+        if billable:  # billable accounts are Atlassian accounts: each product is a paid seat
+            row.billable_seats += count
+        relevant = [m for m in marks if m[0] == key] + across
+        if relevant:
+            _fold_row(row, relevant, count)
+
+
+def _fold_row(row: ProductSummary, relevant: list[tuple[str, Verdict, SkipReason | None, bool]], count: int) -> None:
+    """Count one product row for ``count`` accounts whose decisions touching the product are ``relevant``."""
+    worst = max(m[1] for m in relevant)
+    over = any(m[3] for m in relevant)
+    if over:
+        row.inactive += count
+    if worst >= Verdict.ACT:
+        row.to_act += count
+    elif worst is Verdict.WARN:
+        row.to_warn += count
+    else:
+        reasons = {m[2] for m in relevant}
+        if reasons & {SkipReason.PROTECTED, SkipReason.ADMIN}:
+            row.protected += count
+        elif SkipReason.SCIM_SYNCED in reasons and over:
+            row.manage_in_idp += count
+        elif SkipReason.LAST_ACTIVE_UNKNOWN in reasons:
+            row.unknown += count
 
 
 def plan(accounts: Iterable[Account], policy: Policy, now: datetime) -> Plan:

@@ -75,32 +75,38 @@ def _optional(convert: Convert) -> Convert:
 
 
 def to_row(obj: Any, what: str | None = None, **encode: Convert) -> dict[str, Any]:
-    """The columns of dataclass ``obj``: one per field, by name.
+    """The columns of dataclass (or named tuple) ``obj``: one per field, by name.
 
     ``encode`` converts named fields; otherwise enums become their values and, when ``what``
     is given, datetimes must be aware (``ValueError`` naming ``what`` and the field) and are
     stored in UTC.
     """
     row: dict[str, Any] = {}
-    for field in dataclasses.fields(obj):
-        value = getattr(obj, field.name)
-        if field.name in encode:
-            value = encode[field.name](value)
+    for name in _names(obj):
+        value = getattr(obj, name)
+        if name in encode:
+            value = encode[name](value)
         elif isinstance(value, Enum):
             value = value.value
         elif what is not None and isinstance(value, datetime):
-            value = aware(value, f"{what}: {field.name}")
-        row[field.name] = value
+            value = aware(value, f"{what}: {name}")
+        row[name] = value
     return row
 
 
+def _names(record: Any) -> tuple[str, ...]:
+    """The field names of a dataclass or a named tuple (class or instance)."""
+    fields: tuple[str, ...] | None = getattr(record, "_fields", None)
+    return fields if fields is not None else tuple(f.name for f in dataclasses.fields(record))
+
+
 def from_row(cls: type[_T], row: Any, **decode: Convert) -> _T:
-    """An instance of dataclass ``cls`` from a result row (or a mapped object) with a column per field."""
+    """An instance of dataclass (or named tuple) ``cls`` from a result row (or mapped object), a column per field."""
     mapping: Mapping[str, Any] | None = getattr(row, "_mapping", None)
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = mapping[field.name] if mapping is not None else getattr(row, field.name)
-        values[field.name] = decode[field.name](value) if field.name in decode else value
+    for name in _names(cls):
+        value = mapping[name] if mapping is not None else getattr(row, name)
+        values[name] = decode[name](value) if name in decode else value
     return cls(**values)
 
 

@@ -6,7 +6,8 @@
 Accounts are made up front in chunks (not timed): a mix of products, last-active dates from
 0 to 400 days, some never active, admins, apps, customers, SCIM-managed and protected groups,
 judged against the bundled sample policy. Only ``PlanBuilder.add`` (decide, summary, plan hash)
-is timed. Prints accounts per second and decisions per account. Target: >= 200,000 accounts/s.
+is timed. Prints accounts per second and decisions per account. Target: >= 200,000 accounts/s
+(README, Benchmarks, says what bounds it).
 Not part of the test suite.
 """
 

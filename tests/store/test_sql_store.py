@@ -234,7 +234,7 @@ def test_resaving_replaces_instead_of_duplicating(store: SqlStore) -> None:
     store.save_decisions(run_id, "org-1", decisions)
 
     renamed = replace(accounts[0], name="Renamed", products=())
-    changed = replace(decisions[0], detail="changed", verdict=Verdict.WARN, deadline=NOW)
+    changed = decisions[0]._replace(detail="changed", verdict=Verdict.WARN, deadline=NOW)
     store.save_accounts(run_id, "org-1", [renamed])
     store.save_accounts(run_id, "org-1", [accounts[1], accounts[1]])  # duplicate in one page: last wins
     store.save_decisions(run_id, "org-1", [changed, *decisions[1:3]])
@@ -326,7 +326,7 @@ def test_saving_into_an_unknown_scan_is_a_store_error(store: SqlStore) -> None:
 
 def test_ten_thousand_decisions_in_one_page(store: SqlStore) -> None:
     template = decisions_of([account("x", products={"jira-software": 120})])[0]
-    decisions = [replace(template, account_id=f"acc-{i:05d}") for i in range(10_000)]
+    decisions = [template._replace(account_id=f"acc-{i:05d}") for i in range(10_000)]
     run_id = store.start_scan("org-1", NOW, "p")
     store.save_decisions(run_id, "org-1", decisions)
     store.save_decisions(run_id, "org-1", decisions)  # idempotent at size too

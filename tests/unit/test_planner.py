@@ -170,6 +170,18 @@ class TestPlan:
         assert result.summary.monthly_savings == Decimal(14)
         assert result.summary.accounts == 5
 
+    def test_accounts_of_one_shape_count_once_each(self):
+        """Accounts that differ only in id and dates are tallied together and counted one by one."""
+        accounts = [make_account(f"a{i}", products={"jira-software": 300 + i, "confluence": 10 + i}) for i in range(7)]
+        accounts += [make_account(f"w{i}", products={"jira-software": 85}) for i in range(3)]
+        summary = plan(accounts, POLICY, NOW).summary
+        jira, conf = summary.products["jira-software"], summary.products["confluence"]
+        assert (jira.billable_seats, jira.inactive, jira.to_act, jira.to_warn) == (10, 7, 7, 3)
+        assert (conf.billable_seats, conf.to_act, conf.inactive) == (7, 0, 0)
+        assert summary.decisions == {"act": 7, "warn": 3, "skip:active": 10}  # the org-wide rule: all recent
+        assert summary.monthly_savings == jira.monthly_savings == 7 * POLICY.price("jira-software")
+        assert (summary.accounts, summary.billable_accounts) == (10, 10)
+
     def test_decisions_sorted_and_hash_is_stable(self):
         """Same input gives the same sorted decisions and the same hash."""
         accounts = [make_account(f"a{i}", products={"jira-software": i * 20}) for i in range(10)]

@@ -1,7 +1,9 @@
 """Safety properties of the planner, checked over generated orgs and policies."""
 
+import hashlib
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ from core.model import (
     ProductAccess,
     ProductKey,
 )
-from core.planner import Verdict, decide, plan
+from core.planner import PlanBuilder, Verdict, decide, plan
 from core.policy import Policy, parse_policy
 from tests.fakes import NOW
 
@@ -132,3 +134,42 @@ def test_plan_is_independent_of_input_order(org, policy, rnd):
     assert a.decisions == b.decisions
     assert a.plan_hash == b.plan_hash
     assert a.summary == b.summary
+
+
+@settings(max_examples=100)
+@given(st.lists(accounts(), max_size=12, unique_by=lambda a: a.account_id), policies())
+def test_plan_hash_is_made_of_each_accounts_canonical_lines(org, policy):
+    """The builder's own lines are exactly :meth:`Decision.canonical` of the decisions it returns.
+
+    The builder writes the lines from the values at hand instead of reading them back, so a
+    change to one format without the other would make equal plans hash differently.
+    """
+    builder = PlanBuilder(policy, NOW)
+    digests = []
+    for account in org:
+        decisions = builder.add(account)
+        if decisions:
+            digests.append(hashlib.sha256("\n".join(d.canonical() for d in decisions).encode()).digest())
+    expected = hashlib.sha256(policy.policy_hash.encode())
+    for digest in sorted(digests):
+        expected.update(digest)
+    assert builder.plan_hash == expected.hexdigest()
+
+
+@settings(max_examples=100)
+@given(st.lists(accounts(), max_size=12, unique_by=lambda a: a.account_id), policies())
+def test_summary_is_the_sum_of_one_account_summaries(org, policy):
+    """Tallying accounts by shape gives the same figures as adding up each account's own summary."""
+    whole = plan(org, policy, NOW).summary
+    parts = [plan([account], policy, NOW).summary for account in org]
+    assert whole.accounts == sum(p.accounts for p in parts)
+    assert whole.billable_accounts == sum(p.billable_accounts for p in parts)
+    assert whole.unknown_activity == sum(p.unknown_activity for p in parts)
+    for code, count in whole.decisions.items():
+        assert count == sum(p.decisions.get(code, 0) for p in parts)
+    assert sum(whole.decisions.values()) == len(plan(org, policy, NOW).decisions)
+    for key, row in whole.products.items():
+        rows = [p.products[key] for p in parts if key in p.products]
+        for figure in ("billable_seats", "inactive", "to_warn", "to_act", "protected", "manage_in_idp", "unknown"):
+            assert getattr(row, figure) == sum(getattr(r, figure) for r in rows), figure
+        assert row.monthly_savings == sum((r.monthly_savings for r in rows), Decimal(0))
