@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bot import bootstrap, cli_lifecycle
+from bot.deployment import deployment_secrets, org_settings
 from bot.render import policy_table, restore_summary, scan_report
 from bot.scanning import NoProgress, ProgressSink
 from bot.settings import SettingsError, load_settings
@@ -148,7 +149,7 @@ def scan(
 ) -> None:
     """Scan a real Atlassian org read-only and preview the cleanup plan."""
     try:
-        settings = load_settings()
+        settings = org_settings(load_settings(), org)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     result = _run(
@@ -280,7 +281,7 @@ def main() -> None:
     org = None
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.secret_values(), fmt=settings.log_format)
+        configure_logging(settings.log_level, deployment_secrets(settings), fmt=settings.log_format)
         org = settings.atlassian_org_id
     except SettingsError:
         configure_logging()

@@ -22,6 +22,7 @@ from adapters.store.audit_archive import archive_audit
 from adapters.store.checkpoint import CheckpointError, CheckpointFile
 from bot import bootstrap
 from bot.compose import Bot, audit_checkpoints, open_bot, seal_audit, stores
+from bot.deployment import org_settings
 from bot.exports import export_audit, export_audit_before, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
@@ -63,14 +64,15 @@ class _Cli:
         self.run = run
         self.out = out
 
-    def settings(self) -> Settings:
+    def settings(self, org: str | None = None) -> Settings:
+        """The settings of ``org`` (``--org``): the environment's, or the org's own with a deployment file."""
         try:
-            return load_settings()
+            return org_settings(load_settings(), org)
         except SettingsError as exc:
             raise self.fail(str(exc)) from None
 
     def org_of(self, s: Settings, org: str | None) -> str:
-        chosen = org or s.atlassian_org_id
+        chosen = s.org_for(org)
         if not chosen:
             raise self.fail("missing ATLASSIAN_ORG_ID (or --org)")
         return chosen
@@ -144,7 +146,7 @@ def _commands_0(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Scan, then warn, act, delete and restore as the policy says (dry run unless mode: enforce)."""
-        s = cli.settings()
+        s = cli.settings(org)
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -164,7 +166,7 @@ def _commands_0(app: typer.Typer, cli: _Cli) -> None:
     @app.command()
     def status(org: OrgOption = None) -> None:
         """Recent runs, open warnings, held approvals and whether the kill switch is on."""
-        s = cli.settings()
+        s = cli.settings(org)
         org_id = cli.org_of(s, org)
         db = stores(s.database_url)
         paused = db.lifecycle.is_paused(org_id)
@@ -183,7 +185,7 @@ def _commands_0(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Kill switch: stop every write at once, including a run in progress."""
-        s = cli.settings()
+        s = cli.settings(org)
         org_id = cli.org_of(s, org)
         # The switch itself needs nothing but the database: chat being down never delays it.
         lifecycle = stores(s.database_url).lifecycle
@@ -199,7 +201,7 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
         """Turn the kill switch off; pending actions continue on the next run."""
-        s = cli.settings()
+        s = cli.settings(org)
         org_id = cli.org_of(s, org)
         lifecycle = stores(s.database_url).lifecycle
         set_paused(lifecycle, SystemClock(), org_id, False, cli_actor(as_))
@@ -209,7 +211,7 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
     @app.command()
     def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
         """Apply exactly the actions a run held for approval (not by the person who requested the run)."""
-        s = cli.settings()
+        s = cli.settings(org)
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -227,7 +229,7 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
     @app.command()
     def requests(org: OrgOption = None) -> None:
         """Self-service restore requests waiting for an admin (from Slack, Teams, email or JSM)."""
-        s = cli.settings()
+        s = cli.settings(org)
         cli.out.print(requests_table(stores(s.database_url).restores.pending_requests(cli.org_of(s, org))))
 
     @app.command("decide-restore")
@@ -240,7 +242,7 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Approve or deny a restore request; the requester hears back where they asked (email, JSM)."""
-        s = cli.settings()
+        s = cli.settings(org)
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -279,7 +281,7 @@ def _commands_2(app: typer.Typer, cli: _Cli) -> None:
         async def decided(bot: Bot) -> None:
             await tell_denied(bot.chatops.threads, org_id, run_id, cli_actor(as_), reason)
 
-        cli.after_change(s, lifecycle, org_id, text, thread=run_thread(run_id), decided=decided)
+        cli.after_change(cli.settings(org_id), lifecycle, org_id, text, thread=run_thread(run_id), decided=decided)
 
     @app.command()
     def restore(
@@ -290,7 +292,7 @@ def _commands_2(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Undo what jira-cleanup did to an account (re-add groups, unsuspend, re-activate, cancel deletion)."""
-        s = cli.settings()
+        s = cli.settings(org)
 
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
@@ -315,7 +317,7 @@ def _commands_3(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Never warn or change an account (or a group's members); open warnings are withdrawn at once."""
-        s = cli.settings()
+        s = cli.settings(org)
         org_id = cli.org_of(s, org)
         db = stores(s.database_url)
         try:
@@ -432,7 +434,7 @@ def _commands_5(app: typer.Typer, cli: _Cli) -> None:
     @app.command()
     def report(org: OrgOption = None, policy: PolicyOption = None) -> None:
         """Seats freed and money saved per month, per product, net of restores."""
-        s = cli.settings()
+        s = cli.settings(org)
         org_id = cli.org_of(s, org)
         pol = bootstrap.resolve_policy(policy, s)
         db = stores(s.database_url)

@@ -295,7 +295,7 @@ async def open_bot(
     clock = clock or SystemClock()
     people = people_of(settings)
     config = atlassian_config(settings, org_id) if atlassian else None
-    org = config.org_id if config is not None else (org_id or settings.atlassian_org_id)
+    org = config.org_id if config is not None else settings.org_for(org_id)
     if not org:
         raise SettingsError("missing ATLASSIAN_ORG_ID (or --org)")
     checkpoints = audit_checkpoints(settings)

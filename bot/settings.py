@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="DATABASE_URL")
     leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")
     jira_cleanup_policy: Path | None = Field(default=None, description="JIRA_CLEANUP_POLICY")
+    jira_cleanup_orgs: Path | None = Field(
+        default=None, description="JIRA_CLEANUP_ORGS: the deployment file of a many-org deployment (bot/deployment.py)"
+    )
     log_level: str = Field(default="WARNING", description="LOG_LEVEL")
     log_format: str = Field(default="console", description="LOG_FORMAT: console (readable) or json (one object a line)")
     # Four-eyes across platforms: which chat, CLI and email identities are one person, e.g.
@@ -251,9 +254,19 @@ class Settings(BaseSettings):
         secrets += [self.status_token, self.audit_key]
         return [v.get_secret_value() for v in secrets if v is not None]
 
+    def org_for(self, override: str | None) -> str | None:
+        """The org id a command works on: ``--org``, else ATLASSIAN_ORG_ID.
+
+        With a deployment file, ``--org`` (a short name or an org id) was already resolved into
+        this org's settings (:func:`bot.deployment.org_settings`): the id is ATLASSIAN_ORG_ID.
+        """
+        if self.jira_cleanup_orgs is not None:
+            return self.atlassian_org_id
+        return override or self.atlassian_org_id
+
     def require_atlassian(self, org_override: str | None = None) -> tuple[str, str]:
         """Return (org id, API key) or raise :class:`SettingsError` naming what is missing."""
-        org = org_override or self.atlassian_org_id
+        org = self.org_for(org_override)
         missing = []
         if not org:
             missing.append("ATLASSIAN_ORG_ID (or --org)")

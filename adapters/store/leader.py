@@ -190,6 +190,18 @@ class _Leadership:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+class _PgSession:
+    """The dedicated lock connection of a :class:`PostgresLeader` and its siblings."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.conn: Any = None  # psycopg.Connection (imported lazily: an optional dependency)
+        self.pid: int | None = None
+        self.schema = "public"
+        #: The orgs the siblings lead right now (the connection closes when none is left).
+        self.leading: set[str] = set()
+
+
 class PostgresLeader(_Leadership):
     """Leadership of one org at a time through a session advisory lock on a dedicated connection.
 
@@ -225,13 +237,48 @@ class PostgresLeader(_Leadership):
         self.lock_timeout = lock_timeout
         self.statement_timeout = statement_timeout
         self.keepalive_s = keepalive_s
-        self._mutex = threading.RLock()
-        self._conn: Any = None  # psycopg.Connection (imported lazily: an optional dependency)
-        self._pid: int | None = None
-        self._schema = "public"
+        self._session = _PgSession()
+        self._mutex = self._session.mutex
         self._org: str | None = None
         self._key: int | None = None
         self._epoch: int | None = None
+
+    def sibling(self) -> PostgresLeader:
+        """A leader for another org over the same lock connection (one session leads many orgs).
+
+        Each org has its own advisory lock and epoch; the connection closes when no sibling
+        leads any more (or fails, which ends every sibling's leadership at once, as Postgres
+        frees every lock of a session that ends).
+        """
+        other = PostgresLeader.__new__(PostgresLeader)
+        other.__dict__.update(self.__dict__)
+        other._org = other._key = other._epoch = None
+        return other
+
+    # The connection is the session's, shared by siblings.
+    @property
+    def _conn(self) -> Any:
+        return self._session.conn
+
+    @_conn.setter
+    def _conn(self, value: Any) -> None:
+        self._session.conn = value
+
+    @property
+    def _pid(self) -> int | None:
+        return self._session.pid
+
+    @_pid.setter
+    def _pid(self, value: int | None) -> None:
+        self._session.pid = value
+
+    @property
+    def _schema(self) -> str:
+        return self._session.schema
+
+    @_schema.setter
+    def _schema(self, value: str) -> None:
+        self._session.schema = value
 
     # -- read-only state -----------------------------------------------------------------
 
@@ -306,6 +353,7 @@ class PostgresLeader(_Leadership):
 
     def _drop(self) -> None:
         conn, self._conn, self._pid = self._conn, None, None
+        self._session.leading.clear()  # Postgres frees every lock of the session with it
         if conn is not None:
             try:
                 conn.close()
@@ -333,6 +381,8 @@ class PostgresLeader(_Leadership):
         with self._mutex:
             if self._org is not None and self._held_or_released(org_id):
                 return self._epoch
+            if org_id in self._session.leading:  # advisory locks are re-entrant within one session
+                raise RuntimeError(f"a sibling of {self.holder} already leads org {org_id!r}")
             conn = self._connect()
             key = leader_key(org_id, self._schema)
             try:
@@ -370,6 +420,7 @@ class PostgresLeader(_Leadership):
                 self._drop()
                 raise StoreError(f"bumping the leader epoch on {self.url} failed: {reason(exc, self._url)}") from exc
             self._org, self._key, self._epoch = org_id, key, epoch
+            self._session.leading.add(org_id)
             log.info("leader of org %r with epoch %d (%s)", org_id, epoch, self.holder)
             return epoch
 
@@ -417,12 +468,14 @@ class PostgresLeader(_Leadership):
             return True
 
     def release(self) -> None:
-        """Unlock (warning when Postgres says this session did not hold the lock) and close the connection."""
+        """Unlock (warning when Postgres says this session did not hold the lock); close the connection
+        unless a sibling still leads on it."""
         import psycopg
 
         with self._mutex:
             org, key = self._org, self._key
             self._org = self._key = self._epoch = None
+            self._session.leading.discard(org or "")
             if key is not None and self._usable():
                 try:
                     unlocked = bool(self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,)).fetchone()[0])
@@ -435,10 +488,21 @@ class PostgresLeader(_Leadership):
                             "(is the leader connection pooled?)",
                             org,
                         )
-            self._drop()
+            if not self._session.leading:
+                self._drop()
 
 
 # --------------------------------------------------------------------------- SQLite
+
+
+class _FileLock:
+    """The lock file descriptor of a :class:`SqliteLeader` and its siblings."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.fd: int | None = None
+        #: The orgs the siblings lead right now (the file lock is given back when none is left).
+        self.leading: set[str] = set()
 
 
 class SqliteLeader(_Leadership):
@@ -462,10 +526,25 @@ class SqliteLeader(_Leadership):
         self.holder = holder or default_holder()
         self._url = url
         self._engine: sa.Engine | None = None
-        self._mutex = threading.RLock()
-        self._fd: int | None = None
+        self._file = _FileLock()
+        self._mutex = self._file.mutex
         self._org: str | None = None
         self._epoch: int | None = None
+
+    def sibling(self) -> SqliteLeader:
+        """A leader for another org sharing this one's file lock: the process that holds it leads them all."""
+        other = SqliteLeader.__new__(SqliteLeader)
+        other.__dict__.update(self.__dict__)
+        other._engine, other._org, other._epoch = None, None, None
+        return other
+
+    @property
+    def _fd(self) -> int | None:
+        return self._file.fd
+
+    @_fd.setter
+    def _fd(self, value: int | None) -> None:
+        self._file.fd = value
 
     def _db(self) -> sa.Engine:
         if self._engine is None:
@@ -481,6 +560,14 @@ class SqliteLeader(_Leadership):
         with self._mutex:
             if self._org is not None and self._held_or_released(org_id):
                 return self._epoch
+            if org_id in self._file.leading:
+                raise RuntimeError(f"a sibling of {self.holder} already leads org {org_id!r}")
+            if self._fd is not None:  # a sibling holds the file lock: this process leads every org
+                epoch = self._bump(org_id)
+                self._org, self._epoch = org_id, epoch
+                self._file.leading.add(org_id)
+                log.info("leader of org %r with epoch %d (%s)", org_id, epoch, self.holder)
+                return epoch
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -497,6 +584,7 @@ class SqliteLeader(_Leadership):
                 os.close(fd)
                 raise
             self._fd, self._org, self._epoch = fd, org_id, epoch
+            self._file.leading.add(org_id)
             log.info("leader of org %r with epoch %d (%s)", org_id, epoch, self.holder)
             return epoch
 
@@ -546,9 +634,11 @@ class SqliteLeader(_Leadership):
     def release(self) -> None:
         """Unlock and close the lock file (the file stays: deleting lock files races with other lockers)."""
         with self._mutex:
-            fd, self._fd = self._fd, None
+            self._file.leading.discard(self._org or "")
             self._org = self._epoch = None
-            if fd is not None:
+            fd = self._fd
+            if fd is not None and not self._file.leading:
+                self._fd = None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 finally:

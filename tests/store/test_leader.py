@@ -171,6 +171,44 @@ def test_orgs_are_led_independently_on_postgres(pg: Db) -> None:
         a.acquire("org-b")
 
 
+def siblings(db: Db, holder: str, count: int) -> list[Any]:
+    """``count`` leaders of one replica over one lock session (released at the end of the test)."""
+    first = db.leader(holder)
+    made = [first, *(first.sibling() for _ in range(count - 1))]
+    db.leaders.extend(made[1:])
+    return made
+
+
+def test_siblings_lead_many_orgs_on_one_session(db: Db) -> None:
+    """One replica leads many orgs through siblings: one lock connection, a lock and an epoch per org."""
+    ours, theirs = siblings(db, "a", 4), siblings(db, "b", 3)
+    assert [s.acquire(f"org-{i}") for i, s in enumerate(ours[:3])] == [1, 1, 1]
+    assert [s.acquire(f"org-{i}") for i, s in enumerate(theirs)] == [None, None, None]
+    # Postgres: a lock per org, so an org nobody leads goes to the other replica. SQLite: one
+    # file lock per database, so the process holding it leads every org.
+    assert theirs[0].acquire("org-free") == (1 if db.postgres else None)
+    with pytest.raises(RuntimeError, match="already leads"):
+        ours[3].acquire("org-1")  # two siblings for one org would share its lock
+    if db.postgres:
+        pids = {s.backend_pid for s in ours[:3]}
+        assert len(pids) == 1
+        assert None not in pids
+    ours[1].release()  # one org given up, the others still led on the same session
+    assert [s.still_leader() for s in ours[:3]] == [True, False, True]
+    assert theirs[1].acquire("org-1") == (2 if db.postgres else None)
+    ours[0].release()
+    ours[2].release()
+    assert theirs[2].acquire("org-2") == 2
+
+
+def test_a_dead_sibling_session_frees_every_org_it_led(pg: Db) -> None:
+    ours, theirs = siblings(pg, "a", 2), siblings(pg, "b", 2)
+    assert [s.acquire(f"org-{i}") for i, s in enumerate(ours)] == [1, 1]
+    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=ours[0].backend_pid)
+    assert [s.still_leader() for s in ours] == [False, False]
+    assert [s.acquire(f"org-{i}") for i, s in enumerate(theirs)] == [2, 2]
+
+
 def test_one_sqlite_file_has_one_leader_process(tmp_path: Path, lifecycle_clock: FixedClock) -> None:
     """SQLite is one host: the file lock is per database file, whatever the org."""
     url = f"sqlite:///{tmp_path / 'one.db'}"
