@@ -7,8 +7,6 @@ may act opens the whole bot (:func:`~bot.compose.open_bot`) with every configure
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,7 @@ from adapters.store import create_lifecycle_store, mask_url
 from adapters.store.audit_archive import archive_audit
 from adapters.store.checkpoint import CheckpointError, CheckpointFile
 from bot import bootstrap
-from bot.compose import Bot, audit_checkpoints, open_bot, seal_audit, stores
+from bot.compose import Bot, audit_checkpoints, open_bot, stores
 from bot.deployment import org_settings
 from bot.exports import export_audit, export_audit_before, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
@@ -344,22 +342,19 @@ def _commands_3(app: typer.Typer, cli: _Cli) -> None:
         policy: PolicyOption = None,
         org: OrgOption = None,
     ) -> None:
-        """Run the scheduler (the policy's lifecycle.schedule, UTC) and the HTTP server until stopped."""
+        """Run the scheduler (the policy's lifecycle.schedule, UTC) and the HTTP server until stopped.
+
+        With a deployment file (JIRA_CLEANUP_ORGS): every org of it (or the one --org names), each
+        on its own schedule with its endpoints under /o/<name>/.
+        """
         s = cli.settings()
 
         async def go() -> None:
-            from bot.scheduler import validate_cron  # serve's parts load only for serve
-            from bot.service import DEFAULT_SCHEDULE
+            from bot.serving import serve_orgs, served_orgs  # serve's parts load only for serve
 
-            pol = bootstrap.resolve_policy(policy, s)
-            cron = pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE
             try:
-                validate_cron(cron)
-            except ValueError as exc:
-                raise cli.fail(f"lifecycle.schedule: {exc}") from None
-            try:
-                async with open_bot(s, pol, org_id=org, acts=True) as bot:
-                    await serve_bot(bot, cron, s, host, port, cli.out.print)
+                orgs = served_orgs(s, org, policy)
+                await serve_orgs(s, orgs, host, port, cli.out.print)
             except NotImplementedError as exc:
                 raise cli.fail(str(exc)) from None
 
@@ -455,45 +450,3 @@ def _commands_5(app: typer.Typer, cli: _Cli) -> None:
         except LookupError:
             raise cli.fail(f"--run: no run {run_id!r} in {mask_url(s.database_url)}") from None
         cli.out.print(f"Wrote {count:,} rows to {path}")
-
-
-async def serve_bot(bot: Bot, cron: str, s: Settings, host: str, port: int, say: Callable[[str], object]) -> None:
-    """Lead or follow, schedule runs, serve HTTP and every chat surface until a signal stops it."""
-    from adapters.store.leader import leader_for
-    from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler
-    from bot.server import build_app
-    from bot.server import serve as serve_http
-    from bot.service import Service, wait_for_signal
-
-    pol = bot.policy
-    surfaces = bot.surfaces
-    leader = leader_for(s.database_url, leader_url=s.leader_database_url)
-    service = Service(bot.require_engine(), pol, bot.org_id, bot.db, leader=leader)
-    await service.lead()
-
-    async def scheduled() -> None:
-        await service.scheduled_run()
-        if service.role == "leader":
-            await surfaces.housekeeping()
-        await seal_audit(bot.checkpoints, bot.db)
-
-    scheduler = build_scheduler(cron, scheduled)
-    token = s.status_token.get_secret_value() if s.status_token is not None else ""
-    app = build_app(health=service.health, metrics=service.metrics, limiter=surfaces.chat_limiter, status_token=token)
-    surfaces.mount(app)
-    runner, url = await serve_http(app, host, port)
-    scheduler.start()
-    # `kill -USR1 <pid>`: run the scheduled job now, through the scheduler (an operator's "run now").
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: run_now(scheduler))
-    await surfaces.start()
-    say(
-        f"jira-cleanup serving on {url} (health: {url}/healthz); schedule '{cron}' UTC, "
-        f"next run {next_runs(cron, datetime.now(UTC), 1)[0]:%Y-%m-%d %H:%M} UTC; "
-        + ("; ".join(surfaces.names) or "no chat, email or JSM surface configured")
-    )
-    try:
-        await wait_for_signal()
-    finally:
-        await stop_scheduler(scheduler)
-        await runner.cleanup()
-        leader.release()

@@ -282,6 +282,8 @@ async def open_bot(
     acts: bool = False,
     directory: Directory | None = None,
     clock: Clock | None = None,
+    db: Stores | None = None,
+    checkpoints: CheckpointFile | None = None,
 ) -> AsyncIterator[Bot]:
     """Build everything a command needs; close it all on exit.
 
@@ -289,6 +291,8 @@ async def open_bot(
     ``status``...): no API key is needed. ``acts``: the command may reduce access, so in
     ``mode: enforce`` it is refused (:class:`SettingsError`, :data:`NO_CHANNEL`) unless a
     channel reaches people. ``directory`` and ``clock`` are for tests (a simulated clock).
+    ``db`` and ``checkpoints``: the stores and audit checkpoints of a process serving several
+    orgs (shared, left open); by default this bot opens (and closes) its own.
     """
     if acts and policy.mode is Mode.ENFORCE and not reaches_people(settings):
         raise SettingsError(NO_CHANNEL)
@@ -298,10 +302,12 @@ async def open_bot(
     org = config.org_id if config is not None else settings.org_for(org_id)
     if not org:
         raise SettingsError("missing ATLASSIAN_ORG_ID (or --org)")
-    checkpoints = audit_checkpoints(settings)
-    db = stores(settings.database_url)
+    checkpoints = checkpoints or audit_checkpoints(settings)
+    owned = db is None
+    db = db or stores(settings.database_url)
     async with AsyncExitStack() as stack:
-        stack.callback(db.close)
+        if owned:
+            stack.callback(db.close)
         surfaces = await compose(settings, db, policy, org, clock=clock, people=people)
         stack.push_async_callback(surfaces.aclose)
         notifier = surfaces.notifier or ConsoleNotifier()

@@ -17,6 +17,7 @@ Any other exception escaping a handler is logged with its traceback and answered
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -82,7 +83,11 @@ def json_depth(text: str) -> int:
     return deepest
 
 
+_ORG_PREFIX = re.compile(r"^/o/[a-z0-9][a-z0-9-]*(?=/)")
+
+
 def _rule_for(path: str) -> Rule | None:
+    path = _ORG_PREFIX.sub("", path, count=1)  # an org's endpoints in a many-org deployment: /o/<name>/...
     return next((r for r in RULES if path == r.prefix or (r.prefix.endswith("/") and path.startswith(r.prefix))), None)
 
 

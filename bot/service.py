@@ -47,8 +47,9 @@ class Service:
         if epoch is None:
             self.engine.epoch = None
             self.engine.executes = False
+            if self.role != "standby":  # said once per change, not at every retry
+                log.info("another replica leads org %s: standing by", self.org_id)
             self.role = "standby"
-            log.info("another replica leads org %s: standing by", self.org_id)
             return False
         self.engine.epoch = epoch
         self.engine.executes = True

@@ -1,0 +1,240 @@
+"""``jira-cleanup serve``: one process, one HTTP server, one or many orgs.
+
+Without a deployment file the process serves the org of its environment at the root paths
+(``/slack/events``, ``/api/messages``, ``/email/...``), as it always did. With one
+(``JIRA_CLEANUP_ORGS``, see :mod:`bot.deployment`) every org of the file (or the one ``--org``
+names) is opened with its own settings and policy through the composition root, and its chat,
+email-link, file and JSM endpoints live under ``/o/<name>/``: each org's Slack app, Teams bot and
+JSM webhook point there, each checks only its own org's secrets and knows only its own org's
+admins, engine and data. The database, the audit checkpoints and the lock session are shared.
+
+Leadership is per org (:mod:`adapters.store.leader`): every org has its own advisory lock and
+fencing epoch on the replica's one lock session, so N replicas share M orgs. Each replica tries
+to lead every org it does not lead every :data:`LEAD_EVERY` seconds, so the orgs of a replica that
+died (its session ended, Postgres freed its locks) are taken over within seconds; a standby
+org's scheduled run is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from bot import bootstrap
+from bot.compose import NO_CHANNEL, Bot, audit_checkpoints, open_bot, reaches_people, seal_audit, stores
+from bot.deployment import load_deployment, settings_of
+from bot.service import Service
+from bot.settings import Settings, SettingsError
+from core.policy import Mode, Policy
+
+log = logging.getLogger("jira_cleanup.serving")
+
+#: Seconds between two attempts to lead the orgs this replica does not lead.
+LEAD_EVERY = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One org as ``serve`` runs it: its settings, policy, schedule and path prefix ("" at the root)."""
+
+    name: str
+    settings: Settings
+    policy: Policy
+    cron: str
+    prefix: str
+    org_override: str | None = None
+
+
+def served_orgs(base: Settings, org: str | None, policy_path: Path | None) -> list[Served]:
+    """What to serve: the environment's org, or the deployment's orgs (``org``: only that one).
+
+    Raises :class:`SettingsError` naming a bad setting or schedule.
+    """
+    from bot.scheduler import validate_cron
+    from bot.service import DEFAULT_SCHEDULE
+
+    if base.jira_cleanup_orgs is None:
+        pol = bootstrap.resolve_policy(policy_path, base)
+        chosen = [Served("", base, pol, pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE, "", org)]
+        where = ["lifecycle.schedule"]
+    else:
+        deployment = load_deployment(base.jira_cleanup_orgs)
+        entries = [deployment.pick(org)] if org is not None else list(deployment.orgs)
+        if policy_path is not None and len(entries) > 1:
+            raise SettingsError("--policy: each org of the deployment file has its own policy (or pick one with --org)")
+        chosen, where = [], []
+        for entry in entries:
+            settings = settings_of(base, entry)
+            pol = bootstrap.resolve_policy(policy_path, settings)
+            cron = entry.schedule or pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE
+            chosen.append(Served(entry.name, settings, pol, cron, entry.prefix))
+            where.append(f"orgs.{entry.name}.schedule" if entry.schedule else f"{entry.name}: lifecycle.schedule")
+    for served, field in zip(chosen, where, strict=True):
+        try:
+            validate_cron(served.cron)
+        except ValueError as exc:
+            raise SettingsError(f"{field}: {exc}") from None
+        if served.policy.mode is Mode.ENFORCE and not reaches_people(served.settings):
+            raise SettingsError(f"orgs.{served.name}: {NO_CHANNEL}" if served.name else NO_CHANNEL)
+    return chosen
+
+
+async def serve_orgs(
+    base: Settings, orgs: Sequence[Served], host: str, port: int, say: Callable[[str], object]
+) -> None:
+    """Open every org over one database and serve them until SIGINT or SIGTERM."""
+    db = stores(base.database_url)
+    checkpoints = audit_checkpoints(base)
+    async with AsyncExitStack() as stack:
+        stack.callback(db.close)
+        bots: list[tuple[Served, Bot]] = []
+        for served in orgs:
+            opened = open_bot(
+                served.settings, served.policy, org_id=served.org_override, acts=True, db=db, checkpoints=checkpoints
+            )
+            bots.append((served, await stack.enter_async_context(opened)))
+        await _serve(base, bots, host, port, say)
+
+
+async def _serve(
+    base: Settings, bots: Sequence[tuple[Served, Bot]], host: str, port: int, say: Callable[[str], object]
+) -> None:
+    from adapters.store.leader import leader_for
+    from bot.scheduler import DEFAULT_JOB_ID, build_scheduler, next_runs, run_now, stop_scheduler
+    from bot.server import build_app
+    from bot.server import serve as serve_http
+    from bot.service import wait_for_signal
+
+    first = leader_for(base.database_url, leader_url=base.leader_database_url)
+    fleet = Fleet([])
+    schedulers = []
+    for index, (served, bot) in enumerate(bots):
+        leader = first if index == 0 else first.sibling()
+        service = Service(bot.require_engine(), served.policy, bot.org_id, bot.db, leader=leader)
+        fleet.services.append((served.name, service))
+        job_id = f"{DEFAULT_JOB_ID}-{served.name}" if served.name else DEFAULT_JOB_ID
+        schedulers.append(build_scheduler(served.cron, _job(service, bot), job_id=job_id))
+    await fleet.lead()
+    token = base.status_token.get_secret_value() if base.status_token is not None else ""
+    app = build_app(
+        health=fleet.health, metrics=fleet.metrics, limiter=bots[0][1].surfaces.chat_limiter, status_token=token
+    )
+    for served, bot in bots:
+        _mount(app, served.prefix, bot)
+    runner, url = await serve_http(app, host, port)
+    for scheduler in schedulers:
+        scheduler.start()
+
+    # `kill -USR1 <pid>`: run every org's scheduled job now, through its scheduler (an operator's "run now").
+    def run_all_now() -> None:
+        for scheduler in schedulers:
+            run_now(scheduler)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, run_all_now)
+    leading = asyncio.create_task(fleet.keep_leading())
+    for _served, bot in bots:
+        await bot.surfaces.start()
+    say(_banner(url, bots, next_runs))
+    try:
+        await wait_for_signal()
+    finally:
+        leading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
+        for scheduler in schedulers:
+            await stop_scheduler(scheduler)
+        await runner.cleanup()
+        fleet.release()
+
+
+def _job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:
+    async def scheduled() -> None:
+        await service.scheduled_run()
+        if service.role == "leader":
+            await bot.surfaces.housekeeping()
+        await seal_audit(bot.checkpoints, bot.db)
+
+    return scheduled
+
+
+def _mount(app: web.Application, prefix: str, bot: Bot) -> None:
+    """The org's endpoints: at the root, or in a sub-application under its prefix."""
+    if not prefix:
+        bot.surfaces.mount(app)
+        return
+    sub = web.Application(client_max_size=app._client_max_size)
+    bot.surfaces.mount(sub)
+    app.add_subapp(prefix, sub)
+
+
+def _banner(url: str, bots: Sequence[tuple[Served, Bot]], next_runs: Callable[..., list[datetime]]) -> str:
+    now = datetime.now(UTC)
+    parts = []
+    for served, bot in bots:
+        at = f"{url}{served.prefix}" if served.prefix else url
+        surfaces = "; ".join(bot.surfaces.names) or "no chat, email or JSM surface configured"
+        label = f"org {served.name} ({bot.org_id}) at {at}: " if served.name else ""
+        parts.append(
+            f"{label}schedule '{served.cron}' UTC, next run {next_runs(served.cron, now, 1)[0]:%Y-%m-%d %H:%M} UTC; "
+            f"{surfaces}"
+        )
+    return f"jira-cleanup serving on {url} (health: {url}/healthz); " + " | ".join(parts)
+
+
+@dataclass
+class Fleet:
+    """The services of every org this process serves: leadership, health and metrics for all of them."""
+
+    services: list[tuple[str, Service]]
+
+    async def lead(self) -> None:
+        """Keep (or try to take) the leadership of every org; a failure for one org never stops the others."""
+        for name, service in self.services:
+            try:
+                await service.lead()
+            except Exception:
+                log.exception("leading org %s failed; trying again in %.0fs", name or service.org_id, LEAD_EVERY)
+
+    async def keep_leading(self) -> None:
+        """Try to lead every org again every :data:`LEAD_EVERY` seconds (take over a dead replica's orgs)."""
+        while True:
+            await asyncio.sleep(LEAD_EVERY)
+            await self.lead()
+
+    def release(self) -> None:
+        """Give every org up (the next replica takes them over at once)."""
+        for _name, service in self.services:
+            if service.leader is not None:
+                service.leader.release()
+
+    async def health(self) -> Mapping[str, object]:
+        """One org: its health as before. Several: each org's health by name, and this replica's role."""
+        each = {}
+        for name, service in self.services:
+            each[name] = await service.health()
+        if len(each) == 1:
+            return next(iter(each.values()))
+        roles = {str(h.get("role")) for h in each.values()}
+        return {"role": "leader" if "leader" in roles else "standby", "orgs": each}
+
+    async def metrics(self) -> Mapping[str, float]:
+        """One org: its metrics. Several: the sums, plus each org's figures suffixed with its name."""
+        totals: dict[str, float] = {}
+        for name, service in self.services:
+            figures = await service.metrics()
+            for key, value in figures.items():
+                totals[key] = totals.get(key, 0.0) + value
+                if len(self.services) > 1:
+                    totals[f"{key}_{name.replace('-', '_')}"] = value
+            if len(self.services) > 1:
+                totals[f"leading_{name.replace('-', '_')}"] = 1.0 if service.role == "leader" else 0.0
+        return totals
