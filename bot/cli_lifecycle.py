@@ -62,10 +62,17 @@ class _Cli:
         self.run = run
         self.out = out
 
+    def process_settings(self) -> Settings:
+        """The environment's settings, before any org of a deployment file is picked."""
+        try:
+            return load_settings()
+        except SettingsError as exc:
+            raise self.fail(str(exc)) from None
+
     def settings(self, org: str | None = None) -> Settings:
         """The settings of ``org`` (``--org``): the environment's, or the org's own with a deployment file."""
         try:
-            return org_settings(load_settings(), org)
+            return org_settings(self.process_settings(), org)
         except SettingsError as exc:
             raise self.fail(str(exc)) from None
 
@@ -347,7 +354,7 @@ def _commands_3(app: typer.Typer, cli: _Cli) -> None:
         With a deployment file (JIRA_CLEANUP_ORGS): every org of it (or the one --org names), each
         on its own schedule with its endpoints under /o/<name>/.
         """
-        s = cli.settings()
+        s = cli.process_settings()
 
         async def go() -> None:
             from bot.serving import serve_orgs, served_orgs  # serve's parts load only for serve

@@ -109,7 +109,7 @@ async def _serve(
     base: Settings, bots: Sequence[tuple[Served, Bot]], host: str, port: int, say: Callable[[str], object]
 ) -> None:
     from adapters.store.leader import leader_for
-    from bot.scheduler import DEFAULT_JOB_ID, build_scheduler, next_runs, run_now, stop_scheduler
+    from bot.scheduler import build_scheduler, next_runs, run_now, stop_scheduler
     from bot.server import build_app
     from bot.server import serve as serve_http
     from bot.service import wait_for_signal
@@ -121,8 +121,7 @@ async def _serve(
         leader = first if index == 0 else first.sibling()
         service = Service(bot.require_engine(), served.policy, bot.org_id, bot.db, leader=leader)
         fleet.services.append((served.name, service))
-        job_id = f"{DEFAULT_JOB_ID}-{served.name}" if served.name else DEFAULT_JOB_ID
-        schedulers.append(build_scheduler(served.cron, _job(service, bot), job_id=job_id))
+        schedulers.append(build_scheduler(served.cron, _job(service, bot)))  # a scheduler per org
     await fleet.lead()
     token = base.status_token.get_secret_value() if base.status_token is not None else ""
     app = build_app(
@@ -171,9 +170,13 @@ def _mount(app: web.Application, prefix: str, bot: Bot) -> None:
     if not prefix:
         bot.surfaces.mount(app)
         return
+    from bot.server import ROUTES
+
     sub = web.Application(client_max_size=app._client_max_size)
+    sub[ROUTES] = []
     bot.surfaces.mount(sub)
     app.add_subapp(prefix, sub)
+    app[ROUTES].extend((method, f"{prefix}{path}") for method, path in sub[ROUTES])
 
 
 def _banner(url: str, bots: Sequence[tuple[Served, Bot]], next_runs: Callable[..., list[datetime]]) -> str:
