@@ -36,6 +36,8 @@ class Service:
     last_error: str | None = field(default=None)
     leader: LeaderLock | None = None
     role: str = "leader"
+    #: True while a scheduled run is in progress (leadership is not given up in the middle of one).
+    running: bool = False
 
     async def lead(self) -> bool:
         """Only the leader acts: keep (or try to take) leadership and set the engine's fencing epoch."""
@@ -57,10 +59,27 @@ class Service:
         log.info("leading org %s with fencing epoch %s", self.org_id, epoch)
         return True
 
+    async def step_down(self) -> None:
+        """Give the org up to another replica (not during a run); the engine stops acting at once."""
+        if self.leader is None or self.running:
+            return
+        self.engine.epoch = None
+        self.engine.executes = False
+        self.role = "standby"
+        await asyncio.to_thread(self.leader.release)
+        log.info("handed org %s over to another replica", self.org_id)
+
     async def scheduled_run(self) -> RunReport | None:
         """The scheduler's job: the same use case as ``jira-cleanup run`` (leader only)."""
         if not await self.lead():
             return None
+        self.running = True
+        try:
+            return await self._run()
+        finally:
+            self.running = False
+
+    async def _run(self) -> RunReport | None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         try:
             report, path = await run_once(

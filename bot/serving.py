@@ -10,9 +10,10 @@ admins, engine and data. The database, the audit checkpoints and the lock sessio
 
 Leadership is per org (:mod:`adapters.store.leader`): every org has its own advisory lock and
 fencing epoch on the replica's one lock session, so N replicas share M orgs. Each replica tries
-to lead every org it does not lead every :data:`LEAD_EVERY` seconds, so the orgs of a replica that
-died (its session ended, Postgres freed its locks) are taken over within seconds; a standby
-org's scheduled run is skipped.
+to lead every org it does not lead every LEADER_RETRY_SECONDS, so the orgs of a replica that
+died (its session ended, Postgres freed its locks) are taken over within seconds
+(LEADER_RETRY_SECONDS), and a replica leads at most its fair share of the orgs; a standby org's
+scheduled run is skipped.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,8 +40,6 @@ from core.policy import Mode, Policy
 
 log = logging.getLogger("jira_cleanup.serving")
 
-#: Seconds between two attempts to lead the orgs this replica does not lead.
-LEAD_EVERY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +78,11 @@ def served_orgs(base: Settings, org: str | None, policy_path: Path | None) -> li
             cron = entry.schedule or pol.lifecycle.schedule_cron or DEFAULT_SCHEDULE
             chosen.append(Served(entry.name, settings, pol, cron, entry.prefix))
             where.append(f"orgs.{entry.name}.schedule" if entry.schedule else f"{entry.name}: lifecycle.schedule")
-    for served, field in zip(chosen, where, strict=True):
+    for served, setting in zip(chosen, where, strict=True):
         try:
             validate_cron(served.cron)
         except ValueError as exc:
-            raise SettingsError(f"{field}: {exc}") from None
+            raise SettingsError(f"{setting}: {exc}") from None
         if served.policy.mode is Mode.ENFORCE and not reaches_people(served.settings):
             raise SettingsError(f"orgs.{served.name}: {NO_CHANNEL}" if served.name else NO_CHANNEL)
     return chosen
@@ -115,7 +115,7 @@ async def _serve(
     from bot.service import wait_for_signal
 
     first = leader_for(base.database_url, leader_url=base.leader_database_url)
-    fleet = Fleet([])
+    fleet = Fleet([], every=base.leader_retry_seconds)
     schedulers = []
     for index, (served, bot) in enumerate(bots):
         leader = first if index == 0 else first.sibling()
@@ -198,19 +198,55 @@ class Fleet:
     """The services of every org this process serves: leadership, health and metrics for all of them."""
 
     services: list[tuple[str, Service]]
+    #: Seconds between two rounds of :meth:`lead` (LEADER_RETRY_SECONDS).
+    every: float = 5.0
+    #: Orders the orgs this replica tries to lead (see :meth:`_standby_order`).
+    seed: int = field(default_factory=lambda: random.randrange(2**32))
 
     async def lead(self) -> None:
-        """Keep (or try to take) the leadership of every org; a failure for one org never stops the others."""
-        for name, service in self.services:
-            try:
-                await service.lead()
-            except Exception:
-                log.exception("leading org %s failed; trying again in %.0fs", name or service.org_id, LEAD_EVERY)
+        """Keep the orgs this replica leads and take free ones, up to its fair share.
+
+        The fair share is the number of orgs divided by the live replicas
+        (:meth:`~core.ports.LeaderLock.replicas`), rounded up: a replica that started first gives
+        its excess orgs up (between runs) as others start, and takes a dead replica's orgs when
+        fewer replicas are left. A failure for one org never stops the others.
+        """
+        if not self.services:
+            return
+        first = self.services[0][1].leader
+        try:
+            live = await asyncio.to_thread(first.replicas) if first is not None else 1
+        except Exception:
+            log.exception("counting the replicas failed; trying again in %.0fs", self.every)
+            return
+        fair = -(-len(self.services) // max(1, live))
+        leading = [s for _n, s in self.services if s.role == "leader" and await self._lead(s)]
+        for service in leading[fair:]:
+            await service.step_down()
+        count = min(len(leading), fair)
+        for _name, service in self._standby_order():
+            if count >= fair:
+                break
+            if service.role != "leader" and await self._lead(service):
+                count += 1
+
+    async def _lead(self, service: Service) -> bool:
+        try:
+            return await service.lead()
+        except Exception:
+            log.exception("leading org %s failed; trying again in %.0fs", service.org_id, self.every)
+            return False
+
+    def _standby_order(self) -> list[tuple[str, Service]]:
+        """The orgs in an order of this replica's own, so starting replicas do not all want the same org first."""
+        order = list(self.services)
+        random.Random(self.seed).shuffle(order)
+        return order
 
     async def keep_leading(self) -> None:
-        """Try to lead every org again every :data:`LEAD_EVERY` seconds (take over a dead replica's orgs)."""
+        """Lead again every :attr:`every` seconds (take over a dead replica's orgs, share with new ones)."""
         while True:
-            await asyncio.sleep(LEAD_EVERY)
+            await asyncio.sleep(self.every)
             await self.lead()
 
     def release(self) -> None:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     atlassian_max_attempts: int = Field(default=6, ge=1, le=20)
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="DATABASE_URL")
     leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")
+    leader_retry_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="LEADER_RETRY_SECONDS: how often serve tries to lead free orgs"
+    )
     jira_cleanup_policy: Path | None = Field(default=None, description="JIRA_CLEANUP_POLICY")
     jira_cleanup_orgs: Path | None = Field(
         default=None, description="JIRA_CLEANUP_ORGS: the deployment file of a many-org deployment (bot/deployment.py)"

@@ -436,6 +436,14 @@ class LeaderLock(Protocol):
         """Give leadership up (idempotent); ``acquire`` may be called again afterwards."""
         ...
 
+    def replicas(self) -> int:
+        """How many replicas compete for the orgs right now, this one included (at least 1).
+
+        A replica leads at most its fair share of the orgs it serves (their number divided by
+        this), so replicas started later get orgs too.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationRecord:

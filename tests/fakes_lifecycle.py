@@ -404,6 +404,10 @@ class FakeLeaderLock:
         self.epoch: int | None = None
         self.acquired = 0  # successful acquisitions, for assertions
 
+    def replicas(self) -> int:
+        """The fakes of one store are the replicas."""
+        return 1
+
     def acquire(self, org_id: str) -> int | None:
         """Lead ``org_id`` when nobody does: the new epoch, else None (the current one when still leading it)."""
         if self.org_id is not None:

@@ -116,6 +116,20 @@ SELECT pg_backend_pid(), EXISTS (
 """
 
 
+# Live replicas of a schema: sessions holding a two-key presence lock in its namespace (objsubid 2).
+_PRESENT_SQL = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = (%s::int & 4294967295)
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+def presence_namespace(schema: str) -> int:
+    """The signed 32-bit first key of the presence locks of ``schema``'s replicas."""
+    digest = hashlib.sha256(f"jira-cleanup:replicas:{schema}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
 class LeaderLockError(StoreError):
     """The leader lock cannot be used safely (no ``leader_epochs`` table, an unsupported URL...)."""
 
@@ -195,6 +209,9 @@ class _PgSession:
 
     def __init__(self) -> None:
         self.mutex = threading.RLock()
+        #: This replica's presence lock key (second half) and whether the session holds it.
+        self.member = int.from_bytes(os.urandom(4), "big", signed=True)
+        self.present = False
         self.conn: Any = None  # psycopg.Connection (imported lazily: an optional dependency)
         self.pid: int | None = None
         self.schema = "public"
@@ -353,6 +370,7 @@ class PostgresLeader(_Leadership):
 
     def _drop(self) -> None:
         conn, self._conn, self._pid = self._conn, None, None
+        self._session.present = False
         self._session.leading.clear()  # Postgres frees every lock of the session with it
         if conn is not None:
             try:
@@ -440,6 +458,29 @@ class PostgresLeader(_Leadership):
             conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self.lock_timeout * 1000))}")
             row = conn.execute(_BUMP_SQL, (org_id, self.holder)).fetchone()
         return int(row[0])
+
+    def replicas(self) -> int:
+        """How many replicas compete for this schema's orgs right now, this one included.
+
+        Each replica's lock session holds a *presence* lock: a two-key advisory lock whose first
+        key is the schema's namespace (:func:`presence_namespace`), so ``pg_locks`` counts the live
+        sessions of this deployment without any table or coordinator; a dead replica's session,
+        and its presence, end together. Raises :class:`StoreError` when the database is unreachable.
+        """
+        import psycopg
+
+        with self._mutex:
+            conn = self._connect()
+            namespace = presence_namespace(self._schema)
+            try:
+                if not self._session.present:
+                    conn.execute("SELECT pg_advisory_lock(%s, %s)", (namespace, self._session.member))
+                    self._session.present = True
+                row = conn.execute(_PRESENT_SQL, (namespace,)).fetchone()
+            except psycopg.Error as exc:
+                self._drop()
+                raise StoreError(f"counting the replicas on {self.url} failed: {reason(exc, self._url)}") from exc
+            return max(1, int(row[0]))
 
     def still_leader(self) -> bool:
         """True while the lock connection is alive, holds the lock and the org's epoch is still ours.
@@ -613,6 +654,10 @@ class SqliteLeader(_Leadership):
                 ) from exc
             raise StoreError(f"bumping the leader epoch in {mask_url(self._url)} failed: {why}") from exc
         return epoch
+
+    def replicas(self) -> int:
+        """Always 1: one process leads every org of a SQLite database file (it is one host)."""
+        return 1
 
     def still_leader(self) -> bool:
         """True while the file lock is held on the file at the lock path and the org's epoch is ours."""
