@@ -41,7 +41,6 @@ from core.policy import Mode, Policy
 log = logging.getLogger("jira_cleanup.serving")
 
 
-
 @dataclass(frozen=True, slots=True)
 class Served:
     """One org as ``serve`` runs it: its settings, policy, schedule and path prefix ("" at the root)."""

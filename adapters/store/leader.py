@@ -289,14 +289,6 @@ class PostgresLeader(_Leadership):
     def _pid(self, value: int | None) -> None:
         self._session.pid = value
 
-    @property
-    def _schema(self) -> str:
-        return self._session.schema
-
-    @_schema.setter
-    def _schema(self, value: str) -> None:
-        self._session.schema = value
-
     # -- read-only state -----------------------------------------------------------------
 
     @property
@@ -365,7 +357,7 @@ class PostgresLeader(_Leadership):
         if schema is None:
             conn.close()
             raise LeaderLockError(f"{self.url}: no schema of the search_path exists (migrate the stores first)")
-        self._conn, self._pid, self._schema = conn, server_pid, str(schema)
+        self._conn, self._pid, self._session.schema = conn, server_pid, str(schema)
         return conn
 
     def _drop(self) -> None:
@@ -402,7 +394,7 @@ class PostgresLeader(_Leadership):
             if org_id in self._session.leading:  # advisory locks are re-entrant within one session
                 raise RuntimeError(f"a sibling of {self.holder} already leads org {org_id!r}")
             conn = self._connect()
-            key = leader_key(org_id, self._schema)
+            key = leader_key(org_id, self._session.schema)
             try:
                 got = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
             except psycopg.Error as exc:
@@ -471,7 +463,7 @@ class PostgresLeader(_Leadership):
 
         with self._mutex:
             conn = self._connect()
-            namespace = presence_namespace(self._schema)
+            namespace = presence_namespace(self._session.schema)
             try:
                 if not self._session.present:
                     conn.execute("SELECT pg_advisory_lock(%s, %s)", (namespace, self._session.member))
