@@ -41,7 +41,7 @@ class ButtonActions:
         """Check the clicker, expiry and single use, then act once."""
         ops = self.ops
         token_hash = hash_token(raw)
-        token = await asyncio.to_thread(ops.tokens.get_token, token_hash)
+        token = ops.own(await asyncio.to_thread(ops.tokens.get_token, token_hash))
         now = ops.clock.now()
         refused = self._refused(token, actor, judge_use(token, actor, now), justification)
         if refused is not None:

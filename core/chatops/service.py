@@ -115,10 +115,15 @@ class ChatOps:
         """A button was clicked. Checks the clicker, expiry and single use, then acts once."""
         return await ButtonActions(self).click(actor, raw, respond, justification)
 
+    def own(self, token: ActionToken | None) -> ActionToken | None:
+        """``token`` when it belongs to this org, else None: a button of another org of the deployment
+        (one database holds them all) is unknown here, whoever presents it."""
+        return token if token is not None and token.org_id == self.org_id else None
+
     async def peek(self, raw: str, actor: Actor | None = None) -> tuple[ActionToken | None, TokenStatus]:
         """The token behind a raw button value and whether ``actor`` (default: the one it is for)
         may use it now; consumes nothing."""
-        token = await asyncio.to_thread(self.tokens.get_token, hash_token(raw))
+        token = self.own(await asyncio.to_thread(self.tokens.get_token, hash_token(raw)))
         if token is None:
             return None, TokenStatus.UNKNOWN
         who = actor or token.intended

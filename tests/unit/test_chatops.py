@@ -132,6 +132,31 @@ async def test_keep_button_single_use_and_intended_recipient_only():
     assert keeps[0].entry.actor == USER.audit_id
 
 
+async def test_a_button_of_another_org_is_unknown_here_and_stays_unused():
+    """Orgs of one deployment share the database: a token of org-1 presented to org-2's chat does nothing."""
+    h = Harness([stale("a1")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    keep, _ = await h.ops.warning_buttons(h.directory.accounts["a1"], h.case("a1").case_id, USER)
+    other = ChatOps(
+        org_id="org-2",
+        load_policy=lambda: h.policy,
+        open_engine=h.ops.open_engine,
+        scans=h.scans,
+        lifecycle=h.store,
+        tokens=h.tokens,
+        protections=h.protections,
+        admins=Admins.of([ADMIN]),
+        clock=h.clock,
+        report_folder=h.ops.report_folder,
+        restores=h.restores,
+    )
+    assert (await other.click(USER, keep.token, h.respond)).status is TokenStatus.UNKNOWN
+    assert await other.peek(keep.token) == (None, TokenStatus.UNKNOWN)
+    assert h.case("a1").state is CaseState.WARNED
+    assert (await h.ops.click(USER, keep.token, h.respond)).status is TokenStatus.OK  # still usable in its own org
+    assert h.case("a1").state is CaseState.KEPT
+
+
 async def test_expired_button_changes_nothing():
     """Past its expiry a button refuses politely."""
     h = Harness([stale("a1")])
