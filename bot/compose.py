@@ -434,7 +434,9 @@ def _add_slack(
 def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dict[str, Notifier]) -> None:
     from bot.teams_app import build_teams, conversation_store
 
-    teams = build_teams(settings, surfaces.chatops, conversation_store(db))
+    # Orgs of one deployment file keep their own references (two orgs' bots may talk to one person).
+    scope = (settings.atlassian_org_id or "") if settings.jira_cleanup_orgs is not None else ""
+    teams = build_teams(settings, surfaces.chatops, conversation_store(db, scope))
     surfaces.teams = teams
     surfaces.mounts.append(teams.mount)
     surfaces.closers.push_async_callback(teams.aclose)

@@ -647,10 +647,10 @@ def build_teams(
     )
 
 
-def conversation_store(db: Stores) -> ConversationStore:
-    """The SQL conversation store on the database's lifecycle store."""
+def conversation_store(db: Stores, scope: str = "") -> ConversationStore:
+    """The SQL conversation store on the database's lifecycle store (``scope``: the org, with several)."""
     from adapters.store import SqlLifecycleStore, SqlTeamsStore
 
     if not isinstance(db.lifecycle, SqlLifecycleStore):
         raise NotImplementedError("Teams needs the SQL lifecycle store for conversation references")
-    return SqlTeamsStore(db.lifecycle)
+    return SqlTeamsStore(db.lifecycle, scope)

@@ -2,7 +2,9 @@
 
 Implements ``core.ports.ConversationStore``: saving a record replaces the previous one for the
 same person and kind (or the same channel), so the newest ``serviceUrl`` (regional, may move)
-always wins. Emails are stored lower-case and looked up case-insensitively.
+always wins. Emails are stored lower-case and looked up case-insensitively. A store has a
+``scope`` (the org, in a deployment of several): it reads and replaces only its own rows, so two
+orgs' bots talking to one person keep a reference each.
 """
 
 from __future__ import annotations
@@ -44,14 +46,15 @@ def _best(rows: list[sa.Row[Any]]) -> ConversationRecord | None:
 class SqlTeamsStore:
     """``ConversationStore`` over the lifecycle database (table ``chat_conversations``)."""
 
-    def __init__(self, lifecycle: EngineStore | Database) -> None:
+    def __init__(self, lifecycle: EngineStore | Database, scope: str = "") -> None:
         """Use the database of ``lifecycle`` (the lifecycle store), or ``lifecycle`` itself when it is one."""
         self._db = lifecycle if isinstance(lifecycle, Database) else lifecycle.database
+        self.scope = scope
 
     def save_conversation(self, record: ConversationRecord) -> None:
         """Insert or replace the record with the same key."""
-        key = conversation_key(record)
-        row = conversation_row(key, record)
+        key = conversation_key(record) if not self.scope else f"{self.scope}|{conversation_key(record)}"
+        row = {**conversation_row(key, record), "scope": self.scope}
         with self._db.write("saving a conversation reference") as conn:
             conn.execute(sa.delete(CHAT_CONVERSATIONS).where(CHAT_CONVERSATIONS.c.conv_key == key))
             conn.execute(sa.insert(CHAT_CONVERSATIONS), row)
@@ -60,7 +63,11 @@ class SqlTeamsStore:
         """``personal`` before ``member``."""
         c = CHAT_CONVERSATIONS.c
         stmt = sa.select(CHAT_CONVERSATIONS).where(
-            c.platform == platform, c.tenant == tenant, c.user_id == user_id, c.kind.in_(tuple(_KIND_RANK))
+            c.scope == self.scope,
+            c.platform == platform,
+            c.tenant == tenant,
+            c.user_id == user_id,
+            c.kind.in_(tuple(_KIND_RANK)),
         )
         with self._db.read("reading a conversation reference") as conn:
             return _best(list(conn.execute(stmt)))
@@ -69,7 +76,7 @@ class SqlTeamsStore:
         """``personal`` before ``member``, newest first."""
         c = CHAT_CONVERSATIONS.c
         stmt = sa.select(CHAT_CONVERSATIONS).where(
-            c.platform == platform, c.email == email.lower(), c.kind.in_(tuple(_KIND_RANK))
+            c.scope == self.scope, c.platform == platform, c.email == email.lower(), c.kind.in_(tuple(_KIND_RANK))
         )
         with self._db.read("reading a conversation reference") as conn:
             return _best(list(conn.execute(stmt)))
@@ -78,7 +85,7 @@ class SqlTeamsStore:
         """A stored channel, or None."""
         c = CHAT_CONVERSATIONS.c
         stmt = sa.select(CHAT_CONVERSATIONS).where(
-            c.platform == platform, c.kind == "channel", c.channel_id == channel_id
+            c.scope == self.scope, c.platform == platform, c.kind == "channel", c.channel_id == channel_id
         )
         with self._db.read("reading a channel reference") as conn:
             row = conn.execute(stmt).first()

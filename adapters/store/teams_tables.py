@@ -1,4 +1,4 @@
-"""The table behind Teams conversation references (migration ``0005``)."""
+"""The table behind Teams conversation references (migrations ``0005``, ``0010``: ``scope``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ CHAT_CONVERSATIONS: sa.Table = sa.Table(
     sa.Column("service_url", sa.Text(), nullable=False),
     sa.Column("reference", sa.JSON(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # The org whose bot keeps the reference ("" for a deployment of one org).
+    sa.Column("scope", sa.String(128), nullable=False),
     sa.PrimaryKeyConstraint("conv_key", name="pk_chat_conversations"),
-    sa.Index("ix_chat_conversations_platform_email", "platform", "email"),
-    sa.Index("ix_chat_conversations_platform_tenant_user_id", "platform", "tenant", "user_id"),
+    sa.Index("ix_chat_conversations_scope_platform_email", "scope", "platform", "email"),
+    sa.Index("ix_chat_conversations_scope_platform_tenant_user_id", "scope", "platform", "tenant", "user_id"),
 )

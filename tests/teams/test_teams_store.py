@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -87,3 +88,29 @@ def test_channels(conversations) -> None:
     assert conversations.conversation_for_channel("teams", "19:c@thread.tacv2") == channel
     assert conversations.conversation_for_channel("teams", "19:other") is None
     assert conversations.conversation_for_user("teams", "t1", "u1") is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_each_org_of_a_deployment_keeps_its_own_references(backend, tmp_path) -> None:
+    """Two orgs' bots talking to one person in one tenant: neither reads or replaces the other's reference."""
+    with postgres_schema_url() if backend == "postgresql" else _sqlite(tmp_path) as url:
+        scans, lifecycle = open_stores(url)
+        acme, globex, single = (
+            SqlTeamsStore(lifecycle, "org-acme"),
+            SqlTeamsStore(lifecycle, "org-globex"),
+            SqlTeamsStore(lifecycle),
+        )
+        acme.save_conversation(replace(personal(), service_url="https://acme.example/"))
+        globex.save_conversation(replace(personal(), service_url="https://globex.example/"))
+        acme.save_conversation(replace(personal(kind="channel", channel_id="19:c@thread"), user_id=None))
+        assert acme.conversation_for_email("teams", "una@acme.example").service_url == "https://acme.example/"
+        assert globex.conversation_for_user("teams", "t1", "u1").service_url == "https://globex.example/"
+        assert globex.conversation_for_channel("teams", "19:c@thread") is None
+        assert single.conversation_for_email("teams", "una@acme.example") is None  # one-org rows are apart too
+        lifecycle.close()
+        scans.close()
+
+
+@contextmanager
+def _sqlite(tmp_path):
+    yield f"sqlite:///{tmp_path}/scoped.db"
