@@ -205,28 +205,31 @@ class Fleet:
     async def lead(self) -> None:
         """Keep the orgs this replica leads and take free ones, up to its fair share.
 
-        The fair share is the number of orgs divided by the live replicas
+        The fair share is the number of orgs divided by the live replicas serving the same orgs
         (:meth:`~core.ports.LeaderLock.replicas`), rounded up: a replica that started first gives
         its excess orgs up (between runs) as others start, and takes a dead replica's orgs when
-        fewer replicas are left. A failure for one org never stops the others.
+        fewer replicas are left. Replicas serving other sets of orgs (``serve --org``) are not
+        counted, so every org always has a replica trying to lead it. A failure for one org
+        never stops the others.
         """
         if not self.services:
             return
         first = self.services[0][1].leader
+        group = ",".join(sorted(service.org_id for _name, service in self.services))
         try:
-            live = await asyncio.to_thread(first.replicas) if first is not None else 1
+            live = await asyncio.to_thread(first.replicas, group) if first is not None else 1
         except Exception:
             log.exception("counting the replicas failed; trying again in %.0fs", self.every)
             return
         fair = -(-len(self.services) // max(1, live))
-        leading = [s for _n, s in self.services if s.role == "leader" and await self._lead(s)]
+        leading = [s for _n, s in self.services if s.engine.epoch is not None and await self._lead(s)]
         for service in leading[fair:]:
             await service.step_down()
         count = min(len(leading), fair)
         for _name, service in self._standby_order():
             if count >= fair:
                 break
-            if service.role != "leader" and await self._lead(service):
+            if service.engine.epoch is None and await self._lead(service):
                 count += 1
 
     async def _lead(self, service: Service) -> bool:

@@ -436,8 +436,8 @@ class LeaderLock(Protocol):
         """Give leadership up (idempotent); ``acquire`` may be called again afterwards."""
         ...
 
-    def replicas(self) -> int:
-        """How many replicas compete for the orgs right now, this one included (at least 1).
+    def replicas(self, group: str = "") -> int:
+        """How many replicas serving ``group`` (the same orgs) run right now, this one included (at least 1).
 
         A replica leads at most its fair share of the orgs it serves (their number divided by
         this), so replicas started later get orgs too.

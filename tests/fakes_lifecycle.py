@@ -404,7 +404,7 @@ class FakeLeaderLock:
         self.epoch: int | None = None
         self.acquired = 0  # successful acquisitions, for assertions
 
-    def replicas(self) -> int:
+    def replicas(self, group: str = "") -> int:
         """The fakes of one store are the replicas."""
         return 1
 

@@ -124,9 +124,9 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = (
 """
 
 
-def presence_namespace(schema: str) -> int:
-    """The signed 32-bit first key of the presence locks of ``schema``'s replicas."""
-    digest = hashlib.sha256(f"jira-cleanup:replicas:{schema}".encode()).digest()
+def presence_namespace(schema: str, group: str = "") -> int:
+    """The signed 32-bit first key of the presence locks of ``schema``'s replicas of ``group``."""
+    digest = hashlib.sha256(f"jira-cleanup:replicas:{schema}:{group}".encode()).digest()
     return int.from_bytes(digest[:4], "big", signed=True)
 
 
@@ -451,19 +451,21 @@ class PostgresLeader(_Leadership):
             row = conn.execute(_BUMP_SQL, (org_id, self.holder)).fetchone()
         return int(row[0])
 
-    def replicas(self) -> int:
-        """How many replicas compete for this schema's orgs right now, this one included.
+    def replicas(self, group: str = "") -> int:
+        """How many replicas of ``group`` (e.g. the orgs they serve) run on this schema now, this one included.
 
         Each replica's lock session holds a *presence* lock: a two-key advisory lock whose first
-        key is the schema's namespace (:func:`presence_namespace`), so ``pg_locks`` counts the live
-        sessions of this deployment without any table or coordinator; a dead replica's session,
-        and its presence, end together. Raises :class:`StoreError` when the database is unreachable.
+        key is the namespace of the schema and group (:func:`presence_namespace`), so ``pg_locks``
+        counts the live sessions without any table or coordinator; a dead replica's session, and
+        its presence, end together. Replicas serving other sets of orgs are not counted: each
+        replica's fair share is taken among those that could lead the same orgs. Raises
+        :class:`StoreError` when the database is unreachable.
         """
         import psycopg
 
         with self._mutex:
             conn = self._connect()
-            namespace = presence_namespace(self._session.schema)
+            namespace = presence_namespace(self._session.schema, group)
             try:
                 if not self._session.present:
                     conn.execute("SELECT pg_advisory_lock(%s, %s)", (namespace, self._session.member))
@@ -647,7 +649,7 @@ class SqliteLeader(_Leadership):
             raise StoreError(f"bumping the leader epoch in {mask_url(self._url)} failed: {why}") from exc
         return epoch
 
-    def replicas(self) -> int:
+    def replicas(self, group: str = "") -> int:
         """Always 1: one process leads every org of a SQLite database file (it is one host)."""
         return 1
 

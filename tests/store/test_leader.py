@@ -546,3 +546,13 @@ def test_an_org_nobody_ever_led_fences_every_epoch(fenced: Fenced) -> None:
         fenced.store.set_entry_state("no-such-entry", EntryState.PLANNED, EntryState.CLAIMED, at(1), epoch=1) is False
     )
     assert fenced.store.get_entry(entry_id).state is EntryState.PLANNED
+
+
+def test_replicas_are_counted_per_schema_and_group_while_their_session_lives(pg: Db) -> None:
+    a, b, c = pg.leader("a"), pg.leader("b"), pg.leader("c")
+    assert isinstance(a, PostgresLeader)
+    assert a.replicas("orgs-1") == 1
+    assert b.replicas("orgs-1") == 2  # b serves the same orgs: two replicas share them
+    assert c.replicas("orgs-2") == 1  # c serves other orgs: not counted with a and b
+    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid)
+    assert b.replicas("orgs-1") == 1  # a's session ended, and its presence with it
