@@ -25,7 +25,7 @@ from bot.exports import export_audit, export_audit_before, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
 from bot.settings import Settings, SettingsError, load_settings
-from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints
+from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints, verify_org_chain
 from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused, tell_denied
@@ -49,7 +49,7 @@ PolicyOption = Annotated[Path | None, typer.Option(help="Policy file (default: $
 def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[..., T], console: object) -> None:
     """Add the lifecycle commands to ``app``."""
     cli = _Cli(fail, run, console)  # type: ignore[arg-type]
-    for commands in (_commands_0, _commands_1, _commands_2, _commands_3, _commands_4, _commands_5):
+    for commands in (_commands_0, _commands_1, _commands_2, _commands_3, _commands_4, _commands_5, _commands_6):
         commands(app, cli)
     app.add_typer(audit_app, name="audit")
 
@@ -137,6 +137,14 @@ class _Cli:
         anchor = lifecycle.audit_anchor()
         report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key, start=anchor)
         return report, checkpoints, marks, anchor
+
+    def verify_org_audit(self, s: Settings, lifecycle: LifecycleStore) -> None:
+        """Check one org's own chain (its rows only: what an auditor of that org can be given)."""
+        org_id = self.org_of(s, None)
+        report = verify_org_chain(lifecycle.iter_audit(org_id=org_id), org_id)
+        if not report.ok:
+            raise self.fail(f"audit chain of org {org_id} broken: {report.problem} ({report.checked} rows before it)")
+        self.out.print(f"[green]OK[/] audit chain of org {org_id} intact: {report.checked:,} events verified.")
 
 
 def _commands_0(app: typer.Typer, cli: _Cli) -> None:
@@ -272,7 +280,7 @@ def _commands_2(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Drop the actions a run held for approval; nothing changes in Atlassian."""
-        s = cli.settings()
+        s = cli.process_settings()
         lifecycle = stores(s.database_url).lifecycle
         try:
             deny_run(lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
@@ -372,9 +380,14 @@ def _commands_4(app: typer.Typer, cli: _Cli) -> None:
     """Register the audit trail."""
 
     @audit_app.command("verify")
-    def audit_verify() -> None:
+    def audit_verify(
+        org: Annotated[str | None, typer.Option("--org", help="Only this org's own chain (name or id).")] = None,
+    ) -> None:
         """Check the audit hash chain and its signed checkpoints; names the first changed, deleted or missing row."""
-        s = cli.settings()
+        s = cli.process_settings()
+        if org is not None:
+            cli.verify_org_audit(cli.settings(org), stores(s.database_url).lifecycle)
+            return
         report, _checkpoints, marks, anchor = cli.verified_audit(s, stores(s.database_url).lifecycle)
         if not report.ok:
             raise cli.fail(f"audit chain broken: {report.problem} ({report.checked} rows verified before it)")
@@ -388,7 +401,7 @@ def _commands_4(app: typer.Typer, cli: _Cli) -> None:
         policy: PolicyOption = None,
     ) -> None:
         """Move audit events older than the policy's audit.retention_days (>= 365) to a CSV (run as the owner)."""
-        s = cli.settings()
+        s = cli.process_settings()
         pol = cli.policy_or_default(policy, s)
         sql = create_lifecycle_store(s.database_url)
         report, checkpoints, _marks, _anchor = cli.verified_audit(s, sql)
@@ -412,13 +425,19 @@ def _commands_4(app: typer.Typer, cli: _Cli) -> None:
             f"to {path}; the chain now continues from row {last.seq:,} (hash {last.hash[:16]}…)."
         )
 
+
+def _commands_6(app: typer.Typer, cli: _Cli) -> None:
+    """Register the audit export."""
+
     @audit_app.command("export")
     def audit_export(
         since: Annotated[str | None, typer.Option(help="Only events from this date (YYYY-MM-DD, UTC).")] = None,
         csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
+        org: Annotated[str | None, typer.Option("--org", help="Only this org's events (name or id).")] = None,
     ) -> None:
-        """Export the audit trail as CSV (RFC 4180, with each row's hash)."""
-        s = cli.settings()
+        """Export the audit trail as CSV (RFC 4180, with each row's hash and its org chain's)."""
+        s = cli.process_settings()
+        org_id = None if org is None else cli.org_of(cli.settings(org), org)
         start = None
         if since is not None:
             try:
@@ -426,7 +445,7 @@ def _commands_4(app: typer.Typer, cli: _Cli) -> None:
             except ValueError:
                 raise cli.fail(f"--since: expected a date like 2026-11-01 (got {since!r})") from None
         path = csv or Path(f"jira-cleanup-audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
-        count = export_audit(stores(s.database_url).lifecycle, path, since=start)
+        count = export_audit(stores(s.database_url).lifecycle, path, since=start, org_id=org_id)
         cli.out.print(f"Wrote {count:,} audit events to {path}")
 
 
@@ -449,7 +468,7 @@ def _commands_5(app: typer.Typer, cli: _Cli) -> None:
         csv: Annotated[Path | None, typer.Option("--csv", help="Output file.")] = None,
     ) -> None:
         """Export one run's flagged accounts and what was done to them as CSV."""
-        s = cli.settings()
+        s = cli.process_settings()
         db = stores(s.database_url)
         path = csv or Path(f"jira-cleanup-run-{run_id}.csv")
         try:

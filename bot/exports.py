@@ -82,7 +82,10 @@ def export_audit_before(lifecycle: LifecycleStore, path: Path, cutoff: datetime)
     return last[0] if last else None
 
 
-def export_audit(lifecycle: LifecycleStore, path: Path, *, since: datetime | None = None) -> int:
-    """Write the audit trail (from ``since``) with its hashes; return the row count."""
+def export_audit(
+    lifecycle: LifecycleStore, path: Path, *, since: datetime | None = None, org_id: str | None = None
+) -> int:
+    """Write the audit trail (from ``since``; ``org_id``: only that org's) with its hashes; return the row count."""
+    events = lifecycle.iter_audit(since=since, org_id=org_id)
     with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
-        return write_csv(stream, AUDIT_COLUMNS, (audit_row(e) for e in lifecycle.iter_audit(since=since)))
+        return write_csv(stream, AUDIT_COLUMNS, (audit_row(e) for e in events))

@@ -1,9 +1,13 @@
-"""The audit trail: append-only events in a SHA-256 hash chain.
+"""The audit trail: append-only events in a SHA-256 hash chain, and a chain per org.
 
 Each event's ``hash`` is ``sha256(prev_hash + canonical JSON of the event's content)``, where
 the content includes its ``seq``. Changing, deleting or reordering any row breaks the chain at
 that row, and :func:`verify_chain` names it. Events carry account ids, never names or emails
 (minimal PII).
+
+Every event is also a link of its org's own chain (:class:`OrgLink`: ``org_seq`` 1..n per org,
+``sha256(org_prev_hash + the same canonical JSON)``), so one org's trail can be exported and
+verified on its own (:func:`verify_org_chain`) without the other orgs of a deployment.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -41,14 +46,24 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class OrgLink:
+    """An event's place in its org's own chain."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """A sealed audit row."""
+    """A sealed audit row (``org``: None for rows written before org chains existed)."""
 
     event_id: str
     seq: int
     entry: AuditEntry
     prev_hash: str
     hash: str
+    org: OrgLink | None = None
 
 
 def content_of(event_id: str, seq: int, entry: AuditEntry) -> dict[str, Any]:
@@ -92,13 +107,38 @@ def normalised(entry: AuditEntry) -> AuditEntry:
     return replace(entry, at=at.astimezone(UTC), before=_plain_json(entry.before), after=_plain_json(entry.after))
 
 
-def seal(event_id: str, seq: int, entry: AuditEntry, prev_hash: str) -> AuditEvent:
-    """Chain ``entry`` after ``prev_hash`` as event number ``seq``."""
+def seal(event_id: str, seq: int, entry: AuditEntry, prev_hash: str, org: tuple[int, str] | None = None) -> AuditEvent:
+    """Chain ``entry`` after ``prev_hash`` as event number ``seq``; with ``org`` = (org seq, org
+    previous hash), also as that link of its org's chain."""
     if entry.at.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     canonical = json.dumps(content_of(event_id, seq, entry), sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
-    return AuditEvent(event_id=event_id, seq=seq, entry=entry, prev_hash=prev_hash, hash=digest)
+    link = None
+    if org is not None:
+        link = OrgLink(org[0], org[1], hashlib.sha256((org[1] + canonical).encode()).hexdigest())
+    return AuditEvent(event_id=event_id, seq=seq, entry=entry, prev_hash=prev_hash, hash=digest, org=link)
+
+
+def seal_after(
+    entries: Iterable[AuditEntry], seq: int, prev_hash: str, org_head: Callable[[str], tuple[int, str]]
+) -> list[AuditEvent]:
+    """Seal ``entries`` after the chain's last row (``seq``, ``prev_hash``) and each after its org's.
+
+    ``org_head(org_id)`` gives (org seq, hash) of the org's last row, (0, :data:`GENESIS`) for
+    none; it is asked once per org, later rows of the batch follow the batch's own.
+    """
+    heads: dict[str, tuple[int, str]] = {}
+    events: list[AuditEvent] = []
+    for entry in entries:
+        seq += 1
+        org_seq, org_prev = heads[entry.org_id] if entry.org_id in heads else org_head(entry.org_id)
+        event = seal(uuid.uuid4().hex, seq, entry, prev_hash, (org_seq + 1, org_prev))
+        assert event.org is not None
+        heads[entry.org_id] = (event.org.seq, event.org.hash)
+        events.append(event)
+        prev_hash = event.hash
+    return events
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +181,35 @@ def verify_chain(events: Iterable[AuditEvent], start: Anchor | None = None) -> C
         prev = event.hash
         expected_seq += 1
         checked += 1
+    return ChainReport(True, checked)
+
+
+def verify_org_chain(events: Iterable[AuditEvent], org_id: str) -> ChainReport:
+    """Check ``org_id``'s own chain over its events (in order); report the first broken one.
+
+    Events of other orgs are refused; events written before org chains existed (no link) are
+    skipped. The chain starts at org row 1 from :data:`GENESIS`, or at the first row kept after
+    older rows were archived. ``bad_seq`` is the org row number.
+    """
+    prev: str | None = None
+    expected: int | None = None
+    checked = 0
+    for event in events:
+        if event.entry.org_id != org_id:
+            return ChainReport(False, checked, None, f"row {event.seq} belongs to another org")
+        link = event.org
+        if link is None:
+            continue
+        if expected is None:
+            expected, prev = link.seq, (GENESIS if link.seq == 1 else link.prev_hash)
+        if link.seq != expected:
+            return ChainReport(False, checked, expected, f"org row {expected} missing or reordered")
+        if link.prev_hash != prev:
+            return ChainReport(False, checked, link.seq, f"org row {link.seq} does not follow org row {link.seq - 1}")
+        resealed = seal(event.event_id, event.seq, event.entry, event.prev_hash, (link.seq, link.prev_hash)).org
+        if resealed is None or resealed.hash != link.hash:
+            return ChainReport(False, checked, link.seq, f"org row {link.seq} was changed after it was written")
+        prev, expected, checked = link.hash, expected + 1, checked + 1
     return ChainReport(True, checked)
 
 

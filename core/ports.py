@@ -360,8 +360,8 @@ class LifecycleStore(Protocol):
         """Where the chain starts when older rows were archived (None: it starts at row 1)."""
         ...
 
-    def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
-        """Audit events in chain order (``since`` filters by time, for exports)."""
+    def iter_audit(self, *, since: datetime | None = None, org_id: str | None = None) -> Iterable[AuditEvent]:
+        """Audit events in chain order (``since`` filters by time, ``org_id`` by org, for exports)."""
         ...
 
 

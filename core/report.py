@@ -136,6 +136,9 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "request_id",
     "prev_hash",
     "hash",
+    "org_seq",
+    "org_prev_hash",
+    "org_hash",
 )
 
 RUN_COLUMNS: tuple[str, ...] = (*PREVIEW_COLUMNS, "ledger_op", "ledger_state", "ledger_outcome")
@@ -164,6 +167,9 @@ def audit_row(event: AuditEvent) -> dict[str, str]:
         "request_id": e.request_id or "",
         "prev_hash": event.prev_hash,
         "hash": event.hash,
+        "org_seq": "" if event.org is None else str(event.org.seq),
+        "org_prev_hash": "" if event.org is None else event.org.prev_hash,
+        "org_hash": "" if event.org is None else event.org.hash,
     }
     return {k: safe_cell(v) for k, v in raw.items()}
 

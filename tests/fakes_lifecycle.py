@@ -23,14 +23,13 @@ SQLite and PostgreSQL. Its state is public for assertions: ``cases``, ``ledger``
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from core.audit import GENESIS, AuditEntry, AuditEvent, normalised, seal
+from core.audit import GENESIS, AuditEntry, AuditEvent, normalised, seal_after
 from core.errors import FencedOut
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case, Op
@@ -357,14 +356,12 @@ class FakeLifecycleStore:
         if entries and self.fail_audit is not None:
             raise self.fail_audit
         prev = self.audit_log[-1].hash if self.audit_log else GENESIS
-        seq = len(self.audit_log)
-        events = []
-        for entry in entries:
-            seq += 1
-            event = seal(uuid.uuid4().hex, seq, entry, prev)
-            events.append(event)
-            prev = event.hash
-        return events
+
+        def org_head(org_id: str) -> tuple[int, str]:
+            last = next((e.org for e in reversed(self.audit_log) if e.entry.org_id == org_id and e.org), None)
+            return (last.seq, last.hash) if last is not None else (0, GENESIS)
+
+        return seal_after(entries, len(self.audit_log), prev, org_head)
 
     def append_audit(self, entry: AuditEntry) -> AuditEvent:
         """Seal and append one audit event to the chain."""
@@ -380,12 +377,14 @@ class FakeLifecycleStore:
     def audit_anchor(self) -> None:
         return None  # the fake never archives
 
-    def iter_audit(self, *, since: datetime | None = None) -> Iterable[AuditEvent]:
-        """Audit events in chain order (``since``: only events at or after that time)."""
+    def iter_audit(self, *, since: datetime | None = None, org_id: str | None = None) -> Iterable[AuditEvent]:
+        """Audit events in chain order (``since``: only events at or after that time; ``org_id``: only its)."""
         start = None if since is None else _aware(since, "since")
         with self._lock:
             events = list(self.audit_log)
-        return [e for e in events if start is None or e.entry.at >= start]
+        return [
+            e for e in events if (start is None or e.entry.at >= start) and (org_id is None or e.entry.org_id == org_id)
+        ]
 
 
 class FakeLeaderLock:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -37,7 +36,7 @@ from adapters.store.audit_archive import current_anchor
 from adapters.store.migrate import upgrade
 from adapters.store.rows import audit_row
 from adapters.store.tables import AUDIT_EVENTS, LEADER_EPOCHS
-from core.audit import GENESIS, AuditEntry, AuditEvent, seal
+from core.audit import GENESIS, AuditEntry, AuditEvent, seal_after
 from core.errors import FencedOut, StoreError
 
 __all__ = [
@@ -299,12 +298,14 @@ class Database:
         else:  # empty: a new chain, or every row was archived and the chain goes on from the anchor
             anchor = current_anchor(conn)
             seq, prev = (anchor.seq, anchor.hash) if anchor is not None else (0, GENESIS)
-        events: list[AuditEvent] = []
-        for entry in entries:
-            seq += 1
-            event = seal(uuid.uuid4().hex, seq, entry, prev)
-            events.append(event)
-            prev = event.hash
+
+        def org_head(org_id: str) -> tuple[int, str]:
+            c = AUDIT_EVENTS.c
+            stmt = sa.select(c.org_seq, c.org_hash).where(c.org_id == org_id, c.org_seq.is_not(None))
+            row = conn.execute(stmt.order_by(c.org_seq.desc()).limit(1)).first()
+            return (int(row.org_seq), str(row.org_hash)) if row is not None else (0, GENESIS)
+
+        events = seal_after(entries, seq, prev, org_head)
         conn.execute(AUDIT_EVENTS.insert(), [audit_row(e) for e in events])
         return events
 

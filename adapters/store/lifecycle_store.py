@@ -466,14 +466,17 @@ class _PauseAndAudit(_Component):
         with self._db.read("reading the audit anchor") as conn:
             return current_anchor(conn)
 
-    def iter_audit(self, *, since: datetime | None = None) -> Iterator[AuditEvent]:
-        """Stream audit events in ``seq`` order (``since``: only events at or after that time).
+    def iter_audit(self, *, since: datetime | None = None, org_id: str | None = None) -> Iterator[AuditEvent]:
+        """Stream audit events in ``seq`` order (``since``: only events at or after that time;
+        ``org_id``: only that org's).
 
         The connection is held until the iterator is exhausted or closed.
         """
         stmt = sa.select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq)
         if since is not None:
             stmt = stmt.where(AUDIT_EVENTS.c.at >= aware(since, "since"))
+        if org_id is not None:
+            stmt = stmt.where(AUDIT_EVENTS.c.org_id == org_id)
         return self._db.stream("reading the audit trail", stmt, audit_from_row, chunk_size=500, locked=True)
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from core.audit import AuditEntry, AuditEvent, content_of
+from core.audit import AuditEntry, AuditEvent, OrgLink, content_of
 from core.chat import ActionToken, Actor, Purpose
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState, Effect, Op
@@ -239,13 +239,20 @@ def run_from_row(row: Any) -> LifecycleRun:
 def audit_row(event: AuditEvent) -> dict[str, Any]:
     """The stored row: the hashed content (with ``at`` as a datetime) and the two hashes."""
     content = content_of(event.event_id, event.seq, event.entry)
-    return {**content, "at": event.entry.at, "prev_hash": event.prev_hash, "hash": event.hash}
+    org = event.org
+    links: dict[str, Any] = {"org_seq": None, "org_prev_hash": None, "org_hash": None}
+    if org is not None:
+        links = {"org_seq": org.seq, "org_prev_hash": org.prev_hash, "org_hash": org.hash}
+    return {**content, "at": event.entry.at, "prev_hash": event.prev_hash, "hash": event.hash, **links}
 
 
 def audit_from_row(row: Any) -> AuditEvent:
     """The sealed :class:`AuditEvent` of an ``audit_events`` row."""
     entry = from_row(AuditEntry, row)
-    return AuditEvent(event_id=row.event_id, seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash)
+    org = None if row.org_seq is None else OrgLink(int(row.org_seq), row.org_prev_hash, row.org_hash)
+    return AuditEvent(
+        event_id=row.event_id, seq=int(row.seq), entry=entry, prev_hash=row.prev_hash, hash=row.hash, org=org
+    )
 
 
 # --------------------------------------------------------------------------- chat, restore, Teams

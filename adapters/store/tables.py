@@ -338,9 +338,14 @@ AUDIT_EVENTS: sa.Table = sa.Table(
     sa.Column("request_id", sa.String(255), nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # The org's own chain (migration 0011; None on rows written before it).
+    sa.Column("org_seq", sa.BigInteger(), nullable=True),
+    sa.Column("org_prev_hash", sa.String(64), nullable=True),
+    sa.Column("org_hash", sa.String(64), nullable=True),
     sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
     sa.UniqueConstraint("event_id", name="uq_audit_events_event_id"),
     sa.Index("ix_audit_events_at", "at"),
+    sa.Index("ux_audit_events_org_id_org_seq", "org_id", "org_seq", unique=True),
 )
 
 

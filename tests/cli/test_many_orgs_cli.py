@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
-from tests.cli.conftest import run
+from tests.cli.conftest import read_csv, run
 from tests.peers import threaded_slack
 
 POLICY = {
@@ -75,6 +75,18 @@ def test_each_command_works_on_the_org_it_names(tmp_path, two_orgs):
     assert "Kill switch: off" in globex.stdout
     assert "dry_run" in globex.stdout  # globex's run is listed in globex's status...
     assert "dry_run" not in acme.stdout  # ...and not in acme's
+
+    # The audit trail: one chain for the database, and each org's own chain, exported and verified alone.
+    assert "audit chain intact" in run("audit", "verify", cwd=tmp_path, env=env).stdout
+    for name in ("acme", "globex"):
+        verified = run("audit", "verify", "--org", name, cwd=tmp_path, env=env)
+        assert verified.returncode == 0, verified.stderr
+        assert f"audit chain of org {sandboxes[name].org_id} intact" in verified.stdout
+    exported = run("audit", "export", "--org", "globex", "--csv", str(tmp_path / "globex.csv"), cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    rows = read_csv(tmp_path / "globex.csv")
+    assert {r["org_id"] for r in rows} == {sandboxes["globex"].org_id}
+    assert [int(r["org_seq"]) for r in rows] == list(range(1, len(rows) + 1))
 
     unknown = run("status", "--org", "initech", cwd=tmp_path, env=env)
     assert unknown.returncode == 2

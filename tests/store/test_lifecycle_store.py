@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.audit import GENESIS, AuditEvent, verify_chain
+from core.audit import GENESIS, AuditEvent, verify_chain, verify_org_chain
 from core.clock import FixedClock
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import CaseState, Op
@@ -484,6 +484,28 @@ def test_append_audit_seals_a_chain_that_round_trips(lifecycle_store: LifecycleS
     assert verify_chain(events).checked == 3
     assert [e.seq for e in lifecycle_store.iter_audit(since=at(1))] == [2, 3]
     assert list(lifecycle_store.iter_audit(since=at(3))) == []
+
+
+def test_each_org_has_its_own_chain_verifiable_from_its_rows_alone(lifecycle_store: LifecycleStore) -> None:
+    """Interleaved events of two orgs, some appended together: each org's rows form their own chain."""
+    lifecycle_store.append_audit(audit("a1", org_id="org-a"))
+    lifecycle_store.append_audit(audit("b1", org_id="org-b"))
+    lifecycle_store.create_case(make_case("case-a", org_id="org-a"), audit("a2", org_id="org-a"))
+    with lifecycle_store.lock_case("case-a") as tx:
+        tx.audit(audit("a3", org_id="org-a"))
+    lifecycle_store.append_audit(audit("b2", org_id="org-b"))
+    for org, actions in (("org-a", ["a1", "a2", "a3"]), ("org-b", ["b1", "b2"])):
+        events = list(lifecycle_store.iter_audit(org_id=org))
+        assert [e.entry.action for e in events] == actions
+        assert [e.org.seq for e in events if e.org] == list(range(1, len(actions) + 1))
+        assert events[0].org is not None
+        assert events[0].org.prev_hash == GENESIS
+        report = verify_org_chain(events, org)
+        assert report.ok, report.problem
+        assert report.checked == len(actions)
+    assert verify_chain(lifecycle_store.iter_audit()).ok  # the global chain is unchanged by it
+    everything = list(lifecycle_store.iter_audit())
+    assert not verify_org_chain(everything, "org-a").ok  # another org's rows are not this org's trail
 
 
 def test_audit_entries_are_normalised_before_sealing(lifecycle_store: LifecycleStore) -> None:

@@ -52,7 +52,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0010"
+        assert current_revision(engine) == head_revision() == "0011"
     finally:
         engine.dispose()
 
