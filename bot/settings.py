@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     atlassian_api_key: SecretStr | None = Field(default=None, description="ATLASSIAN_API_KEY")
     atlassian_api_base: str = Field(default="https://api.atlassian.com", description="ATLASSIAN_API_BASE")
     atlassian_directory_id: str | None = Field(default=None, description="ATLASSIAN_DIRECTORY_ID")
-    atlassian_requests_per_second: float = Field(default=5.0, gt=0)
+    atlassian_requests_per_second: float | None = Field(
+        default=None, gt=0, description="ATLASSIAN_REQUESTS_PER_SECOND: optional ceiling (the API's own headers pace)"
+    )
     atlassian_max_attempts: int = Field(default=6, ge=1, le=20)
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="DATABASE_URL")
     leader_database_url: str | None = Field(default=None, description="LEADER_DATABASE_URL (direct, not pooled)")

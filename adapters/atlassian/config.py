@@ -31,8 +31,8 @@ class AtlassianConfig:
         backoff_base: first backoff ceiling in seconds (full jitter: delay is uniform in
             ``[0, min(backoff_cap, backoff_base * 2**retry)]``).
         backoff_cap: ceiling of any backoff delay in seconds.
-        requests_per_second: sustained rate of the org-wide token bucket; ``None`` disables the
-            bucket (429 pauses still apply).
+        requests_per_second: optional ceiling of the org-wide rate; ``None`` (the default) lets the
+            API's own ``X-RateLimit-*`` headers and 429s pace the requests (see ``limiter``).
         burst: requests the bucket lets through at once before pacing.
         fallback_concurrency: how many v1 last-active-dates calls run at once within a page.
     """
@@ -48,7 +48,7 @@ class AtlassianConfig:
     max_total_wait: float = 300.0
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
-    requests_per_second: float | None = 5.0
+    requests_per_second: float | None = None
     burst: int = 10
     fallback_concurrency: int = 8
 

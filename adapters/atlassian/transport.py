@@ -26,6 +26,7 @@ from adapters.atlassian.retry import (
     RETRYABLE_EXCEPTIONS,
     WRITE_RETRY_STATUSES,
     RetryPolicy,
+    parse_rate_limit_reset,
     server_delay,
 )
 from core.errors import DirectoryError, DirectoryUnavailable
@@ -142,9 +143,7 @@ class AtlassianTransport:
             if mutating:
                 self.stats.mutating_attempts += 1
             try:
-                response = await self.client.request(
-                    method, path, params=tuple(params or ()), json=json, headers=self._headers()
-                )
+                response = await self._send(method, path, params, json)
             except RETRYABLE_EXCEPTIONS as exc:
                 delay = self._policy.backoff(attempt - 1, self._rng)
                 if not self._may_retry(attempt, waited, delay):
@@ -156,11 +155,38 @@ class AtlassianTransport:
                 raise DirectoryError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
             else:
                 if response.is_success:
+                    self._limiter.succeeded()
                     return response
                 delay = self._retry_delay(response, f"{method} {path}", attempt, waited, mutating, account_id)
             self.stats.retries += 1
             waited += delay
             await self._sleep(delay)
+
+    async def _send(
+        self, method: str, path: str, params: list[tuple[str, str]] | None, json: Mapping[str, Any] | None
+    ) -> httpx.Response:
+        """One attempt, after :meth:`OrgRateLimiter.acquire`; the limiter hears the headers of its answer."""
+        try:
+            response = await self.client.request(
+                method, path, params=tuple(params or ()), json=json, headers=self._headers()
+            )
+            self._observe(response)
+            return response
+        finally:
+            self._limiter.finished()
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Tell the org's limiter what the response's ``X-RateLimit-*`` headers said (garbage is ignored)."""
+        headers = response.headers
+        if "X-RateLimit-Remaining" not in headers:
+            return
+        if response.status_code == 429 and "Retry-After" in headers:
+            return  # the 429's own Retry-After is more precise than its window (the reference's order)
+        self._limiter.observe(
+            _integer(headers.get("X-RateLimit-Limit")),
+            _integer(headers.get("X-RateLimit-Remaining")),
+            parse_rate_limit_reset(headers.get("X-RateLimit-Reset")),
+        )
 
     def _retry_delay(
         self, response: httpx.Response, what: str, attempt: int, waited: float, mutating: bool, account_id: str | None
@@ -173,7 +199,9 @@ class AtlassianTransport:
         asked = server_delay(response, now)
         delay = asked if asked is not None else self._policy.backoff(attempt - 1, self._rng)
         if status == 429:
-            # Everyone sharing the org's key waits, not just this caller (bounded by the budget).
+            # Everyone sharing the org's key waits, not just this caller (bounded by the budget),
+            # and then sends at half the rate it was sending, probing back up.
+            self._limiter.throttled()
             self._limiter.pause_until(now + timedelta(seconds=min(delay, self._policy.max_total_wait)))
         if not self._may_retry(attempt, waited, delay):
             raise error_from_response(
@@ -193,3 +221,11 @@ class AtlassianTransport:
 
     def _may_retry(self, attempt: int, waited: float, delay: float) -> bool:
         return attempt < self._policy.max_attempts and waited + delay <= self._policy.max_total_wait
+
+
+def _integer(value: str | None) -> int | None:
+    """A header's whole number, or None when missing or not one."""
+    try:
+        return None if value is None else int(value.strip())
+    except ValueError:
+        return None
