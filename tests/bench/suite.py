@@ -8,6 +8,8 @@ Figures (full sizes; ``--quick`` shrinks every size to a smoke test that asserts
   against a naive per-user scanner as public scripts do it (list the users, then one
   ``last-active-dates`` call per user, one at a time), both against the same sandbox with the same
   per-request latency: wall time and requests per user by org size;
+* **scan rate**: 2,850 users against a server advertising 600 requests a minute: wall time
+  against requests ÷ that rate (the client paces from the server's headers, not a fixed rate);
 * **scan 100k**: ``bench_scan`` (requests per user, wall time, peak RSS);
 * **planner**: ``bench_planner`` at 200,000 and 1,000,000 accounts;
 * **chat latency**: ``bench_slack_clicks`` and ``bench_teams_invokes`` (p50 / p99 / max);
@@ -49,10 +51,11 @@ class Sizes:
     planner: tuple[int, ...]
     clicks: int
     replica_orgs: int
+    rate_users: int
 
 
-FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30)
-QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3)
+FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850)
+QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3, 100)
 
 
 def _python(*args: str, timeout: float = 1800) -> str:
@@ -132,6 +135,20 @@ def scan_vs_naive(sizes: Sizes) -> dict[str, Any]:
     return {"latency_ms": sizes.latency_ms, "rows": rows}
 
 
+def scan_rate(sizes: Sizes) -> dict[str, Any]:
+    """Our scan against a server that advertises (and enforces) 600 requests a minute, 10 ms per request."""
+    with sandbox(sizes.rate_users, latency_ms=10, requests_per_minute=600) as org:
+        users, requests, seconds = asyncio.run(_ours(org))
+    allowed = 600 / 60
+    return {
+        "users": users,
+        "requests": requests,
+        "seconds": seconds,
+        "advertised_per_second": allowed,
+        "ratio_to_requests_over_rate": seconds / (requests / allowed),
+    }
+
+
 # -- the existing benchmarks, each in its own process ----------------------------------------
 
 
@@ -177,6 +194,7 @@ def replicas(sizes: Sizes) -> dict[str, Any]:
 
 FIGURES: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "scan_vs_naive": scan_vs_naive,
+    "scan_rate": scan_rate,
     "scan_large": scan_large,
     "planner": planner,
     "chat_latency": chat_latency,

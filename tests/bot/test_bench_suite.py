@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.postgres  # the replica figure runs serve replicas on PostgreSQL
 
-FIGURES = {"scan_vs_naive", "scan_large", "planner", "chat_latency", "replicas"}
+FIGURES = {"scan_vs_naive", "scan_rate", "scan_large", "planner", "chat_latency", "replicas"}
 
 
 def test_quick_suite_runs_every_figure_and_writes_json_and_plots(tmp_path):
@@ -31,6 +31,7 @@ def test_quick_suite_runs_every_figure_and_writes_json_and_plots(tmp_path):
         assert row["ours_requests_per_user"] < row["naive_requests_per_user"]  # pages of 100 vs one call per user
         assert row["naive_requests_per_user"] >= 1
     assert figures["scan_large"]["requests_per_user"] > 0
+    assert figures["scan_rate"]["requests"] >= 1
     assert figures["planner"]["rows"][0]["per_second"] > 0
     for kind in ("slack_click", "teams_invoke"):
         assert 0 < figures["chat_latency"][kind]["p50_ms"] <= figures["chat_latency"][kind]["max_ms"]
