@@ -121,11 +121,16 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 @contextmanager
-def sandbox_process(users: int, seed: int, log_dir: Path, timeout: float = 60) -> Iterator[Sandbox]:
+def sandbox_process(
+    users: int, seed: int, log_dir: Path, timeout: float = 60, requests_per_minute: int | None = None
+) -> Iterator[Sandbox]:
     """Start ``sandbox_proc``, wait for its READY line, SIGTERM it on exit."""
+    command = [sys.executable, "-m", "tests.chaos.sandbox_proc", "--users", str(users), "--seed", str(seed)]
+    if requests_per_minute is not None:
+        command += ["--requests-per-minute", str(requests_per_minute)]
     with (log_dir / f"sandbox-{users}-{seed}.log").open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.sandbox_proc", "--users", str(users), "--seed", str(seed)],
+            command,
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=stderr,

@@ -13,6 +13,8 @@ Figures (full sizes; ``--quick`` shrinks every size to a smoke test that asserts
 * **scan 100k**: ``bench_scan`` (requests per user, wall time, peak RSS);
 * **planner**: ``bench_planner`` at 200,000 and 1,000,000 accounts;
 * **chat latency**: ``bench_slack_clicks`` and ``bench_teams_invokes`` (p50 / p99 / max);
+* **executor**: 10,000 suspends against a server allowing 6,000 requests a minute: the share of
+  that rate used, 429s, and every account suspended exactly once;
 * **replicas**: 1 and 3 ``serve`` replicas on PostgreSQL leading the same orgs: time from "run now"
   to every org's run finished.
 
@@ -52,10 +54,12 @@ class Sizes:
     clicks: int
     replica_orgs: int
     rate_users: int
+    actions: int
+    executor_limit: int
 
 
-FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850)
-QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3, 100)
+FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850, 10_000, 6000)
+QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3, 100, 20, 600)
 
 
 def _python(*args: str, timeout: float = 1800) -> str:
@@ -184,6 +188,12 @@ def chat_latency(sizes: Sizes) -> dict[str, Any]:
     return {"concurrent": sizes.clicks, "slack_click": _latency(slack), "teams_invoke": _latency(teams)}
 
 
+def executor(sizes: Sizes) -> dict[str, Any]:
+    from tests.bench.executor_share import measure
+
+    return measure(sizes.actions, sizes.executor_limit)
+
+
 def replicas(sizes: Sizes) -> dict[str, Any]:
     from tests.bench.replica_scaling import time_replicas
 
@@ -198,6 +208,7 @@ FIGURES: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "scan_large": scan_large,
     "planner": planner,
     "chat_latency": chat_latency,
+    "executor": executor,
     "replicas": replicas,
 }
 

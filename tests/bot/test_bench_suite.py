@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.postgres  # the replica figure runs serve replicas on PostgreSQL
 
-FIGURES = {"scan_vs_naive", "scan_rate", "scan_large", "planner", "chat_latency", "replicas"}
+FIGURES = {"scan_vs_naive", "scan_rate", "scan_large", "planner", "chat_latency", "executor", "replicas"}
 
 
 def test_quick_suite_runs_every_figure_and_writes_json_and_plots(tmp_path):
@@ -35,6 +35,9 @@ def test_quick_suite_runs_every_figure_and_writes_json_and_plots(tmp_path):
     assert figures["planner"]["rows"][0]["per_second"] > 0
     for kind in ("slack_click", "teams_invoke"):
         assert 0 < figures["chat_latency"][kind]["p50_ms"] <= figures["chat_latency"][kind]["max_ms"]
+    executor = figures["executor"]
+    assert executor["accounts_suspended_once"] == executor["actions"]  # exactly once, even at quick sizes
+    assert executor["accounts_suspended_twice_or_more"] == 0
     assert figures["replicas"]["one_seconds"] > 0
     assert figures["replicas"]["three_seconds"] > 0
     for name in ("scan_vs_naive", "chat_latency", "replicas", "planner"):
