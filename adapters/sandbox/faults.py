@@ -33,6 +33,11 @@ class Fault:
       ``Random(seed)``) decides; with neither, every matching request fails.
     * ``retry_after``: for ``"429"``, a Retry-After value in seconds that is
       always sent (overrides ``SandboxConfig.send_retry_after``).
+
+    A fault's answer uses up nothing of the key's rate limit.  When a limit is
+    configured it carries that key's ``X-RateLimit-*`` headers (``Remaining``
+    forced to 0 on a ``"429"``); without one, only a ``"429"`` carries them,
+    for a nominal window of 1000 a minute.
     """
 
     kind: FaultKind

@@ -1,21 +1,22 @@
 """The aiohttp application and the :class:`SandboxServer` wrapper.
 
-Per request, in order: the request is logged; the fault schedule may answer
-(or reset the connection); the Bearer key is checked (401); the rate limiter
-may answer 429; the configured latency is applied; the handler runs.  Every
-response carries ``X-Request-Id``; when a rate limit is configured, every
-admitted response also carries the ``X-RateLimit-*`` headers.  The test-only
-control API (:mod:`.control`, ``SandboxConfig.control_api``) skips all of this.
+Per request, in order: the request is logged (with the server clock's time);
+the fault schedule may answer (or reset the connection); the Bearer key is
+checked (401); the rate limiter may answer 429 (fixed windows per API key,
+see :mod:`.ratelimit`); the configured latency is applied; the handler runs.
+Every response carries ``X-Request-Id``; when a rate limit is configured,
+every response (admitted, refused with 429 or 401, faulted, handler errors)
+also carries the ``X-RateLimit-*`` headers of its key's window; only admitted
+requests are counted.  The test-only control API (:mod:`.control`,
+``SandboxConfig.control_api``) skips all of this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
 from types import TracebackType
 
 from aiohttp import web
@@ -24,8 +25,9 @@ from . import admin_api, control, jsm_api, manage_api
 from .faults import Fault
 from .generate import generate_org
 from .org import SandboxOrg
+from .ratelimit import api_key_of
 from .state import STATE_KEY, RequestRecord, SandboxConfig, SandboxState
-from .wire import ApiError, admin_error, iso_s, proxy_error
+from .wire import ApiError, admin_error, proxy_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,45 +50,62 @@ def _rate_limited(headers: dict[str, str], retry: int | None) -> web.Response:
     return response
 
 
-def _fault_response(state: SandboxState, fault: Fault) -> web.Response:
+def _fault_response(state: SandboxState, fault: Fault, key: str) -> web.Response:
+    """The injected failure, with the key's ``X-RateLimit-*`` headers (nothing is counted)."""
+    limits = state.config.rate_limits()
+    verdict = state.limiter.check(key, limits, consume=False) if limits else None
     if fault.kind == "429":
-        now = state.config.now().astimezone(UTC)
-        reset = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        headers = {
-            "X-RateLimit-Limit": str(state.config.requests_per_minute or 1000),
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": iso_s(reset) or "",
-        }
+        if verdict is None:  # no configured limit: a nominal one-minute window of 1000
+            verdict = state.limiter.check(key, [(1000, 60)], consume=False)
+        headers = {**verdict.headers, "X-RateLimit-Remaining": "0"}
         retry: int | None = fault.retry_after
         if retry is None and state.config.send_retry_after:
-            retry = max(1, math.ceil((reset - now).total_seconds()))
+            retry = verdict.retry_after
         return _rate_limited(headers, retry)
     if fault.kind == "500":
-        return admin_error(500, "ADMIN-500-1", "Internal server error")
-    status = int(fault.kind)
-    return web.Response(status=status, text=_GATEWAY_TEXT[status])
+        response = admin_error(500, "ADMIN-500-1", "Internal server error")
+    else:
+        status = int(fault.kind)
+        response = web.Response(status=status, text=_GATEWAY_TEXT[status])
+    if verdict is not None:
+        response.headers.update(verdict.headers)
+    return response
+
+
+def _authenticated(request: web.Request, state: SandboxState) -> web.Response | None:
+    """``None`` when the request carries the right credentials, else the 401 to answer with."""
+    if request.path.startswith(jsm_api.PREFIX):
+        return None if jsm_api.authorized(request, state) else jsm_api.unauthorized()
+    config = state.config
+    accepted = {f"Bearer {key}" for key in (config.api_key, *config.other_api_keys)}
+    if request.headers.get("Authorization") not in accepted:
+        return proxy_error(401, "Unauthorized")
+    return None
 
 
 async def _guarded(
     request: web.Request, handler: Handler, state: SandboxState, record: RequestRecord
 ) -> web.StreamResponse:
     config = state.config
+    key = api_key_of(request.headers.get("Authorization"))
     fault = config.faults.pick(request.method, request.path)
     if fault is not None:
         record.fault = fault.kind
         if fault.kind == "reset":
             raise _ConnectionReset
-        return _fault_response(state, fault)
-    if request.path.startswith(jsm_api.PREFIX):
-        if not jsm_api.authorized(request, state):
-            return jsm_api.unauthorized()
-    elif request.headers.get("Authorization") != f"Bearer {config.api_key}":
-        return proxy_error(401, "Unauthorized")
+        return _fault_response(state, fault, key)
+    limits = config.rate_limits()
+    refused = _authenticated(request, state)
+    if refused is not None:
+        if limits:  # a 401 uses up nothing, but says where the key's window stands
+            refused.headers.update(state.limiter.check(key, limits, consume=False).headers)
+        return refused
     limit_headers: dict[str, str] = {}
-    if config.requests_per_minute is not None:
-        allowed, limit_headers, retry = state.limiter.acquire(config.requests_per_minute)
-        if not allowed:
-            return _rate_limited(limit_headers, retry if config.send_retry_after else None)
+    if limits:
+        verdict = state.limiter.check(key, limits)
+        if not verdict.allowed:
+            return _rate_limited(verdict.headers, verdict.retry_after if config.send_retry_after else None)
+        limit_headers = verdict.headers
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000)
     response = await _dispatch(request, handler)
@@ -128,6 +147,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         path=request.path,
         query={k: request.query.getall(k) for k in request.query},
         body=body,
+        at=state.config.now(),
     )
     state.log.append(record)
     try:
@@ -262,6 +282,7 @@ async def serve(
     requests_per_minute: int | None = None,
     send_retry_after: bool = False,
     undated_fraction: float = 0.005,
+    requests_per_second: int | None = None,
 ) -> SandboxServer:
     """Generate an org, start a server on ``host:port`` and return it.
 
@@ -273,6 +294,7 @@ async def serve(
         api_key=api_key,
         latency_ms=latency_ms,
         requests_per_minute=requests_per_minute,
+        requests_per_second=requests_per_second,
         send_retry_after=send_retry_after,
     )
     server = SandboxServer(org, config)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from aiohttp import web
 from .faults import FaultSchedule
 from .jsm_state import JsmSite
 from .org import SandboxOrg
-from .wire import iso_s
+from .ratelimit import KeyRateLimiter, Limit
 
 MUTATING_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
 
@@ -27,11 +26,20 @@ def utc_now() -> datetime:
 class SandboxConfig:
     """Knobs of a sandbox server.
 
-    * ``api_key``: the only accepted ``Authorization: Bearer`` token.
+    * ``api_key``: the accepted ``Authorization: Bearer`` token.
+    * ``other_api_keys``: further accepted tokens (other keys of the same
+      org); each key has rate-limit windows of its own.
     * ``latency_ms``: artificial delay added before every handler (0: none).
     * ``requests_per_minute``: fixed one-minute window (aligned to the
-      clock's minute) per server; once exceeded, requests get 429 until the
-      window rolls over.  None disables limiting.  May be changed at runtime.
+      clock's minute) per API key; once exceeded, that key's requests get 429
+      until the window rolls over.  None: no such window.  May be changed at
+      runtime.
+    * ``requests_per_second``: the same with one-second windows (aligned to
+      the clock's second), for benchmarks that want a steady rate rather than
+      a minute's budget.  Both may be set; a request must fit in both.  With
+      either set, every response (admitted, refused, faulted, 401, handler
+      errors) carries ``X-RateLimit-Limit/Remaining/Reset`` for its key (see
+      :mod:`.ratelimit`); with neither, only injected 429 faults do.
     * ``send_retry_after``: also send ``Retry-After`` (whole seconds) on 429s.
     * ``faults``: the :class:`FaultSchedule`, mutable at runtime.
     * ``now``: tz-aware clock used for the rate-limit window, the
@@ -43,14 +51,25 @@ class SandboxConfig:
     """
 
     api_key: str = "sandbox-key"
+    other_api_keys: tuple[str, ...] = ()
     latency_ms: float = 0
     requests_per_minute: int | None = None
+    requests_per_second: int | None = None
     send_retry_after: bool = False
     faults: FaultSchedule = field(default_factory=FaultSchedule)
     now: Callable[[], datetime] = utc_now
     control_api: bool = False
     jsm_email: str = "agent@acme.example"
     jsm_api_token: str = "jsm-api-token"  # noqa: S105 (the simulator's own test credential)
+
+    def rate_limits(self) -> list[Limit]:
+        """The configured windows as ``(requests, seconds)``; empty when the server does not limit."""
+        limits: list[Limit] = []
+        if self.requests_per_second is not None:
+            limits.append((self.requests_per_second, 1))
+        if self.requests_per_minute is not None:
+            limits.append((self.requests_per_minute, 60))
+        return limits
 
 
 @dataclass(slots=True)
@@ -59,7 +78,8 @@ class RequestRecord:
 
     ``query`` maps each parameter to all its values; ``body`` is the parsed
     JSON body (None when absent or not JSON); ``status`` is None when the
-    connection was reset; ``fault`` is the injected fault kind, if any.
+    connection was reset; ``fault`` is the injected fault kind, if any;
+    ``at`` is the server clock (``SandboxConfig.now``) when it arrived.
     """
 
     seq: int
@@ -69,6 +89,7 @@ class RequestRecord:
     body: Any
     status: int | None = None
     fault: str | None = None
+    at: datetime | None = None
 
     @property
     def is_mutating(self) -> bool:
@@ -76,40 +97,6 @@ class RequestRecord:
         if self.method not in MUTATING_METHODS:
             return False
         return not (self.method == "POST" and self.path.endswith("/users/search"))
-
-
-class RateLimiter:
-    """Fixed-window limiter driven by an injected clock."""
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self.clock = clock
-        self.window: datetime | None = None
-        self.count = 0
-
-    def _roll(self) -> tuple[datetime, datetime]:
-        now = self.clock().astimezone(UTC)
-        window = now.replace(second=0, microsecond=0)
-        if window != self.window:
-            self.window, self.count = window, 0
-        return now, window + timedelta(minutes=1)
-
-    def acquire(self, limit: int) -> tuple[bool, dict[str, str], int]:
-        """Take one of ``limit`` slots in the current window.
-
-        Returns (allowed, ``X-RateLimit-*`` headers, seconds until reset).
-        Refused requests do not consume a slot.
-        """
-        now, reset = self._roll()
-        allowed = self.count < limit
-        if allowed:
-            self.count += 1
-        retry = max(1, math.ceil((reset - now).total_seconds()))
-        headers = {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, limit - self.count)),
-            "X-RateLimit-Reset": iso_s(reset) or "",
-        }
-        return allowed, headers, retry
 
 
 @dataclass(slots=True)
@@ -120,11 +107,11 @@ class SandboxState:
     config: SandboxConfig
     log: list[RequestRecord] = field(default_factory=list)
     jsm: JsmSite = field(default_factory=JsmSite)
-    limiter: RateLimiter = field(init=False)
+    limiter: KeyRateLimiter = field(init=False)
     seq: int = 0
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(lambda: self.config.now())
+        self.limiter = KeyRateLimiter(lambda: self.config.now())
 
     def next_seq(self) -> int:
         """Monotonic request sequence number (never reset)."""
