@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     atlassian_api_base: str = Field(default="https://api.atlassian.com", description="ATLASSIAN_API_BASE")
     atlassian_directory_id: str | None = Field(default=None, description="ATLASSIAN_DIRECTORY_ID")
     atlassian_requests_per_second: float | None = Field(
-        default=None, gt=0, description="ATLASSIAN_REQUESTS_PER_SECOND: optional ceiling (the API's own headers pace)"
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="ATLASSIAN_REQUESTS_PER_SECOND: optional ceiling (the API's own headers pace)",
     )
     atlassian_max_attempts: int = Field(default=6, ge=1, le=20)
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="DATABASE_URL")

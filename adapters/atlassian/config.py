@@ -7,6 +7,7 @@ hands it to :func:`adapters.atlassian.open_directory`. The API key is a high-val
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFAULT_BASE_URL = "https://api.atlassian.com"
@@ -32,7 +33,9 @@ class AtlassianConfig:
             ``[0, min(backoff_cap, backoff_base * 2**retry)]``).
         backoff_cap: ceiling of any backoff delay in seconds.
         requests_per_second: optional ceiling of the org-wide rate; ``None`` (the default) lets the
-            API's own ``X-RateLimit-*`` headers and 429s pace the requests (see ``limiter``).
+            API's own ``X-RateLimit-*`` headers and 429s pace the requests (see ``limiter``). The
+            process-wide limiter starts at this ceiling, or without one at ``limiter.START_RATE``,
+            until the first response's headers say what the server allows.
         burst: requests the bucket lets through at once before pacing.
         fallback_concurrency: how many v1 last-active-dates calls run at once within a page.
     """
@@ -67,8 +70,9 @@ class AtlassianConfig:
             raise ValueError("timeouts must be positive")
         if self.max_total_wait < 0 or self.backoff_base < 0 or self.backoff_cap < 0:
             raise ValueError("retry waits must not be negative")
-        if self.requests_per_second is not None and self.requests_per_second <= 0:
-            raise ValueError("requests_per_second must be positive or None")
+        rate = self.requests_per_second
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ValueError(f"requests_per_second must be a positive number or None (got {rate!r})")
         if self.burst < 1 or self.fallback_concurrency < 1:
             raise ValueError("burst and fallback_concurrency must be at least 1")
 

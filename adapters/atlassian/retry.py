@@ -23,6 +23,7 @@ although the first attempt succeeded. Callers re-read the account before treatin
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -80,8 +81,18 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, seconds) if seconds == seconds else None  # NaN guard
 
 
+#: An ISO 8601 date and time, with or without seconds (and fraction), with ``Z``, an offset or neither.
+_RESET = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.ASCII)
+
+
 def parse_rate_limit_reset(value: str | None) -> datetime | None:
-    """The reset instant of an ``X-RateLimit-Reset`` header (ISO 8601, UTC when naive), ``None`` if invalid."""
+    """The reset instant of an ``X-RateLimit-Reset`` header (ISO 8601, UTC when naive), ``None`` if invalid.
+
+    Atlassian sends minutes only (``2023-10-11T12:34Z``); seconds, fractions and offsets are accepted
+    too. Anything else (epoch numbers, dates without a time, stray characters) is not a reset time.
+    """
+    if value is None or not _RESET.fullmatch(value.strip()):
+        return None
     return parse_timestamp(value)
 
 

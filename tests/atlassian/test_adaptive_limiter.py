@@ -5,12 +5,14 @@ Fake clocks only: ``sleep`` advances the clock the limiter reads, nothing really
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from adapters.atlassian import OrgRateLimiter
+from adapters.atlassian import OrgRateLimiter, limiter_for
+from adapters.atlassian.limiter import START_RATE
 from adapters.atlassian.transport import _integer
 
 from .fakes import FakeClock, FakeSleep
@@ -33,7 +35,7 @@ async def send(lim: OrgRateLimiter, count: int) -> None:
         lim.finished()
 
 
-async def test_without_headers_429s_or_a_ceiling_nothing_waits(clock, sleep) -> None:
+async def test_without_headers_429s_a_ceiling_or_a_start_rate_nothing_waits(clock, sleep) -> None:
     lim = limiter(clock, sleep)
     await send(lim, 200)
     assert sleep.delays == []
@@ -44,16 +46,92 @@ async def test_few_remaining_are_spread_over_the_time_left_and_none_left_waits_f
     lim = limiter(clock, sleep)
     lim.observe(limit=100, remaining=5, reset=NOW + timedelta(seconds=10))
     await send(lim, 5)
-    assert sleep.delays == pytest.approx([2.0] * 4, abs=1e-6)  # 5 requests spread over the 10 s left
+    assert sleep.delays == pytest.approx([10 / 6] * 4, abs=1e-6)  # 5 spread over the 10 s left, the last before it
     await send(lim, 1)  # the window has none left: the sixth waits for the reset
     assert clock.now == NOW + timedelta(seconds=10)
 
 
-async def test_plenty_remaining_does_not_pace(clock, sleep) -> None:
+async def test_plenty_remaining_is_spread_too_after_a_small_burst(clock, sleep) -> None:
+    """900 left for 60 s: 15 requests a second, a burst of at most a tenth of what remains."""
     lim = limiter(clock, sleep)
     lim.observe(limit=1000, remaining=900, reset=NOW + timedelta(seconds=60))
-    await send(lim, 50)
+    assert lim.rate == pytest.approx(15.0, rel=0.01)
+    await send(lim, 150)
+    assert len(sleep.delays) >= 150 - 10  # the bucket's burst of 10 at most, then one every 1/15 s
+    assert (clock.now - NOW).total_seconds() == pytest.approx((150 - 10) / 15, rel=0.01)
+
+
+async def test_the_rate_rises_to_what_the_server_advertises(clock, sleep) -> None:
+    """A modest start (no ceiling) gives way to the server's window as soon as it is told."""
+    lim = limiter(clock, sleep, start_rate=10.0, burst=1)
+    assert lim.rate == pytest.approx(10.0)
+    await send(lim, 3)
+    assert sleep.delays == pytest.approx([0.1, 0.1])
+    lim.observe(limit=3600, remaining=3600, reset=clock.now + timedelta(seconds=60))
+    assert lim.rate == pytest.approx(60.0, rel=0.01)
+    sleep.delays.clear()
+    started = clock.now
+    await send(lim, 121)
+    elapsed = (clock.now - started).total_seconds()
+    assert 120 / elapsed == pytest.approx(60.0, rel=0.05)  # the advertised rate, not the start's 10
+
+
+async def test_the_rate_follows_each_new_answer(clock, sleep) -> None:
+    lim = limiter(clock, sleep)
+    lim.observe(limit=600, remaining=600, reset=NOW + timedelta(seconds=60))
+    assert lim.rate == pytest.approx(10.0, rel=0.01)
+    clock.advance(30)
+    lim.observe(limit=600, remaining=540, reset=NOW + timedelta(seconds=60))  # fell behind: 540 in 30 s
+    assert lim.rate == pytest.approx(18.0, rel=0.01)
+    clock.advance(29)
+    lim.observe(limit=600, remaining=1, reset=NOW + timedelta(seconds=60))
+    assert lim.rate == pytest.approx(2.0)  # the last one goes half-way to the reset
+    clock.advance(1)
+    assert lim.rate is None  # the window has reset: the next answer says what the new one allows
+
+
+async def test_an_older_answer_about_the_same_window_does_not_raise_the_budget(clock, sleep) -> None:
+    lim = limiter(clock, sleep)
+    reset = NOW + timedelta(seconds=10)
+    lim.observe(limit=100, remaining=1, reset=reset)
+    lim.observe(limit=100, remaining=50, reset=reset)  # a slower response, sent earlier
+    await send(lim, 2)
+    assert clock.now == reset  # one was left: the second waited for the reset
+
+
+async def test_without_headers_the_start_rate_rises_until_it_no_longer_paces(clock, sleep) -> None:
+    lim = limiter(clock, sleep, start_rate=10.0, burst=1)
+    for _ in range(5):
+        lim.succeeded()
+    assert lim.rate == pytest.approx(10.0 * 1.2**5)
+    for _ in range(30):
+        lim.succeeded()
+    assert lim.rate is None
+    sleep.delays.clear()
+    await send(lim, 100)
     assert sleep.delays == []
+
+
+async def test_the_ceiling_is_the_start_rate_when_there_is_one(clock, sleep) -> None:
+    lim = limiter(clock, sleep, requests_per_second=4.0, start_rate=10.0, burst=1)
+    await send(lim, 3)
+    assert sleep.delays == pytest.approx([0.25, 0.25])
+    for _ in range(100):
+        lim.succeeded()
+    assert lim.rate == pytest.approx(4.0)
+
+
+def test_the_process_wide_limiter_starts_modestly_or_at_the_ceiling() -> None:
+    assert limiter_for("org-start-rate-a").rate == pytest.approx(START_RATE)
+    assert limiter_for("org-start-rate-b", requests_per_second=2.5).rate == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("inf"), float("nan")])
+def test_rates_must_be_positive_numbers(rate: float) -> None:
+    with pytest.raises(ValueError, match="requests_per_second"):
+        OrgRateLimiter("org", requests_per_second=rate)
+    with pytest.raises(ValueError, match="start_rate"):
+        OrgRateLimiter("org", start_rate=rate)
 
 
 async def test_nothing_remaining_holds_everyone_until_the_reset(clock, sleep) -> None:
@@ -120,3 +198,28 @@ async def test_garbage_headers_change_nothing(clock, sleep) -> None:
         transport._observe(httpx.Response(200, headers=headers))
     await send(lim, 20)
     assert sleep.delays == []
+
+
+async def test_a_new_window_is_assumed_to_allow_the_limit_until_an_answer_describes_it(clock, sleep) -> None:
+    lim = limiter(clock, sleep)
+    lim.observe(limit=3, remaining=0, reset=NOW + timedelta(seconds=1))
+    for _ in range(3):
+        await lim.acquire()  # at the reset, the new window's 3 go at once (and stay in flight)
+    assert clock.now == NOW + timedelta(seconds=1)
+    fourth = asyncio.ensure_future(lim.acquire())
+    await asyncio.sleep(0)
+    assert not fourth.done()  # held: the window is used up and an answer on its way may describe it
+    lim.observe(limit=3, remaining=0, reset=NOW + timedelta(seconds=2))  # it does: none left
+    for _ in range(3):
+        lim.finished()
+    await fourth
+    assert clock.now == NOW + timedelta(seconds=2)
+
+
+async def test_a_used_up_new_window_nothing_can_describe_does_not_hold_anyone(clock, sleep) -> None:
+    """A server that stops sending the headers (or a 429 fault's one-off window) never blocks the org."""
+    lim = limiter(clock, sleep)
+    lim.observe(limit=3, remaining=0, reset=NOW + timedelta(seconds=1))
+    await send(lim, 50)  # nothing in flight between them: no answer is awaited
+    assert clock.now == NOW + timedelta(seconds=1)
+    assert sleep.delays == [1.0]
