@@ -10,11 +10,13 @@ Reusable pieces (the fixtures live in ``conftest.py``):
 * ``make_directory(mock, **config)``: an ``AtlassianDirectory`` on the mock, wired to the fake
   clock/sleep, a seeded rng and an unpaced limiter.
 * ``user_json(**overrides)``: a fully expanded v2 user record.
+* :class:`VirtualTime`: a sleep for concurrent callers, whose sleeps overlap in virtual time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -163,3 +165,72 @@ def make_config(**overrides: Any) -> AtlassianConfig:
     }
     settings.update(overrides)
     return AtlassianConfig(**settings)
+
+
+class VirtualTime:
+    """Concurrent sleeps in virtual time: a sleeper wakes when the clock reaches its own deadline.
+
+    Unlike :class:`FakeSleep`, whose every call moves the clock forward (so concurrent sleeps add up),
+    sleepers here wait together: once nothing else can run and no HTTP exchange is in flight
+    (:meth:`wrap` counts them), the clock jumps to the earliest deadline and wakes that sleeper.
+    Requests therefore take no virtual time, and a rate measured on ``clock`` is the rate paced.
+    """
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+        self.busy = 0
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self._driver: asyncio.Task[None] | None = None
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        deadline = self.clock.now + timedelta(seconds=max(0.0, seconds))
+        heapq.heappush(self._sleepers, (deadline, self._seq, future))
+        self._seq += 1
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.ensure_future(self._drive())
+        await future
+
+    async def _settle(self) -> None:
+        """Return once every runnable task has run to its next wait and no request is in flight."""
+        idle = 0
+        while idle < 20:
+            if self.busy:
+                idle = 0
+                await asyncio.sleep(0.0005)  # a real loopback exchange is under way
+            else:
+                idle += 1
+                await asyncio.sleep(0)
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            await self._settle()
+            deadline, _seq, future = heapq.heappop(self._sleepers)
+            self.clock.now = max(self.clock.now, deadline)
+            if not future.done():
+                future.set_result(None)
+
+    def wrap(self, inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        """``inner``, counting each exchange (until its body is read) as in flight."""
+        return _Counted(inner, self)
+
+
+class _Counted(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, time: VirtualTime) -> None:
+        self._inner = inner
+        self._time = time
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._time.busy += 1
+        try:
+            response = await self._inner.handle_async_request(request)
+            await response.aread()
+            return response
+        finally:
+            self._time.busy -= 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
