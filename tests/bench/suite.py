@@ -13,7 +13,7 @@ Figures (full sizes; ``--quick`` shrinks every size to a smoke test that asserts
 * **scan 100k**: ``bench_scan`` (requests per user, wall time, peak RSS);
 * **planner**: ``bench_planner`` at 200,000 and 1,000,000 accounts;
 * **chat latency**: ``bench_slack_clicks`` and ``bench_teams_invokes`` (p50 / p99 / max);
-* **executor**: 10,000 suspends against a server allowing 6,000 requests a minute: the share of
+* **executor**: 10,000 suspends against a server allowing 3,000 requests a minute: the share of
   that rate used, 429s, and every account suspended exactly once;
 * **replicas**: 1 and 3 ``serve`` replicas on PostgreSQL leading the same orgs: time from "run now"
   to every org's run finished.
@@ -58,7 +58,7 @@ class Sizes:
     executor_limit: int
 
 
-FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850, 10_000, 6000)
+FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850, 10_000, 3000)
 QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3, 100, 20, 600)
 
 
