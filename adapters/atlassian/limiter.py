@@ -18,7 +18,7 @@ through one :class:`OrgRateLimiter`. It paces from what the API itself says abou
 * **before the server has said anything**, ``start_rate`` requests a second (the production
   registry :func:`limiter_for` starts at :data:`START_RATE`, or at the ceiling when one is set). It
   gives way to the server's own rate on the first response that carries the headers; while the
-  responses carry none, each success raises it by a fifth until it no longer paces at all. A
+  responses carry none, each success raises it by half until it no longer paces at all. A
   limiter built with ``start_rate=None`` (the constructor's default, used by tests) does not pace
   until the server speaks.
 
@@ -54,7 +54,7 @@ def utc_now() -> datetime:
 #: Requests a second before the server's headers have said anything (no ceiling configured).
 START_RATE = 10.0
 #: While responses carry no rate-limit headers, each success raises the start rate by this factor.
-START_GROWTH = 1.2
+START_GROWTH = 1.5
 #: After a 429 the rate grows by this factor with each success until it no longer binds.
 PROBE_UP = 1.05
 #: The slowest rate a 429 can bring the limiter down to (requests a second).
@@ -227,7 +227,8 @@ class OrgRateLimiter:
         left_s = (reset - self._clock()).total_seconds()
         if not 0 < left_s <= MAX_RESET_HORIZON:
             return
-        self._start = 0.0  # the server speaks: its own window paces from now on
+        if self._start:  # the server speaks: its own window paces from now on
+            self._start, self._tat = 0.0, None
         now = self._now()
         left = remaining - max(0, self._in_flight - 1)  # requests already on their way count too
         window = self._live_window(now)

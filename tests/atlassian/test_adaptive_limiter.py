@@ -103,7 +103,7 @@ async def test_without_headers_the_start_rate_rises_until_it_no_longer_paces(clo
     lim = limiter(clock, sleep, start_rate=10.0, burst=1)
     for _ in range(5):
         lim.succeeded()
-    assert lim.rate == pytest.approx(10.0 * 1.2**5)
+    assert lim.rate == pytest.approx(10.0 * 1.5**5)
     for _ in range(30):
         lim.succeeded()
     assert lim.rate is None
