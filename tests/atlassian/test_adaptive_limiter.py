@@ -223,3 +223,26 @@ async def test_a_used_up_new_window_nothing_can_describe_does_not_hold_anyone(cl
     await send(lim, 50)  # nothing in flight between them: no answer is awaited
     assert clock.now == NOW + timedelta(seconds=1)
     assert sleep.delays == [1.0]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "inf", "nan", "fast", ""])
+def test_the_ceiling_setting_names_itself_when_invalid(monkeypatch, tmp_path, value: str) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    monkeypatch.chdir(tmp_path)  # no .env file
+    monkeypatch.setenv("ATLASSIAN_REQUESTS_PER_SECOND", value)
+    with pytest.raises(SettingsError, match=r"^ATLASSIAN_REQUESTS_PER_SECOND: "):
+        load_settings()
+
+
+def test_the_ceiling_setting_is_optional_and_reaches_the_client(monkeypatch, tmp_path) -> None:
+    from bot.compose import atlassian_config
+    from bot.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ATLASSIAN_ORG_ID", "org-ceiling")
+    monkeypatch.setenv("ATLASSIAN_API_KEY", "key")
+    monkeypatch.delenv("ATLASSIAN_REQUESTS_PER_SECOND", raising=False)
+    assert atlassian_config(load_settings(), None).requests_per_second is None  # follow the server
+    monkeypatch.setenv("ATLASSIAN_REQUESTS_PER_SECOND", "2.5")
+    assert atlassian_config(load_settings(), None).requests_per_second == 2.5
