@@ -120,7 +120,7 @@ class OrgRateLimiter:
         self._aimd: float | None = None  # requests/s after a 429, probed back up; None: not binding
         self._tat: float | None = None  # theoretical arrival time of the next request (monotonic seconds)
         self._paused_until: float | None = None  # monotonic seconds
-        self._sent: deque[float] = deque(maxlen=64)  # recent slot times, for the rate being sent
+        self._sent: deque[float] = deque(maxlen=64)  # when recent requests went out, for the rate sent
         self._in_flight = 0  # requests sent whose response has not been seen
 
     @property
