@@ -40,6 +40,14 @@ class Db:
         with self.store.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
 
+    def terminate(self, pid: int | None) -> bool:
+        """End a server session and wait (up to 10 s) until it is gone, its advisory locks with it.
+
+        Plain ``pg_terminate_backend(pid)`` only signals the backend: right after it returns the session
+        may still hold its locks, so a check that follows could see it alive.
+        """
+        return bool(self.scalar("SELECT pg_terminate_backend(:pid, 10000)", pid=pid))
+
 
 @contextmanager
 def open_db(kind: str, tmp_path: Path, clock: FixedClock) -> Iterator[Db]:

@@ -158,7 +158,7 @@ def test_a_lost_leader_competes_again_without_release(pg: Db) -> None:
     a = pg.leader("a")
     assert isinstance(a, PostgresLeader)
     assert a.acquire(ORG) == 1
-    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid)
+    pg.terminate(a.backend_pid)
     assert a.acquire(ORG) == 2  # the dead session is noticed, released, and the org won again
     assert a.still_leader()
 
@@ -204,7 +204,7 @@ def test_siblings_lead_many_orgs_on_one_session(db: Db) -> None:
 def test_a_dead_sibling_session_frees_every_org_it_led(pg: Db) -> None:
     ours, theirs = siblings(pg, "a", 2), siblings(pg, "b", 2)
     assert [s.acquire(f"org-{i}") for i, s in enumerate(ours)] == [1, 1]
-    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=ours[0].backend_pid)
+    pg.terminate(ours[0].backend_pid)
     assert [s.still_leader() for s in ours] == [False, False]
     assert [s.acquire(f"org-{i}") for i, s in enumerate(theirs)] == [2, 2]
 
@@ -322,7 +322,7 @@ def test_a_killed_lock_connection_ends_leadership_and_frees_the_org(pg: Db, capl
     assert a.acquire(ORG) == 1
     assert a.still_leader()
     assert b.acquire(ORG) is None
-    assert pg.scalar("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid) is True
+    assert pg.terminate(a.backend_pid) is True
     with caplog.at_level(logging.WARNING, logger="adapters.store.leader"):
         assert not a.still_leader()
     assert "leadership lost" in caplog.text
@@ -554,5 +554,5 @@ def test_replicas_are_counted_per_schema_and_group_while_their_session_lives(pg:
     assert a.replicas("orgs-1") == 1
     assert b.replicas("orgs-1") == 2  # b serves the same orgs: two replicas share them
     assert c.replicas("orgs-2") == 1  # c serves other orgs: not counted with a and b
-    pg.scalar("SELECT pg_terminate_backend(:pid)", pid=a.backend_pid)
+    pg.terminate(a.backend_pid)
     assert b.replicas("orgs-1") == 1  # a's session ended, and its presence with it

@@ -151,7 +151,7 @@ async def test_a_paused_leader_cannot_write_after_a_takeover(world: World, point
             # session, a dropped connection) and a standby takes over with the next epoch.
             if isinstance(old, PostgresLeader):
                 assert world.db is not None
-                world.db.scalar("SELECT pg_terminate_backend(:pid)", pid=old.backend_pid)
+                world.db.terminate(old.backend_pid)
                 assert not old.still_leader()
             elif isinstance(old, FakeLeaderLock):
                 old.lose()
