@@ -19,6 +19,7 @@ transactions, ``BEGIN IMMEDIATE``, the audit chain append, the fencing check);
 and :mod:`adapters.store.lifecycle_store` for the lifecycle store's transactions.
 """
 
+from adapters.store import slack_tables as _slack_tables  # noqa: F401  (registers the Slack OAuth tables)
 from adapters.store.chat_store import SqlChatStore
 from adapters.store.database import Database
 from adapters.store.leader import (

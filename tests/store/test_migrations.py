@@ -37,6 +37,8 @@ TABLES = {
     "chat_conversations",
     "restore_requests",
     "admin_threads",
+    "slack_installations",
+    "slack_oauth_states",
 }
 
 
@@ -52,7 +54,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0011"
+        assert current_revision(engine) == head_revision() == "0012"
     finally:
         engine.dispose()
 
