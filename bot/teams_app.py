@@ -29,8 +29,10 @@ Contracts
   with ``Actor("teams", tenant id, AAD object id)`` (intended recipient, single use, expiry,
   admin / requester checks live there). A click that did something answers with the outcome
   card (replacing the card for the clicker) and updates the posted card for everyone in the
-  background; a refused click answers with a message and changes nothing. The invoke response
-  body is a model serialized once (botbuilder 4.17's double-serialization crash avoided).
+  background, once the turns in flight are answered (at most ``update_defer`` seconds later); a
+  refused click answers with a message and changes nothing. The invoke response body is
+  serialized once, by us (:class:`InvokeBody`: botbuilder 4.17's double-serialization crash
+  avoided, and its deep copy of the body skipped).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext, serializer_helper
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
+from botbuilder.schema import Activity, ActivityTypes
 from msrest.serialization import Model
 
 from adapters.chat_notifier import Parent
@@ -80,6 +82,8 @@ ALLOWED_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512"})
 CARD_ACTION: Final = "adaptiveCard/action"
 MAX_MEMBER_LOOKUPS: Final = 25
 MAX_CONCURRENT_UPDATES: Final = 4
+#: Card updates wait while invokes are being answered, but never longer than this (seconds).
+MAX_UPDATE_DEFER: Final = 2.0
 _COMMAND_WORDS: Final = frozenset(COMMANDS.names())
 _PREFIXES: Final = ("/jira-cleanup", "jira-cleanup")
 _TAG: Final = re.compile(r"<[^>]*>")
@@ -253,6 +257,24 @@ def _reference(activity: Any) -> dict[str, object]:
     return reference_json(TurnContext.get_conversation_reference(activity))
 
 
+@dataclass(frozen=True)
+class InvokeBody:
+    """An invoke response body serialized once, here.
+
+    botbuilder deep-copies whatever an invoke response carries and ``CloudAdapter.process``
+    would serialize it again; this stays the same object through both (and costs neither).
+    """
+
+    json: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> InvokeBody:
+        return cls(json.dumps(body, separators=(",", ":")).encode())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> InvokeBody:
+        return self
+
+
 # -- the integration ---------------------------------------------------------------------------
 
 
@@ -274,6 +296,9 @@ class TeamsIntegration(Background):
     _channels: dict[str, str] = field(default_factory=dict)
     _seen: RecentIds = field(default_factory=lambda: RecentIds(4096))
     _updates: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_UPDATES))
+    update_defer: float = MAX_UPDATE_DEFER
+    _answering: int = 0
+    _quiet: asyncio.Event = field(default_factory=lambda: _event(is_set=True))  # set: no turn is being answered
 
     def first_time(self, activity: Any) -> bool:
         """False for a message activity id already handled (Teams redelivers slow turns)."""
@@ -311,6 +336,8 @@ class TeamsIntegration(Background):
         authenticated, refused = await self._authenticate(activity, header)
         if refused is not None:
             return refused
+        self._answering += 1
+        self._quiet.clear()
         try:
             # The result, not the header: nothing is validated twice, and a malformed header
             # never reaches the SDK's own (500-prone) path.
@@ -318,9 +345,15 @@ class TeamsIntegration(Background):
         except Exception:
             log.exception("Teams turn failed (%s)", activity.type)
             return _json_error(500, "internal error")
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._quiet.set()
         if invoke is None:
             return web.Response(status=201)
         payload = invoke.body
+        if isinstance(payload, InvokeBody):
+            return web.Response(body=payload.json, status=int(invoke.status or 200), content_type="application/json")
         if isinstance(payload, Model):
             payload = serializer_helper(payload)  # once: CloudAdapter.process would do it twice
         return web.json_response(payload, status=int(invoke.status or 200))
@@ -460,13 +493,13 @@ class TeamsIntegration(Background):
                 ),
             )
 
-    def _responder(self, reference: Mapping[str, object]) -> Respond:
+    def _responder(self, activity: Any) -> Respond:
         """ChatOps' ``respond`` for later results: a proactive post into the same conversation."""
 
         async def send(reply: Reply) -> None:
             text, card = render.reply_card(reply)
             try:
-                await self.connector.send(reference, message(text, card))
+                await self.connector.send(_reference(activity), message(text, card))
             except TeamsSendError as exc:
                 log.warning("could not post a later reply (%s)", exc.code)
 
@@ -499,7 +532,7 @@ class TeamsIntegration(Background):
             return
         first = text.split(" ", 1)[0].lower() if text else ""
         if self.chatops.admins.is_admin(actor) or first in _COMMAND_WORDS:
-            reply = await self.chatops.command(actor, text, self._responder(_reference(activity)))
+            reply = await self.chatops.command(actor, text, self._responder(activity))
             await self._send_reply(turn, reply)
             return
         await turn.send_activity(message(*cards.plain(DM_HELP)))
@@ -531,10 +564,9 @@ class TeamsIntegration(Background):
         text, card = render.reply_card(reply)
         return await self.notifier.post_admins(text, card, reply.buttons, parent=parent) is not None
 
-    async def _invoke_reply(self, turn: TurnContext, status: int, body: Any) -> None:
-        await turn.send_activity(
-            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
-        )
+    async def _invoke_reply(self, turn: TurnContext, body: Mapping[str, Any]) -> None:
+        response = InvokeResponse(status=200, body=InvokeBody.of(body))
+        await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
 
     async def _on_card_action(self, turn: TurnContext) -> None:
         activity = turn.activity
@@ -544,39 +576,52 @@ class TeamsIntegration(Background):
         raw = data.get("token")
         actor = actor_of(activity)
         if action.get("type") != "Action.Execute" or not isinstance(raw, str) or not raw or actor is None:
-            await self._invoke_reply(turn, 200, render.error_response(400, "BadRequest", "Not a jira-cleanup button."))
+            await self._invoke_reply(turn, render.error_response(400, "BadRequest", "Not a jira-cleanup button."))
             return
         justification = data.get(cards.JUSTIFICATION_INPUT)
         reason = str(justification)[: cards.MAX_JUSTIFICATION] if isinstance(justification, str) else None
-        result = await self.chatops.click(actor, raw, self._responder(_reference(activity)), justification=reason)
+        result = await self.chatops.click(actor, raw, self._responder(activity), justification=reason)
         if not result.first:
             log.info("click refused for %s: %s", actor.audit_id, result.status.value)
-            await self._invoke_reply(turn, 200, render.message_response(result.text))
+            await self._invoke_reply(turn, render.message_response(result.text))
             return
         where = cards.MessageRef.loads(result.message_ref)
         outcome = render.outcome_card(result, where.headline if where else "")
         self._update_everywhere(activity, where, outcome)
-        body = AdaptiveCardInvokeResponse(status_code=200, type=render.CARD_RESPONSE, value=outcome)
-        await self._invoke_reply(turn, 200, body)
+        await self._invoke_reply(turn, render.card_response(outcome))
 
     def _update_everywhere(self, activity: Any, where: cards.MessageRef | None, outcome: Mapping[str, Any]) -> None:
         """Replace the clicked card for everyone (the invoke response only changes the clicker's view)."""
-        reference = _reference(activity)
         activity_id = where.activity_id if where is not None else str(activity.reply_to_id or "")
-        if where is not None and where.conversation_id:
-            conversation = dict(reference.get("conversation") or {})  # type: ignore[call-overload]
-            conversation["id"] = where.conversation_id
-            reference["conversation"] = conversation
         if not activity_id:
             return
         text = "jira-cleanup: " + (where.headline if where is not None and where.headline else "done")
-        self.spawn(self._paced_update(reference, activity_id, message(text, outcome)), "card update")
+        conversation_id = where.conversation_id if where is not None else ""
+        self.spawn(self._paced_update(activity, conversation_id, activity_id, message(text, outcome)), "card update")
 
-    async def _paced_update(self, reference: Mapping[str, object], activity_id: str, activity: Any) -> None:
-        """Background card updates, a few at a time: invoke answers come first, and Teams' per-app
+    async def _paced_update(self, clicked: Any, conversation_id: str, activity_id: str, activity: Any) -> None:
+        """Background card updates, a few at a time and after the turns being answered: the people
+        waiting for an answer come first (for up to ``update_defer`` seconds), and Teams' per-app
         rate limits are not hit by a burst of clicks."""
         async with self._updates:
+            try:
+                async with asyncio.timeout(self.update_defer):
+                    await self._quiet.wait()
+            except TimeoutError:
+                pass  # a steady stream of turns must not starve the updates
+            reference = _reference(clicked)  # built here: not on the answer's time
+            if conversation_id:
+                conversation = dict(reference.get("conversation") or {})  # type: ignore[call-overload]
+                conversation["id"] = conversation_id
+                reference["conversation"] = conversation
             await self.connector.update(reference, activity_id, activity)
+
+
+def _event(*, is_set: bool) -> asyncio.Event:
+    event = asyncio.Event()
+    if is_set:
+        event.set()
+    return event
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

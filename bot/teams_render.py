@@ -50,6 +50,11 @@ def outcome_card(result: ClickResult, headline: str) -> Card:
     return cards.outcome(headline, result.text, ok=result.ok)
 
 
+def card_response(card: Card) -> dict[str, Any]:
+    """An invoke response body that replaces the clicked card (for the clicker) with ``card``."""
+    return {"statusCode": 200, "type": CARD_RESPONSE, "value": card}
+
+
 def message_response(text: str) -> dict[str, Any]:
     """An invoke response body that shows ``text`` and leaves the card as it was."""
     return {"statusCode": 200, "type": MESSAGE_RESPONSE, "value": text}

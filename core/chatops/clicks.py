@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
 from core.chatops.replies import ClickResult, Respond
+from core.policy import Policy
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
 
 #: (text for the clicker, whether the action was carried out)
 Outcome = tuple[str, bool]
-Action = Callable[[ActionToken, Actor, Respond, "str | None"], Awaitable[Outcome]]
+
+
+class Click(NamedTuple):
+    """A click whose token was just used up: what its purpose's action needs."""
+
+    token: ActionToken
+    actor: Actor
+    respond: Respond
+    justification: str | None
+    policy: Policy  # the effective policy, read with the token
+
+
+Action = Callable[[Click], Awaitable[Outcome]]
 
 
 class ButtonActions:
@@ -41,23 +55,37 @@ class ButtonActions:
         """Check the clicker, expiry and single use, then act once."""
         ops = self.ops
         token_hash = hash_token(raw)
-        token = ops.own(await asyncio.to_thread(ops.tokens.get_token, token_hash))
-        now = ops.clock.now()
-        refused = self._refused(token, actor, judge_use(token, actor, now), justification)
-        if refused is not None:
-            return refused
-        assert token is not None
-        use = await asyncio.to_thread(ops.tokens.consume_token, token_hash, actor, now)
-        if use.status is not TokenStatus.OK:
-            current = use.token or token
-            return ClickResult(use.status, refusal(use.status, current.outcome), token.purpose, current.message_ref)
-        text, ok = await self.handlers[token.purpose](token, actor, respond, justification)
+        taken = await asyncio.to_thread(self._take, token_hash, actor, ops.clock.now(), justification)
+        if isinstance(taken, ClickResult):
+            return taken
+        token, policy = taken
+        text, ok = await self.handlers[token.purpose](Click(token, actor, respond, justification, policy))
         await asyncio.to_thread(ops.tokens.set_outcome, token_hash, text)
         await ops.seal()
         return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok)
 
+    def _take(
+        self, token_hash: str, actor: Actor, now: datetime, justification: str | None
+    ) -> tuple[ActionToken, Policy] | ClickResult:
+        """Judge the click and use its token up, in one trip off the event loop.
+
+        The token and the effective policy, or the answer to a click that must not act.
+        """
+        tokens = self.ops.tokens
+        token = self.ops.own(tokens.get_token(token_hash))
+        policy = self.ops.policy()
+        refused = self._refused(token, actor, judge_use(token, actor, now), justification, policy)
+        if refused is not None:
+            return refused
+        assert token is not None
+        use = tokens.consume_token(token_hash, actor, now)
+        if use.status is not TokenStatus.OK:
+            current = use.token or token
+            return ClickResult(use.status, refusal(use.status, current.outcome), token.purpose, current.message_ref)
+        return token, policy
+
     def _refused(
-        self, token: ActionToken | None, actor: Actor, status: TokenStatus, justification: str | None
+        self, token: ActionToken | None, actor: Actor, status: TokenStatus, justification: str | None, policy: Policy
     ) -> ClickResult | None:
         """The answer to a click that must not use its token up, or None to go ahead."""
         if token is not None and token.purpose not in self.handlers:
@@ -74,7 +102,7 @@ class ButtonActions:
         assert token is not None
         if (
             token.purpose is Purpose.KEEP
-            and self.ops.policy().lifecycle.keep.justification_required
+            and policy.lifecycle.keep.justification_required
             and not (justification and justification.strip())
         ):
             # Checked before the button is used up, so the person can still answer with a reason.
@@ -89,65 +117,57 @@ class ButtonActions:
 
     # -- one action per purpose -------------------------------------------------------------
 
-    async def _keep(self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None) -> Outcome:
-        ops = self.ops
-        policy = ops.policy()
-        case = await asyncio.to_thread(ops.lifecycle.get_case, token.subject)
-        async with ops.open_engine() as engine:
-            result = await engine.keep(
-                ops.org_id, case.account_id, actor.audit_id, policy, justification=justification, rule=case.rule
+    async def _keep(self, click: Click) -> Outcome:
+        async with self.ops.open_engine() as engine:
+            result = await engine.keep_warned(
+                click.token.subject, click.actor.audit_id, click.policy, justification=click.justification
             )
         if result.accepted and result.keep_until is not None:
             extra = " Your access is being restored." if result.restore_queued else ""
             return f"Thanks — your access is kept until {result.keep_until:%d %B %Y}.{extra}", True
         return f"Could not keep your access: {result.reason}.", False
 
-    async def _release(self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None) -> Outcome:
+    async def _release(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
-            result = await engine.release(token.subject, actor.audit_id)
+            result = await engine.release(click.token.subject, click.actor.audit_id)
         if result.accepted:
             return "Thanks — the access will be removed, freeing the licence.", True
         return f"Nothing to do: {result.reason}.", False
 
-    async def _approve(self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None) -> Outcome:
-        policy = self.ops.policy()
+    async def _approve(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
             try:
-                report = await engine.approve(token.subject, actor.audit_id, policy)
+                report = await engine.approve(click.token.subject, click.actor.audit_id, click.policy)
             except (ValueError, PermissionError, LookupError) as exc:
                 return f"Not approved: {exc}", False
         done = report.counts.get("actions_confirmed", 0)
-        return f"Approved by {actor.name or actor.audit_id}: {done} actions carried out.", True
+        return f"Approved by {click.actor.name or click.actor.audit_id}: {done} actions carried out.", True
 
-    async def _deny(self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None) -> Outcome:
+    async def _deny(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
             try:
-                await engine.deny(token.subject, actor.audit_id, "denied in chat")
+                await engine.deny(click.token.subject, click.actor.audit_id, "denied in chat")
             except (ValueError, LookupError) as exc:
                 return f"Not denied: {exc}", False
-        return f"Denied by {actor.name or actor.audit_id}: nothing was changed.", True
+        return f"Denied by {click.actor.name or click.actor.audit_id}: nothing was changed.", True
 
-    async def _confirm_run(
-        self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None
-    ) -> Outcome:
-        self.ops.start_run(actor, respond, dry_run=False)
+    async def _confirm_run(self, click: Click) -> Outcome:
+        self.ops.start_run(click.actor, click.respond, dry_run=False)
         return "Running now — I'll post the result here.", True
 
-    async def _request_restore(
-        self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None
-    ) -> Outcome:
+    async def _request_restore(self, click: Click) -> Outcome:
         submission = await self.ops.submit_restore(
-            actor.platform,
-            actor,
-            token.account_id or token.subject,
-            reply_to=actor.user_id if actor.platform == "email" else "",
+            click.actor.platform,
+            click.actor,
+            click.token.account_id or click.token.subject,
+            reply_to=click.actor.user_id if click.actor.platform == "email" else "",
         )
         return submission.text, submission.ok
 
-    async def _decide_restore(
-        self, token: ActionToken, actor: Actor, respond: Respond, justification: str | None
-    ) -> Outcome:
-        decided = await self.ops.desk.decide(token.subject, token.purpose is Purpose.APPROVE_RESTORE, actor)
+    async def _decide_restore(self, click: Click) -> Outcome:
+        decided = await self.ops.desk.decide(
+            click.token.subject, click.token.purpose is Purpose.APPROVE_RESTORE, click.actor
+        )
         return decided.text, decided.ok
 
 

@@ -83,6 +83,12 @@ class Engine(Context):
         """A user asks to keep their access (see :meth:`Requests.keep`)."""
         return await self.requests.keep(org_id, account_id, actor, policy, justification=justification, rule=rule)
 
+    async def keep_warned(
+        self, case_id: str, actor: str, policy: Policy, *, justification: str | None = None
+    ) -> KeepResult:
+        """Keep from a warning's button: the account and rule of ``case_id`` (see :meth:`Requests.keep_warned`)."""
+        return await self.requests.keep_warned(case_id, actor, policy, justification)
+
     async def release(self, case_id: str, actor: str) -> KeepResult:
         """The user gives the access up now (see :meth:`Requests.release`)."""
         return await self.requests.release(case_id, actor)

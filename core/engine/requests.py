@@ -17,6 +17,7 @@ from core.policy import Policy
 from core.ports import CaseTransaction, Clock, LifecycleStore
 from core.threads import AdminThreads, run_thread
 
+NO_PENDING_WARNING = "there is no pending warning for this account"
 #: Ledger states a keep cancels outright (nothing was sent yet).
 _CANCELLABLE = (EntryState.PLANNED, EntryState.CLAIMED, EntryState.HELD)
 
@@ -43,20 +44,46 @@ class Requests:
         Before the write the keep wins and the action is skipped; after the write it queues a
         restore. Never silently lost.
         """
+        ctx = self.ctx
         with bound(org=org_id, account=account_id):
-            return await self._keep(org_id, account_id, actor, policy, justification, rule)
+            cases = await ctx.db(_open_cases, ctx.store, org_id, account_id, rule)
+            return await self._keep(org_id, account_id, cases, actor, policy, justification)
+
+    async def keep_warned(self, case_id: str, actor: str, policy: Policy, justification: str | None) -> KeepResult:
+        """:meth:`keep` from a warning's button: the case of that warning, judged and kept under its lock.
+
+        An account has at most one open case per rule, so this is the case :meth:`keep` would
+        find for the case's account and rule; reading it under the lock makes a click one store
+        call instead of three.
+        """
+        ctx = self.ctx
+        now = ctx.clock.now()
+
+        def body(tx: CaseTransaction) -> tuple[Case, KeepResult]:
+            case = tx.case
+            with bound(org=case.org_id, account=case.account_id):
+                if not case.state.is_open:
+                    return case, KeepResult(False, NO_PENDING_WARNING)
+                return case, self._keeper(case.org_id, case.account_id, actor, policy, justification, now)(tx)
+
+        case, result = await ctx.tx(case_id, body)
+        if result.restore_queued:
+            with bound(org=case.org_id, account=case.account_id):
+                await self.executor.execute(case.org_id, policy, RunReport.adhoc("keep", case.org_id), run_id=None)
+        return result
 
     async def _keep(
-        self, org_id: str, account_id: str, actor: str, policy: Policy, justification: str | None, rule: str | None
+        self,
+        org_id: str,
+        account_id: str,
+        cases: list[Case],
+        actor: str,
+        policy: Policy,
+        justification: str | None,
     ) -> KeepResult:
         ctx = self.ctx
-        cases = [
-            c
-            for c in await ctx.db(ctx.store.find_cases, org_id, account_id)
-            if c.state.is_open and (rule is None or c.rule == rule)
-        ]
         if not cases:
-            return KeepResult(False, "there is no pending warning for this account")
+            return KeepResult(False, NO_PENDING_WARNING)
         result = KeepResult(False, "nothing to keep")
         queued = False
         for case in cases:
@@ -253,3 +280,8 @@ async def tell_denied(threads: AdminThreads, org_id: str, run_id: str, approver:
     why = f" ({reason})" if reason else ""
     denied = f"Denied by {approver}{why}"
     await threads.close(org_id, run_thread(run_id), denied, f"{denied}: nothing was changed.")
+
+
+def _open_cases(store: LifecycleStore, org_id: str, account_id: str, rule: str | None) -> list[Case]:
+    """The open cases of an account (of ``rule`` only, when given), newest first."""
+    return [c for c in store.find_cases(org_id, account_id) if c.state.is_open and (rule is None or c.rule == rule)]

@@ -33,7 +33,7 @@ from bot.server import build_app, serve
 from core.chat import Actor
 from core.clock import FixedClock
 from core.engine import Engine
-from tests.bench.bench_slack_clicks import percentile
+from tests.bench.firing import percentile
 from tests.fakes import NOW, FakeDirectory, RecordingNotifier
 from tests.unit.test_engine import policy, stale
 

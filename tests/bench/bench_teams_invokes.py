@@ -1,14 +1,16 @@
 """Benchmark: N concurrent ``adaptiveCard/action`` "Keep my access" invokes against the running Teams endpoint.
 
-    /work/venv/bin/python -m tests.bench.bench_teams_invokes --invokes 100
+    .venv/bin/python -m tests.bench.bench_teams_invokes --invokes 100 [--cold]
 
 Serves the bot's aiohttp app with the Teams handler mounted on 127.0.0.1:0 (auth off through
 TEAMS_LOCAL_DEV, like the tests), installs N people (conversation references via the fake
 connector), warns them through the real TeamsNotifier (Engine.run), then fires N invokes at
-once from a separate process and prints the latency p50/p99/max of the invoke responses (the
-whole synchronous keep: token checks, Engine.keep, the outcome card), and how long the
-background card updates (PUT) took to finish. Target: p99 < 300 ms. Not part of the test
-suite (pytest ignores tests/bench).
+once from a separate process (on kept-alive connections opened first, as the Bot Connector
+service does; ``--cold``: a new connection each) and prints the latency p50/p99/max of the invoke
+responses (the whole synchronous keep: token checks, the locked keep, the outcome card), and how
+long the background card updates (PUT) took to finish. Target: p99 < 150 ms. The exit status
+says whether every invoke was answered, kept once and its card updated (not the time). Not part
+of the test suite (pytest ignores tests/bench).
 """
 
 from __future__ import annotations
@@ -16,60 +18,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import multiprocessing
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-import aiohttp
-
 from bot.teams_app import MESSAGES_PATH
+from tests.bench.firing import Burst, fire_from_another_process, percentile
 from tests.teams.conftest import World, action_token, dm_of, policy, stale
 from tests.teams.fake_connector import FakeConnector
 
-
-def _client(url: str, bodies: list[bytes], out: Connection) -> None:
-    """Child process: POST every invoke at once; send back (status, seconds, response type) per invoke."""
-
-    async def fire() -> list[tuple[int, float, str]]:
-        connector = aiohttp.TCPConnector(limit=0, force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as session:
-
-            async def one(body: bytes) -> tuple[int, float, str]:
-                started = time.perf_counter()
-                async with session.post(
-                    url + MESSAGES_PATH, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    payload = await response.read()
-                    elapsed = time.perf_counter() - started
-                    kind = ""
-                    if response.status == 200:
-                        kind = str(json.loads(payload).get("type", ""))
-                    return response.status, elapsed, kind
-
-            return await asyncio.gather(*(one(b) for b in bodies))
-
-    out.send(asyncio.run(fire()))
-    out.close()
+TARGET_P99_MS = 150
 
 
-def fire_from_another_process(url: str, bodies: list[bytes]) -> list[tuple[int, float, str]]:
-    receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.get_context("spawn").Process(target=_client, args=(url, bodies, send))
-    child.start()
-    results: list[tuple[int, float, str]] = receive.recv()
-    child.join()
-    return results
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-async def bench(invokes: int) -> int:
+async def bench(invokes: int, cold: bool = False) -> int:
     with tempfile.TemporaryDirectory() as folder:
         async with FakeConnector() as fake:
             accounts = [stale(f"b{i:04d}") for i in range(invokes)]
@@ -91,7 +52,8 @@ async def bench(invokes: int) -> int:
                 warm["from"] = {"id": "29:eve", "aadObjectId": "eeeeeeee-0000-0000-0000-000000000009"}
                 await world.post(warm)
 
-                results = await asyncio.to_thread(fire_from_another_process, world.http_url, bodies)
+                burst = Burst(world.http_url, MESSAGES_PATH, bodies, cold=cold)
+                results = await asyncio.to_thread(fire_from_another_process, burst)
                 started = time.perf_counter()
                 await world.settle()
                 finished = time.perf_counter() - started
@@ -100,31 +62,30 @@ async def bench(invokes: int) -> int:
 
     latencies = [seconds * 1000 for _, seconds, _ in results]
     statuses = {status for status, _, _ in results}
-    kinds = {kind for _, _, kind in results}
+    kinds = {str(json.loads(payload).get("type", "")) for status, _, payload in results if status == 200}
     kept = sum(1 for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok")
     updates = len(fake.updates())
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-    print(f"{invokes} concurrent adaptiveCard/action invokes: HTTP statuses {sorted(statuses)}, types {sorted(kinds)}")
+    how = "each on a new connection" if cold else "on open connections"
+    print(f"{invokes} concurrent adaptiveCard/action invokes {how}: HTTP statuses {sorted(statuses)}")
+    print(f"response types {sorted(kinds)}")
     print(f"invoke latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
     print(
         f"background work: {kept} keeps, {updates} cards updated ({finished:.2f} s still running after the responses)"
     )
-    ok = (
-        statuses == {200}
-        and kinds == {"application/vnd.microsoft.card.adaptive"}
-        and p99 < 300
-        and kept == invokes
-        and updates == invokes
-    )
-    print("PASS" if ok else "FAIL", "(target: p99 < 300 ms, every invoke kept once and its card updated)")
+    ok = statuses == {200} and kinds == {"application/vnd.microsoft.card.adaptive"} and kept == invokes
+    ok = ok and updates == invokes
+    print("PASS" if ok else "FAIL", "(every invoke answered with its card, kept once, and its card updated)")
+    print(f"p99 target < {TARGET_P99_MS} ms: {'met' if p99 < TARGET_P99_MS else 'not met'}")
     return 0 if ok else 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invokes", type=int, default=100)
+    parser.add_argument("--cold", action="store_true", help="a new TCP connection for every invoke")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(bench(args.invokes)))
+    raise SystemExit(asyncio.run(bench(args.invokes, args.cold)))
 
 
 if __name__ == "__main__":

@@ -59,12 +59,19 @@ def _scan(figure: dict[str, Any], path: Path, results: dict[str, Any]) -> None:
 def _latency(figure: dict[str, Any], path: Path, results: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     kinds = ("p50_ms", "p99_ms", "max_ms")
-    for offset, (label, key) in enumerate((("Slack click ack", "slack_click"), ("Teams invoke", "teams_invoke"))):
+    series = [
+        (label + how, key + suffix)
+        for suffix, how in (("", ""), ("_cold", ", new connections"))
+        for label, key in (("Slack click ack", "slack_click"), ("Teams invoke", "teams_invoke"))
+        if key + suffix in figure
+    ]
+    width = len(series) + 1
+    for offset, (label, key) in enumerate(series):
         values = [figure[key][k] for k in kinds]
-        ax.bar([i * 3 + offset for i in range(3)], values, width=0.9, label=label)
-    ax.set_xticks([i * 3 + 0.5 for i in range(3)], ["p50", "p99", "max"])
+        ax.bar([i * width + offset for i in range(3)], values, width=0.9, label=label)
+    ax.set_xticks([i * width + (len(series) - 1) / 2 for i in range(3)], ["p50", "p99", "max"])
     ax.set(ylabel="ms")
     ax.set_title(_title(f"{figure['concurrent']} concurrent clicks", results))
     ax.legend()

@@ -56,9 +56,10 @@ class Sizes:
     rate_users: int
     actions: int
     executor_limit: int
+    cold_clicks: bool = False  # chat latency also with a new connection per click
 
 
-FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850, 10_000, 3000)
+FULL = Sizes((200, 1000, 3000), 3000, 10, 100_000, (200_000, 1_000_000), 100, 30, 2850, 10_000, 3000, True)
 QUICK = Sizes((20, 60), 60, 1, 500, (2_000,), 5, 3, 100, 20, 600)
 
 
@@ -183,9 +184,16 @@ def _latency(out: str) -> dict[str, float]:
 
 
 def chat_latency(sizes: Sizes) -> dict[str, Any]:
-    slack = _python("tests.bench.bench_slack_clicks", "--clicks", str(sizes.clicks))
-    teams = _python("tests.bench.bench_teams_invokes", "--invokes", str(sizes.clicks))
-    return {"concurrent": sizes.clicks, "slack_click": _latency(slack), "teams_invoke": _latency(teams)}
+    """Clicks on open connections (as the platforms send them), and in full runs each on a new one."""
+    figure: dict[str, Any] = {"concurrent": sizes.clicks}
+    for cold in (False, True) if sizes.cold_clicks else (False,):
+        flag = ("--cold",) if cold else ()
+        suffix = "_cold" if cold else ""
+        slack = _python("tests.bench.bench_slack_clicks", "--clicks", str(sizes.clicks), *flag)
+        teams = _python("tests.bench.bench_teams_invokes", "--invokes", str(sizes.clicks), *flag)
+        figure["slack_click" + suffix] = _latency(slack)
+        figure["teams_invoke" + suffix] = _latency(teams)
+    return figure
 
 
 def executor(sizes: Sizes) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from core.chat import Actor, hash_token
 from core.ledger import RunStatus
 from core.lifecycle import CaseState
@@ -367,3 +369,78 @@ async def test_requests_from_email_or_jsm_reach_the_teams_admin_channel_and_are_
     restores = world.ops.restores
     assert isinstance(restores, FakeRestoreStore)
     assert restores.get_request(asked.request.request_id).state is RequestState.DENIED
+
+
+# -- answers before card updates -------------------------------------------------------------------
+
+
+async def _two_keeps_one_held(world, monkeypatch) -> tuple[list, asyncio.Event, asyncio.Event]:
+    """Warn a1 and a2; a2's click will wait inside its turn until the returned gate is set."""
+    people = [await world.install_person(a) for a in ("a1", "a2")]
+    await world.run()
+    invokes = []
+    for member, aad in people:
+        warning = world.cards_in(dm_of(member))[-1]
+        keep = action_token(warning, "jc_keep")
+        invokes.append(world.invoke(member, aad, keep, "jc_keep", dm_of(member), warning["id"]))
+    gate, held = asyncio.Event(), asyncio.Event()
+    click = world.ops.click
+
+    async def held_click(actor, raw, respond, **kwargs):
+        if actor.user_id == people[1][1]:
+            held.set()
+            await gate.wait()
+        return await click(actor, raw, respond, **kwargs)
+
+    monkeypatch.setattr(world.ops, "click", held_click)
+    return invokes, gate, held
+
+
+def _record_updates(world, monkeypatch) -> list[str]:
+    started: list[str] = []
+    update = world.teams.connector.update
+
+    async def recorded(reference, activity_id, activity):
+        started.append(activity_id)
+        return await update(reference, activity_id, activity)
+
+    monkeypatch.setattr(world.teams.connector, "update", recorded)
+    return started
+
+
+async def _let_background_run() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_card_updates_wait_until_the_clicks_in_flight_are_answered(make_world, monkeypatch) -> None:
+    world = await make_world([stale("a1"), stale("a2")])
+    (first, second), gate, held = await _two_keeps_one_held(world, monkeypatch)
+    started = _record_updates(world, monkeypatch)
+    waiting = asyncio.ensure_future(world.post(second))
+    await held.wait()
+    answered = await world.post(first)
+    assert "kept until" in str(answered.json()["value"])
+    await _let_background_run()
+    assert started == []  # a1's card waits: a2 is still waiting for an answer
+    gate.set()
+    assert "kept until" in str((await waiting).json()["value"])
+    await world.settle()
+    assert sorted(started) == sorted(invoke["replyToId"] for invoke in (first, second))
+    assert len(world.fake.updates()) == 2
+
+
+async def test_a_card_update_waits_no_longer_than_its_limit(make_world, monkeypatch) -> None:
+    world = await make_world([stale("a1"), stale("a2")])
+    (first, second), gate, held = await _two_keeps_one_held(world, monkeypatch)
+    started = _record_updates(world, monkeypatch)
+    world.teams.update_defer = 0  # a steady stream of clicks must not starve the updates
+    waiting = asyncio.ensure_future(world.post(second))
+    await held.wait()
+    await world.post(first)
+    await _let_background_run()
+    assert started == [first["replyToId"]]
+    gate.set()
+    await waiting
+    await world.settle()
+    assert len(world.fake.updates()) == 2
