@@ -20,7 +20,10 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.teams_app import MESSAGES_PATH
 from tests.bench.firing import Burst, fire_from_another_process, percentile
@@ -30,11 +33,41 @@ from tests.teams.fake_connector import FakeConnector
 TARGET_P99_MS = 150
 
 
-async def bench(invokes: int, cold: bool = False) -> int:
-    with tempfile.TemporaryDirectory() as folder:
+class SqlWorld(World):
+    """The Teams test world with the product's SQL stores (``DATABASE_URL`` of the class) instead of fakes."""
+
+    database_url = ""
+
+    def init_stores(self, fake: Any, accounts: Any, pol: Any) -> None:
+        from bot.compose import stores
+
+        super().init_stores(fake, accounts, pol)
+        db = stores(self.database_url)
+        self.scans, self.store, self.tokens, self.protections = db.scans, db.lifecycle, db.tokens, db.protections
+
+
+@contextmanager
+def world_class(database: str) -> Iterator[type[World]]:
+    """``memory``: the tests' in-memory stores; ``sqlite``: a SQLite file; ``postgresql``: a private schema."""
+    if database == "memory":
+        yield World
+        return
+    with ExitStack() as stack:
+        if database == "sqlite":
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="teams-bench-"))
+            url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        else:
+            from tests.store.pg import postgres_schema_url
+
+            url = stack.enter_context(postgres_schema_url())
+        yield type("BenchWorld", (SqlWorld,), {"database_url": url})
+
+
+async def bench(invokes: int, cold: bool = False, database: str = "memory") -> int:
+    with tempfile.TemporaryDirectory() as folder, world_class(database) as world_type:
         async with FakeConnector() as fake:
             accounts = [stale(f"b{i:04d}") for i in range(invokes)]
-            world = World(fake, accounts, policy(), Path(folder))
+            world = world_type(fake, accounts, policy(), Path(folder))
             await world.start()
             try:
                 people = {a.account_id: await world.install_person(a.account_id) for a in accounts}
@@ -57,16 +90,16 @@ async def bench(invokes: int, cold: bool = False) -> int:
                 started = time.perf_counter()
                 await world.settle()
                 finished = time.perf_counter() - started
+                kept = sum(1 for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok")
+                updates = len(fake.updates())
             finally:
                 await world.stop()
 
     latencies = [seconds * 1000 for _, seconds, _ in results]
     statuses = {status for status, _, _ in results}
     kinds = {str(json.loads(payload).get("type", "")) for status, _, payload in results if status == 200}
-    kept = sum(1 for e in world.store.iter_audit() if e.entry.action == "keep" and e.entry.outcome == "ok")
-    updates = len(fake.updates())
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-    how = "each on a new connection" if cold else "on open connections"
+    how = ("each on a new connection" if cold else "on open connections") + f", {database} stores"
     print(f"{invokes} concurrent adaptiveCard/action invokes {how}: HTTP statuses {sorted(statuses)}")
     print(f"response types {sorted(kinds)}")
     print(f"invoke latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
@@ -84,8 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invokes", type=int, default=100)
     parser.add_argument("--cold", action="store_true", help="a new TCP connection for every invoke")
+    parser.add_argument(
+        "--database",
+        choices=("memory", "sqlite", "postgresql"),
+        default="memory",
+        help="the stores: the tests' in-memory ones (default), or the product's on SQLite or PostgreSQL",
+    )
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(bench(args.invokes, args.cold)))
+    raise SystemExit(asyncio.run(bench(args.invokes, args.cold, args.database)))
 
 
 if __name__ == "__main__":
