@@ -26,6 +26,12 @@ Choices the fake makes where Slack is vague (documented so tests can rely on the
 * ``files.upload`` (v1) answers ``method_deprecated`` (Slack retired it in Nov 2025).
 * ``views.open`` accepts any non-empty ``trigger_id`` once; reuse gives ``exchanged_trigger_id``
   and ids passed to :meth:`FakeSlack.expire_trigger` give ``expired_trigger_id``.
+* ``oauth.v2.access`` (no bearer token: the app's client id and secret, as HTTP Basic auth or form
+  fields) exchanges a code registered with :meth:`FakeSlack.grant` once; the bot token it hands
+  out is then accepted by this workspace. Another code gives ``invalid_code``, other credentials
+  ``invalid_client_id`` / ``bad_client_secret``, another redirect URL ``bad_redirect_uri``.
+* Several workspaces: :meth:`FakeSlack.join` makes one server answer for other fakes too; a call
+  goes to the workspace whose bot token it carries (and a code to the workspace that granted it).
 """
 
 from __future__ import annotations
@@ -243,6 +249,11 @@ class FakeSlack:
         self._file_counter = itertools.count(1)
         self._view_counter = itertools.count(1)
 
+        self.oauth_client: tuple[str, str] = ("0000000000.1111111111", "fake-client-secret")
+        self.oauth_redirect_uri: str | None = None
+        self._grants: dict[str, Json] = {}
+        self._peers: list[FakeSlack] = []
+
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._activity = asyncio.Event()
@@ -263,6 +274,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.upload": self._files_upload,
+            "oauth.v2.access": self._oauth_v2_access,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -372,6 +384,41 @@ class FakeSlack:
             "blocks": blocks or [],
         }
         return ts
+
+    def grant(
+        self,
+        code: str,
+        *,
+        bot_token: str,
+        enterprise_id: str | None = None,
+        installer: str = "U0INSTALLER",
+        scope: str = "commands,chat:write,users:read,users:read.email",
+    ) -> None:
+        """The person ``installer`` approved the app in this workspace: ``code`` gives ``bot_token`` once."""
+        enterprise = None if enterprise_id is None else {"id": enterprise_id, "name": f"Grid {enterprise_id}"}
+        self._grants[code] = {
+            "access_token": bot_token,
+            "token_type": "bot",
+            "scope": scope,
+            "bot_user_id": BOT_USER_ID,
+            "app_id": "A0JIRACLN",
+            "team": {"id": self.team_id, "name": self.team_domain.capitalize()},
+            "enterprise": enterprise,
+            "authed_user": {"id": installer},
+            "is_enterprise_install": False,
+        }
+
+    def revoke(self, token: str) -> None:
+        """The workspace no longer accepts ``token`` (the app was uninstalled)."""
+        self.tokens.discard(token)
+
+    def join(self, other: FakeSlack) -> None:
+        """Serve ``other`` (another workspace, not started) on this fake's server."""
+        self._peers.append(other)
+        other._base_url = self.base_url
+        other._response_urls = self._response_urls
+        other._uploads = self._uploads
+        other.oauth_client = self.oauth_client
 
     def expire_trigger(self, trigger_id: str) -> None:
         self._expired_triggers.add(trigger_id)
@@ -499,6 +546,9 @@ class FakeSlack:
     async def _on_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         auth = request.headers.get("Authorization")
+        peer = self._peer_for(auth or "")
+        if peer is not None:
+            return await peer._on_api(request)
         try:
             params = await self._merged_params(request)
         except SlackFakeError as exc:
@@ -511,8 +561,12 @@ class FakeSlack:
         handler = self._handlers.get(method)
         if handler is None:
             return self._error("unknown_method", req_method=method)
+        if method == "oauth.v2.access":
+            params.update(_basic_auth(auth))
+            owner = next((f for f in (self, *self._peers) if params.get("code") in f._grants), self)
+            handler = owner._oauth_v2_access
         try:
-            if method != "api.test":
+            if method not in ("api.test", "oauth.v2.access"):
                 self._check_auth(auth, params)
         except SlackFakeError as exc:
             return self._error(exc.error, exc.status, **exc.extra)
@@ -531,6 +585,12 @@ class FakeSlack:
         finally:
             self._activity.set()
         return web.json_response({"ok": True, **body})
+
+    def _peer_for(self, auth: str) -> FakeSlack | None:
+        token = auth.partition(" ")[2].strip()
+        if not token or token in self.tokens:
+            return None
+        return next((peer for peer in self._peers if token in peer.tokens), None)
 
     def _pace_check(self, channel: str) -> web.Response | None:
         assert self._pace_limit is not None
@@ -845,3 +905,29 @@ class FakeSlack:
 
     def _files_upload(self, params: Json) -> Json:
         raise SlackFakeError("method_deprecated")
+
+    def _oauth_v2_access(self, params: Json) -> Json:
+        _required(params, "client_id", "client_secret")
+        if params["client_id"] != self.oauth_client[0]:
+            raise SlackFakeError("invalid_client_id")
+        if params["client_secret"] != self.oauth_client[1]:
+            raise SlackFakeError("bad_client_secret")
+        granted = self._grants.pop(str(params.get("code") or ""), None)
+        if granted is None:
+            raise SlackFakeError("invalid_code")
+        if self.oauth_redirect_uri is not None and params.get("redirect_uri") != self.oauth_redirect_uri:
+            raise SlackFakeError("bad_redirect_uri")
+        self.tokens.add(granted["access_token"])
+        return dict(granted)
+
+
+def _basic_auth(header: str | None) -> Json:
+    """client_id and client_secret from an HTTP Basic ``Authorization`` header (else nothing)."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(value.strip()).decode().partition(":")
+    except ValueError:
+        return {}
+    return {"client_id": client_id, "client_secret": secret}

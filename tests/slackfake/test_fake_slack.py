@@ -603,3 +603,44 @@ async def test_bolt_app_end_to_end(fake_slack: FakeSlack) -> None:
 
     forged = await app.async_dispatch(AsyncBoltRequest(body=raw.decode(), headers=signed_headers(raw, "wrong", now)))
     assert forged.status == 401
+
+
+async def test_oauth_v2_access_exchanges_a_granted_code_once_for_a_token_the_workspace_then_accepts(
+    fake_slack: FakeSlack,
+) -> None:
+    client = AsyncWebClient(base_url=fake_slack.api_url)
+    client_id, secret = fake_slack.oauth_client
+    fake_slack.grant("code-1", bot_token="xoxb-new-0001")
+    with pytest.raises(SlackApiError, match="bad_client_secret"):
+        await client.api_call(
+            "oauth.v2.access", data={"client_id": client_id, "client_secret": "wrong", "code": "code-1"}
+        )
+    answer = await client.api_call(
+        "oauth.v2.access", data={"client_id": client_id, "client_secret": secret, "code": "code-1"}
+    )
+    assert answer["access_token"] == "xoxb-new-0001"
+    assert answer["team"]["id"] == fake_slack.team_id
+    assert answer["bot_user_id"] == BOT_USER_ID
+    with pytest.raises(SlackApiError, match="invalid_code"):
+        await client.api_call(
+            "oauth.v2.access", data={"client_id": client_id, "client_secret": secret, "code": "code-1"}
+        )
+    assert (await client.auth_test(token="xoxb-new-0001"))["team_id"] == fake_slack.team_id
+    fake_slack.revoke("xoxb-new-0001")
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        await client.auth_test(token="xoxb-new-0001")
+
+
+async def test_a_joined_workspace_answers_the_calls_carrying_its_token(fake_slack: FakeSlack) -> None:
+    other = FakeSlack(team_id="T0OTHER2", bot_token="xoxb-other-0002")
+    fake_slack.join(other)
+    other.add_user("U0OTHER", "o@other.example", real_name="Otto")
+    mine = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    theirs = AsyncWebClient(token=other.bot_token, base_url=fake_slack.api_url)
+    assert (await theirs.auth_test())["team_id"] == "T0OTHER2"
+    assert (await theirs.users_lookupByEmail(email="o@other.example"))["user"]["id"] == "U0OTHER"
+    with pytest.raises(SlackApiError, match="users_not_found"):
+        await mine.users_lookupByEmail(email="o@other.example")
+    await theirs.chat_postMessage(channel="U0OTHER", text="hi")
+    assert [c.method for c in other.calls()] == ["auth.test", "users.lookupByEmail", "chat.postMessage"]
+    assert other.messages(other.dm_of("U0OTHER"))[0]["text"] == "hi"
