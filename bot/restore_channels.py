@@ -59,7 +59,7 @@ class SlackChannel:
 
     async def tell(self, request: RestoreRequest, text: str, ok: bool) -> None:
         """DM the requester the outcome."""
-        await self.notifier.dm(request.requester.user_id, *bk.plain(told_text(text)))
+        await self.notifier.dm(request.requester.user_id, *bk.plain(told_text(text)), team=request.requester.tenant)
 
 
 @dataclass

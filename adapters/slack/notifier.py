@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -36,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.chat_notifier import ChatNotifierBase, Parent
 from adapters.slack import blocks as bk
-from adapters.slack.people import EmailDirectory, SlackUser
+from adapters.slack.people import EmailDirectory, Lookup, SlackUser
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button, actor_of_audit_id
 from core.ledger import LifecycleRun
@@ -89,11 +89,22 @@ def error_code(exc: BaseException) -> str:
     return f"unreachable: {type(exc).__name__}"
 
 
+class People(Protocol):
+    """Finds the Slack user of an email (:class:`EmailDirectory`, or ``WorkspacePeople`` across workspaces)."""
+
+    async def find(self, email: str) -> Lookup: ...
+    def forget(self, email: str) -> None: ...
+
+
 class SlackNotifier(ChatNotifierBase):
     """Implements ``core.ports.Notifier`` over Slack (see the module docstring for the contract).
 
     ``price(product)`` is the monthly price of one seat; ``contact`` names who users should ask.
     ``admin_channel`` is a channel id the bot is a member of (``None``: admin posts are only logged).
+
+    ``client`` posts to the admin channel. With ``clients`` (one org's app installed in several
+    workspaces) a person is found through ``people`` in any workspace and their DMs go through
+    ``clients(<their team id>)``; otherwise everything goes through ``client``.
     """
 
     def __init__(
@@ -102,30 +113,48 @@ class SlackNotifier(ChatNotifierBase):
         issuer: ButtonIssuer,
         team_id: str,
         *,
-        people: EmailDirectory | None = None,
+        people: People | None = None,
+        clients: Callable[[str], AsyncWebClient] | None = None,
         **common: Any,
     ) -> None:
         super().__init__(issuer, **common)  # admin_channel, price, currency, contact
         self.client = client
         self.team_id = team_id
-        self.people = people or EmailDirectory(client, team_id)
+        self.people: People = people or EmailDirectory(client, team_id)
+        self.clients = clients
         self._dms: dict[str, str] = {}
+
+    def client_for(self, team_id: str | None) -> AsyncWebClient:
+        """The client of workspace ``team_id`` (the one client of a single-workspace bot)."""
+        if self.clients is None or not team_id:
+            return self.client
+        return self.clients(team_id)
 
     # -- posting ---------------------------------------------------------------------------
 
-    async def post(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> tuple[str, str]:
-        """``chat.postMessage``; returns (channel id, ts). Raises ``SlackApiError`` unless ok."""
-        response = await self.client.chat_postMessage(
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        client: AsyncWebClient | None = None,
+    ) -> tuple[str, str]:
+        """``chat.postMessage`` (through ``client``, else the admin workspace's); returns (channel id, ts).
+
+        Raises ``SlackApiError`` unless ok.
+        """
+        response = await (client or self.client).chat_postMessage(
             channel=channel, text=text, blocks=list(blocks) if blocks is not None else None
         )
         return str(response["channel"]), str(response["ts"])
 
-    async def open_dm(self, user_id: str) -> str:
+    async def open_dm(self, user_id: str, *, client: AsyncWebClient | None = None) -> str:
         """The D… channel of the bot's DM with ``user_id`` (``conversations.open``, cached)."""
         cached = self._dms.get(user_id)
         if cached is not None:
             return cached
-        response = await self.client.conversations_open(users=user_id)
+        response = await (client or self.client).conversations_open(users=user_id)
         channel = response.get("channel") or {}
         dm = str(channel.get("id", ""))
         if not dm:
@@ -133,9 +162,12 @@ class SlackNotifier(ChatNotifierBase):
         self._dms[user_id] = dm
         return dm
 
-    async def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> tuple[str, str]:
-        """Post a DM to ``user_id``; returns (D-channel, ts). Raises like :meth:`post`."""
-        return await self.post(await self.open_dm(user_id), text, blocks)
+    async def dm(
+        self, user_id: str, text: str, blocks: Sequence[dict[str, Any]] | None = None, *, team: str | None = None
+    ) -> tuple[str, str]:
+        """Post a DM to ``user_id`` of workspace ``team``; returns (D-channel, ts). Raises like :meth:`post`."""
+        client = self.client_for(team)
+        return await self.post(await self.open_dm(user_id, client=client), text, blocks, client=client)
 
     async def post_admins(
         self,
@@ -171,32 +203,36 @@ class SlackNotifier(ChatNotifierBase):
 
     # -- Notifier --------------------------------------------------------------------------
 
-    async def _reach(self, account: Account) -> tuple[SlackUser, str] | Delivery:
-        """(Slack user, DM channel) of the account's owner, found by email; or the failed :class:`Delivery`."""
+    async def _reach(self, account: Account) -> tuple[SlackUser, str, AsyncWebClient] | Delivery:
+        """(Slack user, DM channel, their workspace's client) of the account's owner, found by email.
+
+        Or the failed :class:`Delivery`.
+        """
         if not account.email:
             return Delivery(False, CHANNEL, "no_email: the Atlassian account has no email to find it in Slack")
         found = await self.people.find(account.email)
         if found.user is None:
             return Delivery(False, CHANNEL, found.reason)
         user: SlackUser = found.user
+        client = self.client_for(user.team_id)
         try:
-            dm = await self.open_dm(user.user_id)
+            dm = await self.open_dm(user.user_id, client=client)
         except SLACK_ERRORS as exc:
             self.people.forget(account.email)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: could not open a DM with {user.user_id}")
-        return user, dm
+        return user, dm, client
 
     async def warn(self, account: Account, case: Case, rule: Rule) -> Delivery:
         """DM the account's owner with Keep / I don't need it; delivered only on ``ok``."""
         reached = await self._reach(account)
         if isinstance(reached, Delivery):
             return reached
-        user, dm = reached
-        recipient = Actor(CHANNEL, self.team_id, user.user_id, user.name)
+        user, dm, client = reached
+        recipient = Actor(CHANNEL, user.team_id or self.team_id, user.user_id, user.name)
         buttons = await self.warning_buttons(account, case, recipient)
         text, blocks = bk.warning(account, case, rule, buttons=buttons, **self.wording(account, rule))
         try:
-            channel, ts = await self.post(dm, text, blocks)
+            channel, ts = await self.post(dm, text, blocks, client=client)
         except SLACK_ERRORS as exc:
             self._dms.pop(user.user_id, None)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
@@ -211,10 +247,10 @@ class SlackNotifier(ChatNotifierBase):
         reached = await self._reach(account)
         if isinstance(reached, Delivery):
             return reached
-        user, dm = reached
+        user, dm, client = reached
         text, blocks = bk.actioned(account, case, contact=self.contact)
         try:
-            channel, ts = await self.post(dm, text, blocks)
+            channel, ts = await self.post(dm, text, blocks, client=client)
         except SLACK_ERRORS as exc:
             self._dms.pop(user.user_id, None)
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")

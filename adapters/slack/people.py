@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -122,3 +122,55 @@ class EmailDirectory:
         if not isinstance(user, Mapping):
             return Lookup(None, "invalid_response: users.lookupByEmail returned no user", definitive=False)
         return judge_user(user, self.team_id)
+
+
+class Teams(Protocol):
+    """The workspaces to search and their clients (``adapters.slack.workspaces.Workspaces``)."""
+
+    def client(self, team_id: str) -> AsyncWebClient: ...
+    async def teams(self) -> list[str]: ...
+
+
+class WorkspacePeople:
+    """A person looked up in every workspace the app is installed in (each behind its own cache).
+
+    The first workspace where the email belongs to a reachable member wins (a Slack Connect
+    stranger in one workspace may be a member of another). Otherwise the answer says why:
+    ``users_not_found`` when no workspace knows the email, else the first other refusal; it is
+    cached only when every workspace answered definitively.
+    """
+
+    def __init__(self, workspaces: Teams, **cache: Any) -> None:
+        self.workspaces = workspaces
+        self._cache = cache  # ttl, max_entries, monotonic for each workspace's EmailDirectory
+        self._directories: dict[str, EmailDirectory] = {}
+
+    def directory(self, team_id: str) -> EmailDirectory:
+        """The cached lookups of one workspace."""
+        found = self._directories.get(team_id)
+        if found is None:
+            found = self._directories[team_id] = EmailDirectory(self.workspaces.client(team_id), team_id, **self._cache)
+        return found
+
+    async def find(self, email: str) -> Lookup:
+        """The reachable Slack user for ``email`` in any installed workspace, or why there is none."""
+        teams = await self.workspaces.teams()
+        if not teams:
+            return Lookup(None, "not_installed: the Slack app is not installed in any workspace", definitive=False)
+        refusals: list[Lookup] = []
+        for team in teams:
+            found = await self.directory(team).find(email)
+            if found.user is not None:
+                return found
+            refusals.append(found)
+        definitive = all(r.definitive for r in refusals)
+        other = [r for r in refusals if not r.reason.startswith("users_not_found")]
+        if other:
+            return Lookup(None, other[0].reason, definitive=definitive)
+        where = "this workspace" if len(teams) == 1 else f"the {len(teams)} installed workspaces"
+        return Lookup(None, f"users_not_found: no Slack user in {where} has this email", definitive=definitive)
+
+    def forget(self, email: str) -> None:
+        """Drop the cached answers for ``email`` in every workspace."""
+        for directory in self._directories.values():
+            directory.forget(email)

@@ -226,12 +226,15 @@ class SqlSlackInstallations(AsyncInstallationStore):
         return [_workspace(row, token) for row in rows if (token := self._token(row)) is not None]
 
     def _find_row(self, enterprise_id: str | None, team_id: str | None) -> tuple[sa.Row[Any], str] | None:
-        keys = [(enterprise_id or "", team_id or "")]
+        c = SLACK_INSTALLATIONS.c
+        wheres = [self._key(enterprise_id, team_id)]
         if enterprise_id and team_id:
-            keys.append((enterprise_id, ""))  # an org-wide install answers for the org's workspaces
+            wheres.append(self._key(enterprise_id, ""))  # an org-wide install answers for the org's workspaces
+        if team_id and not enterprise_id:  # team ids are unique: a Grid workspace found by its team id alone
+            wheres.append((c.scope == self.scope, c.team_id == team_id))
         with self._db.read("reading a Slack installation") as conn:
-            for enterprise, team in keys:
-                row = conn.execute(sa.select(SLACK_INSTALLATIONS).where(*self._key(enterprise, team))).first()
+            for where in wheres:
+                row = conn.execute(sa.select(SLACK_INSTALLATIONS).where(*where)).first()
                 if row is not None:
                     token = self._token(row)
                     return None if token is None else (row, token)
