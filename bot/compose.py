@@ -349,7 +349,7 @@ async def compose(
     clock = clock or SystemClock()
     shared = SharedEngine()
     workspace = await slack_workspace(settings)
-    admins = chat_admins(settings, workspace[1] if workspace is not None else None)
+    admins = chat_admins(settings, slack_team(settings, workspace))
     chatops = chat_ops(
         db,
         org_id,
@@ -362,13 +362,15 @@ async def compose(
     )
     surfaces = Surfaces(chatops=chatops, shared_engine=shared, notifier=None)
     channels: dict[str, Notifier] = {}
-    if workspace is not None:
-        _add_slack(surfaces, settings, workspace, channels)
+    if settings.slack_enabled:
+        _add_slack(surfaces, settings, workspace, channels, (db, clock))
     if settings.teams_enabled:
         _add_teams(surfaces, settings, db, channels)
     proxies = parse_proxies(settings.trusted_proxies)
     limiter = RateLimiter(clock, settings.public_requests_per_minute, proxies=proxies)
     surfaces.chat_limiter = RateLimiter(clock, settings.chat_requests_per_minute, proxies=proxies)
+    if surfaces.slack is not None and surfaces.slack.oauth is not None:
+        surfaces.slack.oauth.limiter = limiter  # the install pages are public
     if settings.email_enabled:
         email = email_notifier(settings, chatops, clock)
         channels["email"] = email
@@ -385,8 +387,12 @@ async def compose(
 
 
 async def slack_workspace(settings: Settings) -> tuple[AsyncWebClient, str] | None:
-    """The Slack client and the workspace id it is installed in; None when Slack is off."""
-    if not settings.slack_enabled:
+    """The Slack client of SLACK_BOT_TOKEN and the workspace id it is installed in; None without one."""
+    if (
+        not settings.slack_enabled
+        or settings.slack_bot_token is None
+        or not settings.slack_bot_token.get_secret_value()
+    ):
         return None
     from slack_sdk.errors import SlackApiError
 
@@ -399,6 +405,15 @@ async def slack_workspace(settings: Settings) -> tuple[AsyncWebClient, str] | No
         return client, await workspace_team_id(client)
     except SlackApiError as exc:
         raise SettingsError(f"SLACK_BOT_TOKEN: auth.test failed ({error_code(exc)})") from None
+
+
+def slack_team(settings: Settings, workspace: tuple[AsyncWebClient, str] | None) -> str | None:
+    """The workspace of bare ids in SLACK_ADMIN_USER_IDS (SLACK_BOT_TOKEN's; with OAuth, see bot.slack_oauth)."""
+    if settings.slack_oauth_enabled:
+        from bot.slack_oauth import admin_team
+
+        return admin_team(settings, workspace[1] if workspace is not None else None)
+    return workspace[1] if workspace is not None else None
 
 
 def chat_admins(settings: Settings, team_id: str | None) -> Admins:
@@ -416,19 +431,34 @@ def chat_admins(settings: Settings, team_id: str | None) -> Admins:
 
 
 def _add_slack(
-    surfaces: Surfaces, settings: Settings, workspace: tuple[AsyncWebClient, str], channels: dict[str, Notifier]
+    surfaces: Surfaces,
+    settings: Settings,
+    workspace: tuple[AsyncWebClient, str] | None,
+    channels: dict[str, Notifier],
+    where: tuple[Stores, Clock],
 ) -> None:
     from bot.slack_app import build_slack
 
-    client, team_id = workspace
-    slack = build_slack(settings, surfaces.chatops, team_id=team_id, client=client)
+    oauth = None
+    if settings.slack_oauth_enabled:
+        from adapters.store import SqlLifecycleStore
+        from bot.slack_app import _secret
+        from bot.slack_oauth import build_oauth
+
+        db, clock = where
+        if not isinstance(db.lifecycle, SqlLifecycleStore):
+            raise NotImplementedError("the Slack install flow needs the SQL lifecycle store for installations")
+        static = (workspace[1], _secret(settings.slack_bot_token)) if workspace is not None else None
+        oauth = build_oauth(settings, db.lifecycle, static=static, now=clock.now)
+    client, team_id = workspace if oauth is None and workspace is not None else (None, slack_team(settings, workspace))
+    slack = build_slack(settings, surfaces.chatops, team_id=team_id or "", client=client, oauth=oauth)
     surfaces.slack = slack
     surfaces.mounts.append(slack.mount)
     surfaces.starts.append(slack.start)
     surfaces.closers.push_async_callback(slack.aclose)
     attach_slack(surfaces.chatops, slack)
     channels["slack"] = slack.notifier
-    surfaces.names.append("Slack at /slack/events")
+    surfaces.names.append("Slack at /slack/events" + (" (installs at /slack/install)" if oauth is not None else ""))
 
 
 def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dict[str, Notifier]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./jira-cleanup.db"
@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     slack_admin_channel_id: str | None = Field(default=None, description="SLACK_ADMIN_CHANNEL_ID")
     slack_warning_contact: str = Field(
         default="your Jira administrators", description="SLACK_WARNING_CONTACT: who users should ask"
+    )
+    # Slack's OAuth install flow (one app, many workspaces): on when the client id, the client secret and
+    # the signing secret are set; SLACK_BOT_TOKEN is then optional (its workspace counts as installed).
+    slack_client_id: str = Field(default="", description="SLACK_CLIENT_ID (Basic Information)")
+    slack_client_secret: SecretStr | None = Field(default=None, description="SLACK_CLIENT_SECRET")
+    slack_oauth_scopes: str = Field(
+        default="", description="SLACK_OAUTH_SCOPES: bot scopes asked for (default: manifest.yml's)"
+    )
+    slack_oauth_redirect_url: str | None = Field(
+        default=None, description="SLACK_OAUTH_REDIRECT_URL (default: PUBLIC_BASE_URL/slack/oauth_redirect)"
+    )
+    slack_token_key: SecretStr | None = Field(
+        default=None, description="SLACK_TOKEN_KEY: encrypts stored bot tokens (default: from SLACK_CLIENT_SECRET)"
+    )
+    slack_admin_team_id: str | None = Field(
+        default=None, description="SLACK_ADMIN_TEAM_ID: the workspace of SLACK_ADMIN_CHANNEL_ID (OAuth)"
     )
 
     # Microsoft Teams (Bot Framework, botbuilder's names). ``serve`` mounts POST /api/messages only when
@@ -126,12 +142,15 @@ class Settings(BaseSettings):
     # Per-address limit on the chat endpoints (/slack/events, /api/messages), before the body is read.
     chat_requests_per_minute: int = Field(default=600, ge=1, description="CHAT_REQUESTS_PER_MINUTE")
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "slack_oauth_redirect_url")
     @classmethod
-    def _public_url(cls, value: str) -> str:
+    def _public_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http:// for local testing)")
-        return value.rstrip("/")
+        # A redirect URL must be exactly the one registered with Slack.
+        return value.rstrip("/") if info.field_name == "public_base_url" else value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -237,10 +256,21 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        """True when both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (non-empty)."""
-        return bool(
+        """True when SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN are set, or the OAuth install flow is on."""
+        return self.slack_oauth_enabled or bool(
             self.slack_bot_token is not None
             and self.slack_bot_token.get_secret_value()
+            and self.slack_signing_secret is not None
+            and self.slack_signing_secret.get_secret_value()
+        )
+
+    @property
+    def slack_oauth_enabled(self) -> bool:
+        """True when SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET are all set."""
+        return bool(
+            self.slack_client_id.strip()
+            and self.slack_client_secret is not None
+            and self.slack_client_secret.get_secret_value()
             and self.slack_signing_secret is not None
             and self.slack_signing_secret.get_secret_value()
         )
@@ -259,7 +289,7 @@ class Settings(BaseSettings):
         secrets = [self.atlassian_api_key, self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         secrets += [self.microsoft_app_password, self.slack_signing_secret_previous]
         secrets += [self.smtp_password, self.jsm_api_token, self.jsm_webhook_secret, self.link_secret]
-        secrets += [self.status_token, self.audit_key]
+        secrets += [self.status_token, self.audit_key, self.slack_client_secret, self.slack_token_key]
         return [v.get_secret_value() for v in secrets if v is not None]
 
     def org_for(self, override: str | None) -> str | None:

@@ -50,14 +50,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.chat_notifier import Parent
 from adapters.slack import blocks as bk
-from adapters.slack.notifier import SlackNotifier, error_code, slack_client
-from adapters.slack.people import EmailDirectory, judge_user
+from adapters.slack.notifier import People, SlackNotifier, error_code, slack_client
+from adapters.slack.people import WorkspacePeople, judge_user
 from bot import slack_render as render
 from bot.background import Background
 from bot.chatops import Admins, ChatOps, ClickResult, Reply, Respond
 from bot.compose import Stores
 from bot.server import mount
 from bot.settings import Settings, SettingsError
+from bot.slack_oauth import SlackOAuth
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
 from core.ports import ProtectionStore, TokenStore
@@ -159,7 +160,7 @@ class SlackDirect:
         user_id = str(event.get("user", ""))
         team = str(body.get("team_id") or event.get("team") or self.team_id)
         if not asks_for_restore(str(event.get("text") or "")):
-            await self.notifier.post(channel, *bk.plain(DM_HELP))
+            await self.notifier.post(channel, *bk.plain(DM_HELP), client=self.client)
             return
         await self.restore_request(channel, team, user_id)
 
@@ -172,11 +173,12 @@ class SlackDirect:
             await self.notifier.post(
                 channel,
                 *bk.plain(no_email_text(why, self.notifier.contact)),
+                client=self.client,
             )
             return
         actor = Actor(PLATFORM, team, user_id, found.user.name)
         to_user = await self.chatops.request_restore(actor, found.user.email)
-        await self.notifier.post(channel, **render.message_args(to_user))
+        await self.notifier.post(channel, **render.message_args(to_user), client=self.client)
 
 
 # -- the integration -------------------------------------------------------------------------
@@ -195,14 +197,15 @@ class SlackIntegration(Background):
     team_id: str
     verifiers: tuple[SignatureVerifier, ...]
     app_token: str = ""
+    #: Slack's install flow (several workspaces), or None for the one workspace of SLACK_BOT_TOKEN.
+    oauth: SlackOAuth | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     socket_mode: Any = None
     _seen: RecentIds = field(default_factory=RecentIds)
 
-    @property
-    def direct(self) -> SlackDirect:
-        """DMs and the Home tab."""
-        return SlackDirect(self.client, self.notifier, self.chatops, self.team_id)
+    def direct(self, team: str) -> SlackDirect:
+        """DMs and the Home tab of a person of workspace ``team``."""
+        return SlackDirect(self.notifier.client_for(team), self.notifier, self.chatops, team or self.team_id)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -234,8 +237,10 @@ class SlackIntegration(Background):
         return await to_aiohttp_response(response)
 
     def mount(self, web_app: web.Application, path: str = EVENTS_PATH) -> None:
-        """Add ``POST path`` to the bot's aiohttp app (before it is served)."""
+        """Add ``POST path`` (and, with OAuth, the install routes) to the bot's aiohttp app (before it is served)."""
         mount(web_app, "POST", path, self.handle)
+        if self.oauth is not None:
+            self.oauth.mount(web_app)
 
     async def start(self) -> None:
         """Open the Socket Mode connection when an app-level token is configured (else nothing).
@@ -276,6 +281,8 @@ class SlackIntegration(Background):
         self.app.event("message")(self._on_message)
         self.app.event("app_home_opened")(self._on_home_opened)
         self.app.action(render.HOME_RESTORE_ACTION)(self._on_home_restore)
+        if self.oauth is not None:
+            self.oauth.register(self.app)
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -304,17 +311,20 @@ class SlackIntegration(Background):
             return
         if not self._seen.first_time(str(body.get("event_id") or "")):
             return
+        team = str(body.get("team_id") or event.get("team") or "")
         if in_thread:
-            self.spawn(answer_in_thread(self.chatops, self.client, self.team_id, body, event), "thread reply")
+            client = self.notifier.client_for(team)
+            self.spawn(answer_in_thread(self.chatops, client, self.team_id, body, event), "thread reply")
             return
-        self.spawn(self.direct.direct_message(body, event), "direct message")
+        self.spawn(self.direct(team).direct_message(body, event), "direct message")
 
     async def _on_home_opened(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         event = body.get("event") or {}
         if event.get("tab") not in (None, "home"):
             return
-        self.spawn(self.direct.publish_home(str(event.get("user", ""))), "home tab")
+        team = str(body.get("team_id") or "")
+        self.spawn(self.direct(team).publish_home(str(event.get("user", ""))), "home tab")
 
     async def _on_home_restore(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -323,15 +333,17 @@ class SlackIntegration(Background):
         user_id = str(user.get("id", ""))
 
         async def ask() -> None:
-            channel = await self.notifier.open_dm(user_id)
-            await self.direct.restore_request(channel, team, user_id)
+            direct = self.direct(team)
+            channel = await self.notifier.open_dm(user_id, client=direct.client)
+            await direct.restore_request(channel, team, user_id)
 
         self.spawn(ask(), "restore request from the home tab")
 
     # -- work ------------------------------------------------------------------------------
 
-    def _responder(self, channel: str, respond: BoltRespond | None) -> Respond:
-        """ChatOps' ``respond``: render a Reply via response_url; upload its CSV to ``channel``."""
+    def _responder(self, channel: str, respond: BoltRespond | None, team: str) -> Respond:
+        """ChatOps' ``respond``: render a Reply via response_url; upload its CSV to ``channel`` (of ``team``)."""
+        client = self.notifier.client_for(team)
 
         async def send(reply: Reply) -> None:
             if respond is not None:
@@ -339,16 +351,16 @@ class SlackIntegration(Background):
                 if getattr(result, "status_code", 200) >= 400:
                     log.warning("response_url refused a reply (HTTP %s)", result.status_code)
             elif channel:
-                await self.notifier.post(channel, **render.message_args(reply))
+                await self.notifier.post(channel, **render.message_args(reply), client=client)
             if reply.file is not None and channel:
-                await self._upload(channel, reply, respond)
+                await self._upload(client, channel, reply, respond)
 
         return send
 
-    async def _upload(self, channel: str, reply: Reply, respond: BoltRespond | None) -> None:
+    async def _upload(self, client: AsyncWebClient, channel: str, reply: Reply, respond: BoltRespond | None) -> None:
         assert reply.file is not None
         try:
-            await self.client.files_upload_v2(
+            await client.files_upload_v2(
                 channel=channel,
                 file=str(reply.file),
                 filename=reply.file.name,
@@ -368,7 +380,7 @@ class SlackIntegration(Background):
         actor = Actor(
             PLATFORM, str(body.get("team_id", "")), str(body.get("user_id", "")), str(body.get("user_name", ""))
         )
-        send = self._responder(str(body.get("channel_id", "")), respond)
+        send = self._responder(str(body.get("channel_id", "")), respond, actor.tenant)
         reply = await self.chatops.command(actor, str(body.get("text", "")), send)
         await send(reply)
 
@@ -383,15 +395,19 @@ class SlackIntegration(Background):
         ):
             _, status = await self.chatops.peek(raw, actor)
             if status is TokenStatus.OK:
-                await self._open_keep_modal(body, raw, where, respond)
+                await self._open_keep_modal(body, raw, where, respond, actor.tenant)
                 return
-        result = await self.chatops.click(actor, raw, self._responder(where.channel, respond))
+        result = await self.chatops.click(actor, raw, self._responder(where.channel, respond, actor.tenant))
         await self._show(result, actor, where, respond)
 
-    async def _open_keep_modal(self, body: Mapping[str, Any], raw: str, where: _Where, respond: AsyncRespond) -> None:
+    async def _open_keep_modal(
+        self, body: Mapping[str, Any], raw: str, where: _Where, respond: AsyncRespond, team: str
+    ) -> None:
         ctx = render.KeepContext(raw, where.channel, where.ts, where.response_url, _kept_blocks(where))
         try:
-            await self.client.views_open(trigger_id=str(body.get("trigger_id", "")), view=render.keep_modal(ctx))
+            await self.notifier.client_for(team).views_open(
+                trigger_id=str(body.get("trigger_id", "")), view=render.keep_modal(ctx)
+            )
         except SlackApiError as exc:
             log.warning("could not open the keep modal: %s", error_code(exc))
             await respond(
@@ -408,7 +424,8 @@ class SlackIntegration(Background):
         respond = AsyncRespond(response_url=ctx.response_url) if ctx.response_url else None
         where = _Where(ctx.channel, ctx.ts, False, ctx.blocks, "", ctx.response_url)
         actor = actor_of(body)
-        result = await self.chatops.click(actor, ctx.token, self._responder(ctx.channel, respond), justification=reason)
+        send = self._responder(ctx.channel, respond, actor.tenant)
+        result = await self.chatops.click(actor, ctx.token, send, justification=reason)
         await self._show(result, actor, where, respond)
 
     async def _show(self, result: ClickResult, actor: Actor, where: _Where, respond: BoltRespond | None) -> None:
@@ -427,7 +444,7 @@ class SlackIntegration(Background):
                 if respond is not None:
                     await respond(**update, replace_original=True)
             else:
-                await self.client.chat_update(channel=where.channel, ts=where.ts, **update)
+                await self.notifier.client_for(actor.tenant).chat_update(channel=where.channel, ts=where.ts, **update)
         except SlackApiError as exc:
             log.warning("could not update the clicked message: %s", error_code(exc))
             if respond is not None:
@@ -540,16 +557,26 @@ def build_slack(
     client: AsyncWebClient | None = None,
     price: Callable[[str], Decimal] | None = None,
     currency: str | None = None,
-    people: EmailDirectory | None = None,
+    people: People | None = None,
+    oauth: SlackOAuth | None = None,
 ) -> SlackIntegration:
     """Compose the Slack surface: client (rate-limit retries), notifier, Bolt app and listeners.
 
     ``team_id`` is the workspace the bot is installed in (:func:`workspace_team_id`). ``price``
-    and ``currency`` default to the policy's. Raises :class:`SettingsError` unless
-    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set. Nothing touches the network here.
+    and ``currency`` default to the policy's. ``oauth``: the app is installed in workspaces through
+    Slack's install flow (:mod:`bot.slack_oauth`): each request is authorized with its workspace's
+    installation, people are looked up in every workspace, ``team_id`` is the admin workspace (or "").
+    Raises :class:`SettingsError` unless SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or the OAuth
+    client id and secret) are set. Nothing touches the network here.
     """
     if not settings.slack_enabled:
-        raise SettingsError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must both be set to enable Slack")
+        raise SettingsError(
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and "
+            "SLACK_SIGNING_SECRET) must be set to enable Slack"
+        )
+    if oauth is not None:
+        client = client or oauth.workspaces.admin_client
+        people = people or WorkspacePeople(oauth.workspaces)
     client = client or slack_client(_secret(settings.slack_bot_token), settings.slack_api_url)
     policy = chatops.load_policy()
     notifier = SlackNotifier(
@@ -561,9 +588,27 @@ def build_slack(
         currency=currency or policy.currency,
         contact=settings.slack_warning_contact,
         people=people,
+        clients=oauth.workspaces.client if oauth is not None else None,
     )
-    app = AsyncApp(
+    integration = SlackIntegration(
+        app=_bolt_app(settings, client, oauth),
         client=client,
+        notifier=notifier,
+        chatops=chatops,
+        team_id=team_id,
+        verifiers=signature_verifiers(settings),
+        app_token=_secret(settings.slack_app_token),
+        oauth=oauth,
+    )
+    integration.register()
+    return integration
+
+
+def _bolt_app(settings: Settings, client: AsyncWebClient, oauth: SlackOAuth | None) -> AsyncApp:
+    return AsyncApp(
+        # With OAuth every request gets its own workspace's token from ``authorize``.
+        client=client if oauth is None else slack_client("", settings.slack_api_url),
+        authorize=oauth.authorizer() if oauth is not None else None,  # type: ignore[arg-type]  # None: not installed
         signing_secret=_secret(settings.slack_signing_secret),
         # Every HTTP request is verified by SlackIntegration.handle before Bolt sees it, against the
         # current secret and, during a rotation, the previous one (which Bolt alone cannot do).
@@ -572,17 +617,6 @@ def build_slack(
         name="jira-cleanup",
         logger=logging.getLogger("jira_cleanup.slack.bolt"),
     )
-    integration = SlackIntegration(
-        app=app,
-        client=client,
-        notifier=notifier,
-        chatops=chatops,
-        team_id=team_id,
-        verifiers=signature_verifiers(settings),
-        app_token=_secret(settings.slack_app_token),
-    )
-    integration.register()
-    return integration
 
 
 def signature_verifiers(settings: Settings) -> tuple[SignatureVerifier, ...]:

@@ -99,7 +99,12 @@ class InstalledClient(AsyncWebClient):
         self._resolve = resolve
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        """Resolve the token (raising :class:`NotInstalled`), then call like the SDK does."""
+        """Resolve the token (raising :class:`NotInstalled`), then call like the SDK does.
+
+        A call that brings its own token (``apps.connections.open`` with the app-level token) is left alone.
+        """
+        if "Authorization" in (kwargs.get("headers") or {}):
+            return await super().api_call(api_method, **kwargs)
         found = await self._resolve()
         if found is None:
             raise NotInstalled("")

@@ -79,15 +79,7 @@ class World(ServedChatWorld):
 
     def __init__(self, fake: FakeSlack, accounts: Iterable[Any], pol: Any, report_folder: Any) -> None:
         self.init_stores(fake, accounts, pol)
-        self.settings = Settings(
-            _env_file=None,
-            slack_bot_token=fake.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.api_url,
-            slack_admin_user_ids=f"U0ADMIN,{TEAM}:U0SEC",
-            slack_admin_channel_id=ADMIN_CHANNEL,
-            slack_warning_contact="#it-help",
-        )
+        self.settings = self.slack_settings(fake)
         fake.add_user("U0ADMIN", "admin@acme.example", real_name="Ada Admin")
         fake.add_user("U0SEC", "sec@acme.example", real_name="Sec Lead")
         fake.add_user("U0EVE", "eve@acme.example", real_name="Eve")
@@ -101,7 +93,7 @@ class World(ServedChatWorld):
             yield self.engine
 
         self.ops = compose_chat_ops(self, slack_admins(self.settings, TEAM), open_engine, report_folder)
-        self.slack: SlackIntegration = build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
+        self.slack: SlackIntegration = self.build_surface()
         attach_slack(self.ops, self.slack)  # through the composition root, as serve wires it
         self.engine = Engine(
             self.directory,
@@ -114,6 +106,22 @@ class World(ServedChatWorld):
         )
         self.surface = self.slack
         self._ids = 0
+
+    def slack_settings(self, fake: FakeSlack) -> Settings:
+        """The single-workspace settings (SLACK_BOT_TOKEN)."""
+        return Settings(
+            _env_file=None,
+            slack_bot_token=fake.bot_token,
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.api_url,
+            slack_admin_user_ids=f"U0ADMIN,{TEAM}:U0SEC",
+            slack_admin_channel_id=ADMIN_CHANNEL,
+            slack_warning_contact="#it-help",
+        )
+
+    def build_surface(self) -> SlackIntegration:
+        """The Slack surface over ``self.ops``."""
+        return build_slack(self.settings, self.ops, team_id=TEAM, client=self.client)
 
     # -- driving ---------------------------------------------------------------------------
 
