@@ -331,3 +331,60 @@ async def test_the_install_pages_are_limited_per_address(oauth_world) -> None:
     world.oauth.limiter = RateLimiter(world.clock, 2)
     assert [(await world.http.get("/slack/install")).status_code for _ in range(3)] == [302, 302, 429]
     assert (await world.http.get("/slack/oauth_redirect", params={"state": "x", "code": "y"})).status_code == 429
+
+
+async def test_each_org_of_a_deployment_installs_under_its_prefix_and_keeps_its_own(fake_slack, tmp_path: Path) -> None:
+    """/o/acme/slack/install redirects back to /o/acme/...; Acme's state is refused by Globex; the
+    installation is Acme's only."""
+    from aiohttp import web
+
+    from bot.server import ROUTES, build_app, serve
+
+    async def health() -> dict[str, object]:
+        return {}
+
+    sql = create_lifecycle_store(f"sqlite:///{tmp_path / 'orgs.db'}")
+    app, flows = build_app(health=health), {}
+    for name in ("acme", "globex"):
+        settings = Settings(
+            _env_file=None,
+            jira_cleanup_orgs=tmp_path / "orgs.yml",
+            atlassian_org_id=f"org-{name}",
+            slack_client_id=CLIENT_ID,
+            slack_client_secret=CLIENT_SECRET,
+            slack_signing_secret=SECRET,
+            slack_api_url=fake_slack.api_url,
+            public_base_url=f"https://bot.example.test/o/{name}",
+        )
+        flows[name] = build_oauth(settings, sql)
+        sub = web.Application()
+        sub[ROUTES] = []
+        flows[name].mount(sub)
+        app.add_subapp(f"/o/{name}", sub)
+    runner, url = await serve(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            started = await http.get("/o/acme/slack/install")
+            query = parse_qs(urlsplit(started.headers["Location"]).query)
+            assert query["redirect_uri"] == ["https://bot.example.test/o/acme/slack/oauth_redirect"]
+            state = query["state"][0]
+            [(cookie, value)] = started.cookies.items()
+            assert value == state
+            fake_slack.grant("code-1", bot_token=ACME_TOKEN)
+            params = {"code": "code-1", "state": state}
+            other = await http.get(
+                "/o/globex/slack/oauth_redirect", params=params, headers={"Cookie": f"{cookie}={state}"}
+            )
+            assert "Installation failed (invalid_browser)" in other.text  # Globex's cookie is another
+            globex_cookie = f"{cookie.replace('org-acme', 'org-globex')}={state}"
+            other = await http.get("/o/globex/slack/oauth_redirect", params=params, headers={"Cookie": globex_cookie})
+            assert "Installation failed (invalid_state)" in other.text  # not a state Globex gave
+            done = await http.get(
+                "/o/acme/slack/oauth_redirect", params=params, headers={"Cookie": f"{cookie}={state}"}
+            )
+            assert done.status_code == 200
+        assert [w.team_id for w in flows["acme"].installations.installed()] == [TEAM]
+        assert flows["globex"].installations.installed() == []
+    finally:
+        await runner.cleanup()
+        sql.close()
