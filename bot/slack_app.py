@@ -24,6 +24,9 @@ Contracts
   gets an ephemeral answer and changes nothing.
 * With ``SLACK_APP_TOKEN`` set, :meth:`SlackIntegration.start` also opens a Socket Mode
   connection (no public URL needed; Bolt skips signature checks for socket envelopes).
+* With Slack's install flow (:mod:`bot.slack_oauth`) one org's app serves several workspaces:
+  each request is answered through its own workspace's client (``notifier.client_for(team)``),
+  authorized by that workspace's installation; admin-channel posts go through the admin workspace.
 """
 
 from __future__ import annotations
