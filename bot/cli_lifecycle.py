@@ -21,7 +21,7 @@ from adapters.store.checkpoint import CheckpointError, CheckpointFile
 from bot import bootstrap
 from bot.compose import Bot, audit_checkpoints, open_bot, stores
 from bot.deployment import org_settings
-from bot.exports import export_audit, export_audit_before, export_run
+from bot.exports import export_audit, export_audit_before, export_keep_review, export_run
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
 from bot.settings import Settings, SettingsError, load_settings
@@ -29,6 +29,7 @@ from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoin
 from core.chat import Actor
 from core.clock import SystemClock
 from core.engine import deny_run, set_paused, tell_denied
+from core.keep_review import load_keep_review, review_line
 from core.policy import Policy
 from core.ports import LifecycleStore
 from core.protection import set_protection
@@ -49,7 +50,16 @@ PolicyOption = Annotated[Path | None, typer.Option(help="Policy file (default: $
 def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[..., T], console: object) -> None:
     """Add the lifecycle commands to ``app``."""
     cli = _Cli(fail, run, console)  # type: ignore[arg-type]
-    for commands in (_commands_0, _commands_1, _commands_2, _commands_3, _commands_4, _commands_5, _commands_6):
+    for commands in (
+        _commands_0,
+        _commands_1,
+        _commands_2,
+        _commands_3,
+        _commands_4,
+        _commands_5,
+        _commands_6,
+        _commands_7,
+    ):
         commands(app, cli)
     app.add_typer(audit_app, name="audit")
 
@@ -476,3 +486,28 @@ def _commands_5(app: typer.Typer, cli: _Cli) -> None:
         except LookupError:
             raise cli.fail(f"--run: no run {run_id!r} in {mask_url(s.database_url)}") from None
         cli.out.print(f"Wrote {count:,} rows to {path}")
+
+
+def _commands_7(app: typer.Typer, cli: _Cli) -> None:
+    """Register the keep review."""
+
+    @app.command()
+    def keeps(
+        org: OrgOption = None,
+        policy: PolicyOption = None,
+        csv: Annotated[Path | None, typer.Option("--csv", help="Also write every account and its keeps here.")] = None,
+    ) -> None:
+        """Accounts that keep pressing Keep without using the product since their first keep."""
+        s = cli.settings(org)
+        org_id = cli.org_of(s, org)
+        rules = cli.policy_or_default(policy, s).lifecycle.keep
+        db = stores(s.database_url)
+        reviews = load_keep_review(db.lifecycle, db.scans, org_id, rules, datetime.now(UTC))
+        cli.out.print(
+            f"{len(reviews)} accounts kept their access {rules.review_after} or more times in the last "
+            f"{rules.period_days} days and have not used it since their first keep."
+        )
+        for who, what in map(review_line, reviews):
+            cli.out.print(f"  {who}: {what}", markup=False, highlight=False)
+        if csv is not None:
+            cli.out.print(f"Wrote {export_keep_review(reviews, csv):,} rows to {csv}")

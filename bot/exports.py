@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from core.audit import AuditEvent
+from core.keep_review import KeepReview
 from core.ledger import LedgerEntry
 from core.lifecycle import Op
 from core.model import Account
@@ -89,3 +90,43 @@ def export_audit(
     events = lifecycle.iter_audit(since=since, org_id=org_id)
     with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
         return write_csv(stream, AUDIT_COLUMNS, (audit_row(e) for e in events))
+
+
+#: Columns of ``jira-cleanup keeps --csv``.
+KEEP_REVIEW_COLUMNS = (
+    "account_id",
+    "rule",
+    "email",
+    "name",
+    "keeps",
+    "first_keep",
+    "last_keep",
+    "keep_dates",
+    "kept_by",
+    "reasons",
+    "last_active",
+)
+
+
+def export_keep_review(reviews: Iterable[KeepReview], path: Path) -> int:
+    """Write the keep review (one row per account, its whole keep history); return the row count."""
+
+    def rows() -> Iterator[dict[str, str]]:
+        for review in reviews:
+            presses = review.presses
+            yield {
+                "account_id": review.account_id,
+                "rule": review.rule,
+                "email": safe_cell(review.email or ""),
+                "name": safe_cell(review.name),
+                "keeps": str(len(presses)),
+                "first_keep": presses[0].at.isoformat(),
+                "last_keep": presses[-1].at.isoformat(),
+                "keep_dates": " ".join(p.at.isoformat() for p in presses),
+                "kept_by": safe_cell(" ".join(dict.fromkeys(p.actor for p in presses))),
+                "reasons": safe_cell(" | ".join(review.reasons)),
+                "last_active": review.last_active.isoformat() if review.last_active else "",
+            }
+
+    with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
+        return write_csv(stream, KEEP_REVIEW_COLUMNS, rows())

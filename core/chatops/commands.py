@@ -13,6 +13,7 @@ from core.chat import Actor
 from core.chatops.registry import Command, CommandRegistry, Takes
 from core.chatops.replies import Reply, Respond
 from core.engine import set_paused
+from core.keep_review import load_keep_review, review_line
 from core.ledger import RunStatus
 from core.policy import Mode
 from core.protection import set_protection
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 #: Every chat command, in help order.
 COMMANDS = CommandRegistry()
+#: Accounts shown by ``keeps`` in chat (the CLI's CSV has them all).
+MAX_REVIEW_LINES = 20
 
 
 class AdminCommands:
@@ -148,6 +151,23 @@ class AdminCommands:
             title="License savings",
             lines=lines,
         )
+
+    @COMMANDS.command("keeps", usage="— accounts that keep pressing Keep without using the product")
+    async def keeps(self, actor: Actor, command: Command, respond: Respond) -> Reply:
+        ops = self.ops
+        rules = ops.policy().lifecycle.keep
+        now = ops.clock.now()
+        reviews = await asyncio.to_thread(load_keep_review, ops.lifecycle, ops.scans, ops.org_id, rules, now)
+        head = (
+            f"kept their access {rules.review_after} or more times in the last {rules.period_days} days "
+            "and have not used it since their first keep"
+        )
+        if not reviews:
+            return Reply(f"No accounts {head}.", title="Keep review")
+        shown = tuple(review_line(r) for r in reviews[:MAX_REVIEW_LINES])
+        more = len(reviews) - len(shown)
+        tail = f" Showing {len(shown)}; all of them: `jira-cleanup keeps --csv FILE`." if more else ""
+        return Reply(f"{len(reviews)} accounts {head}.{tail}", title="Keep review", lines=shown)
 
     @COMMANDS.command("policy", usage="— show the effective policy")
     async def show_policy(self, actor: Actor, command: Command, respond: Respond) -> Reply:

@@ -115,7 +115,7 @@ class Requests:
             tx.save_case(
                 transition(tx.case, now, state, keep_until=verdict.keep_until, keep_reason=justification, keeps=keeps)
             )
-            after = {"keep_until": str(verdict.keep_until), "restore_queued": restore}
+            after = {"rule": tx.case.rule, "keep_until": str(verdict.keep_until), "restore_queued": restore}
             tx.audit(audit("ok", justification or "", after))
             return KeepResult(True, "kept", verdict.keep_until, restore)
 

@@ -165,6 +165,11 @@ class KeepFile(Lenient):
     justification_required: f.Flag = Field(
         default(model.KeepRules, "justification_required"), description="Whether a keep needs a reason."
     )
+    review_after: f.Positive = Field(
+        default(model.KeepRules, "review_after"),
+        description="List an account for the admins' keep review (`/jira-cleanup keeps`) once it kept its access "
+        "this many times within the period without using it since the first keep.",
+    )
 
     def to_keep(self) -> model.KeepRules:
         return model.KeepRules(**self.model_dump())

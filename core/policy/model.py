@@ -135,6 +135,7 @@ class KeepRules:
     max_per_period: int = 3
     period_days: int = 365
     justification_required: bool = False
+    review_after: int = 2  # keeps within the period, with no activity since the first, that list an account
 
 
 @dataclass(frozen=True, slots=True)
