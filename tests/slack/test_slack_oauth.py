@@ -388,3 +388,17 @@ async def test_each_org_of_a_deployment_installs_under_its_prefix_and_keeps_its_
     finally:
         await runner.cleanup()
         sql.close()
+
+
+def test_bare_admin_ids_need_a_workspace_when_no_bot_token_names_one() -> None:
+    """With OAuth and no SLACK_BOT_TOKEN, U… alone is refused (whose workspace?) unless SLACK_ADMIN_TEAM_ID says."""
+    from bot.settings import SettingsError
+    from bot.slack_oauth import admin_team
+
+    oauth = {"slack_client_id": CLIENT_ID, "slack_client_secret": CLIENT_SECRET, "slack_signing_secret": SECRET}
+    with pytest.raises(SettingsError, match="SLACK_ADMIN_USER_IDS"):
+        admin_team(Settings(_env_file=None, slack_admin_user_ids="U0ADMIN", **oauth), None)
+    assert admin_team(Settings(_env_file=None, slack_admin_user_ids=f"{TEAM}:U0ADMIN", **oauth), None) == ""
+    named = Settings(_env_file=None, slack_admin_user_ids="U0ADMIN", slack_admin_team_id=OTHER_TEAM, **oauth)
+    assert admin_team(named, None) == OTHER_TEAM
+    assert admin_team(Settings(_env_file=None, slack_admin_user_ids="U0ADMIN", **oauth), TEAM) == TEAM
