@@ -534,13 +534,16 @@ def attach_slack(chatops: ChatOps, slack: SlackIntegration) -> None:
 def attach_teams(chatops: ChatOps, teams: TeamsIntegration, links: FileLinks | None = None) -> None:
     """Teams takes admin posts, keeps admin threads and tells Teams requesters their restore outcome.
 
-    ``links``: run CSVs reach Teams threads as signed download links (without: the reply names the file).
+    ``links``: CSVs (a held run's in its thread, a command's in its answer) reach Teams as signed
+    download links (without: the reply names the file on the server).
     """
     from adapters.teams.threads import TeamsThreads
 
     chatops.admin_posters.append(teams.post_to_admins)
     chatops.channels["teams"] = TeamsChannel(teams.notifier)
-    chatops.threads.add(TeamsThreads(teams.notifier, links.link if links is not None else None))
+    link = links.link if links is not None else None
+    teams.file_link = link  # a command's CSV (preview, run) as a download link in its answer
+    chatops.threads.add(TeamsThreads(teams.notifier, link))
     teams.notifier.thread_opened = chatops.threads.opened
 
 

@@ -297,6 +297,8 @@ class TeamsIntegration(Background):
     _seen: RecentIds = field(default_factory=lambda: RecentIds(4096))
     _updates: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_UPDATES))
     update_defer: float = MAX_UPDATE_DEFER
+    #: Signed download links for report files (set by the composition root with LINK_SECRET).
+    file_link: render.FileLink | None = None
     _answering: int = 0
     _quiet: asyncio.Event = field(default_factory=lambda: _event(is_set=True))  # set: no turn is being answered
 
@@ -497,7 +499,7 @@ class TeamsIntegration(Background):
         """ChatOps' ``respond`` for later results: a proactive post into the same conversation."""
 
         async def send(reply: Reply) -> None:
-            text, card = render.reply_card(reply)
+            text, card = render.reply_card(reply, self.file_link)
             try:
                 await self.connector.send(_reference(activity), message(text, card))
             except TeamsSendError as exc:
@@ -506,7 +508,7 @@ class TeamsIntegration(Background):
         return send
 
     async def _send_reply(self, turn: TurnContext, reply: Reply) -> None:
-        text, card = render.reply_card(reply)
+        text, card = render.reply_card(reply, self.file_link)
         response = await turn.send_activity(message(text, card))
         if reply.buttons and response is not None and getattr(response, "id", None):
             where = cards.MessageRef(str(turn.activity.conversation.id), str(response.id), reply.title)
@@ -561,7 +563,7 @@ class TeamsIntegration(Background):
     async def post_to_admins(self, reply: Reply) -> bool:
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
         parent = Parent.of_reply(self.chatops.org_id, reply)
-        text, card = render.reply_card(reply)
+        text, card = render.reply_card(reply, self.file_link)
         return await self.notifier.post_admins(text, card, reply.buttons, parent=parent) is not None
 
     async def _invoke_reply(self, turn: TurnContext, body: Mapping[str, Any]) -> None:

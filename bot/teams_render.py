@@ -7,6 +7,8 @@ messages for bots: in a channel, every reply is visible to the channel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 from adapters.teams import cards
@@ -27,8 +29,12 @@ def reply_text(reply: Reply) -> str:
     return clip(": ".join(parts) if parts else "jira-cleanup", 1000)
 
 
-def reply_card(reply: Reply) -> tuple[str, Card]:
-    """Title, text, key/value lines (a FactSet), the CSV's location and the buttons."""
+#: Makes a signed download link for a report file (``bot.file_links``), or None when it cannot.
+FileLink = Callable[[Path], "str | None"]
+
+
+def reply_card(reply: Reply, link: FileLink | None = None) -> tuple[str, Card]:
+    """Title, text, key/value lines (a FactSet), the CSV (a download link when ``link`` makes one) and the buttons."""
     body: list[Card] = []
     if reply.title:
         body.append(cards.heading(reply.title))
@@ -36,13 +42,16 @@ def reply_card(reply: Reply) -> tuple[str, Card]:
         body.append(cards.text_block(("" if reply.ok else "⚠️ ") + cards.escape(reply.text)))
     if reply.lines:
         body.append(cards.facts(reply.lines))
+    url = link(reply.file) if reply.file is not None and link is not None else None
     if reply.file is not None:
-        body.append(
-            cards.text_block(f"CSV written on the bot's server: {cards.escape(str(reply.file))}", isSubtle=True)
-        )
+        where = reply.file.name if url else f"written on the bot's server: {reply.file}"
+        body.append(cards.text_block(f"CSV {cards.escape(where)}", isSubtle=True))
     if not body:
         body.append(cards.text_block(cards.escape(reply_text(reply))))
-    return reply_text(reply), cards.card(body, reply.buttons)
+    card = cards.card(body, reply.buttons)
+    if url:
+        card["actions"] = [*card.get("actions", []), cards.download_action(url)]
+    return reply_text(reply), card
 
 
 def outcome_card(result: ClickResult, headline: str) -> Card:

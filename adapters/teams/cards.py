@@ -89,6 +89,11 @@ def card(body: list[Card], buttons: Iterable[Button] = ()) -> Card:
     return result
 
 
+def download_action(url: str, title: str = "Download the CSV") -> dict[str, Any]:
+    """An Action.OpenUrl to a file served by the bot (a signed, expiring link)."""
+    return {"type": "Action.OpenUrl", "title": title, "url": url}
+
+
 def attachment(content: Card) -> dict[str, Any]:
     """The message attachment carrying ``content``."""
     return {"contentType": CARD_CONTENT_TYPE, "content": content}

@@ -26,10 +26,6 @@ log = logging.getLogger("jira_cleanup.teams.threads")
 PLATFORM: Final = "teams"
 
 
-def _download(url: str) -> dict[str, Any]:
-    return {"type": "Action.OpenUrl", "title": "Download the CSV", "url": url}
-
-
 def thread_reference(reference: Mapping[str, object], parent: str) -> dict[str, object]:
     """``reference`` (a channel's) pointed at the reply chain of the post ``parent``."""
     conversation = reference.get("conversation")
@@ -79,7 +75,7 @@ class TeamsThreads:
         if url is None:
             return await self.reply(ref, f"{title}: written to {path} on the jira-cleanup server.")
         text = f"{title}: {path.name}"
-        card = {**cards.card([cards.text_block(cards.escape(text))]), "actions": [_download(url)]}
+        card = {**cards.card([cards.text_block(cards.escape(text))]), "actions": [cards.download_action(url)]}
         return await self._send(ref, text, card)
 
     async def settle(self, ref: ThreadRef, outcome: str) -> bool:

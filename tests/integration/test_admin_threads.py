@@ -313,3 +313,35 @@ async def test_restoring_one_account_of_an_approved_run_is_told_in_that_runs_thr
     later = "Later: a1 restored by cli:carol (on leave)."
     assert slack_thread(slack, parents[0])[-1] == later
     assert later in teams_thread(connector, parents[1])[-1]
+
+
+async def test_a_teams_command_answers_with_its_csv_as_a_download_link(tmp_path, fakes) -> None:
+    """``preview`` from a Teams admin: the answer card links the CSV, which ``serve`` hands out."""
+    from bot import teams_render
+
+    slack, _connector = fakes
+    s = settings(tmp_path, slack)
+    pol = policy(lifecycle=reports(tmp_path))
+    async with open_bot(s, pol, directory=FakeDirectory(list(ACCOUNTS)), clock=FixedClock(NOW), acts=True) as bot:
+        assert bot.surfaces.teams is not None
+        answers = []
+
+        async def respond(reply) -> None:
+            answers.append(reply)
+
+        admin = Actor("teams", TENANT, ADMIN_AAD, "Ada Admin")
+        await bot.chatops.command(admin, "preview", respond)
+        await bot.chatops.drain()
+        [answer] = answers
+        assert answer.file is not None
+        _text, card = teams_render.reply_card(answer, bot.surfaces.teams.file_link)
+        [download] = card["actions"]
+        assert download["type"] == "Action.OpenUrl"
+        assert download["url"].startswith("https://jira-cleanup.acme.example/files/")
+        assert answer.file.name in json.dumps(card["body"])
+        assert str(answer.file.parent) not in json.dumps(card), "no server path once there is a link"
+        assert (await fetch(bot, download["url"])) == answer.file.read_bytes()
+
+    _text, card = teams_render.reply_card(answer)  # without LINK_SECRET: the server path, no link
+    assert "actions" not in card
+    assert "written on the bot's server" in json.dumps(card["body"])
