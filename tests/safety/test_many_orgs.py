@@ -1,10 +1,12 @@
 """Two orgs and two Slack workspaces from one ``serve`` (a deployment file), kept apart.
 
 A real ``jira-cleanup serve`` process; each org has its own sandbox (its own API key), its own
-fake Slack workspace (its own bot token and signing secret) and its endpoints under
-``/o/<name>/``. A scheduled run of both orgs warns each org's people in its own workspace only;
-a request signed with one workspace's secret is refused at the other org's endpoint; the health
-page shows both orgs.
+fake Slack workspace (its own signing secret) and its endpoints under ``/o/<name>/``. Acme's app
+has a bot token; Globex's is installed through Slack's OAuth flow at ``/o/globex/slack/install``
+while ``serve`` runs (no bot token configured for it; the environment's must not leak to it). A
+scheduled run of both orgs warns each org's people in its own workspace only, Globex's with the
+installed token; a request signed with one workspace's secret is refused at the other org's
+endpoint; the health page shows both orgs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -34,6 +37,10 @@ from tests.slackfake.signing import signed_headers, slash_command_body
 from .world import EXE, Served, base_policy, slack_id
 
 ADMIN, ADMIN_CHANNEL = "U0ADMIN", "C0ADMIN"
+#: Orgs whose Slack app is installed through the OAuth flow (no bot token in the deployment file).
+OAUTH = {"globex"}
+INSTALLED_TOKEN = "xoxb-globex-installed-by-oauth"
+CLIENT_ID, CLIENT_SECRET = "0000000000.1111111111", "fake-client-secret"
 
 
 @dataclass
@@ -94,18 +101,23 @@ def deployment(tmp: Path, orgs: list[Org]) -> tuple[Path, dict[str, str]]:
             "ATLASSIAN_API_BASE": o.sandbox.base_url,
             "ATLASSIAN_API_KEY": f"env:{upper}_ATLASSIAN_KEY",
             "SLACK_API_URL": o.fake.api_url,
-            "SLACK_BOT_TOKEN": f"env:{upper}_SLACK_BOT_TOKEN",
             "SLACK_SIGNING_SECRET": f"env:{upper}_SLACK_SIGNING_SECRET",
             "SLACK_ADMIN_USER_IDS": ADMIN,
             "SLACK_ADMIN_CHANNEL_ID": ADMIN_CHANNEL,
         }
-        env.update(
-            {
-                f"{upper}_ATLASSIAN_KEY": f"key-{o.name}",
-                f"{upper}_SLACK_BOT_TOKEN": o.fake.bot_token,
-                f"{upper}_SLACK_SIGNING_SECRET": o.secret,
-            }
-        )
+        env.update({f"{upper}_ATLASSIAN_KEY": f"key-{o.name}", f"{upper}_SLACK_SIGNING_SECRET": o.secret})
+        if o.name in OAUTH:
+            entries[o.name].update(
+                {
+                    "SLACK_CLIENT_ID": CLIENT_ID,
+                    "SLACK_CLIENT_SECRET": f"env:{upper}_SLACK_CLIENT_SECRET",
+                    "SLACK_ADMIN_TEAM_ID": o.fake.team_id,
+                }
+            )
+            env[f"{upper}_SLACK_CLIENT_SECRET"] = CLIENT_SECRET
+        else:
+            entries[o.name]["SLACK_BOT_TOKEN"] = f"env:{upper}_SLACK_BOT_TOKEN"
+            env[f"{upper}_SLACK_BOT_TOKEN"] = o.fake.bot_token
     path = tmp / "orgs.yml"
     path.write_text(yaml.safe_dump({"orgs": entries}))
     return path, env
@@ -173,8 +185,27 @@ def slash(served: Served, path: str, secret: str, team: str) -> httpx.Response:
     return httpx.post(f"{served.url}{path}", content=body, headers=headers, timeout=30)
 
 
+def install_through_oauth(served: Served, o: Org) -> None:
+    """What an admin's browser does: open the org's install link, approve in Slack, come back."""
+    o.peers.call(lambda: o.fake.grant("code-from-slack", bot_token=INSTALLED_TOKEN))
+    with httpx.Client(base_url=served.url, timeout=30) as browser:
+        start = browser.get(f"/o/{o.name}/slack/install")
+        assert start.status_code == 302, start.text
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        pair = start.headers["set-cookie"].split(";", 1)[0]
+        assert pair.endswith(f"={state}")
+        # The cookie is Secure (PUBLIC_BASE_URL is https in production); the browser sends it back.
+        cookie = {"Cookie": pair}
+        done = browser.get(
+            f"/o/{o.name}/slack/oauth_redirect", params={"code": "code-from-slack", "state": state}, headers=cookie
+        )
+        assert done.status_code == 200, done.text
+        assert "is now installed" in done.text
+
+
 def test_two_orgs_two_workspaces_one_serve_kept_apart(two_orgs):
     (acme, globex), served = two_orgs
+    install_through_oauth(served, globex)
     served.proc.send_signal(signal.SIGUSR1)  # "run now": every org's scheduled job
     wait_until(lambda: acme.warned() and globex.warned(), served)
     # Each org's people heard from their own workspace's bot, about their own org.
@@ -183,6 +214,9 @@ def test_two_orgs_two_workspaces_one_serve_kept_apart(two_orgs):
     for o, other in ((acme, globex), (globex, acme)):
         texts = json.dumps([o.fake.messages(o.fake.dm_of(slack_id(i)) or "") for i in range(12)])
         assert other.sandbox.org_id not in texts
+    # Globex's people were written to with the token its workspace granted at install, nothing else.
+    assert {c.auth for c in globex.fake.calls("chat.postMessage")} == {f"Bearer {INSTALLED_TOKEN}"}
+    assert {c.auth for c in acme.fake.calls("chat.postMessage")} == {f"Bearer {acme.fake.bot_token}"}
     # Each sandbox saw only its own key (another key would be 401 and nobody warned).
     for o in (acme, globex):
         assert {r.status for r in o.sandbox.state.log} <= {200}
