@@ -28,6 +28,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints, verify_org_chain
 from core.chat import Actor
 from core.clock import SystemClock
+from core.digest import digest_reply, load_digest
 from core.engine import deny_run, set_paused, tell_denied
 from core.keep_review import load_keep_review, review_line
 from core.policy import Policy
@@ -511,3 +512,29 @@ def _commands_7(app: typer.Typer, cli: _Cli) -> None:
             cli.out.print(f"  {who}: {what}", markup=False, highlight=False)
         if csv is not None:
             cli.out.print(f"Wrote {export_keep_review(reviews, csv):,} rows to {csv}")
+
+    @app.command()
+    def digest(
+        org: OrgOption = None,
+        policy: PolicyOption = None,
+        post: Annotated[bool, typer.Option("--post", help="Also post it to the admin channels.")] = False,
+    ) -> None:
+        """The past week, the coming week and anything unusual (what the weekly digest posts)."""
+        s = cli.settings(org)
+        org_id = cli.org_of(s, org)
+        db = stores(s.database_url)
+        reply = digest_reply(load_digest(db.lifecycle, db.scans, org_id, datetime.now(UTC)))
+        cli.out.print(f"{reply.title}: {reply.text}", markup=False, highlight=False)
+        for name, value in reply.lines:
+            cli.out.print(f"  {name}: {value}", markup=False, highlight=False)
+        if not post:
+            return
+
+        async def go() -> None:
+            pol = cli.policy_or_default(policy, s)
+            async with open_bot(s, pol, org_id=org) as bot:
+                if not await bot.chatops.post_to_admins(reply):
+                    raise cli.fail("the digest reached no admin channel (none configured, or none answered)")
+            cli.out.print("Posted to the admin channels.")
+
+        cli.run(go, api_base=s.atlassian_api_base)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.compose import Stores
 from bot.lifecycle import run_csv_path, run_once
+from core.chatops.replies import Reply
+from core.digest import Digest, digest_reply, load_digest
 from core.engine import Engine, RunReport
 from core.ledger import EntryState
 from core.policy import Policy
@@ -98,6 +100,16 @@ class Service:
         self.last_error = None
         log.info("scheduled run %s: %s (CSV %s)", report.run_id, report.status.value, path)
         return report
+
+    async def digest(self, post: Callable[[Reply], Awaitable[bool]]) -> Digest | None:
+        """The digest's job: the past week of this org, posted to its admins (leader only)."""
+        if not await self.lead():
+            return None
+        now = self.engine.clock.now()
+        digest = await asyncio.to_thread(load_digest, self.db.lifecycle, self.db.scans, self.org_id, now)
+        if not await post(digest_reply(digest)):
+            log.error("the weekly digest of %s reached no admin channel", self.org_id)
+        return digest
 
     async def health(self) -> Mapping[str, object]:
         """What /healthz shows: org, kill switch, last run."""

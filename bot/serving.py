@@ -40,6 +40,9 @@ from core.policy import Mode, Policy
 
 log = logging.getLogger("jira_cleanup.serving")
 
+#: The scheduler job of the weekly digest (its own scheduler, beside the run's).
+DIGEST_JOB_ID = "jira-cleanup-digest"
+
 
 @dataclass(frozen=True, slots=True)
 class Served:
@@ -82,6 +85,12 @@ def served_orgs(base: Settings, org: str | None, policy_path: Path | None) -> li
             validate_cron(served.cron)
         except ValueError as exc:
             raise SettingsError(f"{setting}: {exc}") from None
+        digest = served.policy.lifecycle.digest_cron
+        try:
+            if digest is not None:
+                validate_cron(digest)
+        except ValueError as exc:
+            raise SettingsError(f"{served.name + ': ' if served.name else ''}lifecycle.digest: {exc}") from None
         if served.policy.mode is Mode.ENFORCE and not reaches_people(served.settings):
             raise SettingsError(f"orgs.{served.name}: {NO_CHANNEL}" if served.name else NO_CHANNEL)
     return chosen
@@ -115,12 +124,15 @@ async def _serve(
 
     first = leader_for(base.database_url, leader_url=base.leader_database_url)
     fleet = Fleet([], every=base.leader_retry_seconds)
-    schedulers = []
+    schedulers, digests = [], []
     for index, (served, bot) in enumerate(bots):
         leader = first if index == 0 else first.sibling()
         service = Service(bot.require_engine(), served.policy, bot.org_id, bot.db, leader=leader)
         fleet.services.append((served.name, service))
         schedulers.append(build_scheduler(served.cron, _job(service, bot)))  # a scheduler per org
+        if served.policy.lifecycle.digest_cron is not None:
+            digest = _digest_job(service, bot)
+            digests.append(build_scheduler(served.policy.lifecycle.digest_cron, digest, job_id=DIGEST_JOB_ID))
     await fleet.lead()
     token = base.status_token.get_secret_value() if base.status_token is not None else ""
     app = build_app(
@@ -129,7 +141,7 @@ async def _serve(
     for served, bot in bots:
         _mount(app, served.prefix, bot)
     runner, url = await serve_http(app, host, port)
-    for scheduler in schedulers:
+    for scheduler in schedulers + digests:
         scheduler.start()
 
     # `kill -USR1 <pid>`: run every org's scheduled job now, through its scheduler (an operator's "run now").
@@ -148,7 +160,7 @@ async def _serve(
         leading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await leading
-        for scheduler in schedulers:
+        for scheduler in schedulers + digests:
             await stop_scheduler(scheduler)
         await runner.cleanup()
         fleet.release()
@@ -162,6 +174,13 @@ def _job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:
         await seal_audit(bot.checkpoints, bot.db)
 
     return scheduled
+
+
+def _digest_job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:
+    async def digest() -> None:
+        await service.digest(bot.chatops.post_to_admins)
+
+    return digest
 
 
 def _mount(app: web.Application, prefix: str, bot: Bot) -> None:

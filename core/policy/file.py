@@ -196,6 +196,11 @@ class LifecycleFile(Section):
         default(model.Lifecycle, "schedule_cron"),
         description="Five-field cron expression (UTC) of the scheduled scans.",
     )
+    digest: Annotated[str | None, BeforeValidator(f.cron)] = Field(
+        default(model.Lifecycle, "digest_cron"),
+        description="Five-field cron expression (UTC) of the digest posted to the admin channels (e.g. "
+        "'0 8 * * 1': Mondays 08:00): the past week, the coming week and anything unusual. None: no digest.",
+    )
     report_folder: Annotated[str | None, BeforeValidator(f.folder)] = Field(
         default(model.Lifecycle, "report_folder"), description="Folder the scheduled reports are written to."
     )
@@ -209,6 +214,7 @@ class LifecycleFile(Section):
             unmanaged_deactivate=self.unmanaged_deactivate,
             access_groups={**model.DEFAULT_ACCESS_GROUPS, **{k: tuple(v) for k, v in self.access_groups.items()}},
             schedule_cron=self.schedule,
+            digest_cron=self.digest,
             report_folder=self.report_folder,
             delivery_order=tuple(self.delivery_order),
         )

@@ -146,6 +146,7 @@ class Lifecycle:
     unmanaged_deactivate: str = "suspend"  # suspend | skip: deactivate only works on managed accounts
     access_groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ACCESS_GROUPS))
     schedule_cron: str | None = None  # five-field cron, evaluated in UTC
+    digest_cron: str | None = None  # the weekly digest to the admin channels (None: none)
     report_folder: str | None = None
     delivery_order: tuple[str, ...] = DELIVERY_CHANNELS  # channels tried in this order
 

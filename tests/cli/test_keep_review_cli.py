@@ -1,4 +1,4 @@
-"""``jira-cleanup keeps`` as a process: the keep review from the database's audit trail and latest scan."""
+"""``jira-cleanup keeps`` and ``digest`` as processes: the keep review and the week, from the database."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -59,3 +59,20 @@ def test_keeps_names_the_org_option_when_the_org_is_unknown(tmp_path) -> None:
     done = run("keeps", cwd=tmp_path, env=clean_env(DATABASE_URL=f"sqlite:///{tmp_path}/bot.db"))
     assert done.returncode != 0
     assert "ORG" in (done.stdout + done.stderr).upper()
+
+
+def test_digest_prints_the_week(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/bot.db"
+    now = datetime.now(UTC)
+    seed(url, now)
+    scans, lifecycle = open_stores(url)
+    try:
+        lifecycle.append_audit(keep("k1", now - timedelta(days=2), "still closing the books"))
+    finally:
+        scans.close()
+        lifecycle.close()
+    done = run("digest", "--org", ORG, cwd=tmp_path, env=clean_env(DATABASE_URL=url))
+    assert done.returncode == 0, done.stderr
+    assert f"Weekly digest: Week of {now - timedelta(days=7):%d %b} – {now:%d %b %Y}. Nothing unusual." in done.stdout
+    assert "  Kept: 1" in done.stdout
+    assert "  Runs: 0" in done.stdout
