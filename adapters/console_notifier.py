@@ -72,6 +72,11 @@ class ConsoleNotifier:
         )
         return Delivery(False, "log", NOT_A_DELIVERY)
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """Log a message to the owner (not a delivery: nobody reads the log for them)."""
+        self._send("message", account.email or account.account_id, f"{subject}: {text}")
+        return Delivery(False, "log", NOT_A_DELIVERY)
+
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Log an escalation for the admins."""
         self._send("escalate", f"admins of {org_id}", f"account {case.account_id}: {reason}")

@@ -314,6 +314,7 @@ async def open_bot(
         bot = Bot(settings, org, policy, db, clock, surfaces, notifier, ConsoleNotifier(), people, checkpoints)
         stack.push_async_callback(bot.seal)  # whatever the command did, its audit rows are sealed
         surfaces.chatops.sealer = bot.seal
+        surfaces.chatops.owner_notice = notifier.tell  # the owner hears of a restore asked for them
         if config is not None:
             if directory is None:
                 directory = await stack.enter_async_context(open_directory(config))

@@ -54,6 +54,11 @@ class SimulatedInboxes(ConsoleNotifier):
         await super().actioned(account, case)
         return Delivery(True, "demo-inbox", "simulated person")
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """Like :meth:`warn`, for a plain message to a simulated person."""
+        await super().tell(account, subject, text)
+        return Delivery(True, "demo-inbox", "simulated person")
+
 
 REQUESTER = "demo:it-admin"
 APPROVER = "demo:security-lead"

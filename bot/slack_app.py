@@ -63,7 +63,7 @@ from bot.server import mount
 from bot.settings import Settings, SettingsError
 from bot.slack_oauth import SlackOAuth
 from core.chat import Actor, Purpose, TokenStatus
-from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, restore_for
 from core.ports import ProtectionStore, TokenStore
 
 log = logging.getLogger("jira_cleanup.slack")
@@ -162,13 +162,15 @@ class SlackDirect:
         channel = str(event.get("channel", ""))
         user_id = str(event.get("user", ""))
         team = str(body.get("team_id") or event.get("team") or self.team_id)
-        if not asks_for_restore(str(event.get("text") or "")):
+        text = str(event.get("text") or "")
+        for_email = restore_for(text)
+        if for_email is None and not asks_for_restore(text):
             await self.notifier.post(channel, *bk.plain(DM_HELP), client=self.client)
             return
-        await self.restore_request(channel, team, user_id)
+        await self.restore_request(channel, team, user_id, for_email=for_email)
 
-    async def restore_request(self, channel: str, team: str, user_id: str) -> None:
-        """A person asks for access back (DM or Home tab); the answer goes to their DM ``channel``."""
+    async def restore_request(self, channel: str, team: str, user_id: str, *, for_email: str | None = None) -> None:
+        """A person asks for access back (DM or Home tab), theirs or ``for_email``'s; the answer goes to ``channel``."""
         info = await self.client.users_info(user=user_id)
         found = judge_user(info.get("user") or {}, team)
         if found.user is None or not found.user.email:
@@ -180,7 +182,7 @@ class SlackDirect:
             )
             return
         actor = Actor(PLATFORM, team, user_id, found.user.name)
-        to_user = await self.chatops.request_restore(actor, found.user.email)
+        to_user = await self.chatops.request_restore(actor, found.user.email, for_email=for_email)
         await self.notifier.post(channel, **render.message_args(to_user), client=self.client)
 
 

@@ -22,7 +22,8 @@ Contracts
   tenant (``channelData.tenant.id``, never ``conversation.tenantId``, which botbuilder drops)
   + AAD object id, with the email from ``TeamsInfo.get_member``; channels by channel id;
   people added to a team as ``member`` records (a 1:1 is created when they must be warned).
-* Messages: ``restore`` in a 1:1 → :meth:`ChatOps.request_restore` (approval card to the admin
+* Messages: ``restore`` (or ``restore for <email>``: someone else's access) in a 1:1 →
+  :meth:`ChatOps.request_restore` (approval card to the admin
   channel); anything else from an admin, or any command word from anyone → :meth:`ChatOps.command`
   (which refuses non-admins); other text → a short help. The @mention is stripped.
 * ``adaptiveCard/action`` invokes (``Action.Execute``): ``data.token`` → :meth:`ChatOps.click`
@@ -68,7 +69,7 @@ from bot.server import mount
 from bot.settings import Settings, SettingsError
 from core.chat import Actor
 from core.chatops.commands import COMMANDS
-from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text
+from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, restore_for
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
 
@@ -529,8 +530,8 @@ class TeamsIntegration(Background):
         text = command_text(turn)
         if kind == "channel" and await self._thread_reply(turn, actor, text):
             return
-        if kind == "personal" and asks_for_restore(text):
-            await self._restore(turn, actor, record)
+        if kind == "personal" and (asks_for_restore(text) or restore_for(text)):
+            await self._restore(turn, actor, record, for_email=restore_for(text))
             return
         first = text.split(" ", 1)[0].lower() if text else ""
         if self.chatops.admins.is_admin(actor) or first in _COMMAND_WORDS:
@@ -550,14 +551,16 @@ class TeamsIntegration(Background):
             await self._send_reply(turn, answer.reply)
         return answer.handled
 
-    async def _restore(self, turn: TurnContext, actor: Actor, record: ConversationRecord | None) -> None:
+    async def _restore(
+        self, turn: TurnContext, actor: Actor, record: ConversationRecord | None, *, for_email: str | None = None
+    ) -> None:
         email = record.email if record is not None else None
         if not email:
             await turn.send_activity(
                 message(*cards.plain(no_email_text("Teams shows no email address for it", self.notifier.contact)))
             )
             return
-        to_user = await self.chatops.request_restore(actor, email)
+        to_user = await self.chatops.request_restore(actor, email, for_email=for_email)
         await self._send_reply(turn, to_user)
 
     async def post_to_admins(self, reply: Reply) -> bool:

@@ -54,6 +54,10 @@ class OrderedNotifier:
         """Like :meth:`warn`: the first channel that delivers."""
         return await self._first(lambda n: n.actioned(account, case))
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """Like :meth:`warn`: the first channel that delivers."""
+        return await self._first(lambda n: n.tell(account, subject, text))
+
     async def _all(self, what: str, send: Callable[[Notifier], Awaitable[None]]) -> None:
         for name, notifier in self.channels.items():
             try:

@@ -214,6 +214,13 @@ class Notifier(Protocol):
         """
         ...
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """A plain message to the account's owner (e.g. someone asked for their access back).
+
+        Delivered only when the platform confirmed it; never raises.
+        """
+        ...
+
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Tell the admins that a case needs a human (e.g. the warning could not be delivered)."""
         ...

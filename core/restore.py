@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from core.audit import AuditEntry
@@ -25,15 +25,17 @@ from core.chat import Actor, Button
 from core.engine import Engine
 from core.identity import People
 from core.model import Account
-from core.policy import Policy
-from core.ports import Clock, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
-from core.restore_model import FINAL_STATES, RequestState, RestoreRequest
+from core.policy import Policy, RestoreRules
+from core.ports import Clock, Delivery, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
+from core.restore_model import FINAL_STATES, ON_BEHALF, RequestState, RestoreRequest
 from core.restore_rules import RestoreVerdict, Route, judge_restore
 from core.threads import AdminThreads, NoThreads, restore_thread
 
 log = logging.getLogger("jira_cleanup.restore")
 
 EngineFactory = Callable[[], AbstractAsyncContextManager[Engine]]
+#: A plain message to an account's owner: (account, subject, text) → whether it was delivered.
+TellOwner = Callable[[Account, str, str], Awaitable[Delivery]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,11 @@ class RestoreDesk:
         channels: Mapping[str, RequesterChannel] | None = None,
         people: People | None = None,
         threads: AdminThreads | None = None,
+        tell_owner: TellOwner | None = None,
     ) -> None:
         self.org_id = org_id
+        #: Tells an account's owner about a request someone else made for them (None: nobody is told).
+        self.tell_owner = tell_owner
         #: The admin threads of requests posted with buttons (their parents show the decision).
         self.threads: AdminThreads = threads or NoThreads()
         #: Who is who across platforms: nobody decides their own request or a restore of their own account.
@@ -105,6 +110,7 @@ class RestoreDesk:
         reply_to: str = "",
         request_id: str | None = None,
         answered: bool = True,
+        on_behalf: bool = False,
     ) -> Submission:
         """Handle one request for ``account_id`` from ``source``.
 
@@ -112,6 +118,7 @@ class RestoreDesk:
         ``answered``: the caller shows ``Submission.text`` to the requester itself (a page, a DM);
         when False (a webhook) the desk tells them a final outcome on their channel (a pending
         request is acknowledged by the caller, once it knows whether the admins could be reached).
+        ``on_behalf``: ``requester`` asks for someone else's account (never auto-approved; the owner is told).
         """
         if request_id is not None and (known := await self._known(request_id)) is not None:
             return known
@@ -122,11 +129,10 @@ class RestoreDesk:
             return Submission(
                 "Your request is already with the admins; please wait for their answer before asking again.", False
             )
-        account = await asyncio.to_thread(self._account, account_id)
-        cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
-        since = now - timedelta(days=rules.limit_days)
-        restored = await asyncio.to_thread(self.requests.count_auto_restored, self.org_id, account_id, since)
-        verdict = judge_restore(account, cases, rules, source=source, restored_recently=restored)
+        account, verdict = await self._judge(source, account_id, rules, now)
+        if on_behalf and verdict.route is not Route.DENY:
+            who = requester.name or requester.audit_id
+            verdict = RestoreVerdict(Route.ADMIN, f"{who} asked for someone else's access", ON_BEHALF)
         denied = verdict.route is Route.DENY
         request = RestoreRequest(
             request_id=request_id or f"rq-{secrets.token_hex(12)}",
@@ -151,7 +157,20 @@ class RestoreDesk:
             if known is None:
                 raise LookupError(f"restore request {request.request_id} vanished while it was being created")
             return known
-        return await self._route(request, verdict, account, answered=answered)
+        submission = await self._route(request, verdict, account, answered=answered)
+        if request.on_behalf and submission.buttons:
+            await self._tell_owner(request, _owner_text(request))
+        return submission
+
+    async def _judge(
+        self, source: str, account_id: str, rules: RestoreRules, now: datetime
+    ) -> tuple[Account | None, RestoreVerdict]:
+        """The account as of the latest scan and the judge's verdict on restoring it."""
+        account = await asyncio.to_thread(self._account, account_id)
+        cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
+        since = now - timedelta(days=rules.limit_days)
+        restored = await asyncio.to_thread(self.requests.count_auto_restored, self.org_id, account_id, since)
+        return account, judge_restore(account, cases, rules, source=source, restored_recently=restored)
 
     async def _known(self, request_id: str) -> Submission | None:
         """The answer to a request already on record (a redelivery), or None."""
@@ -228,12 +247,14 @@ class RestoreDesk:
             if not await asyncio.to_thread(self.requests.update_request, denied, RequestState.PENDING, audit):
                 return Decided("Already decided by someone else.", False, request)
             told = await self._tell(denied)
+            await self._tell_owner(denied, _owner_text(denied))
             await self._close(request_id, f"Denied by {actor.audit_id}", f"Restore denied by {who}: {denied.reason}.")
             return Decided(f"Restore denied by {who}.", True, denied, told)
         done = await self._execute(request, actor.audit_id, f"restore request approved by {actor.audit_id}")
         if done.state is RequestState.PENDING:
             return Decided("Already decided by someone else.", False, done)
         told = await self._tell(done)
+        await self._tell_owner(done, _owner_text(done))
         if done.state is RequestState.RESTORED:
             await self._close(request_id, f"Approved by {actor.audit_id}", f"Restored by {who}: {done.reason}.")
             return Decided(f"Restore approved by {who}: {done.reason}.", True, done, told)
@@ -298,6 +319,25 @@ class RestoreDesk:
             await asyncio.to_thread(self.requests.mark_told, request.request_id, self.clock.now())
         return True
 
+    async def _tell_owner(self, request: RestoreRequest, text: str) -> None:
+        """Tell the account's owner about a request made for them (best effort, audited)."""
+        if not request.on_behalf or self.tell_owner is None:
+            return
+        account = await asyncio.to_thread(self._account, request.account_id)
+        if account is None:
+            log.warning(
+                "the owner of %s is not in the latest scan: not told of %s", request.account_id, request.request_id
+            )
+            return
+        try:
+            delivery = await self.tell_owner(account, "Your Atlassian access", text)
+        except Exception:
+            log.exception("could not tell the owner of %s about %s", request.account_id, request.request_id)
+            return
+        outcome = "ok" if delivery.delivered else "failed"
+        audit = self._audit(request, "restore.owner_told", outcome, reason=f"{delivery.channel}: {delivery.detail}")
+        await asyncio.to_thread(self.lifecycle.append_audit, audit)
+
     async def retell(self) -> int:
         """Try again to tell requesters whose outcome did not reach them (channel down, not configured)."""
         told = 0
@@ -341,6 +381,21 @@ def _state_text(request: RestoreRequest) -> str:
     if request.state is RequestState.APPROVED:
         return "Your request was approved; your access is being restored."
     return "Your request to get access back is with the admins. You will hear back soon."
+
+
+def _owner_text(request: RestoreRequest) -> str:
+    """What the owner of an account hears when a request someone else made for them is decided."""
+    who = request.requester.name or request.requester.audit_id
+    if request.state is RequestState.PENDING:
+        return (
+            f"{who} asked the jira-cleanup admins to give you back the Atlassian access that was removed. "
+            "You will be told when they decide."
+        )
+    if request.state is RequestState.RESTORED:
+        return f"Your Atlassian access has been restored (asked for by {who}). It can take a few minutes to show."
+    if request.state is RequestState.DENIED:
+        return f"The request {who} made to give you back your Atlassian access was declined: {request.reason}."
+    return f"The request {who} made for your Atlassian access was approved, but the restore failed: {request.reason}."
 
 
 def is_final(request: RestoreRequest) -> bool:

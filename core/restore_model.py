@@ -9,6 +9,9 @@ from enum import StrEnum
 
 from core.chat import Actor
 
+#: The ``rule`` of a request made for someone else (never auto-approved: an admin decides).
+ON_BEHALF = "on-behalf"
+
 
 class RequestState(StrEnum):
     """The life of a restore request."""
@@ -28,7 +31,9 @@ class RestoreRequest:
     """One request for access back.
 
     ``reply_to`` says where the answer goes on channels without a chat identity: the JSM
-    request key, or the email address. ``route`` is the judge's route (auto/admin/deny).
+    request key, or the email address. ``route`` is the judge's route (auto/admin/deny);
+    ``rule`` the auto-approve rule that matched, or :data:`ON_BEHALF` for a request made for
+    someone else (``requester`` is then who asked, ``account_id`` whose access it is).
     """
 
     request_id: str
@@ -45,6 +50,11 @@ class RestoreRequest:
     decided_at: datetime | None = None
     decided_by: str | None = None
     told_at: datetime | None = None  # when the requester was told the final outcome
+
+    @property
+    def on_behalf(self) -> bool:
+        """True when someone asked for another person's access (an admin decides; the owner is told)."""
+        return self.rule == ON_BEHALF
 
 
 def request_id_for(org_id: str, source: str, key: str) -> str:

@@ -204,6 +204,7 @@ class RecordingNotifier:
         self.approvals: list[tuple[str, str]] = []
         self.admin: list[str] = []
         self.actioned_notices: list[tuple[str, str]] = []
+        self.told: list[tuple[str, str]] = []
         self.undeliverable: set[str] = set()
 
     async def warn(self, account: Account, case: object, rule: object) -> Delivery:
@@ -216,6 +217,12 @@ class RecordingNotifier:
         if account.account_id in self.undeliverable:
             return Delivery(False, "slack", "channel_not_found")
         self.actioned_notices.append((account.account_id, getattr(case, "rule", "")))
+        return Delivery(True, "slack")
+
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        if account.account_id in self.undeliverable:
+            return Delivery(False, "slack", "channel_not_found")
+        self.told.append((account.account_id, text))
         return Delivery(True, "slack")
 
     async def escalate(self, org_id: str, account: Account | None, case: object, reason: str) -> None:

@@ -224,6 +224,12 @@ class EmailNotifier:
         text, html = self.templates.render("actioned", values)
         return await self._send(self._message(account.email, values["headline"], text, html))
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """Email the owner ``text`` under ``subject`` (the notice template)."""
+        if not account.email:
+            return Delivery(False, CHANNEL, "no email address")
+        return await self.send(account.email, subject, text)
+
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Email the admins about a case that needs a human."""
         who = account.email if account is not None and account.email else case.account_id

@@ -256,6 +256,20 @@ class SlackNotifier(ChatNotifierBase):
             return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
         return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """DM the owner ``text`` (found like :meth:`warn`); delivered only when Slack answered ``ok``."""
+        reached = await self._reach(account)
+        if isinstance(reached, Delivery):
+            return reached
+        user, dm, client = reached
+        message, blocks = bk.plain(text)
+        try:
+            channel, ts = await self.post(dm, message, blocks, client=client)
+        except SLACK_ERRORS as exc:
+            self._dms.pop(user.user_id, None)
+            return Delivery(False, CHANNEL, f"{error_code(exc)}: chat.postMessage to {user.user_id} failed")
+        return Delivery(True, CHANNEL, f"DM {channel}:{ts} to {user.user_id}")
+
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
         text, blocks = bk.escalation(org_id, account, case, reason)

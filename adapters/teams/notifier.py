@@ -205,6 +205,17 @@ class TeamsNotifier(ChatNotifierBase):
             return Delivery(False, CHANNEL, f"{error.code}: posting the notice to {target.user_id} failed")
         return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {target.user_id}")
 
+    async def tell(self, account: Account, subject: str, text: str) -> Delivery:
+        """Message the owner ``text`` (found like :meth:`warn`); delivered only when the connector accepted it."""
+        target = await self._reach(account)
+        if isinstance(target, Delivery):
+            return target
+        try:
+            where = await self.post(target, *cards.plain(text))
+        except Exception as exc:
+            return Delivery(False, CHANNEL, f"{classify(exc).code}: posting the message to {target.user_id} failed")
+        return Delivery(True, CHANNEL, f"chat {where.conversation_id}:{where.activity_id} to {target.user_id}")
+
     async def escalate(self, org_id: str, account: Account | None, case: Case, reason: str) -> None:
         """Post the case and the reason to the admin channel (best effort)."""
         text, card = cards.escalation(org_id, account, case, reason)

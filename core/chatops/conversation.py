@@ -5,6 +5,7 @@ Slack and Teams only format these (bold marks differ) and feed them their own ev
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from typing import Final
 
@@ -18,13 +19,27 @@ def dm_help(bold: str = "") -> str:
     """The answer to any other DM; ``bold`` is the surface's emphasis mark (``*`` on Slack)."""
     return (
         f"Hi! I'm jira-cleanup. If I removed Atlassian access you still need, send me {bold}restore{bold} and "
-        "I'll ask the admins to give it back."
+        f"I'll ask the admins to give it back. To ask for someone else: {bold}restore for their.email@…{bold}"
     )
 
 
 def asks_for_restore(text: str) -> bool:
     """True when a DM's text is one of :data:`RESTORE_WORDS` (case, spaces and ``.!`` ignored)."""
     return " ".join(text.lower().split()).strip(" .!") in RESTORE_WORDS
+
+
+_RESTORE_FOR: Final = re.compile(
+    r"^restore(?: (?:access|the access))? for <?(?:mailto:)?([^\s<>|@]+@[^\s<>|]+?)(?:\|[^>]*)?>?$"
+)
+
+
+def restore_for(text: str) -> str | None:
+    """The email in ``restore for <email>`` (someone asks for another person's access), or None.
+
+    Slack sends an email as ``<mailto:a@b|a@b>``; case, spaces and a final ``.!`` are ignored.
+    """
+    found = _RESTORE_FOR.match(" ".join(text.lower().split()).rstrip(" .!"))
+    return found.group(1) if found else None
 
 
 def no_email_text(why: str, contact: str) -> str:

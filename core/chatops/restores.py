@@ -6,6 +6,7 @@ to the admins of every configured surface (Slack, Teams, email), whatever the so
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -68,15 +69,48 @@ class RestoreRequests:
             channels=ops.channels,
             people=ops.people,
             threads=ops.threads,
+            tell_owner=ops.owner_notice,
         )
 
-    async def from_chat(self, requester: Actor, email: str) -> Reply:
-        """A locked-out user asks in chat; the answer to them."""
-        account_id = await self.ops.resolve_account(Target("email", email.lower()))
+    async def from_chat(self, requester: Actor, email: str, *, for_email: str | None = None) -> Reply:
+        """A locked-out user asks in chat (or asks for ``for_email``'s access); the answer to them."""
+        own = await self.ops.resolve_account(Target("email", email.lower()))
+        if for_email is None or for_email.lower() == email.lower():
+            if own is None:
+                return Reply(
+                    f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False
+                )
+            submission = await self.submit(requester.platform, requester, own)
+            return Reply(submission.text, ok=submission.ok)
+        if not self.ops.admins.is_admin(requester) and not await self._in_on_behalf_groups(own):
+            return Reply(
+                "Only jira-cleanup admins and members of the groups the policy names (restore.on_behalf_groups) "
+                "can ask for someone else's access. Please ask your admins.",
+                ok=False,
+            )
+        for_email = for_email.lower()
+        account_id = await self.ops.resolve_account(Target("email", for_email))
         if account_id is None:
-            return Reply(f"I could not find an Atlassian account for {email}. Please contact your IT team.", ok=False)
-        submission = await self.submit(requester.platform, requester, account_id)
-        return Reply(submission.text, ok=submission.ok)
+            return Reply(f"I could not find an Atlassian account for {for_email}.", ok=False)
+        submission = await self.submit(requester.platform, requester, account_id, on_behalf=True)
+        text = submission.text
+        if submission.buttons and submission.ok:
+            text = (
+                f"Thanks — your request to give {for_email} their access back was sent to the admins; "
+                f"{for_email} is told too."
+            )
+        return Reply(text, ok=submission.ok)
+
+    async def _in_on_behalf_groups(self, account_id: str | None) -> bool:
+        """True when ``account_id`` is, as of the latest scan, in a group allowed to ask for others."""
+        allowed = self.ops.policy().restore.on_behalf_groups
+        if account_id is None or not allowed:
+            return False
+        latest = await asyncio.to_thread(self.ops.scans.latest_scan, self.ops.org_id)
+        if latest is None:
+            return False
+        account = await asyncio.to_thread(self.ops.scans.get_account, latest.run_id, account_id)
+        return account is not None and any(group.name.lower() in allowed for group in account.groups)
 
     async def submit(self, source: str, requester: Actor, account_id: str, **where: Any) -> Submission:
         """Record the request and route it to the admins of every surface (``where``: the desk's keywords)."""

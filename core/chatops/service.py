@@ -40,7 +40,7 @@ from core.ports import (
     TokenStore,
 )
 from core.protection import effective_policy
-from core.restore import RestoreDesk, Submission
+from core.restore import RestoreDesk, Submission, TellOwner
 from core.threads import NoThreadStore
 
 log = logging.getLogger("jira_cleanup.chatops")
@@ -73,6 +73,8 @@ class ChatOps:
     people: People = field(default_factory=People)
     #: Checkpoints the audit chain after each decision (set by the composition root).
     sealer: Callable[[], Awaitable[None]] | None = None
+    #: Tells an account's owner about a restore someone else asked for them (set by the composition root).
+    owner_notice: TellOwner | None = None
     #: Scans and runs for ``preview`` and a confirmed ``run`` (set by the composition root).
     run_job: RunJob | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -131,13 +133,14 @@ class ChatOps:
             return token, TokenStatus.UNKNOWN
         return token, judge_use(token, who, self.clock.now())
 
-    async def request_restore(self, requester: Actor, email: str) -> Reply:
-        """A locked-out user asks for access back in chat: the answer to them.
+    async def request_restore(self, requester: Actor, email: str, *, for_email: str | None = None) -> Reply:
+        """A locked-out user asks for access back in chat (``email``: theirs): the answer to them.
 
         Like every other source, the request reaches the admins of every configured surface
-        (Slack, Teams, email), not only those of the platform it came from.
+        (Slack, Teams, email), not only those of the platform it came from. ``for_email``: the
+        requester asks for that person's access (admins and ``restore.on_behalf_groups`` only).
         """
-        return await RestoreRequests(self).from_chat(requester, email)
+        return await RestoreRequests(self).from_chat(requester, email, for_email=for_email)
 
     async def submit_restore(self, source: str, requester: Actor, account_id: str, **where: Any) -> Submission:
         """A restore request from outside chat (email page, JSM): route to the admins of every surface.

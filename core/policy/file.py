@@ -369,6 +369,11 @@ class RestoreFile(Section):
     requests_per_day: f.Positive = Field(
         default(model.RestoreRules, "requests_per_day"), description="Requests per account per day considered at all."
     )
+    on_behalf_groups: f.NamesOrNull = Field(
+        default_factory=list,
+        description="Members of these groups (managers, the service desk) may ask for access back for someone "
+        "else, named by email; an admin always decides, and the account's owner is told. Chat admins always may.",
+    )
 
     def to_restore(self) -> model.RestoreRules:
         return model.RestoreRules(
@@ -378,6 +383,7 @@ class RestoreFile(Section):
             limit_days=self.limit.per_days,
             deny_groups=frozenset(group.lower() for group in self.deny_groups),
             requests_per_day=self.requests_per_day,
+            on_behalf_groups=frozenset(group.lower() for group in self.on_behalf_groups),
         )
 
 

@@ -183,7 +183,8 @@ class RestoreRules:
     ``auto_approve`` rules are tried in order and ORed. At most ``limit_max`` auto-approved restores
     per account per ``limit_days`` (0: never auto-approve); above that an admin decides. Members of
     ``deny_groups`` are never restored through self-service. Only ``requests_per_day`` requests per
-    account per day are considered at all.
+    account per day are considered at all. Members of ``on_behalf_groups`` may ask for someone else
+    (an admin always decides those).
     """
 
     sources: frozenset[str] = frozenset(RESTORE_SOURCES)
@@ -192,6 +193,8 @@ class RestoreRules:
     limit_days: int = 30
     deny_groups: frozenset[str] = frozenset()
     requests_per_day: int = 3
+    #: Members of these groups (and chat admins) may ask for access back for someone else.
+    on_behalf_groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

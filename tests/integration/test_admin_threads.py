@@ -324,6 +324,7 @@ async def test_a_teams_command_answers_with_its_csv_as_a_download_link(tmp_path,
     pol = policy(lifecycle=reports(tmp_path))
     async with open_bot(s, pol, directory=FakeDirectory(list(ACCOUNTS)), clock=FixedClock(NOW), acts=True) as bot:
         assert bot.surfaces.teams is not None
+        assert bot.chatops.owner_notice is not None, "owners hear of restores asked for them"
         answers = []
 
         async def respond(reply) -> None:

@@ -549,3 +549,22 @@ async def test_the_right_user_id_from_another_slack_team_is_refused(make_world) 
     assert "not for you" in world.fake.response_posts(name)[0]["text"]
     assert world.case("a1").state is CaseState.WARNED
     assert keeps(world) == []
+
+
+async def test_dm_restore_for_someone_else_goes_to_admins_and_tells_the_owner(make_world) -> None:
+    """An admin DMs ``restore for <mailto:…>`` (Slack's email markup); a1 hears of it in their own DM."""
+    world = await make_world([stale("a1")])
+    world.ops.owner_notice = world.slack.notifier.tell  # as the composition root wires it
+    await world.run()
+    await world.run(days=14)
+    owner_dm = world.fake.dm_of("U0A1")
+    before = len(world.fake.messages(owner_dm))
+    asker_dm, _ = world.fake._open_dm("U0ADMIN", unknown_error="user_not_found")  # the admin's DM with the bot
+    text = "restore for <mailto:a1@acme.example|a1@acme.example>"
+    response = await world.dm_event("U0ADMIN", asker_dm, text, event_id="Ev0101")
+    assert response.status_code == 200
+    assert "a1@acme.example is told too" in world.fake.messages(asker_dm)[-1]["text"]
+    [request] = [m for m in world.admin_messages() if "Restore request" in m["text"]]
+    assert "asked for someone else's access" in json.dumps(request["blocks"])
+    [heard] = world.fake.messages(owner_dm)[before:]
+    assert "asked the jira-cleanup admins to give you back" in heard["text"]

@@ -14,7 +14,7 @@ from core.engine import Engine
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
 from core.restore_model import RequestState, RestoreRequest
-from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier
+from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
 from tests.fakes_chat import FakeProtectionStore, FakeRestoreStore, FakeTokenStore
 from tests.fakes_lifecycle import FakeLifecycleStore
 from tests.unit.test_engine import policy, stale
@@ -308,3 +308,61 @@ async def test_restore_requests_are_limited_per_account_per_day():
     h.clock.advance(timedelta(days=1, seconds=1))
     assert (await h.ops.request_restore(USER, "una@acme.example")).ok
     assert len(h.admin_posts) == 4
+
+
+MANAGER = Actor("slack", "T0ACME", "U0MGR", "Mia Manager")
+
+
+async def test_a_manager_asks_for_someone_elses_access_an_admin_decides_and_the_owner_is_told():
+    """restore.on_behalf_groups: a member asks for a1; never auto-approved; a1 hears of it and of the decision."""
+    pol = policy(
+        restore={"on_behalf_groups": ["Managers"], "auto_approve": [{"name": "all", "email_domains": ["acme.example"]}]}
+    )
+    manager = make_account("m1", email="mgr@acme.example", products={"jira-software": 1}, groups=["managers"])
+    h = Harness([stale("a1", email="una@acme.example"), manager, stale("e1", email="eve@acme.example")], pol)
+    h.ops.owner_notice = h.notifier.tell
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    h.clock.advance(timedelta(days=14))
+    await h.engine.run(h.policy, requested_by="cli:alice")
+
+    refused = await h.ops.request_restore(STRANGER, "eve@acme.example", for_email="una@acme.example")
+    assert not refused.ok
+    assert "restore.on_behalf_groups" in refused.text
+    assert h.admin_posts == []
+    assert h.notifier.told == []
+
+    asked = await h.ops.request_restore(MANAGER, "mgr@acme.example", for_email="UNA@acme.example")
+    assert asked.ok, asked.text
+    assert "una@acme.example is told too" in asked.text
+    [to_admins] = h.admin_posts  # the auto-approve rule matched a1, but a request for someone else is decided
+    assert "Mia Manager asks to get access back for una@acme.example" in to_admins.text
+    assert "asked for someone else's access" in to_admins.text
+    [(owner, heard)] = h.notifier.told
+    assert owner == "a1"
+    assert heard.startswith("Mia Manager asked the jira-cleanup admins to give you back")
+    [request] = h.restores.requests.values()
+    assert (request.requester, request.account_id, request.on_behalf) == (MANAGER, "a1", True)
+
+    approve, _deny = to_admins.buttons
+    assert (await h.ops.click(MANAGER, approve.token, h.respond)).status is TokenStatus.WRONG_USER
+    decided = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert decided.ok, decided.text
+    assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
+    assert h.notifier.told[-1] == ("a1", h.notifier.told[-1][1])
+    assert "has been restored (asked for by Mia Manager)" in h.notifier.told[-1][1]
+    told = [e.entry for e in h.store.iter_audit() if e.entry.action == "restore.owner_told"]
+    assert [e.outcome for e in told] == ["ok", "ok"]
+
+
+async def test_an_admin_may_ask_for_anyone_and_asking_for_yourself_is_a_plain_request():
+    h = Harness([stale("a1", email="una@acme.example")])
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    h.clock.advance(timedelta(days=14))
+    await h.engine.run(h.policy, requested_by="cli:alice")
+    for_other = await h.ops.request_restore(ADMIN, "ada@acme.example", for_email="una@acme.example")
+    assert for_other.ok, for_other.text
+    [request] = h.restores.requests.values()
+    assert request.on_behalf
+    own = await h.ops.request_restore(USER, "una@acme.example", for_email="una@acme.example")
+    assert own.ok
+    assert not next(r for r in h.restores.requests.values() if r.requester == USER).on_behalf
