@@ -249,6 +249,15 @@ class Bot:
             raise RuntimeError("this command was opened without Atlassian")
         return self.engine
 
+    async def draw_chart(self) -> Path:
+        """The report chart of this org now, drawn into the report folder (see :mod:`bot.charts`)."""
+        from bot.charts import report_chart
+
+        chatops = self.surfaces.chatops
+        return await report_chart(
+            self.db.lifecycle, self.db.scans, self.org_id, chatops.policy(), chatops.report_folder, self.clock.now()
+        )
+
     async def seal(self) -> None:
         """Checkpoint the audit chain's head (after every run and decision)."""
         await seal_audit(self.checkpoints, self.db)
@@ -315,6 +324,7 @@ async def open_bot(
         stack.push_async_callback(bot.seal)  # whatever the command did, its audit rows are sealed
         surfaces.chatops.sealer = bot.seal
         surfaces.chatops.owner_notice = notifier.tell  # the owner hears of a restore asked for them
+        surfaces.chatops.chart = bot.draw_chart
         if config is not None:
             if directory is None:
                 directory = await stack.enter_async_context(open_directory(config))

@@ -21,6 +21,7 @@ from rich.table import Table
 from adapters.atlassian import AtlassianConfig, open_directory
 from adapters.console_notifier import ConsoleNotifier
 from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
+from bot.charts import report_chart
 from bot.compose import Stores, stores
 from bot.lifecycle import worker_id
 from bot.render import run_table, scan_report
@@ -76,6 +77,7 @@ class DemoResult:
     kept: int
     restored: str | None
     audit: ChainReport | None
+    chart: Path | None = None
 
 
 async def run_demo(
@@ -178,10 +180,12 @@ async def _cycle(
     if done:
         target = sorted(done, key=lambda c: c.account_id)[0].account_id
         restored = await _ask_back(engine, db, clock, policy, org_id, target, console)
+    chart = await report_chart(db.lifecycle, db.scans, org_id, policy, path.parent, clock.now())
     audit = verify_chain(db.lifecycle.iter_audit())
     if console is not None:
+        console.print(f"Report chart (what admins get after each scheduled run and on /jira-cleanup report): {chart}")
         console.print(_audit_table(audit))
-    return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit)
+    return DemoResult(preview, path, requests, mutating, runs, len(keepers), restored, audit, chart)
 
 
 async def _some_keep(

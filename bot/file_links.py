@@ -1,10 +1,10 @@
-"""Signed, expiring download links to report files (a run's CSV), served by ``serve`` at ``/files/<token>``.
+"""Signed, expiring download links to report files (a run's CSV, a chart), served by ``serve`` at ``/files/<token>``.
 
 For platforms where a bot cannot put a file into an admin thread (a Teams channel needs Microsoft
 Graph for that), the thread gets a link instead. The token names a file of the report folder and
 its expiry, signed with ``LINK_SECRET`` (HMAC-SHA256), so any replica sharing the secret and the
 folder serves it and nobody can forge a link to another file. Only plain CSV file names of that
-folder are ever served: no paths, no traversal.
+folder are ever served (CSV, and PNG charts shown inline): no paths, no traversal.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aiohttp import web
 
 ROUTE: Final = "/files/{token}"
 DEFAULT_TTL: Final = timedelta(days=7)
-_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.csv$")
+_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.(csv|png)$")
 _HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -46,7 +46,7 @@ class FileLinks:
         return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
 
     def link(self, path: Path) -> str | None:
-        """A download link for ``path``, or None when it is not a CSV file of the report folder."""
+        """A download link for ``path``, or None when it is not a CSV or PNG file of the report folder."""
         if not _NAME.match(path.name) or path.resolve().parent != self.folder.resolve():
             return None
         payload = f"{path.name}|{int((self.now() + self.ttl).timestamp())}"
@@ -82,5 +82,6 @@ class FileLinks:
         file = self.folder / name
         if not file.is_file():
             return web.Response(status=404, text="This report is no longer on the server.", headers=_HEADERS)
-        headers = {**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+        how = "inline" if name.endswith(".png") else "attachment"
+        headers = {**_HEADERS, "Content-Disposition": f'{how}; filename="{name}"'}
         return web.FileResponse(file, headers=headers)

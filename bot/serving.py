@@ -36,6 +36,8 @@ from bot.compose import NO_CHANNEL, Bot, audit_checkpoints, open_bot, reaches_pe
 from bot.deployment import load_deployment, settings_of
 from bot.service import Service
 from bot.settings import Settings, SettingsError
+from core.chatops.replies import Reply
+from core.engine import RunReport
 from core.policy import Mode, Policy
 
 log = logging.getLogger("jira_cleanup.serving")
@@ -168,12 +170,25 @@ async def _serve(
 
 def _job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:
     async def scheduled() -> None:
-        await service.scheduled_run()
+        report = await service.scheduled_run()
         if service.role == "leader":
             await bot.surfaces.housekeeping()
+            if report is not None:
+                await _post_chart(bot, report)
         await seal_audit(bot.checkpoints, bot.db)
 
     return scheduled
+
+
+async def _post_chart(bot: Bot, report: RunReport) -> None:
+    """After a scheduled run: the report chart, beside the run CSV, posted to every admin channel."""
+    try:
+        path = await bot.draw_chart()
+    except Exception:
+        log.exception("could not draw the chart after run %s", report.run_id)
+        return
+    text = f"Run {report.run_id[:12]} ({report.status.value}): accounts by inactivity, seats freed, the last 30 days."
+    await bot.chatops.post_to_admins(Reply(text, title="After the scheduled run", file=path, public=True))
 
 
 def _digest_job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:

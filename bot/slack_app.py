@@ -459,7 +459,16 @@ class SlackIntegration(Background):
         """Post ``reply`` (with its buttons) to the admin channel; False when it could not be posted."""
         parent = Parent.of_reply(self.chatops.org_id, reply)
         text, blocks = render.reply_text(reply), render.reply_blocks(reply)
-        return await self.notifier.post_admins(text, blocks, reply.buttons, parent=parent) is not None
+        posted = await self.notifier.post_admins(text, blocks, reply.buttons, parent=parent)
+        if posted is not None and reply.file is not None:  # the file (a chart, a CSV) in the post's thread
+            channel, ts = posted
+            try:
+                await self.notifier.client.files_upload_v2(
+                    channel=channel, thread_ts=ts, file=str(reply.file), filename=reply.file.name, title=reply.file.name
+                )
+            except SlackApiError as exc:
+                log.warning("could not upload %s to the admin channel (%s)", reply.file.name, error_code(exc))
+        return posted is not None
 
 
 async def answer_in_thread(

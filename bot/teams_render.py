@@ -43,14 +43,18 @@ def reply_card(reply: Reply, link: FileLink | None = None) -> tuple[str, Card]:
     if reply.lines:
         body.append(cards.facts(reply.lines))
     url = link(reply.file) if reply.file is not None and link is not None else None
+    chart = reply.file is not None and reply.file.suffix == ".png"
     if reply.file is not None:
         where = reply.file.name if url else f"written on the bot's server: {reply.file}"
-        body.append(cards.text_block(f"CSV {cards.escape(where)}", isSubtle=True))
+        body.append(cards.text_block(f"{'Chart' if chart else 'CSV'} {cards.escape(where)}", isSubtle=True))
+    if url and chart:
+        body.append({"type": "Image", "url": url, "altText": "jira-cleanup report chart", "size": "Stretch"})
     if not body:
         body.append(cards.text_block(cards.escape(reply_text(reply))))
     card = cards.card(body, reply.buttons)
     if url:
-        card["actions"] = [*card.get("actions", []), cards.download_action(url)]
+        title = "Open the chart" if chart else "Download the CSV"
+        card["actions"] = [*card.get("actions", []), cards.download_action(url, title)]
     return reply_text(reply), card
 
 

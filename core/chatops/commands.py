@@ -7,6 +7,8 @@ reports later) and returns a :class:`~core.chatops.replies.Reply`. The domain do
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.chat import Actor
@@ -21,6 +23,20 @@ from core.savings import realised_savings
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
+
+log = logging.getLogger("jira_cleanup.chatops")
+
+
+async def drawn_chart(ops: ChatOps) -> Path | None:
+    """The report chart's PNG, or None (no chart drawer, or drawing failed: logged, the report still answers)."""
+    if ops.chart is None:
+        return None
+    try:
+        return await ops.chart()
+    except Exception:
+        log.exception("could not draw the report chart")
+        return None
+
 
 #: Every chat command, in help order.
 COMMANDS = CommandRegistry()
@@ -150,6 +166,7 @@ class AdminCommands:
             f"({savings.restored} restored accounts not counted).",
             title="License savings",
             lines=lines,
+            file=await drawn_chart(self.ops),
         )
 
     @COMMANDS.command("keeps", usage="— accounts that keep pressing Keep without using the product")

@@ -75,6 +75,8 @@ class ChatOps:
     sealer: Callable[[], Awaitable[None]] | None = None
     #: Tells an account's owner about a restore someone else asked for them (set by the composition root).
     owner_notice: TellOwner | None = None
+    #: Draws the report chart (a PNG in the report folder) for ``report`` (set by the composition root).
+    chart: Callable[[], Awaitable[Path]] | None = None
     #: Scans and runs for ``preview`` and a confirmed ``run`` (set by the composition root).
     run_job: RunJob | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

@@ -27,6 +27,9 @@ def test_demo_prints_summary_and_writes_csv(tmp_path):
         "intact",
     ):
         assert text in result.stdout
+    [chart] = tmp_path.glob("jira-cleanup-*-chart.png")  # the admins' chart, beside the CSV
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert chart.name in result.stdout.replace("\n", "")
     rows = read_csv(out)
     assert list(rows[0]) == list(PREVIEW_COLUMNS)
     codes = {r["decision"] for r in rows}
