@@ -373,10 +373,14 @@ async def compose(
     )
     surfaces = Surfaces(chatops=chatops, shared_engine=shared, notifier=None)
     channels: dict[str, Notifier] = {}
+    links = file_links(settings, chatops)
+    if links is not None and (settings.slack_enabled or settings.teams_enabled):
+        surfaces.mounts.append(links.mount)  # report files (CSVs, the chart) behind signed links
+        chatops.file_link = links.link
     if settings.slack_enabled:
         _add_slack(surfaces, settings, workspace, channels, (db, clock))
     if settings.teams_enabled:
-        _add_teams(surfaces, settings, db, channels)
+        _add_teams(surfaces, settings, db, channels, links)
     proxies = parse_proxies(settings.trusted_proxies)
     limiter = RateLimiter(clock, settings.public_requests_per_minute, proxies=proxies)
     surfaces.chat_limiter = RateLimiter(clock, settings.chat_requests_per_minute, proxies=proxies)
@@ -472,7 +476,9 @@ def _add_slack(
     surfaces.names.append("Slack at /slack/events" + (" (installs at /slack/install)" if oauth is not None else ""))
 
 
-def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dict[str, Notifier]) -> None:
+def _add_teams(
+    surfaces: Surfaces, settings: Settings, db: Stores, channels: dict[str, Notifier], links: FileLinks | None
+) -> None:
     from bot.teams_app import build_teams, conversation_store
 
     # Orgs of one deployment file keep their own references (two orgs' bots may talk to one person).
@@ -481,9 +487,6 @@ def _add_teams(surfaces: Surfaces, settings: Settings, db: Stores, channels: dic
     surfaces.teams = teams
     surfaces.mounts.append(teams.mount)
     surfaces.closers.push_async_callback(teams.aclose)
-    links = file_links(settings, surfaces.chatops)
-    if links is not None:
-        surfaces.mounts.append(links.mount)
     attach_teams(surfaces.chatops, teams, links)
     channels["teams"] = teams.notifier
     surfaces.names.append("Teams at /api/messages")

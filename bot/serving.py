@@ -28,6 +28,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -39,6 +40,9 @@ from bot.settings import Settings, SettingsError
 from core.chatops.replies import Reply
 from core.engine import RunReport
 from core.policy import Mode, Policy
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger("jira_cleanup.serving")
 
@@ -131,7 +135,9 @@ async def _serve(
         leader = first if index == 0 else first.sibling()
         service = Service(bot.require_engine(), served.policy, bot.org_id, bot.db, leader=leader)
         fleet.services.append((served.name, service))
-        schedulers.append(build_scheduler(served.cron, _job(service, bot)))  # a scheduler per org
+        scheduler = build_scheduler(served.cron, _job(service, bot))  # a scheduler per org
+        schedulers.append(scheduler)
+        bot.chatops.next_run = _next_fire(scheduler)
         if served.policy.lifecycle.digest_cron is not None:
             digest = _digest_job(service, bot)
             digests.append(build_scheduler(served.policy.lifecycle.digest_cron, digest, job_id=DIGEST_JOB_ID))
@@ -178,6 +184,18 @@ def _job(service: Service, bot: Bot) -> Callable[[], Awaitable[None]]:
         await seal_audit(bot.checkpoints, bot.db)
 
     return scheduled
+
+
+def _next_fire(scheduler: AsyncIOScheduler) -> Callable[[], datetime | None]:
+    """When the scheduled run fires next (for the admin home)."""
+    from bot.scheduler import DEFAULT_JOB_ID
+
+    def when() -> datetime | None:
+        job = scheduler.get_job(DEFAULT_JOB_ID)
+        fire = getattr(job, "next_run_time", None) if job is not None else None
+        return fire if isinstance(fire, datetime) else None
+
+    return when
 
 
 async def _post_chart(bot: Bot, report: RunReport) -> None:

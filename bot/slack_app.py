@@ -64,6 +64,7 @@ from bot.settings import Settings, SettingsError
 from bot.slack_oauth import SlackOAuth
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, restore_for
+from core.chatops.home import Homes
 from core.ports import ProtectionStore, TokenStore
 
 log = logging.getLogger("jira_cleanup.slack")
@@ -154,9 +155,23 @@ class SlackDirect:
     chatops: ChatOps
     team_id: str
 
-    async def publish_home(self, user_id: str) -> None:
-        if user_id:
-            await self.client.views_publish(user_id=user_id, view=render.home_view(self.notifier.contact))
+    async def publish_home(self, user_id: str, notice: str = "") -> None:
+        """The person's Home tab: the admin home for admins, their own access for everyone else.
+
+        ``notice``: what their last click on the tab did.
+        """
+        if not user_id:
+            return
+        info = await self.client.users_info(user=user_id)
+        found = judge_user(info.get("user") or {}, self.team_id)
+        person = found.user
+        actor = Actor(PLATFORM, self.team_id, user_id, person.name if person is not None else "")
+        home = await Homes(self.chatops).for_actor(actor, person.email if person is not None else None)
+        link = self.chatops.file_link
+        image = link(home.file) if home.file is not None and link is not None else None
+        admin = self.chatops.admins.is_admin(actor)
+        view = render.home_view(self.notifier.contact, home, admin=admin, notice=notice, image_url=image)
+        await self.client.views_publish(user_id=user_id, view=view)
 
     async def direct_message(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         channel = str(event.get("channel", ""))
@@ -402,6 +417,10 @@ class SlackIntegration(Background):
             if status is TokenStatus.OK:
                 await self._open_keep_modal(body, raw, where, respond, actor.tenant)
                 return
+        if (body.get("view") or {}).get("type") == "home":  # a button of the Home tab: redraw it with the outcome
+            result = await self.chatops.click(actor, raw, self._responder("", None, actor.tenant))
+            self.spawn(self.direct(actor.tenant).publish_home(actor.user_id, notice=result.text), "home tab")
+            return
         result = await self.chatops.click(actor, raw, self._responder(where.channel, respond, actor.tenant))
         await self._show(result, actor, where, respond)
 

@@ -167,34 +167,54 @@ def modal_justification(view: Mapping[str, Any]) -> str:
 
 #: ``action_id`` of the Home tab's "Request access back" button.
 HOME_RESTORE_ACTION: Final = "jc_home_restore"
+#: Block ids of the button pairs on the App Home (one block per pair: an action id appears once per block).
+HOME_BLOCK_PREFIX: Final = "jc_home_buttons_"
 
 
-def home_view(contact: str) -> dict[str, Any]:
-    """The App Home tab: what jira-cleanup does, and a button to ask for access back."""
-    return {
-        "type": "home",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": "jira-cleanup"}},
-            bk.section(
-                "jira-cleanup frees Atlassian licences nobody uses. It always warns you here first, and "
-                "*Keep my access* on the warning keeps it."
-            ),
-            bk.section(
-                "Lost access you need? Ask for it back: your organisation's rules may approve it at once, "
-                f"otherwise the admins decide. Questions? Ask {bk.escape(contact)}."
-            ),
-            {
-                "type": "actions",
-                "block_id": "jc_home",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": HOME_RESTORE_ACTION,
-                        "text": {"type": "plain_text", "text": "Request access back"},
-                        "style": "primary",
-                        "value": "restore",
-                    }
-                ],
-            },
-        ],
-    }
+def home_view(
+    contact: str, home: Reply | None = None, *, admin: bool = False, notice: str = "", image_url: str | None = None
+) -> dict[str, Any]:
+    """The App Home tab: ``home`` (the admin home, or the person's own access), then how to ask for access back.
+
+    ``notice``: what the person's last click on this tab did; ``image_url``: the report chart (admins).
+    """
+    blocks: list[Block] = []
+    if home is not None:
+        blocks.append(bk.header(home.title))
+        if notice:
+            blocks.append(bk.section(bk.escape(notice)))
+        if home.text:
+            blocks.append(bk.section(bk.escape(home.text)))
+        blocks.extend(_line_sections(home.lines))
+        if image_url:
+            blocks.append({"type": "image", "image_url": image_url, "alt_text": "jira-cleanup report chart"})
+        for n in range(0, len(home.buttons), 2):  # an action id appears once per block: pairs, each its own block
+            blocks.append({**bk.actions(home.buttons[n : n + 2]), "block_id": f"{HOME_BLOCK_PREFIX}{n // 2}"})
+        if admin:
+            return {"type": "home", "blocks": blocks[: bk.MAX_BLOCKS]}
+    else:
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": "jira-cleanup"}})
+    blocks += [
+        bk.section(
+            "jira-cleanup frees Atlassian licences nobody uses. It always warns you here first, and "
+            "*Keep my access* on the warning keeps it."
+        ),
+        bk.section(
+            "Lost access you need? Ask for it back: your organisation's rules may approve it at once, "
+            f"otherwise the admins decide. Questions? Ask {bk.escape(contact)}."
+        ),
+        {
+            "type": "actions",
+            "block_id": "jc_home",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": HOME_RESTORE_ACTION,
+                    "text": {"type": "plain_text", "text": "Request access back"},
+                    "style": "primary",
+                    "value": "restore",
+                }
+            ],
+        },
+    ]
+    return {"type": "home", "blocks": blocks[: bk.MAX_BLOCKS]}

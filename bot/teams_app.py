@@ -22,6 +22,8 @@ Contracts
   tenant (``channelData.tenant.id``, never ``conversation.tenantId``, which botbuilder drops)
   + AAD object id, with the email from ``TeamsInfo.get_member``; channels by channel id;
   people added to a team as ``member`` records (a 1:1 is created when they must be warned).
+* ``status`` (or ``home``) in a 1:1: the person's home card (:class:`~core.chatops.home.Homes`;
+  admins get the admin home, with Approve / Deny of held runs and the report chart).
 * Messages: ``restore`` (or ``restore for <email>``: someone else's access) in a 1:1 →
   :meth:`ChatOps.request_restore` (approval card to the admin
   channel); anything else from an admin, or any command word from anyone → :meth:`ChatOps.command`
@@ -70,6 +72,7 @@ from bot.settings import Settings, SettingsError
 from core.chat import Actor
 from core.chatops.commands import COMMANDS
 from core.chatops.conversation import RecentIds, asks_for_restore, dm_help, no_email_text, restore_for
+from core.chatops.home import Homes
 from core.clock import SystemClock
 from core.ports import Clock, ConversationRecord, ConversationStore
 
@@ -85,6 +88,8 @@ MAX_MEMBER_LOOKUPS: Final = 25
 MAX_CONCURRENT_UPDATES: Final = 4
 #: Card updates wait while invokes are being answered, but never longer than this (seconds).
 MAX_UPDATE_DEFER: Final = 2.0
+#: What a person types in a 1:1 for their home card (admins get the admin home).
+HOME_WORDS: Final = frozenset({"status", "home", "my access"})
 _COMMAND_WORDS: Final = frozenset(COMMANDS.names())
 _PREFIXES: Final = ("/jira-cleanup", "jira-cleanup")
 _TAG: Final = re.compile(r"<[^>]*>")
@@ -534,6 +539,10 @@ class TeamsIntegration(Background):
             await self._restore(turn, actor, record, for_email=restore_for(text))
             return
         first = text.split(" ", 1)[0].lower() if text else ""
+        if kind == "personal" and text.lower() in HOME_WORDS:  # the person's home card (admins: the admin home)
+            home = await Homes(self.chatops).for_actor(actor, record.email if record is not None else None)
+            await self._send_reply(turn, home)
+            return
         if self.chatops.admins.is_admin(actor) or first in _COMMAND_WORDS:
             reply = await self.chatops.command(actor, text, self._responder(activity))
             await self._send_reply(turn, reply)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,10 @@ class ChatOps:
     owner_notice: TellOwner | None = None
     #: Draws the report chart (a PNG in the report folder) for ``report`` (set by the composition root).
     chart: Callable[[], Awaitable[Path]] | None = None
+    #: A public, signed link to a report file (None: no LINK_SECRET; set by the composition root).
+    file_link: Callable[[Path], str | None] | None = None
+    #: When the scheduled run fires next (set by ``serve``; None elsewhere).
+    next_run: Callable[[], datetime | None] | None = None
     #: Scans and runs for ``preview`` and a confirmed ``run`` (set by the composition root).
     run_job: RunJob | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)

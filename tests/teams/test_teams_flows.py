@@ -444,3 +444,32 @@ async def test_a_card_update_waits_no_longer_than_its_limit(make_world, monkeypa
     await waiting
     await world.settle()
     assert len(world.fake.updates()) == 2
+
+
+# -- the home card on "status" ----------------------------------------------------------------------
+
+
+async def test_status_in_a_1_1_is_the_persons_own_card_and_keep_works_from_it(make_world) -> None:
+    world = await make_world([stale("a1")])
+    member, aad = await world.install_person("a1")
+    await world.run()
+    await world.send(world.message(member, aad, "status"))
+    card = world.cards_in(dm_of(member))[-1]
+    assert "Your Atlassian access" in card_text(card)
+    assert "unless you keep it" in card_text(card)
+    keep = action_token(card, "jc_keep")
+    response = await world.send(world.invoke(member, aad, keep, "jc_keep", dm_of(member), card["id"]))
+    assert "kept until" in str(response.json()["value"])
+    assert world.case("a1").state is CaseState.KEPT
+
+
+async def test_status_in_an_admins_1_1_is_the_admin_home(make_world) -> None:
+    world = await make_world([stale("a1")])
+    await world.install_person("a1")
+    await world.run()
+    await world.send(world.install("29:admin", ADMIN_AAD))
+    await world.send(world.message("29:admin", ADMIN_AAD, "status"))
+    card = world.cards_in(dm_of("29:admin"))[-1]
+    assert "admin home" in card_text(card)
+    for label in ("Kill switch", "Next run", "Open warnings", "Saved this month"):
+        assert label in card_text(card)

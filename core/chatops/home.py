@@ -1,0 +1,113 @@
+"""The home view: for admins, the org at a glance with what waits for them; for everyone else, their own access.
+
+Both are a :class:`~core.chatops.replies.Reply` so every surface renders them as it renders any answer
+(Slack's App Home, a Teams card on ``status``). Buttons are fresh single-use tokens, bound like the
+ones in messages: Keep only by the warned person, Approve / Deny by any admin but the run's requester.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from core.chat import Actor, Button, actor_of_audit_id
+from core.chatops.commands import drawn_chart
+from core.chatops.registry import Target
+from core.chatops.replies import Reply
+from core.ledger import RunStatus
+from core.lifecycle import Case, CaseState, Op
+from core.savings import realised_savings
+
+if TYPE_CHECKING:
+    from core.chatops.service import ChatOps
+
+#: Held runs shown with their buttons (the rest are counted).
+MAX_HELD_SHOWN = 2
+
+
+class Homes:
+    """Builds the home view of one person."""
+
+    def __init__(self, ops: ChatOps) -> None:
+        self.ops = ops
+
+    async def for_actor(self, actor: Actor, email: str | None) -> Reply:
+        """The admin home for admins, the person's own status for everyone else."""
+        if self.ops.admins.is_admin(actor):
+            return await self.admin(actor)
+        return await self.person(actor, email)
+
+    async def admin(self, actor: Actor) -> Reply:
+        """Kill switch, last and next run, approvals waiting (with buttons), open warnings, this month's savings."""
+        ops = self.ops
+        paused = await asyncio.to_thread(ops.lifecycle.is_paused, ops.org_id)
+        runs = await asyncio.to_thread(ops.lifecycle.recent_runs, ops.org_id, 20)
+        cases = await asyncio.to_thread(ops.lifecycle.open_cases, ops.org_id)
+        held = [r for r in runs if r.status is RunStatus.AWAITING_APPROVAL]
+        states = Counter(c.state.value for c in cases.values())
+        last = runs[0] if runs else None
+        upcoming = ops.next_run() if ops.next_run is not None else None
+        lines = [
+            ("Kill switch", "ON — nothing will be changed" if paused else "off"),
+            ("Last run", f"{last.created_at:%d %b %H:%M} UTC · {last.status.value}" if last else "none yet"),
+            ("Next run", f"{upcoming:%d %b %H:%M} UTC" if upcoming else "not scheduled in this process"),
+            ("Open warnings", ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"),
+            ("Awaiting approval", ", ".join(f"{r.run_id[:12]} ({r.held} actions)" for r in held) or "nothing"),
+            ("Saved this month", await self._month_savings()),
+        ]
+        buttons: list[Button] = []
+        for run in held[:MAX_HELD_SHOWN]:
+            requester = actor_of_audit_id(run.requested_by, actor.platform)
+            approve, deny = await asyncio.to_thread(ops.buttons.approval, run.run_id, requester)
+            buttons += [_labelled(approve, f"Approve {run.run_id[:8]}"), _labelled(deny, f"Deny {run.run_id[:8]}")]
+        chart = await drawn_chart(ops)
+        return Reply("", title="jira-cleanup — admin home", lines=tuple(lines), buttons=tuple(buttons), file=chart)
+
+    async def _month_savings(self) -> str:
+        ops = self.ops
+        now = ops.clock.now()
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        entries = await asyncio.to_thread(ops.lifecycle.entries, ops.org_id)
+        # Actions confirmed this month; restores whenever they happened (they take seats back).
+        month = [e for e in entries if e.updated_at >= start or e.op is Op.RESTORE]
+        savings = await asyncio.to_thread(realised_savings, month, ops.scans.get_account, ops.policy())
+        return f"{sum(savings.seats.values())} seats · {savings.total:,.2f} {savings.currency}/month"
+
+    async def person(self, actor: Actor, email: str | None) -> Reply:
+        """The person's open warnings (with Keep) and removed access (ask it back with ``restore``), per product."""
+        ops = self.ops
+        account_id = await ops.resolve_account(Target("email", email.lower())) if email else None
+        if account_id is None:
+            return Reply(
+                "jira-cleanup has nothing about you: it only writes to people whose Atlassian access is unused.",
+                title="Your Atlassian access",
+            )
+        cases = await asyncio.to_thread(ops.lifecycle.find_cases, ops.org_id, account_id)
+        lines, buttons = [], []
+        removed = False
+        for case in (c for c in cases if c.state.is_open):
+            lines.append((case.product, _case_text(case)))
+            if case.state is CaseState.WARNED:
+                keep, _release = await asyncio.to_thread(ops.buttons.warning, case.case_id, account_id, actor)
+                buttons.append(_labelled(keep, f"Keep {case.product}"))
+            removed = removed or case.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)
+        text = "" if lines else "All good: none of your access is about to be removed."
+        if removed:
+            text = "Access jira-cleanup removed can be asked back: send me restore."
+        return Reply(text, title="Your Atlassian access", lines=tuple(lines), buttons=tuple(buttons))
+
+
+def _case_text(case: Case) -> str:
+    if case.state is CaseState.WARNED and case.deadline is not None:
+        return f"not used for a while: removed on {case.deadline:%d %b %Y} unless you keep it"
+    if case.state is CaseState.KEPT and case.keep_until is not None:
+        return f"kept until {case.keep_until:%d %b %Y}"
+    if case.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED) and case.actioned_at is not None:
+        return f"removed on {case.actioned_at:%d %b %Y}: you can ask for it back"
+    return case.state.value
+
+
+def _labelled(button: Button, label: str) -> Button:
+    return replace(button, label=label)
