@@ -116,6 +116,18 @@ class ButtonIssuer:
             ),
         )
 
+    def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button:
+        """Approve another keep of case ``case_id`` (``keep.approval_after``); any admin but the person."""
+        return self._issue(
+            "Approve keep",
+            "primary",
+            Purpose.APPROVE_KEEP,
+            case_id,
+            APPROVAL_TTL,
+            forbidden=requester,
+            account_id=account_id,
+        )
+
     def confirm_run(self, requester: Actor) -> Button:
         """Run now, usable only by the admin who asked."""
         return self._issue("Run now", "danger", Purpose.CONFIRM_RUN, "run", CONFIRM_TTL, intended=requester)

@@ -51,12 +51,15 @@ class Purpose(StrEnum):
     APPROVE_RESTORE = "approve_restore"  # an admin approves a user's restore request
     DENY_RESTORE = "deny_restore"
     REQUEST_RESTORE = "request_restore"  # a person asks for their access back (email link)
+    APPROVE_KEEP = "approve_keep"  # an admin approves a keep beyond keep.approval_after
 
 
 #: The wire id of each chat button (Slack ``action_id``, Teams ``verb``); emailed links have none.
 BUTTON_IDS: dict[Purpose, str] = {p: f"jc_{p.value}" for p in Purpose if p is not Purpose.REQUEST_RESTORE}
 
-ADMIN_PURPOSES = frozenset({Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE})
+ADMIN_PURPOSES = frozenset(
+    {Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE, Purpose.APPROVE_KEEP}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,8 @@ class KeepVerdict:
     needs_restore: bool = False
     #: The case is already kept: nothing changes.
     already: bool = False
+    #: Refused for now: an admin must approve another keep (``keep.approval_after``).
+    needs_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +224,21 @@ def op_for_deletion(account: Account) -> OpPlan:
     return OpPlan(Op.REMOVE_FROM_DIRECTORY)
 
 
-def judge_keep(case: Case, policy: Policy, now: datetime, justification: str | None) -> KeepVerdict:
+def judge_keep(
+    case: Case,
+    policy: Policy,
+    now: datetime,
+    justification: str | None,
+    *,
+    prior_keeps: int = 0,
+    approved_by: str | None = None,
+) -> KeepVerdict:
     """Accept or refuse a keep request on ``case``.
 
     Accepted keeps last ``keep.days``. A keep after the action was taken is accepted too and
-    asks for a restore, so a keep is never lost to a race with the executor.
+    asks for a restore, so a keep is never lost to a race with the executor. ``prior_keeps``:
+    earlier keeps of the same access within the period; from ``keep.approval_after`` of them on,
+    a keep needs an admin (``approved_by``).
     """
     rules = policy.lifecycle.keep
     if rules.justification_required and not (justification and justification.strip()):
@@ -237,8 +249,11 @@ def judge_keep(case: Case, policy: Policy, now: datetime, justification: str | N
         return KeepVerdict(False, f"nothing to keep: this warning is {case.state.value}")
     since = now - timedelta(days=rules.period_days)
     recent = [k for k in case.keeps if k > since]
-    if len(recent) >= rules.max_per_period:
+    if len(recent) >= rules.max_per_period and approved_by is None:
         return KeepVerdict(False, f"keep limit reached ({rules.max_per_period} per {rules.period_days} days)")
+    if rules.approval_after is not None and prior_keeps >= rules.approval_after and approved_by is None:
+        why = f"kept {prior_keeps} times in {rules.period_days} days: an admin must approve another keep"
+        return KeepVerdict(False, why, needs_approval=True)
     needs_restore = case.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)
     return KeepVerdict(True, "kept", now + timedelta(days=rules.days), needs_restore)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
-from core.chatops.replies import ClickResult, Respond
+from core.chatops.replies import ClickResult, Reply, Respond
 from core.policy import Policy
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class ButtonActions:
             Purpose.REQUEST_RESTORE: self._request_restore,
             Purpose.APPROVE_RESTORE: self._decide_restore,
             Purpose.DENY_RESTORE: self._decide_restore,
+            Purpose.APPROVE_KEEP: self._approve_keep,
         }
 
     async def click(self, actor: Actor, raw: str, respond: Respond, justification: str | None) -> ClickResult:
@@ -125,7 +126,53 @@ class ButtonActions:
         if result.accepted and result.keep_until is not None:
             extra = " Your access is being restored." if result.restore_queued else ""
             return f"Thanks — your access is kept until {result.keep_until:%d %B %Y}.{extra}", True
+        if result.needs_approval:
+            return await self._ask_admins_to_keep(click, result.reason)
         return f"Could not keep your access: {result.reason}.", False
+
+    async def _ask_admins_to_keep(self, click: Click, why: str) -> Outcome:
+        """Past ``keep.approval_after``: the admins get Approve keep; the person is told it waits for them."""
+        ops, token = self.ops, click.token
+        account_id = token.account_id or ""
+        button = await asyncio.to_thread(ops.buttons.keep_approval, token.subject, account_id, click.actor)
+        who = click.actor.name or click.actor.audit_id
+        text = (
+            f"{who} pressed Keep again for account {account_id} ({why}). Approve to keep the access for "
+            f"another {click.policy.lifecycle.keep.days} days; without an approval the deadline stands. "
+            "Their keeps: `/jira-cleanup keeps`."
+        )
+        if not await ops.post_to_admins(Reply(text, title="Keep needs approval", buttons=(button,), public=True)):
+            return (
+                "Your keep needs an admin's approval, but the admins could not be reached. Please contact them.",
+                False,
+            )
+        return "You kept this access several times without using it: an admin must approve this keep (asked).", False
+
+    async def _approve_keep(self, click: Click) -> Outcome:
+        """An admin approves another keep: the case is kept (or given back, after the deadline) and its owner told."""
+        admin = click.actor.audit_id
+        async with self.ops.open_engine() as engine:
+            result = await engine.keep_warned(click.token.subject, admin, click.policy, approved_by=admin)
+        if not (result.accepted and result.keep_until is not None):
+            return f"Not kept: {result.reason}.", False
+        await self._tell_owner(
+            click, f"An admin approved keeping your Atlassian access until {result.keep_until:%d %B %Y}."
+        )
+        who = click.actor.name or admin
+        return f"Keep approved by {who}: kept until {result.keep_until:%d %B %Y}.", True
+
+    async def _tell_owner(self, click: Click, text: str) -> None:
+        ops = self.ops
+        if ops.owner_notice is None or not click.token.account_id:
+            return
+        latest = await asyncio.to_thread(ops.scans.latest_scan, ops.org_id)
+        account = (
+            None
+            if latest is None
+            else await asyncio.to_thread(ops.scans.get_account, latest.run_id, click.token.account_id)
+        )
+        if account is not None:
+            await ops.owner_notice(account, "Your Atlassian access", text)
 
     async def _release(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:

@@ -84,10 +84,16 @@ class Engine(Context):
         return await self.requests.keep(org_id, account_id, actor, policy, justification=justification, rule=rule)
 
     async def keep_warned(
-        self, case_id: str, actor: str, policy: Policy, *, justification: str | None = None
+        self,
+        case_id: str,
+        actor: str,
+        policy: Policy,
+        *,
+        justification: str | None = None,
+        approved_by: str | None = None,
     ) -> KeepResult:
         """Keep from a warning's button: the account and rule of ``case_id`` (see :meth:`Requests.keep_warned`)."""
-        return await self.requests.keep_warned(case_id, actor, policy, justification)
+        return await self.requests.keep_warned(case_id, actor, policy, justification, approved_by)
 
     async def release(self, case_id: str, actor: str) -> KeepResult:
         """The user gives the access up now (see :meth:`Requests.release`)."""

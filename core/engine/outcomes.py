@@ -87,6 +87,8 @@ class KeepResult:
     reason: str
     keep_until: datetime | None = None
     restore_queued: bool = False
+    #: Refused for now: an admin must approve another keep of this access.
+    needs_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from core.audit import AuditEntry
 from core.engine.context import Context
@@ -49,22 +49,29 @@ class Requests:
             cases = await ctx.db(_open_cases, ctx.store, org_id, account_id, rule)
             return await self._keep(org_id, account_id, cases, actor, policy, justification)
 
-    async def keep_warned(self, case_id: str, actor: str, policy: Policy, justification: str | None) -> KeepResult:
+    async def keep_warned(
+        self, case_id: str, actor: str, policy: Policy, justification: str | None, approved_by: str | None = None
+    ) -> KeepResult:
         """:meth:`keep` from a warning's button: the case of that warning, judged and kept under its lock.
 
         An account has at most one open case per rule, so this is the case :meth:`keep` would
         find for the case's account and rule; reading it under the lock makes a click one store
-        call instead of three.
+        call instead of three (two when ``keep.approval_after`` counts the earlier keeps).
+        ``approved_by``: an admin approved this keep (past ``keep.approval_after`` or the limit).
         """
         ctx = self.ctx
         now = ctx.clock.now()
+        prior = 0
+        if policy.lifecycle.keep.approval_after is not None:
+            prior = await ctx.db(_prior_keeps_of_case, ctx.store, case_id, policy, now)
 
         def body(tx: CaseTransaction) -> tuple[Case, KeepResult]:
             case = tx.case
             with bound(org=case.org_id, account=case.account_id):
                 if not case.state.is_open:
                     return case, KeepResult(False, NO_PENDING_WARNING)
-                return case, self._keeper(case.org_id, case.account_id, actor, policy, justification, now)(tx)
+                ask = KeepAsk(actor, justification, now, prior, approved_by)
+                return case, self._keeper(case.org_id, case.account_id, policy, ask)(tx)
 
         case, result = await ctx.tx(case_id, body)
         if result.restore_queued:
@@ -87,23 +94,43 @@ class Requests:
         result = KeepResult(False, "nothing to keep")
         queued = False
         for case in cases:
-            body = self._keeper(org_id, account_id, actor, policy, justification, ctx.clock.now())
-            result = await ctx.tx(case.case_id, body)
+            prior = 0
+            if policy.lifecycle.keep.approval_after is not None:
+                prior = await ctx.db(_prior_keeps, ctx.store, case, policy, ctx.clock.now())
+            ask = KeepAsk(actor, justification, ctx.clock.now(), prior)
+            result = await ctx.tx(case.case_id, self._keeper(org_id, account_id, policy, ask))
             queued = queued or result.restore_queued
         if queued:
             await self.executor.execute(org_id, policy, RunReport.adhoc("keep", org_id), run_id=None)
         return result
 
     def _keeper(
-        self, org_id: str, account_id: str, actor: str, policy: Policy, justification: str | None, now: datetime
+        self, org_id: str, account_id: str, policy: Policy, ask: KeepAsk
     ) -> Callable[[CaseTransaction], KeepResult]:
         """The locked keep of one case: judge it, cancel or undo the action, record who kept it."""
+        actor, justification, now = ask.actor, ask.justification, ask.now
 
         def audit(outcome: str, reason: str, after: dict[str, object] | None = None) -> AuditEntry:
-            return self.ctx.audit(org_id, "keep", outcome, subject=account_id, actor=actor, reason=reason, after=after)
+            return self.ctx.audit(
+                org_id,
+                "keep",
+                outcome,
+                subject=account_id,
+                actor=actor,
+                reason=reason,
+                after=after,
+                approver=ask.approved_by,
+            )
 
         def body(tx: CaseTransaction) -> KeepResult:
-            verdict = judge_keep(tx.case, policy, now, justification)
+            verdict = judge_keep(
+                tx.case, policy, now, justification, prior_keeps=ask.prior_keeps, approved_by=ask.approved_by
+            )
+            if verdict.needs_approval:
+                tx.audit(
+                    audit("approval_needed", verdict.reason, {"rule": tx.case.rule, "prior_keeps": ask.prior_keeps})
+                )
+                return KeepResult(False, verdict.reason, needs_approval=True)
             if not verdict.accepted:
                 tx.audit(audit("refused", verdict.reason))
                 return KeepResult(False, verdict.reason)
@@ -285,3 +312,28 @@ async def tell_denied(threads: AdminThreads, org_id: str, run_id: str, approver:
 def _open_cases(store: LifecycleStore, org_id: str, account_id: str, rule: str | None) -> list[Case]:
     """The open cases of an account (of ``rule`` only, when given), newest first."""
     return [c for c in store.find_cases(org_id, account_id) if c.state.is_open and (rule is None or c.rule == rule)]
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAsk:
+    """One keep request: who, why, when, the earlier keeps of the same access, and the approving admin."""
+
+    actor: str
+    justification: str | None
+    now: datetime
+    prior_keeps: int = 0
+    approved_by: str | None = None
+
+
+def _prior_keeps(store: LifecycleStore, case: Case, policy: Policy, now: datetime) -> int:
+    """Keeps of ``case``'s access (its account and rule, every cycle) within the keep period."""
+    since = now - timedelta(days=policy.lifecycle.keep.period_days)
+    return sum(
+        sum(1 for at in c.keeps if at > since)
+        for c in store.find_cases(case.org_id, case.account_id)
+        if c.rule == case.rule
+    )
+
+
+def _prior_keeps_of_case(store: LifecycleStore, case_id: str, policy: Policy, now: datetime) -> int:
+    return _prior_keeps(store, store.get_case(case_id), policy, now)

@@ -165,6 +165,12 @@ class KeepFile(Lenient):
     justification_required: f.Flag = Field(
         default(model.KeepRules, "justification_required"), description="Whether a keep needs a reason."
     )
+    approval_after: Annotated[int | None, BeforeValidator(f.optional(f.whole(1)))] = Field(
+        default(model.KeepRules, "approval_after"),
+        description="After this many keeps of the same access within the period, another keep needs an admin's "
+        "approval (they get an Approve keep button; approved after the deadline, the access is given back). "
+        "None: never.",
+    )
     review_after: f.Positive = Field(
         default(model.KeepRules, "review_after"),
         description="List an account for the admins' keep review (`/jira-cleanup keeps`) once it kept its access "

@@ -136,6 +136,8 @@ class KeepRules:
     period_days: int = 365
     justification_required: bool = False
     review_after: int = 2  # keeps within the period, with no activity since the first, that list an account
+    #: Keeps of the same access within the period after which another keep needs an admin (None: never).
+    approval_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,3 +95,38 @@ def test_unknown_or_departed_accounts_are_never_accused() -> None:
     }
     assert [r.account_id for r in review_keeps(presses, accounts, min_keeps=2)] == ["x"]
     assert review_keeps(presses, accounts, min_keeps=3) == []
+
+
+async def test_past_approval_after_a_keep_waits_for_an_admin_who_approves_it() -> None:
+    """keep.approval_after: 1 — the second keep of the same access goes to the admins; one approves it."""
+    from core.chat import TokenStatus
+    from core.lifecycle import CaseState
+    from tests.unit.test_chatops import OTHER_ADMIN
+    from tests.unit.test_chatops import USER as PERSON
+
+    strict = policy(rules=[ORG_RULE], safety={"caps": NO_CAPS}, lifecycle={"keep": {"approval_after": 1}})
+    h = Harness([stale("a1", email="una@acme.example")], strict)
+    h.ops.owner_notice = h.notifier.tell
+    await two_cycles(h, {"a1": 1})  # kept once; the keep ran out and a1 was warned again
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    case = h.case("a1")
+    assert case.state is CaseState.WARNED
+    keep, _ = await h.ops.warning_buttons(h.directory.accounts["a1"], case.case_id, PERSON)
+
+    asked = await h.ops.click(PERSON, keep.token, h.respond)
+    assert not asked.ok
+    assert "an admin must approve this keep" in asked.text
+    assert h.case("a1").state is CaseState.WARNED  # not kept: the deadline stands until an admin approves
+    [to_admins] = h.admin_posts
+    assert to_admins.title == "Keep needs approval"
+    [approve] = to_admins.buttons
+    assert (await h.ops.click(PERSON, approve.token, h.respond)).status is TokenStatus.WRONG_USER
+
+    approved = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert approved.ok, approved.text
+    assert approved.text.startswith("Keep approved by Sec Lead: kept until")
+    assert h.case("a1").state is CaseState.KEPT
+    assert h.notifier.told[-1][1].startswith("An admin approved keeping your Atlassian access until")
+    keeps = [e.entry for e in h.store.iter_audit() if e.entry.action == "keep"]
+    assert [k.outcome for k in keeps] == ["ok", "approval_needed", "ok"]
+    assert keeps[-1].approver == OTHER_ADMIN.audit_id
