@@ -117,13 +117,16 @@ class ButtonIssuer:
         )
 
     def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button:
-        """Approve another keep of case ``case_id`` (``keep.approval_after``); any admin but the person."""
+        """Approve another keep of case ``case_id`` (``keep.approval_after``); any admin but the person.
+
+        It lasts as long as the person's own Keep button: approved after the deadline, the access is given back.
+        """
         return self._issue(
             "Approve keep",
             "primary",
             Purpose.APPROVE_KEEP,
             case_id,
-            APPROVAL_TTL,
+            BUTTON_TTL,
             forbidden=requester,
             account_id=account_id,
         )

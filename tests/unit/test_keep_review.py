@@ -130,3 +130,24 @@ async def test_past_approval_after_a_keep_waits_for_an_admin_who_approves_it() -
     keeps = [e.entry for e in h.store.iter_audit() if e.entry.action == "keep"]
     assert [k.outcome for k in keeps] == ["ok", "approval_needed", "ok"]
     assert keeps[-1].approver == OTHER_ADMIN.audit_id
+
+
+async def test_a_keep_approved_after_the_deadline_gives_the_access_back() -> None:
+    from core.lifecycle import CaseState
+    from core.model import MembershipStatus
+    from tests.unit.test_chatops import OTHER_ADMIN
+    from tests.unit.test_chatops import USER as PERSON
+
+    strict = policy(rules=[ORG_RULE], safety={"caps": NO_CAPS}, lifecycle={"keep": {"approval_after": 1}})
+    h = Harness([stale("a1", email="una@acme.example")], strict)
+    await two_cycles(h, {"a1": 1})
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    keep, _ = await h.ops.warning_buttons(h.directory.accounts["a1"], h.case("a1").case_id, PERSON)
+    await h.ops.click(PERSON, keep.token, h.respond)
+    h.clock.advance(timedelta(days=15))
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")  # nobody approved in time: suspended
+    assert h.case("a1").state is CaseState.ACTIONED
+    [approve] = h.admin_posts[0].buttons
+    approved = await h.ops.click(OTHER_ADMIN, approve.token, h.respond)
+    assert approved.ok, approved.text
+    assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
