@@ -9,7 +9,8 @@ from datetime import datetime
 from core.audit import AuditEntry
 from core.engine.context import Context
 from core.engine.executor import Executor
-from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, RestoreResult, RunReport
+from core.engine.judgement import unrestorable
+from core.engine.outcomes import KeepResult, RestoreResult, RunReport
 from core.ledger import EntryState, RunStatus, planned_entry
 from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
 from core.logcontext import bound
@@ -163,7 +164,7 @@ class Requests:
         refusals: list[str] = []
         acted_in: set[str] = set()  # the runs whose actions this restore undoes (their threads hear of it)
         for case in cases:
-            refusal = _unrestorable(case)
+            refusal = unrestorable(case)
             if refusal is not None:
                 refusals.append(refusal)
                 continue
@@ -202,23 +203,13 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     queued = planned_entry(source, tx.case, Op.RESTORE, now)
     if in_flight and not done and not verdict.needs_restore:
         queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
-    if not any(e.entry_id == queued.entry_id for e in tx.entries):
+    held = next((e for e in tx.entries if e.entry_id == queued.entry_id), None)
+    if held is None:
         tx.save_entry(queued)
+    elif held.state is EntryState.HELD:
+        # An undo awaiting approval holds this restore: the owner's keep needs no approval.
+        tx.save_entry(replace(held, state=queued.state, outcome="kept by the user", updated_at=now))
     return True
-
-
-def _unrestorable(case: Case) -> str | None:
-    """Why the engine cannot undo what it did to ``case``, or None."""
-    if case.state is CaseState.DELETED:
-        if case.closed_reason == REMOVED_FROM_DIRECTORY:
-            return "the account was removed from the directory; invite the person again"
-        return (
-            "the account was deleted and Atlassian's 14-day grace period is over; "
-            "it cannot be restored (invite the person again)"
-        )
-    if case.state is CaseState.DELETION_SCHEDULED and case.effect is None:
-        return "the account was removed from the directory; invite the person again"
-    return None
 
 
 def set_paused(store: LifecycleStore, clock: Clock, org_id: str, paused: bool, actor: str, reason: str = "") -> None:
