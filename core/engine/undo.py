@@ -139,6 +139,17 @@ def _restorable(store: LifecycleStore, run: LifecycleRun, now: datetime) -> list
     return cases
 
 
+def _find_run(store: LifecycleStore, run_id: str) -> LifecycleRun:
+    """The run ``run_id`` names, or the one recent run it is the start of (as the CLI shows them)."""
+    try:
+        return store.get_run(run_id)
+    except LookupError:
+        found = [r for r in store.recent_runs(None, 200) if r.run_id.startswith(run_id) and not is_undo(r.run_id)]
+        if len(run_id) < 8 or len(found) != 1:
+            raise
+        return found[0]
+
+
 class Undo:
     """Asks for the undo of a run (its restores held for approval), or previews it."""
 
@@ -152,7 +163,8 @@ class Undo:
         request. In dry run (or ``mode: dry_run``) only the report is computed: nothing is written.
         """
         ctx = self.ctx
-        run = await ctx.db(ctx.store.get_run, run_id)
+        run = await ctx.db(_find_run, ctx.store, run_id)
+        run_id = run.run_id
         undo_id = undo_run_id(run_id)
         if is_undo(run_id):
             raise ValueError(f"{run_id} is itself an undo; restore single accounts with jira-cleanup restore")
