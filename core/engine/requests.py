@@ -11,7 +11,7 @@ from core.engine.context import Context
 from core.engine.executor import Executor
 from core.engine.judgement import unrestorable
 from core.engine.outcomes import KeepResult, RestoreResult, RunReport
-from core.ledger import EntryState, RunStatus, planned_entry
+from core.ledger import EntryState, LedgerEntry, RunStatus, planned_entry
 from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
 from core.logcontext import bound
 from core.policy import Policy
@@ -170,10 +170,8 @@ class Requests:
                 continue
 
             def body(tx: CaseTransaction) -> bool:
-                entry = planned_entry("restore", tx.case, Op.RESTORE, now)
-                if any(e.entry_id == entry.entry_id for e in tx.entries):
+                if not take_restore(tx, planned_entry("restore", tx.case, Op.RESTORE, now)):
                     return False
-                tx.save_entry(entry)
                 tx.audit(ctx.audit(org_id, "restore.requested", "ok", subject=account_id, actor=actor, reason=reason))
                 acted_in.update(e.run_id for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED)
                 return True
@@ -209,6 +207,19 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     elif held.state is EntryState.HELD:
         # An undo awaiting approval holds this restore: the owner's keep needs no approval.
         tx.save_entry(replace(held, state=queued.state, outcome="kept by the user", updated_at=now))
+    return True
+
+
+def take_restore(tx: CaseTransaction, entry: LedgerEntry) -> bool:
+    """Store ``entry`` as the case's one restore, unless one is queued or done; True when stored.
+
+    A restore that ended without giving the access back (skipped: a denied or expired undo, an
+    action that never happened; failed) is replaced, so the account can still be restored later.
+    """
+    old = next((e for e in tx.entries if e.entry_id == entry.entry_id), None)
+    if old is not None and old.state not in (EntryState.SKIPPED, EntryState.FAILED):
+        return False
+    tx.save_entry(entry)
     return True
 
 

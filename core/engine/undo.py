@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 
 from core.engine.context import Context
 from core.engine.judgement import undo_refusal
+from core.engine.requests import take_restore
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, entry_id_for, planned_entry
 from core.lifecycle import Case, Op
 from core.policy import Mode, Policy
-from core.ports import LifecycleStore
+from core.ports import CaseTransaction, LifecycleStore
 
 UNDO_SUFFIX = "-undo"
 
@@ -176,9 +177,13 @@ class Undo:
             would = [replace(x, outcome="would restore", reason="") if x.account_id in ids else x for x in lines]
             return UndoReport(run_id, undo_id, "dry_run", would, paused)
         await self._refuse_twice(run, requester)
-        cases = await ctx.db(_restorable, ctx.store, run, now)
-        held = [replace(planned_entry(undo_id, c, Op.RESTORE, now), state=EntryState.HELD) for c in cases]
-        await ctx.db(ctx.store.add_entries, held)
+        for case in await ctx.db(_restorable, ctx.store, run, now):
+
+            def hold(tx: CaseTransaction) -> bool:
+                entry = planned_entry(undo_id, tx.case, Op.RESTORE, ctx.clock.now())
+                return take_restore(tx, replace(entry, state=EntryState.HELD, outcome=f"undo asked by {requester}"))
+
+            await ctx.tx(case.case_id, hold)
         # A crash after the entries were added is picked up here by the next request.
         mine = list(await ctx.db(ctx.store.entries, run.org_id, states=[EntryState.HELD], run_id=undo_id))
         lines = await ctx.db(undo_lines, ctx.store, run_id, now)
@@ -193,6 +198,8 @@ class Undo:
             existing = await ctx.db(ctx.store.get_run, undo_run_id(run.run_id))
         except LookupError:
             return
+        if existing.status is RunStatus.EXPIRED or existing.note.startswith("denied"):
+            return  # nobody approved it: it may be asked for again
         why = f"the undo of run {run.run_id} was already requested ({existing.status.value})"
         await ctx.record(
             ctx.audit(run.org_id, "undo.refused", "refused", run_id=run.run_id, actor=requester, reason=why)

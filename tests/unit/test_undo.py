@@ -121,6 +121,24 @@ async def test_a_keep_while_the_undo_waits_restores_at_once_and_the_undo_is_refu
     assert restores(w) == ["a1"]
 
 
+async def test_a_denied_undo_can_be_asked_again_and_its_accounts_restored_one_by_one():
+    w, run_id = await suspended_world("a1", "a2")
+    await w.engine.undo(run_id, "cli:alice", w.policy)
+    await w.engine.deny(undo_run_id(run_id), "cli:bob", "not now")
+    lines = {x.account_id: (x.outcome, x.reason) for x in undo_lines(w.store, run_id, w.clock.now())}
+    assert lines["a1"] == ("not restored", "denied by cli:bob")
+    single = await w.engine.restore("org-1", "a1", "cli:bob", w.policy)
+    assert single.accepted
+    assert restores(w) == ["a1"]
+    again = await w.engine.undo(run_id, "cli:alice", w.policy)
+    assert [(x.account_id, x.outcome) for x in again.lines] == [
+        ("a1", "cannot be undone"),
+        ("a2", "awaiting approval"),
+    ]
+    await w.engine.approve(undo_run_id(run_id), "cli:bob", w.policy)
+    assert restores(w) == ["a1", "a2"]
+
+
 async def deleted_world():
     """a1 suspended, then deleted by an approved deletion run; returns the world and that run's id."""
     w = World([stale("a1")])
