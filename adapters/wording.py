@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from core.engine.undo import is_undo
+from core.ledger import LifecycleRun
 from core.lifecycle import Case, Op
 from core.model import Account, ProductKey
 from core.policy import ANY_PRODUCT, Action, Rule
@@ -222,3 +224,10 @@ def actioned_text(
         f"Hi {escape(account.name or 'there')} — {when} jira-cleanup {bold(did)} because {why}. "
         f"If you need it again, {back}. Questions? Ask {escape(contact)}."
     )
+
+
+def approval_title(run: LifecycleRun) -> str:
+    """The one line naming what a held run (or an undo) asks the admins to approve."""
+    if is_undo(run.run_id):
+        return f"Undo {run.run_id} holds {run.held} restores for approval"
+    return f"Run {run.run_id[:12]} holds {run.held} actions for approval"

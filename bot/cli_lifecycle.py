@@ -21,7 +21,14 @@ from adapters.store.checkpoint import CheckpointError, CheckpointFile
 from bot import bootstrap
 from bot.compose import Bot, audit_checkpoints, open_bot, stores
 from bot.deployment import org_settings
-from bot.exports import export_audit, export_audit_before, export_keep_review, export_run
+from bot.exports import (
+    export_audit,
+    export_audit_before,
+    export_keep_review,
+    export_run,
+    export_undo,
+    undo_csv_path,
+)
 from bot.lifecycle import cli_actor, run_csv_path, run_once
 from bot.render import counts_text, requests_table, run_table, runs_table, savings_table, transcript_text
 from bot.settings import Settings, SettingsError, load_settings
@@ -29,7 +36,8 @@ from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoin
 from core.chat import Actor
 from core.clock import SystemClock
 from core.digest import digest_reply, load_digest
-from core.engine import deny_run, set_paused, tell_denied
+from core.engine import deny_run, is_undo, set_paused, tell_denied, undo_lines
+from core.engine.undo import UNDO_SUFFIX, lines_text
 from core.keep_review import load_keep_review, review_line
 from core.policy import Policy
 from core.ports import LifecycleStore
@@ -60,6 +68,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         _commands_5,
         _commands_6,
         _commands_7,
+        _commands_undo,
     ):
         commands(app, cli)
     app.add_typer(audit_app, name="audit")
@@ -149,6 +158,16 @@ class _Cli:
         report = verify_against_checkpoints(lifecycle.iter_audit(), marks, checkpoints.key, start=anchor)
         return report, checkpoints, marks, anchor
 
+    def undo_report(self, bot: Bot, policy: Policy, undo_id: str) -> None:
+        """After an undo was approved: every account it could not restore and why, and its CSV."""
+        run_id = undo_id.removesuffix(UNDO_SUFFIX)
+        lines = undo_lines(bot.db.lifecycle, run_id, bot.clock.now())
+        path = undo_csv_path(Path(policy.lifecycle.report_folder or "reports"), bot.org_id, run_id)
+        export_undo(lines, path)
+        for line in lines_text(lines):
+            self.out.print(line, markup=False, highlight=False)
+        self.out.print(f"Undo CSV: {path}")
+
     def verify_org_audit(self, s: Settings, lifecycle: LifecycleStore) -> None:
         """Check one org's own chain (its rows only: what an auditor of that org can be given)."""
         org_id = self.org_of(s, None)
@@ -220,7 +239,7 @@ def _commands_0(app: typer.Typer, cli: _Cli) -> None:
 
 
 def _commands_1(app: typer.Typer, cli: _Cli) -> None:
-    """Register resume, approvals and restore requests."""
+    """Register resume and restore requests."""
 
     @app.command()
     def resume(org: OrgOption = None, as_: AsOption = None) -> None:
@@ -231,24 +250,6 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
         set_paused(lifecycle, SystemClock(), org_id, False, cli_actor(as_))
         cli.out.print(f"Resumed org {org_id}.")
         cli.after_change(s, lifecycle, org_id, f"Kill switch off, resumed by {cli_actor(as_)}.")
-
-    @app.command()
-    def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
-        """Apply exactly the actions a run held for approval (not by the person who requested the run)."""
-        s = cli.settings(org)
-
-        async def go() -> None:
-            pol = bootstrap.resolve_policy(policy, s)
-            async with open_bot(s, pol, org_id=org, acts=True) as bot:
-                try:
-                    report = await bot.require_engine().approve(run_id, cli_actor(as_), pol)
-                except (ValueError, PermissionError, LookupError) as exc:
-                    raise cli.fail(f"cannot approve run {run_id}: {exc}") from None
-                text = f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}."
-                await bot.tell_admins(text, thread=run_thread(run_id))
-            cli.out.print(run_table(report))
-
-        cli.run(go, api_base=s.atlassian_api_base)
 
     @app.command()
     def requests(org: OrgOption = None) -> None:
@@ -536,5 +537,54 @@ def _commands_7(app: typer.Typer, cli: _Cli) -> None:
                 if not await bot.chatops.post_to_admins(reply):
                     raise cli.fail("the digest reached no admin channel (none configured, or none answered)")
             cli.out.print("Posted to the admin channels.")
+
+
+def _commands_undo(app: typer.Typer, cli: _Cli) -> None:
+    """Register approve and undo (an undo is approved like a held run)."""
+
+    @app.command()
+    def approve(run_id: str, policy: PolicyOption = None, org: OrgOption = None, as_: AsOption = None) -> None:
+        """Apply exactly the actions a run held for approval (not by the person who requested the run)."""
+        s = cli.settings(org)
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            async with open_bot(s, pol, org_id=org, acts=True) as bot:
+                try:
+                    report = await bot.require_engine().approve(run_id, cli_actor(as_), pol)
+                except (ValueError, PermissionError, LookupError) as exc:
+                    raise cli.fail(f"cannot approve run {run_id}: {exc}") from None
+                text = f"Run {run_id} approved by {cli_actor(as_)}: {counts_text(report.counts)}."
+                await bot.tell_admins(text, thread=run_thread(run_id))
+                cli.out.print(run_table(report))
+                if is_undo(run_id):
+                    cli.undo_report(bot, pol, run_id)
+
+        cli.run(go, api_base=s.atlassian_api_base)
+
+    @app.command()
+    def undo(
+        run_id: Annotated[str, typer.Argument(help="The run whose removals to restore.")],
+        policy: PolicyOption = None,
+        org: OrgOption = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show what would be restored; change nothing.")
+        ] = False,
+        as_: AsOption = None,
+    ) -> None:
+        """Restore everything a run removed, once a second admin approves (jira-cleanup approve RUN_ID-undo)."""
+        s = cli.settings(org)
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            async with open_bot(s, pol, org_id=org) as bot:
+                try:
+                    report = await bot.require_engine().undo(run_id, cli_actor(as_), pol, dry_run=dry_run)
+                except (ValueError, LookupError) as exc:
+                    raise cli.fail(f"cannot undo run {run_id}: {exc}") from None
+            path = undo_csv_path(Path(pol.lifecycle.report_folder or "reports"), bot.org_id, report.run_id)
+            export_undo(report.lines, path)
+            cli.out.print(report.text(), markup=False, highlight=False)
+            cli.out.print(f"Undo CSV: {path}")
 
         cli.run(go, api_base=s.atlassian_api_base)

@@ -41,7 +41,7 @@ from adapters.store.checkpoint import CheckpointError, CheckpointFile, load_or_c
 from adapters.store.thread_store import SqlThreadStore
 from bot.chatops import Admins, ChatOps, Reply
 from bot.email_pages import EmailPages
-from bot.exports import export_run
+from bot.exports import export_run, export_undo, undo_csv_path
 from bot.file_links import FileLinks
 from bot.jsm_webhook import JsmWebhook
 from bot.lifecycle import worker_id
@@ -51,7 +51,8 @@ from bot.settings import Settings, SettingsError, beside_database
 from core.chatops import EngineFactory
 from core.chatops.threads import Threads
 from core.clock import SystemClock
-from core.engine import Directory, Engine
+from core.engine import Directory, Engine, is_undo, undo_lines
+from core.engine.undo import UNDO_SUFFIX
 from core.identity import IdentityError, People
 from core.notify import OrderedNotifier
 from core.policy import Mode, Policy
@@ -517,6 +518,10 @@ def chat_ops(
     stores = (db.scans, db.lifecycle, db.tokens, db.protections)
 
     def export(org: str, run_id: str) -> Path:
+        if is_undo(run_id):  # an undo's CSV says, per account, what was restored and why not
+            path = undo_csv_path(report_folder, org, run_id)
+            export_undo(undo_lines(db.lifecycle, run_id.removesuffix(UNDO_SUFFIX), clock.now()), path)
+            return path
         path = report_folder / f"jira-cleanup-run-{org}-{run_id[:12]}-outcome.csv"
         export_run(db.scans, db.lifecycle, run_id, path)
         return path

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 from core.audit import AuditEvent
+from core.engine import UndoLine
+from core.engine.undo import UNDO_SUFFIX
 from core.keep_review import KeepReview
 from core.ledger import LedgerEntry
 from core.lifecycle import Op
@@ -59,6 +61,24 @@ def export_run(scans: ScanStore, lifecycle: LifecycleStore, run_id: str, path: P
 
     with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
         return write_csv(stream, RUN_COLUMNS, rows())
+
+
+UNDO_COLUMNS = ("account_id", "undone_op", "outcome", "reason")
+
+
+def undo_csv_path(folder: Path, org_id: str, run_id: str) -> Path:
+    """Where the undo of ``run_id`` (or the undo run itself) is reported: beside the run's outcome CSV."""
+    return folder / f"jira-cleanup-run-{org_id}-{run_id.removesuffix(UNDO_SUFFIX)[:12]}-undo.csv"
+
+
+def export_undo(lines: list[UndoLine], path: Path) -> int:
+    """Write what an undo does or did per account (and why not), beside the run's CSVs; return the row count."""
+    rows = (
+        {"account_id": x.account_id, "undone_op": x.undone_op, "outcome": x.outcome, "reason": safe_cell(x.reason)}
+        for x in lines
+    )
+    with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:
+        return write_csv(stream, UNDO_COLUMNS, rows)
 
 
 def export_audit_before(lifecycle: LifecycleStore, path: Path, cutoff: datetime) -> AuditEvent | None:

@@ -33,6 +33,7 @@ from adapters.wording import (
     ACTIONED_TEXT,
     actioned_headline,
     actioned_what,
+    approval_title,
     day,
     last_active,
     money,
@@ -241,7 +242,7 @@ class EmailNotifier:
     async def request_approval(self, run: LifecycleRun, summary: str) -> None:
         """Email the admins that a run holds actions; they approve in chat or with the CLI."""
         await self._to_admins(
-            f"jira-cleanup: run {run.run_id[:12]} holds {run.held} actions for approval",
+            f"jira-cleanup: {approval_title(run)}",
             f"Run {run.run_id} holds {run.held} actions for approval ({summary}).\n\n"
             f"Approve in the admin channel, or with: jira-cleanup approve {run.run_id}\n"
             f"Deny with: jira-cleanup deny {run.run_id}\n\n-- jira-cleanup",

@@ -19,11 +19,13 @@ from typing import Any, Final
 from adapters.wording import (
     actioned_headline,
     actioned_text,
+    approval_title,
     clip,
     product_name,
     warning_text,
 )
 from core.chat import BUTTON_IDS, Button, Purpose
+from core.engine.undo import is_undo
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -141,9 +143,10 @@ def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, list[B
 
 def approval(run: LifecycleRun, summary: str, buttons: Iterable[Button]) -> tuple[str, list[Block]]:
     """A held run awaiting approval, with Approve / Deny (any admin but the requester)."""
-    text = escape(f"Run {run.run_id[:12]} holds {run.held} actions for approval")
+    text = escape(approval_title(run))
+    held = "restores" if is_undo(run.run_id) else "access-reducing actions"
     lines = [
-        f"*{run.held}* access-reducing actions are held: {escape(summary or 'over the safety caps')}.",
+        f"*{run.held}* {held} are held: {escape(summary or 'over the safety caps')}.",
         f"Requested by `{escape(run.requested_by)}` · mode {escape(run.mode)}"
         + (f" · expires {run.expires_at:%Y-%m-%d %H:%M} UTC" if run.expires_at is not None else ""),
         "Approving applies exactly the held actions; the requester cannot approve their own run.",

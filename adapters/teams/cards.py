@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from adapters.wording import actioned_headline, actioned_text, clip, product_name, warning_text
+from adapters.wording import actioned_headline, actioned_text, approval_title, clip, product_name, warning_text
 from core.chat import BUTTON_IDS, Button, Purpose
+from core.engine.undo import is_undo
 from core.ledger import LifecycleRun
 from core.lifecycle import Case
 from core.model import Account
@@ -185,9 +186,12 @@ def actioned(account: Account, case: Case, *, contact: str) -> tuple[str, Card]:
 
 def approval(run: LifecycleRun, summary: str, buttons: Iterable[Button]) -> tuple[str, Card]:
     """A held run awaiting approval, with Approve / Deny (any admin but the requester)."""
-    text = f"Run {run.run_id[:12]} holds {run.held} actions for approval"
+    text = approval_title(run)
     lines = [
-        ("Held actions", f"{run.held}: {summary or 'over the safety caps'}"),
+        (
+            "Held restores" if is_undo(run.run_id) else "Held actions",
+            f"{run.held}: {summary or 'over the safety caps'}",
+        ),
         ("Requested by", run.requested_by),
         ("Mode", run.mode),
     ]

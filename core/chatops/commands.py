@@ -124,6 +124,23 @@ class AdminCommands:
         return Reply(f"{target.value}: {result.reason}.", ok=result.accepted)
 
     @COMMANDS.command(
+        "undo",
+        usage="<run-id> [dry-run] — restore what a run removed, once another admin approves",
+        takes=Takes.REASON,
+    )
+    async def undo(self, actor: Actor, command: Command, respond: Respond) -> Reply:
+        words = command.reason.split()
+        if not words:
+            return Reply("Which run? `/jira-cleanup undo RUN_ID` (`/jira-cleanup status` lists them).", ok=False)
+        dry_run = any(w.lstrip("-").lower() == "dry-run" for w in words[1:])
+        async with self.ops.open_engine() as engine:
+            try:
+                report = await engine.undo(words[0], actor.audit_id, self.ops.policy(), dry_run=dry_run)
+            except (ValueError, LookupError) as exc:
+                return Reply(f"Cannot undo run {words[0]}: {exc}", ok=False)
+        return Reply(report.text(), public=not dry_run)
+
+    @COMMANDS.command(
         "protect", usage="<email|account-id|group:NAME> — never select this account or group", takes=Takes.TARGET
     )
     async def protect(self, actor: Actor, command: Command, respond: Respond) -> Reply:

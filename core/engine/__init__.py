@@ -23,6 +23,7 @@ from core.engine.context import CRASH_POINTS, Directory
 from core.engine.engine import Engine
 from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, Outcome, RestoreResult, RunReport
 from core.engine.requests import deny_run, set_paused, tell_denied
+from core.engine.undo import UndoLine, UndoReport, is_undo, undo_lines, undo_run_id
 
 __all__ = [
     "CRASH_POINTS",
@@ -33,7 +34,12 @@ __all__ = [
     "Outcome",
     "RestoreResult",
     "RunReport",
+    "UndoLine",
+    "UndoReport",
     "deny_run",
+    "is_undo",
     "set_paused",
     "tell_denied",
+    "undo_lines",
+    "undo_run_id",
 ]

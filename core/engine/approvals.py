@@ -14,6 +14,7 @@ from core.engine.executor import Executor, Progress
 from core.engine.judgement import ApprovalVerdict, Hold, approval_refusal, judge_approval, judge_caps, overdue
 from core.engine.outcomes import RunReport, is_transient
 from core.engine.requests import deny_run, tell_denied
+from core.engine.undo import UNDO_SUFFIX, is_undo, lines_text, undo_lines
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, planned_entry
 from core.lifecycle import Op
 from core.logcontext import bound
@@ -187,6 +188,9 @@ class Approvals:
         failures = [e.outcome or "no reason recorded" for e in stopped if e.state is EntryState.FAILED]
         skips = [e.outcome or "no reason recorded" for e in stopped if e.state is EntryState.SKIPPED]
         text = result_text(report.status.value, report.counts, failures, skips)
+        if is_undo(report.run_id):
+            lines = await ctx.db(undo_lines, ctx.store, report.run_id.removesuffix(UNDO_SUFFIX), ctx.clock.now())
+            text = "\n".join([text, *(x for x in lines_text(lines) if "cannot be undone" in x)])
         if report.note:
             text += f"\n{report.note}"
         await ctx.threads.say(report.org_id, run_thread(report.run_id), text, final=True)

@@ -12,6 +12,7 @@ from core.engine.executor import Executor
 from core.engine.outcomes import KeepResult, RestoreResult, RunReport
 from core.engine.requests import Requests, set_paused
 from core.engine.runs import Runs
+from core.engine.undo import Undo, UndoReport
 from core.policy import Policy
 from core.usecases import ScanResult
 
@@ -49,6 +50,15 @@ class Engine(Context):
     def runs(self) -> Runs:
         """The scheduled run."""
         return Runs(self, self.cases, self.approvals, self.executor)
+
+    @cached_property
+    def undos(self) -> Undo:
+        """Undoing a whole run."""
+        return Undo(self)
+
+    async def undo(self, run_id: str, requester: str, policy: Policy, *, dry_run: bool = False) -> UndoReport:
+        """Hold the restores that undo ``run_id`` for a second admin (see :meth:`Undo.request`)."""
+        return await self.undos.request(run_id, requester, policy, dry_run=dry_run)
 
     async def run(self, policy: Policy, *, requested_by: str, scan: ScanResult | None = None) -> RunReport:
         """Scan (unless ``scan`` is given), then carry the lifecycle one step forward."""

@@ -12,8 +12,9 @@ from datetime import datetime
 from enum import Enum
 from typing import assert_never
 
+from core.engine.outcomes import REMOVED_FROM_DIRECTORY
 from core.identity import People, same_person
-from core.ledger import LedgerEntry, LifecycleRun, RunStatus, action_hash
+from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash
 from core.lifecycle import Case, CaseState, Op
 from core.model import Account, AccountStatus, MembershipStatus, ProductKey
 from core.planner import SkipReason, Verdict, decide, is_protected
@@ -211,3 +212,40 @@ def state_after(op: Op) -> CaseState:
             return CaseState.ACTIONED
         case _:
             assert_never(op)
+
+
+def unrestorable(case: Case) -> str | None:
+    """Why the engine cannot undo what it did to ``case``, or None."""
+    if case.state is CaseState.DELETED:
+        if case.closed_reason == REMOVED_FROM_DIRECTORY:
+            return "the account was removed from the directory; invite the person again"
+        return (
+            "the account was deleted and Atlassian's 14-day grace period is over; "
+            "it cannot be restored (invite the person again)"
+        )
+    if case.state is CaseState.DELETION_SCHEDULED and case.effect is None:
+        return "the account was removed from the directory; invite the person again"
+    return None
+
+
+def undo_refusal(case: Case, restore: LedgerEntry | None, undo_id: str, now: datetime) -> str | None:
+    """Why the undo ``undo_id`` does not restore ``case`` (one its run acted on), or None.
+
+    ``restore`` is the case's one restore entry, if any: a restore of anyone else's (a keep, a
+    single restore) means the account was given back, or is being given back, without the undo.
+    """
+    if restore is not None and restore.run_id != undo_id:
+        if restore.state is EntryState.CONFIRMED:
+            return "restored since the run (a keep or a restore)"
+        if not restore.state.is_final:
+            return "a restore of this account is already queued (a keep or a restore)"
+    refusal = unrestorable(case)
+    if refusal is not None:
+        return refusal
+    if case.state is CaseState.DELETION_SCHEDULED and case.delete_due_at is not None and now >= case.delete_due_at:
+        return "the account was deleted and Atlassian's 14-day grace period is over; it cannot be restored"
+    if case.state is CaseState.KEPT:
+        return "kept or restored since the run"
+    if case.state not in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED):
+        return f"nothing to restore: the account's case is {case.state.value}"
+    return None

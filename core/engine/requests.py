@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from core.audit import AuditEntry
 from core.engine.context import Context
 from core.engine.executor import Executor
-from core.engine.outcomes import REMOVED_FROM_DIRECTORY, KeepResult, RestoreResult, RunReport
-from core.ledger import EntryState, RunStatus, planned_entry
+from core.engine.judgement import unrestorable
+from core.engine.outcomes import KeepResult, RestoreResult, RunReport
+from core.ledger import EntryState, LedgerEntry, RunStatus, planned_entry
 from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
 from core.logcontext import bound
 from core.policy import Policy
@@ -190,16 +191,14 @@ class Requests:
         refusals: list[str] = []
         acted_in: set[str] = set()  # the runs whose actions this restore undoes (their threads hear of it)
         for case in cases:
-            refusal = _unrestorable(case)
+            refusal = unrestorable(case)
             if refusal is not None:
                 refusals.append(refusal)
                 continue
 
             def body(tx: CaseTransaction) -> bool:
-                entry = planned_entry("restore", tx.case, Op.RESTORE, now)
-                if any(e.entry_id == entry.entry_id for e in tx.entries):
+                if not take_restore(tx, planned_entry("restore", tx.case, Op.RESTORE, now)):
                     return False
-                tx.save_entry(entry)
                 tx.audit(ctx.audit(org_id, "restore.requested", "ok", subject=account_id, actor=actor, reason=reason))
                 acted_in.update(e.run_id for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED)
                 return True
@@ -229,23 +228,26 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     queued = planned_entry(source, tx.case, Op.RESTORE, now)
     if in_flight and not done and not verdict.needs_restore:
         queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
-    if not any(e.entry_id == queued.entry_id for e in tx.entries):
+    held = next((e for e in tx.entries if e.entry_id == queued.entry_id), None)
+    if held is None:
         tx.save_entry(queued)
+    elif held.state is EntryState.HELD:
+        # An undo awaiting approval holds this restore: the owner's keep needs no approval.
+        tx.save_entry(replace(held, state=queued.state, outcome="kept by the user", updated_at=now))
     return True
 
 
-def _unrestorable(case: Case) -> str | None:
-    """Why the engine cannot undo what it did to ``case``, or None."""
-    if case.state is CaseState.DELETED:
-        if case.closed_reason == REMOVED_FROM_DIRECTORY:
-            return "the account was removed from the directory; invite the person again"
-        return (
-            "the account was deleted and Atlassian's 14-day grace period is over; "
-            "it cannot be restored (invite the person again)"
-        )
-    if case.state is CaseState.DELETION_SCHEDULED and case.effect is None:
-        return "the account was removed from the directory; invite the person again"
-    return None
+def take_restore(tx: CaseTransaction, entry: LedgerEntry) -> bool:
+    """Store ``entry`` as the case's one restore, unless one is queued or done; True when stored.
+
+    A restore that ended without giving the access back (skipped: a denied or expired undo, an
+    action that never happened; failed) is replaced, so the account can still be restored later.
+    """
+    old = next((e for e in tx.entries if e.entry_id == entry.entry_id), None)
+    if old is not None and old.state not in (EntryState.SKIPPED, EntryState.FAILED):
+        return False
+    tx.save_entry(entry)
+    return True
 
 
 def set_paused(store: LifecycleStore, clock: Clock, org_id: str, paused: bool, actor: str, reason: str = "") -> None:

@@ -15,7 +15,9 @@ SAMPLE = ROOT / "bot" / "sample_policy.yml"
 
 
 def clean_env(**extra):
+    """The environment of a CLI process: this checkout's code first (whatever the process's folder)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLASSIAN_", "DATABASE_URL", "JIRA_CLEANUP"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     env.update({"COLUMNS": "200", "NO_COLOR": "1", **extra})
     return env
 

@@ -568,3 +568,27 @@ async def test_dm_restore_for_someone_else_goes_to_admins_and_tells_the_owner(ma
     assert "asked for someone else's access" in json.dumps(request["blocks"])
     [heard] = world.fake.messages(owner_dm)[before:]
     assert "asked the jira-cleanup admins to give you back" in heard["text"]
+
+
+async def test_undo_asked_in_chat_cannot_be_approved_by_its_requester(make_world) -> None:
+    """/jira-cleanup undo holds the restores for approval; the requester's click and thread reply are refused."""
+    world = await make_world([stale("a1"), stale("a2")], policy())
+    await world.run(by=ADMIN.audit_id)
+    acted = await world.run(days=14, by=ADMIN.audit_id)
+    assert len(world.directory.writes) == 2
+
+    _, name = await world.command(f"undo {acted.run_id}")
+    assert "awaiting a second admin's approval" in world.fake.response_posts(name)[0]["text"]
+    [approval] = [m for m in world.admin_messages() if m["text"].startswith(f"Undo {acted.run_id}-undo")]
+    _, by_requester = await world.click("U0ADMIN", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert "not for you" in world.fake.response_posts(by_requester)[0]["text"]
+    await world.thread_event("U0ADMIN", approval["ts"], "approve", "Ev1")
+    assert len(world.directory.writes) == 2  # nothing restored yet
+
+    await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert [op.split(":")[0] for op, _a in world.directory.writes[2:]] == ["add_to_group", "add_to_group"]
+    replies = [m["text"] for m in world.admin_messages() if m.get("thread_ts") == approval["ts"]]
+    assert "Not approved: the requester of a run cannot approve it" in replies
+    assert any(r.startswith("Result (completed): 2") for r in replies)
+    [csv_file] = world.fake.files()
+    assert b"a1,remove_product_access,restored," in csv_file["content"]
