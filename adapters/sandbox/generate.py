@@ -257,7 +257,15 @@ STALE_TOKEN_SHARE = 0.02
 def _api_tokens(rng: Random, org: SandboxOrg, now: datetime, users: int) -> None:
     """Give some people API tokens, from their own random stream (the rest of the org is unchanged)."""
     people = sorted((u for u in org.users.values() if u.account_type == "atlassian"), key=lambda u: u.account_id)
-    dormant = [u for u in people if all(t is None or now - t > timedelta(days=120) for t in u.last_active.values())]
+    dormant = [
+        u
+        for u in people
+        if u.last_active
+        and not u.platform_roles
+        and not u.synced
+        and u.status == "active"
+        and all(t is None or now - t > timedelta(days=200) for t in u.last_active.values())
+    ]
     api_only = rng.sample(dormant, min(len(dormant), _count(API_ONLY_SHARE, users)))
     for u in api_only:
         created = now - timedelta(days=rng.randint(200, 900))
