@@ -81,6 +81,14 @@ def scan_report(result: ScanResult, policy: Policy, csv_path: str | None) -> Gro
         ),
         Text(f"Run {result.run_id}  plan hash {result.plan_hash[:16]}…"),
     ]
+    if result.summary.api_review or result.summary.api_unknown:
+        lines.insert(
+            3,
+            Text(
+                f"Review: {result.summary.api_review:,} used through the API, {result.summary.api_unknown:,} with "
+                f"unreadable API tokens ({result.api_reads:,} token reads); none of them is warned."
+            ),
+        )
     if csv_path is not None:
         lines.append(Text(f"Preview CSV: {csv_path}", style="bold"))
     return Group(*lines)
@@ -118,6 +126,8 @@ _COUNT_LABELS = {
     "restored": "Restored",
     "deleted": "Deletion grace ended",
     "retried": "Retried after a transient failure",
+    "api_review": "Review: used through the API (not warned)",
+    "api_unknown": "API tokens unreadable (not warned this run)",
 }
 
 

@@ -183,3 +183,32 @@ class Org:
     directory_id: DirectoryId
     name: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUse:
+    """What an account's API tokens say about its use (Atlassian counts only page views as activity).
+
+    ``known`` is false when the tokens could not be read (``reason`` says why): unknown never
+    means "unused". ``label`` and ``last_access`` describe the most recently used token;
+    ``last_access`` is ``None`` when no token was ever used.
+    """
+
+    known: bool
+    label: str = ""
+    last_access: datetime | None = None
+    reason: str = ""
+
+    @classmethod
+    def unknown(cls, reason: str) -> ApiUse:
+        """Tokens that could not be read, with why."""
+        return cls(known=False, reason=reason)
+
+    @classmethod
+    def latest(cls, tokens: list[tuple[str, datetime | None]]) -> ApiUse:
+        """The evidence of ``tokens`` given as (label, last access) pairs: the latest use wins."""
+        used = [(at, label) for label, at in tokens if at is not None]
+        if not used:
+            return cls(known=True)
+        at, label = max(used)
+        return cls(known=True, label=label, last_access=at)

@@ -22,7 +22,7 @@ from hashlib import sha256
 from operator import itemgetter
 from typing import NamedTuple
 
-from core.model import Account, AccountType, ProductKey
+from core.model import Account, AccountType, ApiUse, ProductKey
 from core.policy import ANY_PRODUCT, Action, Policy, Rule
 
 
@@ -53,6 +53,8 @@ class SkipReason(StrEnum):
     TOO_NEW = "too_new"
     LAST_ACTIVE_UNKNOWN = "last_active_unknown"
     ACTIVE = "active"
+    USED_THROUGH_API = "used_through_api"
+    API_USE_UNKNOWN = "api_use_unknown"
 
 
 _SKIP_DETAIL = {
@@ -66,6 +68,8 @@ _SKIP_DETAIL = {
     SkipReason.TOO_NEW: "added to the org recently (grace period)",
     SkipReason.LAST_ACTIVE_UNKNOWN: "last-active date unknown: failing closed",
     SkipReason.ACTIVE: "active recently",
+    SkipReason.USED_THROUGH_API: "review: used through the API",
+    SkipReason.API_USE_UNKNOWN: "API tokens could not be read: not warned this run (failing closed)",
 }
 
 
@@ -147,6 +151,7 @@ class ProductSummary:
     protected: int = 0
     manage_in_idp: int = 0
     unknown: int = 0
+    api_review: int = 0
     monthly_savings: Decimal = Decimal(0)
 
 
@@ -157,6 +162,8 @@ class PlanSummary:
     accounts: int = 0
     billable_accounts: int = 0
     unknown_activity: int = 0
+    api_review: int = 0
+    api_unknown: int = 0
     products: dict[str, ProductSummary] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
     currency: str = "USD"
@@ -205,6 +212,7 @@ class _Cut:
         "prefix",
         "product",
         "rule",
+        "threshold",
         "to_deadline",
         "to_delete",
         "warn_before",
@@ -212,7 +220,7 @@ class _Cut:
     )
 
     def __init__(self, rule: Rule, now: datetime, lag: timedelta) -> None:
-        threshold = timedelta(days=rule.inactive_days)
+        threshold = self.threshold = timedelta(days=rule.inactive_days)
         self.rule = rule
         self.name, self.product, self.action = rule.name, rule.product, rule.action
         self.key = None if rule.is_any_product else ProductKey(rule.product)
@@ -347,6 +355,34 @@ class _Judge:
                 lines.append(f"{account_id}|{cut.prefix}{code}|{stamps[0]}|{source or ''}|{stamps[1]}")
         return tuple(decisions)
 
+    def review_api(self, decisions: tuple[Decision, ...], api: ApiUse) -> tuple[Decision, ...]:
+        """``decisions`` with every warn/act/delete moved aside when ``api`` shows recent use.
+
+        A token used within the rule's threshold sends the decision to the review lane
+        (``skip:used_through_api``, with the token's label and last use in the detail); tokens
+        that could not be read fail closed (``skip:api_use_unknown``). Old or unused tokens
+        change nothing.
+        """
+        out = []
+        for d in decisions:
+            cut = next((c for c in self.cuts if c.name == d.rule), None)
+            if d.verdict is _SKIP or cut is None:
+                out.append(d)
+                continue
+            if not api.known:
+                skip, evidence = SkipReason.API_USE_UNKNOWN, api.reason
+            elif api.last_access is not None and api.last_access > self.now - cut.threshold:
+                skip, evidence = (
+                    SkipReason.USED_THROUGH_API,
+                    f"token {api.label!r} last used {api.last_access:%Y-%m-%d}",
+                )
+            else:
+                out.append(d)
+                continue
+            detail = f"{_SKIP_DETAIL[skip]} ({evidence}); {d.detail.split('; ')[0]}"
+            out.append(d._replace(verdict=_SKIP, skip_reason=skip, deadline=None, detail=detail))
+        return tuple(out)
+
     def _unknown(self, account: Account) -> tuple[Decision, ...]:
         """Activity unknown: a fail-closed skip under every rule."""
         skip = _skip_reason(account, self.policy, self.new_after) or _UNKNOWN
@@ -405,10 +441,26 @@ class PlanBuilder:
         self._digests: list[bytes] = []
         self._shapes: dict[_Shape, int] = {}
 
-    def add(self, account: Account) -> tuple[Decision, ...]:
-        """Judge ``account``, fold it into the summary and hash, and return its decisions."""
+    def judge(self, account: Account) -> tuple[Decision, ...]:
+        """The decisions for ``account`` without folding them in (to see whether it is a candidate)."""
+        return self._judge.decide(account)
+
+    def add(
+        self, account: Account, api: ApiUse | None = None, judged: tuple[Decision, ...] | None = None
+    ) -> tuple[Decision, ...]:
+        """Judge ``account``, fold it into the summary and hash, and return its decisions.
+
+        ``api`` is the evidence of its API tokens (read only for candidates, see
+        :meth:`_Judge.review_api`); ``judged`` reuses decisions from :meth:`judge`.
+        """
         lines: list[str] = []
-        decisions = self._judge.decide(account, lines)
+        if judged is None and api is None:
+            decisions = self._judge.decide(account, lines)
+        else:
+            decisions = judged if judged is not None else self._judge.decide(account)
+            if api is not None:
+                decisions = self._judge.review_api(decisions, api)
+            lines = [d.canonical() for d in decisions]
         if lines:
             # One digest per account over its decisions' canonical lines (in the policy's rule order).
             self._digests.append(sha256("\n".join(lines).encode()).digest())
@@ -447,6 +499,11 @@ def _fold(summary: PlanSummary, shape: _Shape, count: int) -> None:
     for _product, verdict, skip, _over in marks:
         code = decision_code(verdict, skip)
         summary.decisions[code] = summary.decisions.get(code, 0) + count
+    reasons = {m[2] for m in marks}
+    if SkipReason.USED_THROUGH_API in reasons:
+        summary.api_review += count
+    if SkipReason.API_USE_UNKNOWN in reasons:
+        summary.api_unknown += count
     across = [m for m in marks if m[0] == ANY_PRODUCT]
     for key in keys:
         row = summary.product(key)
@@ -473,7 +530,9 @@ def _fold_row(row: ProductSummary, relevant: list[tuple[str, Verdict, SkipReason
             row.protected += count
         elif SkipReason.SCIM_SYNCED in reasons and over:
             row.manage_in_idp += count
-        elif SkipReason.LAST_ACTIVE_UNKNOWN in reasons:
+        elif SkipReason.USED_THROUGH_API in reasons:
+            row.api_review += count
+        elif reasons & {SkipReason.LAST_ACTIVE_UNKNOWN, SkipReason.API_USE_UNKNOWN}:
             row.unknown += count
 
 

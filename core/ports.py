@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.audit import Anchor, AuditEntry, AuditEvent
 from core.chat import ActionToken, Actor, Purpose, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case
-from core.model import Account, AccountId, GroupId, Org
+from core.model import Account, AccountId, ApiUse, GroupId, Org
 from core.planner import Decision, PlanSummary
 from core.policy import Rule
 from core.restore_model import RequestState, RestoreRequest
@@ -53,6 +53,15 @@ class DirectoryReader(Protocol):
 
     async def count_accounts(self) -> int | None:
         """How many accounts ``iter_accounts`` will yield, or ``None`` when unknown (progress only)."""
+        ...
+
+
+@runtime_checkable
+class ApiTokenReader(Protocol):
+    """Reads the API tokens of one account (a directory that offers this is asked for candidates only)."""
+
+    async def api_use(self, account_id: AccountId) -> ApiUse:
+        """The account's API-token evidence; ``ApiUse.unknown`` when the tokens could not be read."""
         ...
 
 

@@ -35,7 +35,16 @@ PREVIEW_COLUMNS: tuple[str, ...] = (
 #: What spreadsheets may read as the start of a formula: = + - @, their full-width forms (some
 #: spreadsheets fold them), and leading whitespace (some trim it before looking).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-_COUNT_FIELDS = ("billable_seats", "inactive", "to_warn", "to_act", "protected", "manage_in_idp", "unknown")
+_COUNT_FIELDS = (
+    "billable_seats",
+    "inactive",
+    "to_warn",
+    "to_act",
+    "protected",
+    "manage_in_idp",
+    "unknown",
+    "api_review",
+)
 
 
 def safe_cell(value: str) -> str:
@@ -89,6 +98,8 @@ def summary_to_mapping(summary: PlanSummary) -> dict[str, Any]:
         "accounts": summary.accounts,
         "billable_accounts": summary.billable_accounts,
         "unknown_activity": summary.unknown_activity,
+        "api_review": summary.api_review,
+        "api_unknown": summary.api_unknown,
         "currency": summary.currency,
         "decisions": dict(sorted(summary.decisions.items())),
         "products": {
@@ -104,6 +115,8 @@ def summary_from_mapping(data: Mapping[str, Any]) -> PlanSummary:
         accounts=int(data.get("accounts", 0)),
         billable_accounts=int(data.get("billable_accounts", 0)),
         unknown_activity=int(data.get("unknown_activity", 0)),
+        api_review=int(data.get("api_review", 0)),
+        api_unknown=int(data.get("api_unknown", 0)),
         currency=str(data.get("currency", "USD")),
         decisions={str(k): int(v) for k, v in dict(data.get("decisions", {})).items()},
     )

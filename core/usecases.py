@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.model import Account, Org
-from core.planner import Decision, PlanBuilder, PlanSummary
+from core.model import Account, ApiUse, Org
+from core.planner import Decision, PlanBuilder, PlanSummary, Verdict
 from core.policy import Policy
-from core.ports import Clock, DirectoryReader, ProtectionStore, ScanStore
+from core.ports import ApiTokenReader, Clock, DirectoryReader, ProtectionStore, ScanStore
 from core.protection import effective_policy
 
 DecisionsCallback = Callable[[Org, Account, tuple[Decision, ...]], None]
@@ -34,6 +34,7 @@ class ScanResult:
     summary: PlanSummary
     started_at: datetime
     finished_at: datetime
+    api_reads: int = 0
 
 
 async def scan_and_plan(
@@ -50,6 +51,11 @@ async def scan_and_plan(
 
     With ``protections``, the plan uses the effective policy: ``policy`` plus the protections
     stored for the org (added from chat or the CLI).
+
+    When ``directory`` can read API tokens (:class:`ApiTokenReader`), the tokens of each account
+    the plan would warn, act on or delete are read before its decisions are final: recent API
+    use sends it to the review lane, tokens that could not be read fail closed (not warned this
+    run, counted in ``summary.api_unknown``). ``ScanResult.api_reads`` counts those requests.
 
     Memory stays bounded by one page: accounts are planned and stored as they arrive.
     ``on_decisions`` sees each account with its decisions (the CLI writes the CSV there);
@@ -88,6 +94,7 @@ async def scan_and_plan(
         summary=builder.summary,
         started_at=started,
         finished_at=finished,
+        api_reads=tally.api_reads,
     )
 
 
@@ -97,6 +104,7 @@ class _Tally:
 
     accounts: int = 0
     decisions: int = 0
+    api_reads: int = 0
 
 
 def _record_failure(store: ScanStore, run_id: str, at: datetime, tally: _Tally, exc: BaseException) -> None:
@@ -116,10 +124,11 @@ async def _plan_pages(
     on_progress: ProgressCallback | None,
 ) -> None:
     """Plan and store the accounts page by page, counting them in ``tally``."""
+    tokens = directory if isinstance(directory, ApiTokenReader) else None
     async for page in directory.iter_accounts():
         page_decisions: list[Decision] = []
         for account in page:
-            decisions = builder.add(account)
+            decisions = await _decide(builder, account, tokens, tally) if tokens else builder.add(account)
             page_decisions.extend(decisions)
             if on_decisions is not None:
                 on_decisions(org, account, decisions)
@@ -129,3 +138,18 @@ async def _plan_pages(
         tally.decisions += len(page_decisions)
         if on_progress is not None:
             on_progress(tally.accounts)
+
+
+async def _decide(
+    builder: PlanBuilder, account: Account, tokens: ApiTokenReader, tally: _Tally
+) -> tuple[Decision, ...]:
+    """Plan ``account``, reading its API tokens first when the plan would warn or act on it."""
+    judged = builder.judge(account)
+    if all(d.verdict is Verdict.SKIP for d in judged):
+        return builder.add(account, judged=judged)
+    tally.api_reads += 1
+    try:
+        api = await tokens.api_use(account.account_id)
+    except Exception as exc:  # fail closed: an unread token list never means "unused"
+        api = ApiUse.unknown(f"{type(exc).__name__}: {exc}")
+    return builder.add(account, api=api, judged=judged)

@@ -26,7 +26,7 @@ from adapters.store import open_stores
 from core.audit import AuditEntry
 from core.ledger import EntryState, LedgerEntry, entry_id_for
 from core.lifecycle import Case, CaseState, Op
-from core.planner import Verdict, decide
+from core.planner import PlanBuilder, Verdict
 from core.policy import Action, Policy, parse_policy
 from tests.policies import uncapped
 
@@ -165,15 +165,20 @@ def eligible_accounts(sandbox: Sandbox, policy: Policy, n: int | None) -> list[s
 
     A suspend can only succeed, and pass the engine's final check, on a billable (atlassian,
     active, member) account that is not an admin, not SCIM-synced and past the threshold:
-    exactly the accounts :func:`core.planner.decide` gives ``ACT``.
+    exactly the accounts :func:`core.planner.decide` gives ``ACT``, less those whose API tokens send
+    them to review (or could not be read), as a scan does.
     """
 
     async def read() -> list[str]:
-        now = datetime.now(UTC)
+        builder = PlanBuilder(policy, datetime.now(UTC))
         found: list[str] = []
         async with open_directory(directory_config(sandbox.base_url, sandbox.org_id)) as directory:
             async for page in directory.iter_accounts():
-                found += [a.account_id for a in page if any(d.verdict is Verdict.ACT for d in decide(a, policy, now))]
+                for a in page:
+                    if not any(d.verdict is Verdict.ACT for d in builder.judge(a)):
+                        continue
+                    if any(d.verdict is Verdict.ACT for d in builder.add(a, api=await directory.api_use(a.account_id))):
+                        found.append(a.account_id)
         return sorted(found)
 
     found = asyncio.run(read())

@@ -29,6 +29,7 @@ from adapters.atlassian.config import AtlassianConfig
 from adapters.atlassian.limiter import Now, OrgRateLimiter, Sleep, limiter_for, utc_now
 from adapters.atlassian.mapping import (
     account_from_json,
+    api_use_from_tokens,
     has_product_access,
     next_cursor,
     with_fallback_activity,
@@ -37,7 +38,7 @@ from adapters.atlassian.scope import ALL_DIRECTORIES
 from adapters.atlassian.transport import USER_AGENT, RequestStats, json_object, segment
 from adapters.atlassian.writes import DirectoryWrites
 from core.errors import AuthenticationFailed, DirectoryError
-from core.model import Account, AccountId
+from core.model import Account, AccountId, ApiUse
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,20 @@ class AtlassianDirectory(DirectoryWrites):
         if not has_product_access(user):
             account = await self._with_fallback(account)
         return account
+
+    async def api_use(self, account_id: AccountId) -> ApiUse:
+        """``GET /users/{accountId}/manage/api-tokens``: when the account's latest token was used.
+
+        Fails closed: 403, 404 or any error left after the retries gives ``ApiUse.unknown`` with
+        the reason (never "unused"); the planner then leaves the account alone this run.
+        """
+        path = f"/users/{self._account(account_id)}/manage/api-tokens"
+        try:
+            response = await self._http.request("GET", path, mutating=False, account_id=account_id)
+            return api_use_from_tokens(response.json())
+        except (DirectoryError, ValueError) as exc:
+            status = getattr(exc, "status", None)
+            return ApiUse.unknown(f"api-tokens: HTTP {status}" if status else f"api-tokens: {exc}")
 
     async def manageability(self, account_id: AccountId, privileges: Iterable[str]) -> Mapping[str, str | None]:
         """``GET /users/{accountId}/manage?privileges=...``: each privilege -> ``None`` or the reason key.

@@ -19,6 +19,7 @@ from core.model import (
     AccountId,
     AccountStatus,
     AccountType,
+    ApiUse,
     Claim,
     DirectoryId,
     Group,
@@ -200,3 +201,12 @@ def next_cursor(page: JsonObject) -> str | None:
         if isinstance(cursor, str) and cursor:
             return cursor
     return None
+
+
+def api_use_from_tokens(value: object) -> ApiUse:
+    """``GET /users/{id}/manage/api-tokens`` -> the latest token use (a body that is not a list: unknown)."""
+    if not isinstance(value, list):
+        return ApiUse.unknown("api-tokens: expected a JSON list")
+    return ApiUse.latest(
+        [(str(t.get("label") or t.get("id") or "?"), parse_timestamp(t.get("lastAccess"))) for t in _objects(value)]
+    )

@@ -18,6 +18,7 @@ from .org import (
     ORG_ADMIN_ROLE,
     SITE_ADMIN_ROLE,
     USER_ACCESS_ADMIN_ROLE,
+    ApiToken,
     Group,
     Product,
     SandboxOrg,
@@ -242,8 +243,42 @@ def generate_org(
     dated.sort(key=lambda u: u.account_id)
     for u in rng.sample(dated, min(len(dated), _count(undated_fraction, users))):
         u.undated = True
+    _api_tokens(Random(f"api-tokens-{seed}"), org, now, users)
     org.user_ids = sorted(org.users)
     return org
+
+
+#: Shares of the people given API tokens: service-style accounts whose only activity is a
+#: token used in the last week, and accounts with tokens unused for a year or never used.
+API_ONLY_SHARE = 0.01
+STALE_TOKEN_SHARE = 0.02
+
+
+def _api_tokens(rng: Random, org: SandboxOrg, now: datetime, users: int) -> None:
+    """Give some people API tokens, from their own random stream (the rest of the org is unchanged)."""
+    people = sorted((u for u in org.users.values() if u.account_type == "atlassian"), key=lambda u: u.account_id)
+    dormant = [
+        u
+        for u in people
+        if u.last_active
+        and not u.platform_roles
+        and not u.synced
+        and u.status == "active"
+        and all(t is None or now - t > timedelta(days=200) for t in u.last_active.values())
+    ]
+    api_only = rng.sample(dormant, min(len(dormant), _count(API_ONLY_SHARE, users)))
+    for u in api_only:
+        created = now - timedelta(days=rng.randint(200, 900))
+        used = now - timedelta(days=rng.randint(0, 6), seconds=rng.randint(0, 86_399))
+        u.api_tokens = (ApiToken(_uuid(rng), rng.choice(_SERVICE_LABELS), created, used),)
+    rest = [u for u in people if not u.api_tokens]
+    for u in rng.sample(rest, min(len(rest), _count(STALE_TOKEN_SHARE, users))):
+        created = now - timedelta(days=rng.randint(400, 1200))
+        stale = None if rng.random() < 0.5 else created + timedelta(days=rng.randint(1, 30))
+        u.api_tokens = (ApiToken(_uuid(rng), rng.choice(_SERVICE_LABELS), created, stale),)
+
+
+_SERVICE_LABELS = ("ci-deploy", "backup-export", "reporting-sync", "jira-cli", "release-bot")
 
 
 def _empty_org(rng: Random) -> SandboxOrg:

@@ -14,6 +14,7 @@ Eligibility (checked after the 404 for unknown accounts):
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -190,10 +191,31 @@ async def cancel_delete(request: web.Request) -> web.Response:
     return json_response({"message": f"Deletion of account {user.account_id} was cancelled"})
 
 
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def get_api_tokens(request: web.Request) -> web.Response:
+    """``GET /users/{accountId}/manage/api-tokens``: ``[{id, label, createdAt, lastAccess?}]``.
+
+    Needs ``apiToken.read``: a user the org does not manage gets 403 like the other manage calls.
+    """
+    user = _account(request)
+    _require(user, "apiToken.read")
+    tokens: list[JsonDict] = []
+    for t in user.api_tokens:
+        row: JsonDict = {"id": t.id, "label": t.label, "createdAt": _stamp(t.created_at)}
+        if t.last_access is not None:
+            row["lastAccess"] = _stamp(t.last_access)
+        tokens.append(row)
+    return json_response(tokens)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the user-management routes on ``app``."""
     base = "/users/{accountId}/manage"
     app.router.add_get(base, get_manage)
+    app.router.add_get(base + "/api-tokens", get_api_tokens)
     app.router.add_post(base + "/lifecycle/disable", disable)
     app.router.add_post(base + "/lifecycle/enable", enable)
     app.router.add_post(base + "/lifecycle/delete", delete)

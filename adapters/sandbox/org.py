@@ -63,6 +63,16 @@ class Group:
     admin_role: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """One API token of a user, as ``GET /users/{id}/manage/api-tokens`` lists it."""
+
+    id: str
+    label: str
+    created_at: datetime
+    last_access: datetime | None = None
+
+
 @dataclass(slots=True)
 class User:
     """One account in the org.
@@ -92,6 +102,7 @@ class User:
     group_ids: tuple[str, ...] = ()
     last_active: dict[str, datetime | None] = field(default_factory=dict)
     undated: bool = False
+    api_tokens: tuple[ApiToken, ...] = ()
 
     @property
     def status(self) -> str:

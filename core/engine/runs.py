@@ -38,6 +38,10 @@ class Runs:
         policy = await ctx.effective(policy, org_id)
         now = ctx.clock.now()
         report = RunReport(scan.run_id, org_id, policy.mode.value, RunStatus.RUNNING, scan=scan)
+        # The review lane: never warned or actioned, shown in every run's counts.
+        for key, count in (("api_review", scan.summary.api_review), ("api_unknown", scan.summary.api_unknown)):
+            if count:
+                report.bump(key, count)
         run = LifecycleRun(
             run_id=scan.run_id,
             org_id=org_id,

@@ -379,3 +379,46 @@ async def test_the_servers_rate_is_used_to_at_least_nine_tenths_without_a_429(
     assert [r for r in sandbox.request_log if r.status == 429] == []
     assert len(sandbox.request_log) == 200
     assert 200 / minutes >= 0.9 * 30
+
+
+async def test_api_tokens_map_to_the_latest_use(sandbox: SandboxServer, connect: Connect) -> None:
+    """The sandbox serves the real path and shape; the client keeps the most recent token use."""
+    directory = connect()
+    api_only = pick(sandbox, lambda u: regular(u) and any(t.last_access for t in u.api_tokens))
+    use = await directory.api_use(AccountId(api_only.account_id))
+    token = max((t for t in api_only.api_tokens if t.last_access), key=lambda t: t.last_access or NOW)
+    assert use.known
+    assert use.label == token.label
+    assert use.last_access == token.last_access
+    none = pick(sandbox, lambda u: regular(u) and not u.api_tokens)
+    assert (await directory.api_use(AccountId(none.account_id))).last_access is None
+    assert (await directory.api_use(AccountId(none.account_id))).known
+
+
+async def test_unreadable_api_tokens_are_unknown_never_unused(sandbox: SandboxServer, connect: Connect) -> None:
+    """404, 403 and errors left after the retries fail closed with the reason."""
+    directory = connect()
+    missing = await directory.api_use(AccountId("no-such-account"))
+    assert not missing.known
+    assert "404" in missing.reason
+    unmanaged = pick(sandbox, lambda u: u.account_type == "atlassian" and not u.managed)
+    refused = await directory.api_use(AccountId(unmanaged.account_id))
+    assert not refused.known
+    assert "403" in refused.reason
+    sandbox.config.faults.add(Fault("500", path="/api-tokens"))
+    broken = await directory.api_use(AccountId(pick(sandbox, regular).account_id))
+    assert not broken.known
+    assert broken.last_access is None
+
+
+def test_generated_orgs_have_api_only_and_stale_token_accounts() -> None:
+    org = generate_org(USERS, seed=11, now=NOW)
+    recent = [
+        u
+        for u in org.users.values()
+        if any(t.last_access and NOW - t.last_access < timedelta(days=7) for t in u.api_tokens)
+    ]
+    stale = [u for u in org.users.values() if u.api_tokens and u not in recent]
+    assert recent
+    assert stale
+    assert all(all(t is None or NOW - t > timedelta(days=120) for t in u.last_active.values()) for u in recent)

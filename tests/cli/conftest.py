@@ -17,8 +17,10 @@ SAMPLE = ROOT / "bot" / "sample_policy.yml"
 def clean_env(**extra):
     """The environment of a CLI process: this checkout's code first (whatever the process's folder)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLASSIAN_", "DATABASE_URL", "JIRA_CLEANUP"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
-    env.update({"COLUMNS": "200", "NO_COLOR": "1", **extra})
+    # The processes import this checkout's code whatever their working directory (a relative
+    # PYTHONPATH would point into the test's temporary folder and fall back to the installed copy).
+    path = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isabs(p))]
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(path), **extra})
     return env
 
 
