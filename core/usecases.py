@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.model import Account, ApiUse, Org
+from core.model import Account, ApiUse, Claim, Org
 from core.planner import Decision, PlanBuilder, PlanSummary, Verdict
 from core.policy import Policy
 from core.ports import ApiTokenReader, Clock, DirectoryReader, ProtectionStore, ScanStore
@@ -128,7 +128,7 @@ async def _plan_pages(
     async for page in directory.iter_accounts():
         page_decisions: list[Decision] = []
         for account in page:
-            decisions = await _decide(builder, account, tokens, tally) if tokens else builder.add(account)
+            decisions = await plan_account(builder, account, tokens, tally) if tokens else builder.add(account)
             page_decisions.extend(decisions)
             if on_decisions is not None:
                 on_decisions(org, account, decisions)
@@ -140,14 +140,20 @@ async def _plan_pages(
             on_progress(tally.accounts)
 
 
-async def _decide(
-    builder: PlanBuilder, account: Account, tokens: ApiTokenReader, tally: _Tally
+async def plan_account(
+    builder: PlanBuilder, account: Account, tokens: ApiTokenReader, tally: _Tally | None = None
 ) -> tuple[Decision, ...]:
-    """Plan ``account``, reading its API tokens first when the plan would warn or act on it."""
+    """Plan ``account``, reading its API tokens first when the plan would warn or act on it.
+
+    Only accounts the org manages have readable tokens: Atlassian refuses (403) the token list of
+    an unmanaged account to every org, so for those there is no API evidence to wait for and they
+    are planned on page views alone (the README says so), rather than never being acted on.
+    """
     judged = builder.judge(account)
-    if all(d.verdict is Verdict.SKIP for d in judged):
+    if all(d.verdict is Verdict.SKIP for d in judged) or account.claim is not Claim.MANAGED:
         return builder.add(account, judged=judged)
-    tally.api_reads += 1
+    if tally is not None:
+        tally.api_reads += 1
     try:
         api = await tokens.api_use(account.account_id)
     except Exception as exc:  # fail closed: an unread token list never means "unused"

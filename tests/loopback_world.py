@@ -28,6 +28,7 @@ from core.ledger import EntryState, LedgerEntry, entry_id_for
 from core.lifecycle import Case, CaseState, Op
 from core.planner import PlanBuilder, Verdict
 from core.policy import Action, Policy, parse_policy
+from core.usecases import plan_account
 from tests.policies import uncapped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,10 +175,8 @@ def eligible_accounts(sandbox: Sandbox, policy: Policy, n: int | None) -> list[s
         found: list[str] = []
         async with open_directory(directory_config(sandbox.base_url, sandbox.org_id)) as directory:
             async for page in directory.iter_accounts():
-                for a in page:
-                    if not any(d.verdict is Verdict.ACT for d in builder.judge(a)):
-                        continue
-                    if any(d.verdict is Verdict.ACT for d in builder.add(a, api=await directory.api_use(a.account_id))):
+                for a in page:  # as a scan plans it (API tokens read for managed candidates)
+                    if any(d.verdict is Verdict.ACT for d in await plan_account(builder, a, directory)):
                         found.append(a.account_id)
         return sorted(found)
 

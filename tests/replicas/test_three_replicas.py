@@ -32,7 +32,7 @@ from tests.store.pg import postgres_schema_url
 
 pytestmark = pytest.mark.postgres
 
-USERS = 1100
+USERS = 1000
 ACCOUNTS = 600
 SEED = 11
 #: Kill the leader once this many entries are CONFIRMED (well before the end).

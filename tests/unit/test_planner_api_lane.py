@@ -61,3 +61,32 @@ def test_the_latest_token_use_wins():
     use = ApiUse.latest([("a", NOW - timedelta(days=9)), ("b", None), ("c", NOW - timedelta(days=1))])
     assert (use.label, use.last_access) == ("c", NOW - timedelta(days=1))
     assert ApiUse.latest([("b", None)]) == ApiUse(known=True)
+
+
+async def test_only_managed_candidates_have_their_tokens_read() -> None:
+    """Atlassian refuses an unmanaged account's tokens to every org: those are planned on page views alone."""
+    from core.clock import FixedClock
+    from core.model import Claim
+    from core.usecases import scan_and_plan
+    from tests.fakes import FakeDirectory, FakeStore
+
+    class TokenDirectory(FakeDirectory):
+        def __init__(self, accounts) -> None:
+            super().__init__(accounts)
+            self.asked: list[str] = []
+
+        async def api_use(self, account_id):
+            self.asked.append(account_id)
+            return ApiUse.unknown("403 Forbidden")
+
+    managed = make_account("m1", products={"jira-software": 200})
+    unmanaged = make_account("u1", products={"jira-software": 200}, claim=Claim.UNMANAGED)
+    directory = TokenDirectory([managed, unmanaged])
+    store = FakeStore()
+    result = await scan_and_plan(directory, store, POLICY, FixedClock(NOW))
+    assert directory.asked == ["m1"]
+    assert result.api_reads == 1
+    decided = {(d.account_id, d.verdict, d.skip_reason) for d in store.iter_decisions(result.run_id)}
+    assert all(verdict is not Verdict.SKIP for account, verdict, _ in decided if account == "u1")
+    assert any(account == "u1" for account, _, _ in decided)
+    assert all(reason is SkipReason.API_USE_UNKNOWN for account, _, reason in decided if account == "m1")
