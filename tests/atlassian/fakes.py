@@ -180,6 +180,8 @@ class VirtualTime:
         self.clock = clock
         self.delays: list[float] = []
         self.busy = 0
+        self.idle = asyncio.Event()  # set whenever no request is in flight
+        self.idle.set()
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._seq = 0
         self._driver: asyncio.Task[None] | None = None
@@ -200,7 +202,7 @@ class VirtualTime:
         while idle < 20:
             if self.busy:
                 idle = 0
-                await asyncio.sleep(0.0005)  # a real loopback exchange is under way
+                await self.idle.wait()  # a real loopback exchange is under way: wait for it to end
             else:
                 idle += 1
                 await asyncio.sleep(0)
@@ -225,12 +227,15 @@ class _Counted(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._time.busy += 1
+        self._time.idle.clear()
         try:
             response = await self._inner.handle_async_request(request)
             await response.aread()
             return response
         finally:
             self._time.busy -= 1
+            if not self._time.busy:
+                self._time.idle.set()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

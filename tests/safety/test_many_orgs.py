@@ -11,8 +11,10 @@ endpoint; the health page shows both orgs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -141,14 +143,17 @@ def start_serve(tmp: Path, env: dict[str, str]) -> Served:
 
 
 def wait_until(predicate: Any, served: Served, timeout: float = 90) -> None:
+    """Check ``predicate`` whenever ``serve`` writes a line (it logs what it does), up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
+    seen: list[str] = []
     while not predicate():
-        if time.monotonic() > deadline:
-            log = []
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             while not served.lines.empty():
-                log.append(served.lines.get())
-            raise AssertionError("timed out; serve wrote:\n" + "".join(log[-40:]))
-        time.sleep(0.1)  # polling a real process's effects, not pacing the code under test
+                seen.append(served.lines.get())
+            raise AssertionError("timed out; serve wrote:\n" + "".join(seen[-40:]))
+        with contextlib.suppress(queue.Empty):
+            seen.append(served.lines.get(timeout=min(remaining, 1.0)))
 
 
 @pytest.fixture
