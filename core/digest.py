@@ -17,6 +17,7 @@ from core.ledger import LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState
 from core.model import Account
 from core.ports import LifecycleStore, ScanStore
+from core.usecases import latest_accounts
 
 WEEK = timedelta(days=7)
 #: Weeks before this one that make "the usual" number of due actions.
@@ -156,8 +157,7 @@ def load_digest(lifecycle: LifecycleStore, scans: ScanStore, org_id: str, now: d
     """Read what the digest needs for ``org_id`` and build it."""
     runs = [r for r in lifecycle.recent_runs(org_id, RUNS_READ) if r.created_at >= now - (BASELINE_WEEKS + 1) * WEEK]
     presses = keep_presses(lifecycle.iter_audit(since=now - WEEK, org_id=org_id), now - WEEK)
-    latest = scans.latest_scan(org_id)
-    accounts = {} if latest is None else {a: scans.get_account(latest.run_id, a) for a in {a for a, _ in presses}}
+    accounts = latest_accounts(scans, org_id, (account_id for account_id, _rule in presses))
     kept = sum(len(found) for found in presses.values())
     cases = lifecycle.open_cases(org_id).values()
     return build_digest(org_id, now, runs, cases, groups_of_keepers(presses, accounts), kept)

@@ -18,6 +18,7 @@ from core.audit import AuditEvent
 from core.model import Account
 from core.policy import KeepRules
 from core.ports import LifecycleStore, ScanStore
+from core.usecases import latest_accounts
 
 #: The audit action and outcome of an accepted keep.
 KEEP_ACTION = "keep"
@@ -100,10 +101,9 @@ def load_keep_review(
     """The review of ``org_id`` now: keeps of the keep period from its audit trail, activity from its latest scan."""
     since = now - timedelta(days=rules.period_days)
     presses = keep_presses(lifecycle.iter_audit(since=since, org_id=org_id), since)
-    latest = scans.latest_scan(org_id)
-    if latest is None or not presses:
+    if not presses:
         return []
-    accounts = {account_id: scans.get_account(latest.run_id, account_id) for account_id in {a for a, _ in presses}}
+    accounts = latest_accounts(scans, org_id, (account_id for account_id, _rule in presses))
     return review_keeps(presses, accounts, min_keeps=rules.review_after)
 
 

@@ -30,6 +30,7 @@ from core.ports import Clock, Delivery, LifecycleStore, RequesterChannel, Restor
 from core.restore_model import FINAL_STATES, ON_BEHALF, RequestState, RestoreRequest
 from core.restore_rules import RestoreVerdict, Route, judge_restore
 from core.threads import AdminThreads, NoThreads, restore_thread
+from core.usecases import latest_account
 
 log = logging.getLogger("jira_cleanup.restore")
 
@@ -347,8 +348,7 @@ class RestoreDesk:
         return told
 
     def _account(self, account_id: str) -> Account | None:
-        latest = self.scans.latest_scan(self.org_id)
-        return None if latest is None else self.scans.get_account(latest.run_id, account_id)
+        return latest_account(self.scans, self.org_id, account_id)
 
     def _audit(
         self, request: RestoreRequest, action: str, outcome: str, *, actor: str | None = None, reason: str | None = None

@@ -8,7 +8,7 @@ Atlassian: scanning is read-only by construction (it only holds a ``DirectoryRea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -159,3 +159,14 @@ async def plan_account(
     except Exception as exc:  # fail closed: an unread token list never means "unused"
         api = ApiUse.unknown(f"{type(exc).__name__}: {exc}")
     return builder.add(account, api=api, judged=judged)
+
+
+def latest_accounts(scans: ScanStore, org_id: str, account_ids: Iterable[str]) -> dict[str, Account | None]:
+    """The accounts as of ``org_id``'s latest scan (None: not in it, or no scan yet)."""
+    latest = scans.latest_scan(org_id)
+    return {a: None if latest is None else scans.get_account(latest.run_id, a) for a in set(account_ids)}
+
+
+def latest_account(scans: ScanStore, org_id: str, account_id: str) -> Account | None:
+    """One account as of ``org_id``'s latest scan (None: not in it, or no scan yet)."""
+    return latest_accounts(scans, org_id, (account_id,))[account_id]

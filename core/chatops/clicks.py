@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
 from core.chatops.replies import ClickResult, Reply, Respond
 from core.policy import Policy
+from core.usecases import latest_account
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
@@ -165,12 +166,7 @@ class ButtonActions:
         ops = self.ops
         if ops.owner_notice is None or not click.token.account_id:
             return
-        latest = await asyncio.to_thread(ops.scans.latest_scan, ops.org_id)
-        account = (
-            None
-            if latest is None
-            else await asyncio.to_thread(ops.scans.get_account, latest.run_id, click.token.account_id)
-        )
+        account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, click.token.account_id)
         if account is not None:
             await ops.owner_notice(account, "Your Atlassian access", text)
 

@@ -17,6 +17,7 @@ from core.chatops.replies import Reply
 from core.restore import RestoreDesk, Submission
 from core.restore_model import RestoreRequest
 from core.threads import restore_thread
+from core.usecases import latest_account
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
@@ -106,10 +107,7 @@ class RestoreRequests:
         allowed = self.ops.policy().restore.on_behalf_groups
         if account_id is None or not allowed:
             return False
-        latest = await asyncio.to_thread(self.ops.scans.latest_scan, self.ops.org_id)
-        if latest is None:
-            return False
-        account = await asyncio.to_thread(self.ops.scans.get_account, latest.run_id, account_id)
+        account = await asyncio.to_thread(latest_account, self.ops.scans, self.ops.org_id, account_id)
         return account is not None and any(group.name.lower() in allowed for group in account.groups)
 
     async def submit(self, source: str, requester: Actor, account_id: str, **where: Any) -> Submission:
