@@ -212,3 +212,12 @@ class ApiUse:
             return cls(known=True)
         at, label = max(used)
         return cls(known=True, label=label, last_access=at)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiEvidence:
+    """The API-token evidence of one account as read at ``read_at`` (only known evidence is kept)."""
+
+    account_id: str
+    api: ApiUse
+    read_at: datetime

@@ -445,6 +445,10 @@ class PlanBuilder:
         """The decisions for ``account`` without folding them in (to see whether it is a candidate)."""
         return self._judge.decide(account)
 
+    def review(self, judged: tuple[Decision, ...], api: ApiUse) -> tuple[Decision, ...]:
+        """``judged`` as ``api`` would leave them (see :meth:`_Judge.review_api`), without folding them in."""
+        return self._judge.review_api(judged, api)
+
     def add(
         self, account: Account, api: ApiUse | None = None, judged: tuple[Decision, ...] | None = None
     ) -> tuple[Decision, ...]:

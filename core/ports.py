@@ -17,7 +17,7 @@ from core.audit import Anchor, AuditEntry, AuditEvent
 from core.chat import ActionToken, Actor, Purpose, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
 from core.lifecycle import Case
-from core.model import Account, AccountId, ApiUse, GroupId, Org
+from core.model import Account, AccountId, ApiEvidence, ApiUse, GroupId, Org
 from core.planner import Decision, PlanSummary
 from core.policy import Rule
 from core.restore_model import RequestState, RestoreRequest
@@ -62,6 +62,31 @@ class ApiTokenReader(Protocol):
 
     async def api_use(self, account_id: AccountId) -> ApiUse:
         """The account's API-token evidence; ``ApiUse.unknown`` when the tokens could not be read."""
+        ...
+
+
+@runtime_checkable
+class ApiEvidenceStore(Protocol):
+    """Keeps the API-token evidence read for an org's accounts, so a scan need not read it again.
+
+    A store that offers this (the SQL store does) lets ``scan_and_plan`` reuse evidence where a
+    newer read could not change what happens (see :mod:`core.token_evidence`).
+    """
+
+    def recall_api_use(self, org_id: str, account_ids: Sequence[str]) -> Mapping[str, ApiEvidence]:
+        """The latest evidence kept for those of ``account_ids`` that have any."""
+        ...
+
+    def remember_api_use(self, org_id: str, evidence: Sequence[ApiEvidence]) -> None:
+        """Keep ``evidence`` (known evidence only), replacing what was kept for the same accounts."""
+        ...
+
+
+class OpenCaseReader(Protocol):
+    """The open cases of an org (a :class:`LifecycleStore` is one)."""
+
+    def open_cases(self, org_id: str) -> Mapping[tuple[str, str], Case]:
+        """Open cases of ``org_id`` keyed by (account id, rule)."""
         ...
 
 

@@ -10,13 +10,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from core.model import Account, ApiUse, Claim, Org
-from core.planner import Decision, PlanBuilder, PlanSummary, Verdict
+from core.model import Account, Org
+from core.planner import Decision, PlanBuilder, PlanSummary
 from core.policy import Policy
-from core.ports import ApiTokenReader, Clock, DirectoryReader, ProtectionStore, ScanStore
+from core.ports import (
+    ApiEvidenceStore,
+    ApiTokenReader,
+    Clock,
+    DirectoryReader,
+    OpenCaseReader,
+    ProtectionStore,
+    ScanStore,
+)
 from core.protection import effective_policy
+from core.token_evidence import TokenEvidence, settled_warnings
 
 DecisionsCallback = Callable[[Org, Account, tuple[Decision, ...]], None]
 ProgressCallback = Callable[[int], None]
@@ -35,6 +44,7 @@ class ScanResult:
     started_at: datetime
     finished_at: datetime
     api_reads: int = 0
+    api_reused: int = 0
 
 
 async def scan_and_plan(
@@ -46,16 +56,15 @@ async def scan_and_plan(
     on_decisions: DecisionsCallback | None = None,
     on_progress: ProgressCallback | None = None,
     protections: ProtectionStore | None = None,
+    cases: OpenCaseReader | None = None,
 ) -> ScanResult:
-    """Scan every account of the org, plan it under ``policy`` and store both.
+    """Scan every account of the org, plan it under ``policy`` (plus the org's stored
+    ``protections``, when given) and store both.
 
-    With ``protections``, the plan uses the effective policy: ``policy`` plus the protections
-    stored for the org (added from chat or the CLI).
-
-    When ``directory`` can read API tokens (:class:`ApiTokenReader`), the tokens of each account
-    the plan would warn, act on or delete are read before its decisions are final: recent API
-    use sends it to the review lane, tokens that could not be read fail closed (not warned this
-    run, counted in ``summary.api_unknown``). ``ScanResult.api_reads`` counts those requests.
+    When ``directory`` can read API tokens, each candidate's evidence is applied before its
+    decisions are final (:mod:`core.token_evidence`): read (``ScanResult.api_reads``), or reused
+    from a ``store`` that keeps it where a newer read could not change the outcome
+    (``api_reused``; ``cases`` tells which warnings are delivered and not due yet).
 
     Memory stays bounded by one page: accounts are planned and stored as they arrive.
     ``on_decisions`` sees each account with its decisions (the CLI writes the CSV there);
@@ -71,7 +80,8 @@ async def scan_and_plan(
     builder = PlanBuilder(policy, started)
     tally = _Tally()
     try:
-        await _plan_pages(directory, store, builder, org, run_id, tally, on_decisions, on_progress)
+        evidence = await _token_evidence(directory, store, builder, org.org_id, cases)
+        await _plan_pages(directory, store, builder, org, run_id, tally, on_decisions, on_progress, evidence)
     except BaseException as exc:
         await asyncio.to_thread(_record_failure, store, run_id, clock.now(), tally, exc)
         raise
@@ -95,6 +105,7 @@ async def scan_and_plan(
         started_at=started,
         finished_at=finished,
         api_reads=tally.api_reads,
+        api_reused=tally.api_reused,
     )
 
 
@@ -105,6 +116,7 @@ class _Tally:
     accounts: int = 0
     decisions: int = 0
     api_reads: int = 0
+    api_reused: int = 0
 
 
 def _record_failure(store: ScanStore, run_id: str, at: datetime, tally: _Tally, exc: BaseException) -> None:
@@ -122,13 +134,17 @@ async def _plan_pages(
     tally: _Tally,
     on_decisions: DecisionsCallback | None,
     on_progress: ProgressCallback | None,
+    evidence: TokenEvidence | None,
 ) -> None:
     """Plan and store the accounts page by page, counting them in ``tally``."""
-    tokens = directory if isinstance(directory, ApiTokenReader) else None
     async for page in directory.iter_accounts():
+        if evidence is not None:
+            planned = await evidence.plan_page(page)
+            tally.api_reads, tally.api_reused = evidence.reads, evidence.reused
+        else:
+            planned = [(account, builder.add(account)) for account in page]
         page_decisions: list[Decision] = []
-        for account in page:
-            decisions = await plan_account(builder, account, tokens, tally) if tokens else builder.add(account)
+        for account, decisions in planned:
             page_decisions.extend(decisions)
             if on_decisions is not None:
                 on_decisions(org, account, decisions)
@@ -140,25 +156,27 @@ async def _plan_pages(
             on_progress(tally.accounts)
 
 
-async def plan_account(
-    builder: PlanBuilder, account: Account, tokens: ApiTokenReader, tally: _Tally | None = None
-) -> tuple[Decision, ...]:
-    """Plan ``account``, reading its API tokens first when the plan would warn or act on it.
+async def _token_evidence(
+    directory: DirectoryReader,
+    store: ScanStore,
+    builder: PlanBuilder,
+    org_id: str,
+    cases: OpenCaseReader | None,
+) -> TokenEvidence | None:
+    """How this scan reads API tokens: None when the directory cannot read them."""
+    if not isinstance(directory, ApiTokenReader):
+        return None
+    max_age = timedelta(days=builder.policy.lifecycle.api_token_recheck_days)
+    cache = store if isinstance(store, ApiEvidenceStore) and max_age else None
+    settled: frozenset[tuple[str, str]] = frozenset()
+    if cache is not None and cases is not None:
+        settled = settled_warnings(await asyncio.to_thread(cases.open_cases, org_id), builder.now)
+    return TokenEvidence(directory, builder, org_id, cache=cache, max_age=max_age, settled=settled)
 
-    Only accounts the org manages have readable tokens: Atlassian refuses (403) the token list of
-    an unmanaged account to every org, so for those there is no API evidence to wait for and they
-    are planned on page views alone (the README says so), rather than never being acted on.
-    """
-    judged = builder.judge(account)
-    if all(d.verdict is Verdict.SKIP for d in judged) or account.claim is not Claim.MANAGED:
-        return builder.add(account, judged=judged)
-    if tally is not None:
-        tally.api_reads += 1
-    try:
-        api = await tokens.api_use(account.account_id)
-    except Exception as exc:  # fail closed: an unread token list never means "unused"
-        api = ApiUse.unknown(f"{type(exc).__name__}: {exc}")
-    return builder.add(account, api=api, judged=judged)
+
+async def plan_account(builder: PlanBuilder, account: Account, tokens: ApiTokenReader) -> tuple[Decision, ...]:
+    """Plan ``account`` as a scan does, reading its API tokens when the plan would warn or act on it."""
+    return (await TokenEvidence(tokens, builder, org_id="").plan_page([account]))[0][1]
 
 
 def latest_accounts(scans: ScanStore, org_id: str, account_ids: Iterable[str]) -> dict[str, Account | None]:

@@ -13,6 +13,7 @@ from core.model import (
     AccountId,
     AccountStatus,
     AccountType,
+    ApiEvidence,
     Claim,
     DirectoryId,
     Group,
@@ -243,10 +244,17 @@ class FakeStore:
         self.runs: dict[str, ScanRun] = {}
         self.accounts: dict[tuple[str, str], Account] = {}
         self.decisions: dict[tuple[str, str, str], Decision] = {}
+        self.evidence: dict[tuple[str, str], ApiEvidence] = {}
         self._ids = itertools.count(1)
 
     def upsert_org(self, org: Org) -> None:
         self.orgs[org.org_id] = org
+
+    def recall_api_use(self, org_id: str, account_ids: Sequence[str]) -> dict[str, ApiEvidence]:
+        return {a: self.evidence[(org_id, a)] for a in account_ids if (org_id, a) in self.evidence}
+
+    def remember_api_use(self, org_id: str, evidence: Sequence[ApiEvidence]) -> None:
+        self.evidence.update({(org_id, e.account_id): e for e in evidence if e.api.known})
 
     def start_scan(self, org_id: str, started_at: datetime, policy_hash: str) -> str:
         run_id = f"run-{next(self._ids)}"

@@ -38,11 +38,26 @@ from adapters.store.database import (
     normalise_url,
     open_engine,
 )
-from adapters.store.rows import account_from_row, account_row, aware, decision_from_row, decision_row, scan_from_row
-from adapters.store.tables import ACCOUNT_SNAPSHOTS, ORGS, PLANNED_DECISIONS, SCAN_RUNS, ScanRunRow
-from core.model import Account, Org
+from adapters.store.rows import (
+    account_from_row,
+    account_row,
+    aware,
+    aware_or_none,
+    decision_from_row,
+    decision_row,
+    scan_from_row,
+)
+from adapters.store.tables import (
+    ACCOUNT_SNAPSHOTS,
+    API_TOKEN_EVIDENCE,
+    ORGS,
+    PLANNED_DECISIONS,
+    SCAN_RUNS,
+    ScanRunRow,
+)
+from core.model import Account, ApiEvidence, ApiUse, Org
 from core.planner import Decision, PlanSummary
-from core.ports import ScanRun, ScanStore
+from core.ports import ApiEvidenceStore, ScanRun, ScanStore
 from core.report import summary_to_mapping
 
 __all__ = [
@@ -285,6 +300,37 @@ class SqlStore(EngineStore):
             row = conn.execute(stmt).first()
         return account_from_row(row) if row is not None else None
 
+    # -- ApiEvidenceStore -----------------------------------------------------------------
+
+    def recall_api_use(self, org_id: str, account_ids: Sequence[str]) -> Mapping[str, ApiEvidence]:
+        """The evidence kept for those of ``account_ids`` that have any (one query per 500 ids)."""
+        table, found = API_TOKEN_EVIDENCE, {}
+        ids = sorted(set(account_ids))
+        with self._db.connect(f"reading API-token evidence of org {org_id!r}") as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                stmt = sa.select(table).where(table.c.org_id == org_id, table.c.account_id.in_(chunk))
+                for row in conn.execute(stmt):
+                    api = ApiUse(known=True, label=row.label, last_access=row.last_access)
+                    found[row.account_id] = ApiEvidence(row.account_id, api, row.read_at)
+        return found
+
+    def remember_api_use(self, org_id: str, evidence: Sequence[ApiEvidence]) -> None:
+        """Keep the known ``evidence``, replacing what was kept for the same accounts."""
+        rows = [
+            {
+                "org_id": org_id,
+                "account_id": e.account_id,
+                "label": e.api.label,
+                "last_access": aware_or_none(e.api.last_access, "last_access"),
+                "read_at": aware(e.read_at, "read_at"),
+            }
+            for e in evidence
+            if e.api.known
+        ]
+        with self._db.write(f"keeping API-token evidence of org {org_id!r}") as conn:
+            self._upsert(conn, API_TOKEN_EVIDENCE, _last_wins(rows, ("org_id", "account_id")), ("org_id", "account_id"))
+
     # -- extras for the CLI ---------------------------------------------------------------
 
     def iter_accounts(self, run_id: str) -> Iterator[Account]:
@@ -314,4 +360,7 @@ class SqlStore(EngineStore):
 if TYPE_CHECKING:  # mypy proves SqlStore implements every ScanStore method with the same signature
 
     def _conforms(store: SqlStore) -> ScanStore:
+        return store
+
+    def _keeps_evidence(store: SqlStore) -> ApiEvidenceStore:
         return store

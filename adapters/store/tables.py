@@ -376,3 +376,19 @@ LEADER_EPOCHS: sa.Table = sa.Table(
     sa.Column("acquired_at", UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint("org_id", name="pk_leader_epochs"),
 )
+
+
+# --------------------------------------------------------------------------- API-token evidence (0013)
+
+#: The latest known API-token evidence of each account (``core.token_evidence`` reuses it while it is
+#: young enough): the most recently used token's label and last use (NULL: never used), and when it was read.
+API_TOKEN_EVIDENCE: sa.Table = sa.Table(
+    "api_token_evidence",
+    SQLModel.metadata,
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("label", sa.Text(), nullable=False),
+    sa.Column("last_access", UtcDateTime(), nullable=True),
+    sa.Column("read_at", UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "account_id", name="pk_api_token_evidence"),
+)

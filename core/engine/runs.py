@@ -28,7 +28,9 @@ class Runs:
         """Scan (unless ``scan`` is given), then carry the lifecycle one step forward."""
         ctx = self.ctx
         if scan is None:
-            scan = await scan_and_plan(ctx.directory, ctx.scans, policy, ctx.clock, protections=ctx.protections)
+            scan = await scan_and_plan(
+                ctx.directory, ctx.scans, policy, ctx.clock, protections=ctx.protections, cases=ctx.store
+            )
         with bound(org=scan.org.org_id, run_id=scan.run_id):
             return await self._run(policy, requested_by, scan)
 

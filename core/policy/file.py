@@ -213,6 +213,12 @@ class LifecycleFile(Section):
     delivery_order: f.Channels = Field(
         list(default(model.Lifecycle, "delivery_order")), description="Channels a warning is tried on, in this order."
     )
+    api_token_recheck_days: f.Count = Field(
+        default(model.Lifecycle, "api_token_recheck_days"),
+        description="API-token evidence read within this many days is reused for accounts it keeps in review and "
+        "for warnings already delivered and not yet due; a first warning and every action read the tokens again. "
+        "0: read them on every scan.",
+    )
 
     def to_lifecycle(self) -> model.Lifecycle:
         return model.Lifecycle(
@@ -223,6 +229,7 @@ class LifecycleFile(Section):
             digest_cron=self.digest,
             report_folder=self.report_folder,
             delivery_order=tuple(self.delivery_order),
+            api_token_recheck_days=self.api_token_recheck_days,
         )
 
 

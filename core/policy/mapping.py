@@ -45,6 +45,9 @@ def _rule_mapping(rule: Rule) -> dict[str, Any]:
 
 
 def _lifecycle_mapping(lc: Lifecycle) -> dict[str, Any]:
+    from core.policy.model import KeepRules, Lifecycle  # the model module imports this one
+
+    keep_default, lifecycle_default = KeepRules(), Lifecycle()
     data: dict[str, Any] = {
         "keep": {
             "days": lc.keep.days,
@@ -56,6 +59,16 @@ def _lifecycle_mapping(lc: Lifecycle) -> dict[str, Any]:
         "access_groups": {k: list(v) for k, v in sorted(lc.access_groups.items())},
         "delivery_order": list(lc.delivery_order),  # the order matters: not sorted
     }
+    # Keys added after policies were first hashed appear only when they differ from their default,
+    # so the hash of a policy that does not use them stays what it was.
+    if lc.keep.review_after != keep_default.review_after:
+        data["keep"]["review_after"] = lc.keep.review_after
+    if lc.keep.approval_after is not None:
+        data["keep"]["approval_after"] = lc.keep.approval_after
+    if lc.api_token_recheck_days != lifecycle_default.api_token_recheck_days:
+        data["api_token_recheck_days"] = lc.api_token_recheck_days
+    if lc.digest_cron is not None:
+        data["digest"] = lc.digest_cron
     if lc.schedule_cron is not None:
         data["schedule"] = lc.schedule_cron
     if lc.report_folder is not None:

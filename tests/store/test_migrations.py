@@ -25,6 +25,7 @@ TABLES = {
     "scan_runs",
     "account_snapshots",
     "planned_decisions",
+    "api_token_evidence",
     "cases",
     "ledger",
     "lifecycle_runs",
@@ -54,7 +55,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0012"
+        assert current_revision(engine) == head_revision() == "0013"
     finally:
         engine.dispose()
 

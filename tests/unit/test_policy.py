@@ -120,3 +120,29 @@ class TestParsePolicy:
         """A YAML list or scalar at the top is not a policy."""
         with pytest.raises(PolicyError, match="must be a mapping"):
             parse_policy(["rules"], "p.yml")
+
+
+def test_keys_added_later_round_trip_and_change_the_hash_only_when_used():
+    """digest, keep.review_after / approval_after and api_token_recheck_days are part of the policy's data."""
+    base = {"rules": [{"name": "org", "product": "any", "inactive_days": 90, "action": "suspend"}]}
+    plain = parse_policy(base)
+    used = parse_policy(
+        {
+            **base,
+            "lifecycle": {
+                "digest": "0 8 * * 1",
+                "keep": {"review_after": 3, "approval_after": 2},
+                "api_token_recheck_days": 0,
+            },
+        }
+    )
+    assert parse_policy(used.to_mapping()) == used
+    assert "api_token_recheck_days" not in plain.to_mapping()["lifecycle"]
+    assert plain.lifecycle.api_token_recheck_days == 7
+    for change in (
+        {"digest": "0 8 * * 1"},
+        {"keep": {"review_after": 3}},
+        {"keep": {"approval_after": 2}},
+        {"api_token_recheck_days": 0},
+    ):
+        assert parse_policy({**base, "lifecycle": change}).policy_hash != plain.policy_hash, change
