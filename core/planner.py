@@ -395,6 +395,11 @@ class _Judge:
         return tuple(decisions)
 
 
+def review_api(decisions: tuple[Decision, ...], api: ApiUse, policy: Policy, now: datetime) -> tuple[Decision, ...]:
+    """``decisions`` as the API-token evidence ``api`` leaves them at ``now`` (see :meth:`_Judge.review_api`)."""
+    return _Judge(policy, now).review_api(decisions, api)
+
+
 def decide(account: Account, policy: Policy, now: datetime) -> tuple[Decision, ...]:
     """Judge one account under every rule of ``policy`` that applies to it.
 

@@ -7,12 +7,13 @@ where a fresher read could not lead to a warning or an action the older one woul
 * evidence that keeps every decision of the account in the review lane (a token used within the
   rule's threshold): a newer read can only show a later use, so the account stays in review
   (a revoked token makes it actionable at most ``recheck_days`` later, never sooner);
-* decisions whose warning is already delivered and not due for at least a day: the warning was
-  decided on a fresh read, and the run that acts on it reads again.
+* decisions whose warning is already delivered: the warning was decided on a fresh read, and
+  the action is never decided here — the executor's final check reads the tokens again right
+  before each write (:func:`core.engine.judgement.final_check`).
 
 Everything else is read now: a first warning (no open case, a keep that ran out, a warning not
-delivered yet), every warning within a day of its deadline, evidence older than the limit, and
-evidence that could not be read last time (unknown is never kept).
+delivered yet), evidence older than the limit, and evidence that could not be read last time
+(unknown is never kept).
 """
 
 from __future__ import annotations
@@ -20,26 +21,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from core.lifecycle import Case, CaseState
 from core.model import Account, ApiEvidence, ApiUse, Claim
 from core.planner import Decision, PlanBuilder, SkipReason, Verdict
 from core.ports import ApiEvidenceStore, ApiTokenReader
 
-#: A delivered warning due within this long is treated as due: its account's tokens are read again.
-DUE_MARGIN = timedelta(days=1)
 
-
-def settled_warnings(open_cases: Mapping[tuple[str, str], Case], now: datetime) -> frozenset[tuple[str, str]]:
-    """(account id, rule) of warnings delivered and not due before ``now`` + :data:`DUE_MARGIN`."""
+def settled_warnings(open_cases: Mapping[tuple[str, str], Case]) -> frozenset[tuple[str, str]]:
+    """(account id, rule) of warnings already delivered: decided on evidence read when they were sent."""
     return frozenset(
-        key
-        for key, case in open_cases.items()
-        if case.state is CaseState.WARNED
-        and case.delivered_at is not None
-        and case.deadline is not None
-        and case.deadline > now + DUE_MARGIN
+        key for key, case in open_cases.items() if case.state is CaseState.WARNED and case.delivered_at is not None
     )
 
 

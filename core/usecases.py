@@ -64,7 +64,7 @@ async def scan_and_plan(
     When ``directory`` can read API tokens, each candidate's evidence is applied before its
     decisions are final (:mod:`core.token_evidence`): read (``ScanResult.api_reads``), or reused
     from a ``store`` that keeps it where a newer read could not change the outcome
-    (``api_reused``; ``cases`` tells which warnings are delivered and not due yet).
+    (``api_reused``; ``cases`` tells which warnings are already delivered).
 
     Memory stays bounded by one page: accounts are planned and stored as they arrive.
     ``on_decisions`` sees each account with its decisions (the CLI writes the CSV there);
@@ -170,7 +170,7 @@ async def _token_evidence(
     cache = store if isinstance(store, ApiEvidenceStore) and max_age else None
     settled: frozenset[tuple[str, str]] = frozenset()
     if cache is not None and cases is not None:
-        settled = settled_warnings(await asyncio.to_thread(cases.open_cases, org_id), builder.now)
+        settled = settled_warnings(await asyncio.to_thread(cases.open_cases, org_id))
     return TokenEvidence(directory, builder, org_id, cache=cache, max_age=max_age, settled=settled)
 
 

@@ -21,9 +21,9 @@ from core.errors import AccountNotFound, DirectoryError, NotManageable
 from core.ledger import EntryState, LedgerEntry, RunStatus
 from core.lifecycle import DELETE_GRACE, Case, CaseState, Effect, Op, transition
 from core.logcontext import bound
-from core.model import Account, AccountId
+from core.model import Account, AccountId, ApiUse, Claim
 from core.policy import Policy
-from core.ports import CaseTransaction, Delivery
+from core.ports import ApiTokenReader, CaseTransaction, Delivery
 
 log = logging.getLogger("jira_cleanup.engine")
 
@@ -225,16 +225,17 @@ class Executor:
 
     async def _carry_out(self, entry: LedgerEntry, policy: Policy, report: RunReport, *, reconciling: bool) -> Outcome:
         ctx = self.ctx
-        account = await self._read(entry, report, reconciling=reconciling)
-        if isinstance(account, Outcome):
-            return account
+        read = await self._read(entry, report, reconciling=reconciling)
+        if isinstance(read, Outcome):
+            return read
+        account, api = read
         if entry.state is EntryState.CLAIMED and await ctx.db(ctx.store.is_paused, entry.org_id):
             # The kill switch went on while this entry waited for its final read: it is not sent.
             await self.release(entry, "released: kill switch")
             return Outcome.STOPPED
         # Read right before the write: a protection added mid-run wins.
         policy = await ctx.effective(policy, entry.org_id)
-        prepared, current, case = await ctx.tx(entry.case_id, self._preparer(entry, account, policy))
+        prepared, current, case = await ctx.tx(entry.case_id, self._preparer(entry, account, policy, api))
         match prepared:
             case Prepared.GONE:
                 return Outcome.SKIPPED
@@ -252,10 +253,15 @@ class Executor:
             case _:
                 assert_never(prepared)
 
-    async def _read(self, entry: LedgerEntry, report: RunReport, *, reconciling: bool) -> Account | Outcome:
-        """The account as Atlassian shows it now, or the outcome when it cannot be read."""
+    async def _read(
+        self, entry: LedgerEntry, report: RunReport, *, reconciling: bool
+    ) -> tuple[Account, ApiUse | None] | Outcome:
+        """The account as Atlassian shows it now, with its API-token evidence when the final
+        check needs it, or the outcome when either cannot be read (unknown tokens never mean
+        "unused": the entry fails as a transient error and the next run tries again)."""
         try:
-            return await self.ctx.directory.get_account(AccountId(entry.account_id))
+            account = await self.ctx.directory.get_account(AccountId(entry.account_id))
+            api = await self._api_use(entry, account)
         except AccountNotFound:
             await self._finalize(entry, EntryState.FAILED, "account no longer exists", report, close_case=True)
             return Outcome.FAILED
@@ -263,9 +269,30 @@ class Executor:
             if not reconciling:  # a reconciled entry stays REQUESTED until the next start
                 await self._finalize(entry, EntryState.FAILED, transient(exc), report)
             return Outcome.TRANSIENT
+        if api is not None and not api.known:
+            await self._finalize(entry, EntryState.FAILED, transient(f"API tokens unreadable: {api.reason}"), report)
+            return Outcome.TRANSIENT
+        return account, api
+
+    async def _api_use(self, entry: LedgerEntry, account: Account) -> ApiUse | None:
+        """Fresh API-token evidence for an action the final check judges (None: not needed or not readable).
+
+        Read for a warned account's action only (restores and deletions of actioned accounts do
+        not depend on it), and only for managed accounts: Atlassian refuses the others' tokens.
+        """
+        tokens = self.ctx.directory
+        if (
+            entry.state is not EntryState.CLAIMED
+            or not entry.op.reduces_access
+            or entry.op.is_deletion
+            or account.claim is not Claim.MANAGED
+            or not isinstance(tokens, ApiTokenReader)
+        ):
+            return None
+        return await tokens.api_use(account.account_id)
 
     def _preparer(
-        self, entry: LedgerEntry, account: Account, policy: Policy
+        self, entry: LedgerEntry, account: Account, policy: Policy, api: ApiUse | None
     ) -> Callable[[CaseTransaction], tuple[Prepared, LedgerEntry, Case]]:
         """The locked step before a write: final check, then REQUESTED (or why not)."""
         rules = {r.name: r for r in policy.rules}
@@ -276,7 +303,7 @@ class Executor:
             if current.state not in (EntryState.CLAIMED, EntryState.REQUESTED):
                 return Prepared.GONE, current, case
             if current.state is EntryState.CLAIMED:
-                refusal = final_check(current, case, account, rules.get(current.rule), policy, now)
+                refusal = final_check(current, case, account, rules.get(current.rule), policy, now, api)
                 if refusal is not None:
                     return Prepared.SKIPPED, self._skip(tx, current, refusal, now), case
                 current = _with_groups(current, case, account, policy)

@@ -16,8 +16,8 @@ from core.engine.outcomes import REMOVED_FROM_DIRECTORY
 from core.identity import People, same_person
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash
 from core.lifecycle import Case, CaseState, Op
-from core.model import Account, AccountStatus, MembershipStatus, ProductKey
-from core.planner import SkipReason, Verdict, decide, is_protected
+from core.model import Account, AccountStatus, ApiUse, MembershipStatus, ProductKey
+from core.planner import SkipReason, Verdict, decide, is_protected, review_api
 from core.policy import Caps, Policy, Rule
 
 
@@ -121,9 +121,20 @@ def approval_refusal(verdict: ApprovalVerdict, run: LifecycleRun) -> str:
 
 
 def final_check(
-    entry: LedgerEntry, case: Case, account: Account, rule: Rule | None, policy: Policy, now: datetime
+    entry: LedgerEntry,
+    case: Case,
+    account: Account,
+    rule: Rule | None,
+    policy: Policy,
+    now: datetime,
+    api: ApiUse | None = None,
 ) -> str | None:
-    """Why not to act now, or None. Called under the case lock, so keeps cannot slip past it."""
+    """Why not to act now, or None. Called under the case lock, so keeps cannot slip past it.
+
+    ``api`` is the account's API-token evidence read right before (None: not read, e.g. an
+    unmanaged account's tokens, which Atlassian refuses to every org): a token used within the
+    rule's threshold since the warning stops the action like page views do.
+    """
     if entry.op is Op.RESTORE:
         return None
     if case.state is CaseState.KEPT:
@@ -142,6 +153,10 @@ def final_check(
     if not verdicts:
         return "active again: the rule no longer applies"
     fresh = verdicts[0]
+    if fresh.verdict >= Verdict.ACT and api is not None:
+        fresh = review_api((fresh,), api, policy, now)[0]
+        if fresh.skip_reason is SkipReason.USED_THROUGH_API:
+            return f"used through the API since the warning: {fresh.detail.split('; ')[0]}"
     if fresh.verdict >= Verdict.ACT:
         return None
     if fresh.skip_reason is SkipReason.NOT_BILLABLE:

@@ -1,5 +1,6 @@
 """The lifecycle engine over in-memory fakes: warn → keep/act → delete → restore, with the rails."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from core.engine import Engine
 from core.errors import DirectoryUnavailable, NotManageable
 from core.ledger import EntryState, RunStatus
 from core.lifecycle import CaseState
-from core.model import AccountStatus, MembershipStatus
+from core.model import AccountStatus, ApiUse, MembershipStatus
 from core.policy import parse_policy
 from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
 from tests.fakes_lifecycle import FakeLifecycleStore
@@ -438,3 +439,58 @@ async def test_canary_health_check_reads_the_effect_back_before_the_rest():
     await healthy.run()
     assert (await healthy.run(days=14)).status is RunStatus.COMPLETED
     assert len(healthy.directory.writes) == 6
+
+
+class TokenDirectory(FakeDirectory):
+    """A directory that reads API tokens: ``uses`` holds each account's evidence (default: none used)."""
+
+    def __init__(self, accounts) -> None:
+        super().__init__(accounts)
+        self.uses: dict[str, ApiUse] = {}
+        self.token_reads: list[str] = []
+
+    async def api_use(self, account_id):
+        self.token_reads.append(account_id)
+        return self.uses.get(account_id, ApiUse(known=True))
+
+
+def token_world() -> World:
+    """Two stale accounts under the suspend rule; evidence is reused for 30 days (past the deadline)."""
+    pol = suspend_only(canary={"size": 0})
+    pol = replace(pol, lifecycle=replace(pol.lifecycle, api_token_recheck_days=30))
+    w = World([stale("a1"), stale("a2")], pol)
+    w.directory = TokenDirectory(w.directory.accounts.values())
+    w.engine = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="w1")
+    return w
+
+
+async def test_the_final_check_reads_the_api_tokens_right_before_each_write():
+    """A token used after the warning (the scan reused the warning's evidence) stops that action only."""
+    w = token_world()
+    await w.run()
+    assert sorted(w.directory.token_reads) == ["a1", "a2"]
+    w.clock.advance(timedelta(days=14))
+    w.directory.uses["a1"] = ApiUse(known=True, label="nightly", last_access=w.clock.now() - timedelta(days=1))
+    w.directory.token_reads.clear()
+    report = await w.engine.run(w.policy, requested_by="cli:alice")
+    assert sorted(w.directory.token_reads) == ["a1", "a2"], "one read per action, none by the scan"
+    assert [a for _, a in w.directory.writes] == ["a2"]
+    assert report.counts["actions_skipped"] == 1
+    case = w.case("a1", "org")
+    assert case.state is CaseState.CLOSED
+    assert case.closed_reason.startswith("used through the API since the warning: review: used through the API")
+    assert "'nightly'" in case.closed_reason
+
+
+async def test_unreadable_tokens_at_the_final_check_leave_the_action_for_the_next_run():
+    w = token_world()
+    await w.run()
+    w.clock.advance(timedelta(days=14))
+    w.directory.uses["a1"] = ApiUse.unknown("api-tokens: HTTP 503")
+    report = await w.engine.run(w.policy, requested_by="cli:alice")
+    assert [a for _, a in w.directory.writes] == ["a2"]
+    assert report.counts["actions_transient"] == 1
+    assert w.case("a1", "org").state is CaseState.WARNED, "unknown never means unused, nor closes the warning"
+    del w.directory.uses["a1"]
+    await w.run(days=1)
+    assert sorted(a for _, a in w.directory.writes) == ["a1", "a2"]

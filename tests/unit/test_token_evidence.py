@@ -102,19 +102,16 @@ async def test_a_delivered_warning_not_yet_due_reuses_the_evidence_it_was_decide
         assert codes["dormant"] == {"act"}
 
 
-async def test_the_run_that_may_act_reads_again_and_sees_a_token_used_since() -> None:
-    """Within a day of the deadline the tokens are read: a token used during the notice stops the action."""
+async def test_a_delivered_warning_reuses_its_evidence_up_to_and_past_its_deadline() -> None:
+    """The scan never decides an action: the executor's final check reads the tokens before each write."""
     scanner = Scanner([DORMANT])
     await scanner.scan()
-    scanner.cases.warned("dormant", due_in=3 * DAY)
-    scanner.next_day()
-    _, asked, _ = await scanner.scan()
-    assert asked == [], "due in two days: the evidence of the warning holds"
-    scanner.directory.uses["dormant"] = ApiUse(known=True, label="ci", last_access=scanner.clock.now())
-    scanner.next_day()
-    _, asked, codes = await scanner.scan()
-    assert asked == ["dormant"]
-    assert codes["dormant"] == {"skip:used_through_api"}
+    scanner.cases.warned("dormant", due_in=2 * DAY)
+    for _ in range(4):
+        scanner.next_day()
+        _, asked, codes = await scanner.scan()
+        assert asked == []
+        assert codes["dormant"] == {"act"}
 
 
 async def test_evidence_that_keeps_an_account_in_review_is_reused_whatever_its_case() -> None:
