@@ -494,3 +494,19 @@ async def test_unreadable_tokens_at_the_final_check_leave_the_action_for_the_nex
     del w.directory.uses["a1"]
     await w.run(days=1)
     assert sorted(a for _, a in w.directory.writes) == ["a1", "a2"]
+
+
+async def test_a_run_approved_days_later_reads_the_tokens_at_the_approval():
+    """Held by a cap at the deadline, approved three days later: the write waits for a fresh token read."""
+    w = token_world()
+    safety = w.policy.safety
+    w.policy = replace(w.policy, safety=replace(safety, caps=replace(safety.caps, per_run_max=1)))
+    await w.run()
+    held = await w.run(days=14)
+    assert held.status is RunStatus.AWAITING_APPROVAL
+    w.clock.advance(timedelta(days=3))
+    w.directory.uses["a2"] = ApiUse(known=True, label="backup", last_access=w.clock.now())
+    approved = await w.engine.approve(held.run_id, "cli:bob", w.policy)
+    assert [a for _, a in w.directory.writes] == ["a1"]
+    assert approved.counts["actions_skipped"] == 1
+    assert "used through the API since the warning" in w.case("a2", "org").closed_reason
