@@ -229,7 +229,8 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     if in_flight and not done and not verdict.needs_restore:
         queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
     held = next((e for e in tx.entries if e.entry_id == queued.entry_id), None)
-    if held is None:
+    if held is None or held.state in (EntryState.SKIPPED, EntryState.FAILED):
+        # None yet, or one that never gave the access back (a denied or expired undo): this one does.
         tx.save_entry(queued)
     elif held.state is EntryState.HELD:
         # An undo awaiting approval holds this restore: the owner's keep needs no approval.

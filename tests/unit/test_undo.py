@@ -139,6 +139,16 @@ async def test_a_denied_undo_can_be_asked_again_and_its_accounts_restored_one_by
     assert restores(w) == ["a1", "a2"]
 
 
+async def test_a_keep_after_a_denied_undo_still_gives_the_access_back():
+    w, run_id = await suspended_world("a1")
+    await w.engine.undo(run_id, "cli:alice", w.policy)
+    await w.engine.deny(undo_run_id(run_id), "cli:bob", "not now")
+    kept = await w.engine.keep("org-1", "a1", "slack:T1/U1", w.policy, rule="org")
+    assert kept.restore_queued
+    assert restores(w) == ["a1"]
+    assert w.account("a1").membership_status is MembershipStatus.ACTIVE
+
+
 async def deleted_world():
     """a1 suspended, then deleted by an approved deletion run; returns the world and that run's id."""
     w = World([stale("a1")])
