@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 
 from core.engine import Engine, undo_lines, undo_run_id
-from core.engine.judgement import undo_refusal
+from core.engine.judgement import already_done, final_check, undo_refusal
 from core.ledger import EntryState, RunStatus, planned_entry
-from core.lifecycle import CaseState, Effect, Op, transition
-from core.model import MembershipStatus
-from tests.fakes import NOW
-from tests.unit.test_engine import World, stale, suspend_only
+from core.lifecycle import CaseState, Effect, Op, StepKind, advance, transition
+from core.model import AccountStatus, MembershipStatus
+from tests.fakes import NOW, make_account
+from tests.unit.test_engine import World, policy, stale, suspend_only
 
 
 class Crash(Exception):
@@ -149,30 +149,132 @@ async def test_a_keep_after_a_denied_undo_still_gives_the_access_back():
     assert w.account("a1").membership_status is MembershipStatus.ACTIVE
 
 
-async def deleted_world():
-    """a1 suspended, then deleted by an approved deletion run; returns the world and that run's id."""
-    w = World([stale("a1")])
+async def deleted_world(pol=None):
+    """a1 suspended (or deactivated, per ``pol``) by one run, then deleted by an approved deletion run.
+
+    Returns the world, the acting run's id and the deletion run's id.
+    """
+    w = World([stale("a1")], pol)
     await w.run()
-    await w.run(days=14)
+    acted = await w.run(days=14)
     held = await w.run(days=30)
     assert held.status is RunStatus.AWAITING_APPROVAL
     await w.engine.approve(held.run_id, "cli:bob", w.policy)
     assert w.account("a1").scheduled_for_deletion
-    return w, held.run_id
+    return w, acted.run_id, held.run_id
 
 
-async def test_an_undo_of_a_deletion_cancels_it_within_atlassians_grace():
-    w, run_id = await deleted_world()
-    await w.engine.undo(run_id, "cli:alice", w.policy)
+def deactivate_then_delete():
+    """The org-wide rule deactivates (a1 is managed), then deletes 30 days later."""
+    return policy(
+        rules=[
+            {
+                "name": "org",
+                "product": "any",
+                "inactive_days": 180,
+                "action": "deactivate",
+                "warn_days_before": 14,
+                "delete_after_days": 30,
+            }
+        ]
+    )
+
+
+async def undo_and_approve(w, run_id):
+    report = await w.engine.undo(run_id, "cli:alice", w.policy)
+    assert report.status == "awaiting_approval", report.text()
     await w.engine.approve(undo_run_id(run_id), "cli:bob", w.policy)
-    ops = [op for op, a in w.directory.writes]
-    assert ops.index("cancel_delete") < ops.index("activate")
+    return report
+
+
+async def test_undoing_a_deletion_run_cancels_the_deletion_and_the_account_stays_suspended():
+    """Only what the deletion run took comes back; undoing the suspending run afterwards gives the rest."""
+    w, acted, deleted = await deleted_world()
+    before = len(w.directory.writes)
+    report = await undo_and_approve(w, deleted)
+    assert "- 1 accounts: cancel the deletion; stays suspended" in report.text()
+    assert [op for op, _a in w.directory.writes[before:]] == ["cancel_delete", "suspend"]
+    a1 = w.account("a1")
+    assert not a1.scheduled_for_deletion
+    assert a1.membership_status is MembershipStatus.SUSPENDED
+    assert w.case("a1", "org").state is CaseState.ACTIONED
+    [line] = undo_lines(w.store, deleted, w.clock.now())
+    assert (line.outcome, line.does) == ("deletion cancelled", "cancel the deletion; stays suspended")
+    assert "act.cancel_delete" in {e.entry.action for e in w.store.iter_audit()}
+
+    later = await w.run(days=60)  # an undone deletion is not redone, however long the account stays suspended
+    assert later.status is RunStatus.COMPLETED
     assert not w.account("a1").scheduled_for_deletion
+    assert w.case("a1", "org").state is CaseState.ACTIONED
+
+    await undo_and_approve(w, acted)
     assert w.account("a1").membership_status is MembershipStatus.ACTIVE
+    assert [op for op, _a in w.directory.writes[before:]] == ["cancel_delete", "suspend", "restore"]
+    assert w.case("a1", "org").state is CaseState.KEPT
+
+
+async def test_undoing_a_deactivate_then_delete_leaves_the_account_deactivated():
+    w, acted, deleted = await deleted_world(deactivate_then_delete())
+    before = len(w.directory.writes)
+    report = await undo_and_approve(w, deleted)
+    assert "cancel the deletion; stays deactivated" in report.text()
+    # Atlassian's cancel-delete re-activates the account: the deactivation is put back.
+    assert [op for op, _a in w.directory.writes[before:]] == ["cancel_delete", "deactivate"]
+    a1 = w.account("a1")
+    assert not a1.scheduled_for_deletion
+    assert a1.account_status is AccountStatus.INACTIVE
+    await undo_and_approve(w, acted)
+    assert w.account("a1").account_status is AccountStatus.ACTIVE
+
+
+async def test_the_undo_of_the_earlier_run_waits_for_the_undo_of_the_deletion():
+    """Undoing the suspend run first would cancel a deletion nobody asked to undo: refused, with the order to follow."""
+    w, acted, deleted = await deleted_world()
+    writes = list(w.directory.writes)
+    first = await w.engine.undo(acted, "cli:alice", w.policy)
+    assert first.status == "nothing_to_undo"
+    assert f"a1 (suspend): cannot be undone: deleted since by run {deleted}: undo that run first" in first.text()
+    assert w.directory.writes == writes
+
+    await undo_and_approve(w, deleted)
+    assert w.account("a1").membership_status is MembershipStatus.SUSPENDED
+    await undo_and_approve(w, acted)  # asked again: now it can give a1 back
+    assert w.account("a1").membership_status is MembershipStatus.ACTIVE
+    assert not w.account("a1").scheduled_for_deletion
+    with pytest.raises(ValueError, match="already requested"):
+        await w.engine.undo(acted, "cli:carol", w.policy)
+
+
+async def test_an_undo_held_before_the_deletion_does_not_cancel_it_when_approved_after():
+    w = World([stale("a1")])
+    await w.run()
+    acted = await w.run(days=14)
+    held = await w.run(days=30)
+    await w.engine.undo(acted.run_id, "cli:alice", w.policy)  # while the deletion awaits its approval
+    await w.engine.approve(held.run_id, "cli:bob", w.policy)
+    assert w.account("a1").scheduled_for_deletion
+    await w.engine.approve(undo_run_id(acted.run_id), "cli:bob", w.policy)
+    assert w.account("a1").scheduled_for_deletion
+    [line] = undo_lines(w.store, acted.run_id, w.clock.now())
+    assert line.outcome == "not restored"
+    assert "undo the deletion's run first" in line.reason
+
+
+async def test_a_keep_while_the_cancellation_waits_restores_everything_and_the_undo_is_refused():
+    w, _acted, deleted = await deleted_world()
+    await w.engine.undo(deleted, "cli:alice", w.policy)
+    kept = await w.engine.keep("org-1", "a1", "slack:T1/U1", w.policy, rule="org")
+    assert kept.restore_queued
+    a1 = w.account("a1")
+    assert not a1.scheduled_for_deletion
+    assert a1.membership_status is MembershipStatus.ACTIVE
+    with pytest.raises(ValueError, match="changed"):
+        await w.engine.approve(undo_run_id(deleted), "cli:bob", w.policy)
+    assert [op for op, _a in w.directory.writes].count("cancel_delete") == 1
 
 
 async def test_an_undo_past_the_cancel_delete_window_says_it_cannot_be_undone():
-    w, run_id = await deleted_world()
+    w, _acted, run_id = await deleted_world()
     await w.run(days=15)
     writes = list(w.directory.writes)
     report = await w.engine.undo(run_id, "cli:alice", w.policy)
@@ -185,21 +287,58 @@ async def test_an_undo_past_the_cancel_delete_window_says_it_cannot_be_undone():
 
 def test_undo_refusal_names_why_an_account_cannot_be_undone():
     case = _case(CaseState.ACTIONED)
-    assert undo_refusal(case, None, "r-undo", NOW) is None
+
+    def refusal(c, *entries, op=Op.SUSPEND):
+        return undo_refusal(c, op, {e.op: e for e in entries}, "r-undo", NOW)
+
+    assert refusal(case) is None
     mine = planned_entry("r-undo", case, Op.RESTORE, NOW)
-    assert undo_refusal(case, mine, "r-undo", NOW) is None
+    assert refusal(case, mine) is None
     other = planned_entry("keep", case, Op.RESTORE, NOW)
-    assert "already queued" in undo_refusal(case, other, "r-undo", NOW)
+    assert "already queued" in refusal(case, other)
     done = replace(other, state=EntryState.CONFIRMED)
-    assert "restored since" in undo_refusal(case, done, "r-undo", NOW)
+    assert "restored since" in refusal(case, done)
+    assert refusal(case, replace(other, state=EntryState.SKIPPED)) is None
     gone = transition(case, NOW, CaseState.DELETED)
-    assert "grace period is over" in undo_refusal(gone, None, "r-undo", NOW)
+    assert "grace period is over" in refusal(gone)
     late = transition(case, NOW, CaseState.DELETION_SCHEDULED, delete_due_at=NOW - timedelta(days=1))
-    assert "grace period is over" in undo_refusal(late, None, "r-undo", NOW)
-    assert undo_refusal(transition(late, NOW, CaseState.DELETION_SCHEDULED, delete_due_at=NOW), None, "x", NOW)
+    assert "grace period is over" in refusal(late, op=Op.DELETE_MANAGED)
     within = transition(late, NOW, CaseState.DELETION_SCHEDULED, delete_due_at=NOW + timedelta(days=3))
-    assert undo_refusal(within, None, "r-undo", NOW) is None
-    assert "kept" in undo_refusal(transition(case, NOW, CaseState.KEPT), None, "r-undo", NOW)
+    assert refusal(within, op=Op.DELETE_MANAGED) is None
+    deletion = planned_entry("r2", within, Op.DELETE_MANAGED, NOW)
+    assert "deleted since by run r2: undo that run first" in refusal(within, deletion)
+    assert "no deletion to cancel" in refusal(case, op=Op.DELETE_MANAGED)
+    assert "kept" in refusal(transition(case, NOW, CaseState.KEPT))
+    assert "removed from the directory" in refusal(case, op=Op.REMOVE_FROM_DIRECTORY)
+
+
+def test_each_op_is_undone_by_its_own_entry():
+    assert Op.DELETE_MANAGED.undone_by is Op.CANCEL_DELETE
+    assert {op.undone_by for op in (Op.SUSPEND, Op.DEACTIVATE, Op.REMOVE_PRODUCT_ACCESS)} == {Op.RESTORE}
+    assert Op.REMOVE_FROM_DIRECTORY.undone_by is None
+    assert not Op.CANCEL_DELETE.reduces_access
+
+
+def test_a_case_whose_deletion_was_undone_is_not_deleted_again():
+    rule = policy().rules[1]
+    actioned = transition(_case(CaseState.ACTIONED), NOW, CaseState.ACTIONED, actioned_at=NOW - timedelta(days=90))
+    assert advance(actioned, None, rule, NOW).kind is StepKind.DUE_DELETE
+    undone = transition(actioned, NOW, CaseState.ACTIONED, restored_at=NOW - timedelta(days=45))
+    assert advance(undone, None, rule, NOW).kind is StepKind.NOTHING
+
+
+def test_a_cancellation_is_done_when_the_account_is_as_the_action_left_it():
+    deleted = transition(_case(CaseState.ACTIONED), NOW, CaseState.DELETION_SCHEDULED, delete_due_at=NOW)
+    cancel = planned_entry("r-undo", deleted, Op.CANCEL_DELETE, NOW)
+    scheduled = replace(make_account("a1", membership_status=MembershipStatus.SUSPENDED), scheduled_for_deletion=True)
+    assert not already_done(cancel, deleted, scheduled)
+    assert already_done(cancel, deleted, replace(scheduled, scheduled_for_deletion=False))
+    assert not already_done(cancel, deleted, make_account("a1"))  # cancelled, but no longer suspended
+    assert final_check(cancel, deleted, scheduled, None, policy(), NOW) is None
+    assert "no deletion to cancel" in final_check(cancel, _case(CaseState.KEPT), scheduled, None, policy(), NOW)
+    undo_restore = planned_entry("r-undo", deleted, Op.RESTORE, NOW)
+    assert "undo the deletion's run first" in final_check(undo_restore, deleted, scheduled, None, policy(), NOW)
+    assert final_check(planned_entry("keep", deleted, Op.RESTORE, NOW), deleted, scheduled, None, policy(), NOW) is None
 
 
 def _case(state):
