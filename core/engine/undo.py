@@ -231,7 +231,8 @@ class Undo:
         """Hold what gives back everything ``run_id`` took and ask a second admin to approve.
 
         ``LookupError`` for an unknown run; ``ValueError`` for an undo of an undo or a second
-        request. In dry run (or ``mode: dry_run``) only the report is computed: nothing is written.
+        request. In dry run (or ``mode: dry_run``) only the report is computed and audited
+        (``undo.requested``, outcome ``dry_run``, like a dry run's ``run`` event): nothing else is written.
         """
         ctx = self.ctx
         run = await ctx.db(_find_run, ctx.store, run_id)
@@ -246,7 +247,9 @@ class Undo:
             lines = await ctx.db(undo_lines, ctx.store, run_id, now)
             ids = {c.account_id for c, _op in restorable}
             would = [replace(x, outcome="would restore", reason="") if x.account_id in ids else x for x in lines]
-            return UndoReport(run_id, undo_id, "dry_run", would, paused)
+            report = UndoReport(run_id, undo_id, "dry_run", would, paused)
+            await self._audit_preview(run, requester, report)
+            return report
         await self._refuse_twice(run, requester, again=bool(restorable))
         for case, undone in restorable:
             await ctx.tx(case.case_id, self._holder(undo_id, undone, requester))
@@ -292,6 +295,30 @@ class Undo:
             ctx.audit(run.org_id, "undo.refused", "refused", run_id=run.run_id, actor=requester, reason=why)
         )
         raise ValueError(why)
+
+    async def _audit_preview(self, run: LifecycleRun, requester: str, report: UndoReport) -> None:
+        """The audit event of a dry-run undo: who previewed the undo of which run, and what it would do."""
+        ctx = self.ctx
+        would = {x.account_id: x.does for x in report.lines if x.undoable}
+        after: dict[str, object] = {
+            "undoes": run.run_id,
+            "would_restore": would,
+            "cannot_undo": {x.account_id: x.reason for x in report.lines if not x.undoable},
+        }
+        reason = f"dry run: undoing run {run.run_id} would restore {len(would)} accounts; nothing was changed"
+        await ctx.record(
+            ctx.audit(
+                run.org_id,
+                "undo.requested",
+                RunStatus.DRY_RUN.value,
+                run_id=report.undo_id,
+                mode=Mode.DRY_RUN.value,
+                actor=requester,
+                reason=reason,
+                plan_hash=run.plan_hash,
+                after=after,
+            )
+        )
 
     async def _save(
         self,

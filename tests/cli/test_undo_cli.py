@@ -1,6 +1,7 @@
 """`jira-cleanup undo` end to end: a real run suspends accounts in a sandbox process, a second admin
 approves the undo, and the accounts are active again in the sandbox, each restored once."""
 
+import json
 import re
 import sqlite3
 
@@ -69,6 +70,12 @@ def test_undo_a_run_with_a_second_admins_approval_restores_each_account_once(tmp
     accounts = [r["account_id"] for r in read_csv(tmp_path / csv_path) if r["outcome"] == "would restore"]
     assert count == len(accounts) > 0
     assert set(membership(env, accounts).values()) == {"suspended"}
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        [(actor, outcome, mode, after)] = db.execute(
+            "SELECT actor, outcome, mode, after FROM audit_events WHERE action = 'undo.requested'"
+        ).fetchall()
+    assert (actor, outcome, mode) == ("cli:alice", "dry_run", "dry_run")  # the preview is audited
+    assert sorted(json.loads(after)["would_restore"]) == sorted(accounts)
 
     asked = run("undo", run_id, "--as", "alice", cwd=tmp_path, env=env)
     assert asked.returncode == 0, asked.stderr

@@ -10,6 +10,7 @@ from core.engine.judgement import already_done, final_check, undo_refusal
 from core.ledger import EntryState, RunStatus, planned_entry
 from core.lifecycle import CaseState, Effect, Op, StepKind, advance, transition
 from core.model import AccountStatus, MembershipStatus
+from core.policy import Mode
 from tests.fakes import NOW, make_account
 from tests.unit.test_engine import World, policy, stale, suspend_only
 
@@ -62,17 +63,42 @@ async def test_undo_needs_a_second_admin_and_restores_each_account_once():
     assert {"undo.requested", "undo.refused", "approval.refused", "approval.granted", "act.restore"} <= set(actions)
 
 
-async def test_dry_run_undo_shows_what_would_be_restored_and_changes_nothing():
+async def test_dry_run_undo_shows_what_would_be_restored_changes_nothing_and_is_audited():
     w, run_id = await suspended_world("a1", "a2")
+    await w.engine.keep("org-1", "a2", "slack:T1/U2", w.policy, rule="org")
     writes, audit = list(w.directory.writes), len(list(w.store.iter_audit()))
     report = await w.engine.undo(run_id, "cli:alice", w.policy, dry_run=True)
     assert report.status == "dry_run"
-    assert [x.outcome for x in report.lines] == ["would restore", "would restore"]
-    assert "would restore 2 accounts" in report.text()
+    assert [x.outcome for x in report.lines] == ["would restore", "cannot be undone"]
+    assert "would restore 1 accounts" in report.text()
     assert w.directory.writes == writes
-    assert len(list(w.store.iter_audit())) == audit
     with pytest.raises(LookupError):
         w.store.get_run(undo_run_id(run_id))
+    assert w.store.entries("org-1", run_id=undo_run_id(run_id)) == []
+    [event] = list(w.store.iter_audit())[audit:]
+    entry = event.entry
+    assert (entry.action, entry.outcome, entry.mode) == ("undo.requested", "dry_run", "dry_run")
+    assert (entry.actor, entry.run_id) == ("cli:alice", undo_run_id(run_id))
+    assert run_id in entry.reason
+    assert entry.after["undoes"] == run_id
+    assert entry.after["would_restore"] == {"a1": "lift the suspension"}
+    assert entry.after["cannot_undo"] == {"a2": "restored since the run (a keep or a restore)"}
+
+
+async def test_an_undo_under_a_dry_run_policy_only_previews_and_audits_it():
+    w, run_id = await suspended_world("a1")
+    dry = replace(w.policy, mode=Mode.DRY_RUN)
+    report = await w.engine.undo(run_id, "slack:T1/U9", dry)
+    assert report.status == "dry_run"
+    assert restores(w) == []
+    [event] = [e.entry for e in w.store.iter_audit() if e.entry.action == "undo.requested"]
+    assert (event.outcome, event.actor, event.after["would_restore"]) == (
+        "dry_run",
+        "slack:T1/U9",
+        {"a1": "lift the suspension"},
+    )
+    asked = await w.engine.undo(run_id, "slack:T1/U9", w.policy)  # a preview is no request: this one is held
+    assert asked.status == "awaiting_approval"
 
 
 async def test_the_kill_switch_holds_an_approved_undo_until_resumed():
