@@ -132,6 +132,8 @@ def final_check(
     if entry.op is Op.CANCEL_DELETE:
         if case.state is not CaseState.DELETION_SCHEDULED:
             return f"no deletion to cancel: the account's case is {case.state.value}"
+        if case.delete_due_at is not None and now >= case.delete_due_at:
+            return "Atlassian's 14-day grace period is over: the deletion can no longer be cancelled"
         return None
     if case.state is CaseState.KEPT:
         return "kept by the user"

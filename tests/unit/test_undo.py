@@ -239,6 +239,27 @@ async def test_undoing_a_deletion_run_cancels_the_deletion_and_the_account_stays
     assert w.case("a1", "org").state is CaseState.KEPT
 
 
+async def test_a_crash_after_the_cancellation_is_reconciled_without_cancelling_twice():
+    """Atlassian refuses a second cancel-delete: after a crash the next start reads the account instead."""
+    w, _acted, deleted = await deleted_world()
+    await w.engine.undo(deleted, "cli:alice", w.policy)
+
+    def crash(point):
+        if point == "after_write":
+            raise Crash
+
+    w.engine = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="w2", crash=crash)
+    with pytest.raises(Crash):
+        await w.engine.approve(undo_run_id(deleted), "cli:bob", w.policy)
+    w.engine = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="w3")
+    await w.run(days=1)
+    assert [op for op, _a in w.directory.writes].count("cancel_delete") == 1
+    [line] = undo_lines(w.store, deleted, w.clock.now())
+    assert line.outcome == "deletion cancelled"
+    assert w.account("a1").membership_status is MembershipStatus.SUSPENDED
+    assert w.case("a1", "org").state is CaseState.ACTIONED
+
+
 async def test_undoing_a_deactivate_then_delete_leaves_the_account_deactivated():
     w, acted, deleted = await deleted_world(deactivate_then_delete())
     before = len(w.directory.writes)
@@ -360,7 +381,8 @@ def test_a_cancellation_is_done_when_the_account_is_as_the_action_left_it():
     assert not already_done(cancel, deleted, scheduled)
     assert already_done(cancel, deleted, replace(scheduled, scheduled_for_deletion=False))
     assert not already_done(cancel, deleted, make_account("a1"))  # cancelled, but no longer suspended
-    assert final_check(cancel, deleted, scheduled, None, policy(), NOW) is None
+    assert final_check(cancel, deleted, scheduled, None, policy(), NOW - timedelta(seconds=1)) is None
+    assert "grace period is over" in final_check(cancel, deleted, scheduled, None, policy(), NOW)
     assert "no deletion to cancel" in final_check(cancel, _case(CaseState.KEPT), scheduled, None, policy(), NOW)
     undo_restore = planned_entry("r-undo", deleted, Op.RESTORE, NOW)
     assert "undo the deletion's run first" in final_check(undo_restore, deleted, scheduled, None, policy(), NOW)
