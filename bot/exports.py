@@ -12,7 +12,6 @@ from core.engine import UndoLine
 from core.engine.undo import UNDO_SUFFIX
 from core.keep_review import KeepReview
 from core.ledger import LedgerEntry
-from core.lifecycle import Op
 from core.model import Account
 from core.ports import LifecycleStore, ScanStore
 from core.report import AUDIT_COLUMNS, RUN_COLUMNS, audit_row, preview_row, safe_cell, write_csv
@@ -40,7 +39,7 @@ def export_run(scans: ScanStore, lifecycle: LifecycleStore, run_id: str, path: P
     entries: dict[tuple[str, str], LedgerEntry] = {}
     for entry in lifecycle.entries(run.org_id, run_id=run_id):
         key = (entry.account_id, entry.rule)
-        if entry.op is not Op.RESTORE or key not in entries:
+        if entry.op.reduces_access or key not in entries:
             entries[key] = entry
     accounts: dict[str, Account | None] = {}
 
@@ -63,7 +62,8 @@ def export_run(scans: ScanStore, lifecycle: LifecycleStore, run_id: str, path: P
         return write_csv(stream, RUN_COLUMNS, rows())
 
 
-UNDO_COLUMNS = ("account_id", "undone_op", "outcome", "reason")
+#: ``undo`` says what the undo gives back to the account, e.g. ``cancel the deletion; stays suspended``.
+UNDO_COLUMNS = ("account_id", "undone_op", "undo", "outcome", "reason")
 
 
 def undo_csv_path(folder: Path, org_id: str, run_id: str) -> Path:
@@ -74,7 +74,13 @@ def undo_csv_path(folder: Path, org_id: str, run_id: str) -> Path:
 def export_undo(lines: list[UndoLine], path: Path) -> int:
     """Write what an undo does or did per account (and why not), beside the run's CSVs; return the row count."""
     rows = (
-        {"account_id": x.account_id, "undone_op": x.undone_op, "outcome": x.outcome, "reason": safe_cell(x.reason)}
+        {
+            "account_id": x.account_id,
+            "undone_op": x.undone_op,
+            "undo": safe_cell(x.does),
+            "outcome": x.outcome,
+            "reason": safe_cell(x.reason),
+        }
         for x in lines
     )
     with _atomic(path) as partial, partial.open("w", encoding="utf-8", newline="") as stream:

@@ -124,6 +124,7 @@ _COUNT_LABELS = {
     "actions_failed": "Failed (refused or gone)",
     "actions_transient": "Failed for now (Atlassian unavailable)",
     "restored": "Restored",
+    "deletions_cancelled": "Deletions cancelled (the earlier action stays)",
     "deleted": "Deletion grace ended",
     "retried": "Retried after a transient failure",
     "api_review": "Review: used through the API (not warned)",

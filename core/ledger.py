@@ -64,6 +64,20 @@ class LedgerEntry:
     request_id: str | None = None
 
 
+#: The run id of an undo is the id of the run it undoes with this suffix (see ``core.engine.undo``).
+UNDO_SUFFIX = "-undo"
+
+
+def is_undo(run_id: str) -> bool:
+    """True for the id of an undo."""
+    return run_id.endswith(UNDO_SUFFIX)
+
+
+def entries_by_op(entries: Iterable[LedgerEntry]) -> dict[Op, LedgerEntry]:
+    """The entries of one case by op (a case has at most one entry per op)."""
+    return {e.op: e for e in entries}
+
+
 def entry_id_for(org_id: str, case_id: str, op: Op) -> str:
     """The deterministic id of the one entry allowed per (org, case, op)."""
     return hashlib.sha256(f"{org_id}|{case_id}|{op.value}".encode()).hexdigest()[:32]

@@ -4,7 +4,8 @@
                           │  └── active again / not applicable ──▶ CLOSED
                           └── deadline passed, warning delivered ──▶ ACTIONED
     ACTIONED ──delete_after_days──▶ DELETION_SCHEDULED ──14 days──▶ DELETED
-    ACTIONED | DELETION_SCHEDULED ──restore──▶ RESTORED
+    DELETION_SCHEDULED ──cancel the deletion (its undo)──▶ ACTIONED (as the action left it, never deleted again)
+    ACTIONED | DELETION_SCHEDULED ──restore──▶ KEPT
 
 A *case* is one warning cycle. Everything here is deterministic and side-effect free; the
 engine (:mod:`core.engine`) carries the steps out and the store persists them.
@@ -56,11 +57,27 @@ class Op(StrEnum):
     DELETE_MANAGED = "delete_managed"
     REMOVE_FROM_DIRECTORY = "remove_from_directory"
     RESTORE = "restore"
+    #: Undo a deletion only: the account goes back to how the action before it left it.
+    CANCEL_DELETE = "cancel_delete"
 
     @property
     def reduces_access(self) -> bool:
-        """Every op but restore reduces access and counts against the caps."""
-        return self is not Op.RESTORE
+        """Every op but the two that give something back reduces access and counts against the caps."""
+        return self not in (Op.RESTORE, Op.CANCEL_DELETE)
+
+    @property
+    def undone_by(self) -> Op | None:
+        """The op that gives back exactly what this one took, or None when nothing can.
+
+        An action (product groups, suspension, deactivation) is undone by a restore of the case's
+        effect; a deletion by cancelling it, which leaves the earlier action in place. Leaving the
+        directory cannot be undone (only a new invitation brings the person back).
+        """
+        if self is Op.DELETE_MANAGED:
+            return Op.CANCEL_DELETE
+        if self in (Op.REMOVE_PRODUCT_ACCESS, Op.SUSPEND, Op.DEACTIVATE):
+            return Op.RESTORE
+        return None
 
     @property
     def is_deletion(self) -> bool:
@@ -178,6 +195,9 @@ def advance(case: Case | None, decision: Decision | None, rule: Rule, now: datet
             return Step(StepKind.CLOSE, "keep expired; active again")
         return Step(StepKind.NOTHING)
     if case.state is CaseState.ACTIONED:
+        if case.restored_at is not None:
+            # Its deletion was undone (cancelled): an admin decided against it, so it is not redone.
+            return Step(StepKind.NOTHING)
         due = (
             case.actioned_at + timedelta(days=rule.delete_after_days)
             if rule.delete_after_days is not None and case.actioned_at is not None

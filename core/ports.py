@@ -130,7 +130,7 @@ class DirectoryWriter(Protocol):
         ...
 
     async def cancel_delete(self, account_id: AccountId) -> None:
-        """Cancel a scheduled deletion within the 14 days; the account is active again."""
+        """Cancel a scheduled deletion within the 14 days; Atlassian re-activates the account."""
         ...
 
     async def manageability(self, account_id: AccountId, privileges: Iterable[str]) -> Mapping[str, str | None]:

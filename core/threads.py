@@ -151,7 +151,7 @@ def restore_thread(request_id: str) -> ThreadKey:
 
 
 #: The run report's counters of actions that reached an end (done, nothing to do, failed, skipped).
-_ENDED = ("actions_confirmed", "actions_noop", "actions_failed", "actions_skipped", "restored")
+_ENDED = ("actions_confirmed", "actions_noop", "actions_failed", "actions_skipped", "restored", "deletions_cancelled")
 
 
 def ended(counts: Mapping[str, int]) -> int:
@@ -169,7 +169,7 @@ def progress_text(done: int, total: int, counts: Mapping[str, int]) -> str:
 
 def result_text(status: str, counts: Mapping[str, int], failures: Sequence[str], skips: Sequence[str]) -> str:
     """The result of an approved run: what was done, what failed and why, what was skipped and why."""
-    done = counts.get("actions_confirmed", 0) + counts.get("actions_noop", 0) + counts.get("restored", 0)
+    done = sum(counts.get(k, 0) for k in ("actions_confirmed", "actions_noop", "restored", "deletions_cancelled"))
     lines = [f"Result ({status}): {done:,} actions done."]
     if failures:
         lines.append(f"{len(failures):,} failed: " + "; ".join(_top(failures)))

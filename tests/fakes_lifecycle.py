@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from core.audit import GENESIS, AuditEntry, AuditEvent, normalised, seal_after
 from core.errors import FencedOut
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
-from core.lifecycle import Case, Op
+from core.lifecycle import Case
 from core.ports import CaseTransaction, Clock, LeaderLock, LifecycleStore
 
 __all__ = ["FakeCaseTransaction", "FakeLeaderLock", "FakeLifecycleStore"]
@@ -307,7 +307,7 @@ class FakeLifecycleStore:
             return sum(
                 1
                 for e in self.ledger.values()
-                if e.org_id == org_id and e.op is not Op.RESTORE and e.state in _COUNTED and e.updated_at >= start
+                if e.org_id == org_id and e.op.reduces_access and e.state in _COUNTED and e.updated_at >= start
             )
 
     # -- runs ------------------------------------------------------------------------------

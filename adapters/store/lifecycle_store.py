@@ -387,13 +387,13 @@ class _Ledger(_Component):
             return conn.execute(stmt).rowcount == 1
 
     def count_reducing_since(self, org_id: str, since: datetime) -> int:
-        """Access-reducing (non-restore) entries claimed, requested or confirmed with ``updated_at >= since``."""
+        """Access-reducing entries (not restores or cancellations) claimed, requested or confirmed since ``since``."""
         stmt = (
             sa.select(sa.func.count())
             .select_from(LEDGER)
             .where(
                 LEDGER.c.org_id == org_id,
-                LEDGER.c.op != Op.RESTORE.value,
+                LEDGER.c.op.in_([op.value for op in Op if op.reduces_access]),
                 LEDGER.c.state.in_(_COUNTED_STATES),
                 LEDGER.c.updated_at >= aware(since, "since"),
             )

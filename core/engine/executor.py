@@ -174,7 +174,8 @@ class Executor:
         waiting = await ctx.db(ctx.store.entries, org_id, states=[EntryState.WAITING])
         if waiting:
             everything = await ctx.db(ctx.store.entries, org_id)
-            busy = {e.case_id for e in everything if e.op.reduces_access and not e.state.is_final}
+            # A restore waits for the case's action, or the cancellation of its deletion, in flight.
+            busy = {e.case_id for e in everything if e.op is not Op.RESTORE and not e.state.is_final}
             for entry in waiting:
                 if entry.case_id not in busy:
                     await ctx.move(entry.entry_id, EntryState.WAITING, EntryState.PLANNED, "action settled")
@@ -446,7 +447,7 @@ class Executor:
             )
 
         await ctx.tx(entry.case_id, body)
-        report.bump("restored" if entry.op is Op.RESTORE else ("actions_noop" if noop else "actions_confirmed"))
+        report.bump(_confirmed_count(entry.op, noop=noop))
         for waiting in released:
             # A keep arrived while this action was in flight: undo it now, on this worker.
             if await ctx.move(
@@ -475,6 +476,11 @@ class Executor:
             kept = False
             for waiting in tx.entries:
                 if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
+                    if entry.op is Op.CANCEL_DELETE:
+                        # The deletion still stands: the restore that waited for its cancellation goes ahead.
+                        why = "the cancellation did not happen; restoring everything"
+                        tx.save_entry(replace(waiting, state=EntryState.PLANNED, outcome=why, updated_at=now))
+                        continue
                     why = "the action did not happen"
                     tx.save_entry(replace(waiting, state=EntryState.SKIPPED, outcome=why, updated_at=now))
                     kept = kept or tx.case.keep_until is not None
@@ -530,8 +536,12 @@ def _settle_case(tx: CaseTransaction, entry: LedgerEntry, policy: Policy, now: d
         # Leaving the directory has no grace period: only a new invitation brings them back.
         tx.save_case(transition(case, now, CaseState.DELETED, deleted_at=now, closed_reason=REMOVED_FROM_DIRECTORY))
         return []
-    effect = Effect(entry.op, entry.group_ids, entry.product)
-    tx.save_case(transition(case, now, CaseState.ACTIONED, actioned_at=now, effect=effect))
+    if entry.op is Op.CANCEL_DELETE:
+        # Back to how the action left the account; ``restored_at`` marks the deletion undone (not redone).
+        tx.save_case(transition(case, now, CaseState.ACTIONED, delete_due_at=None, restored_at=now))
+    else:
+        effect = Effect(entry.op, entry.group_ids, entry.product)
+        tx.save_case(transition(case, now, CaseState.ACTIONED, actioned_at=now, effect=effect))
     released = []
     for waiting in tx.entries:
         if waiting.op is Op.RESTORE and waiting.state is EntryState.WAITING:
@@ -539,6 +549,15 @@ def _settle_case(tx: CaseTransaction, entry: LedgerEntry, policy: Policy, now: d
             tx.save_entry(settled)
             released.append(waiting)
     return released
+
+
+def _confirmed_count(op: Op, *, noop: bool) -> str:
+    """The report counter a confirmed entry of ``op`` adds to."""
+    if op is Op.RESTORE:
+        return "restored"
+    if op is Op.CANCEL_DELETE:
+        return "deletions_cancelled"
+    return "actions_noop" if noop else "actions_confirmed"
 
 
 def evidence(account: Account | None, read_at: datetime) -> dict[str, object]:

@@ -6,7 +6,7 @@ value, so each rule has its own unit tests (``tests/unit/test_judgement.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -14,8 +14,8 @@ from typing import assert_never
 
 from core.engine.outcomes import REMOVED_FROM_DIRECTORY
 from core.identity import People, same_person
-from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash
-from core.lifecycle import Case, CaseState, Op
+from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action_hash, is_undo
+from core.lifecycle import Case, CaseState, Effect, Op
 from core.model import Account, AccountStatus, ApiUse, MembershipStatus, ProductKey
 from core.planner import SkipReason, Verdict, decide, is_protected, review_api
 from core.policy import Caps, Policy, Rule
@@ -136,6 +136,15 @@ def final_check(
     rule's threshold since the warning stops the action like page views do.
     """
     if entry.op is Op.RESTORE:
+        if is_undo(entry.run_id) and case.state is CaseState.DELETION_SCHEDULED:
+            # The undo of an action must not cancel a deletion nobody asked to undo.
+            return "deleted since the undo was asked: undo the deletion's run first"
+        return None
+    if entry.op is Op.CANCEL_DELETE:
+        if case.state is not CaseState.DELETION_SCHEDULED:
+            return f"no deletion to cancel: the account's case is {case.state.value}"
+        if case.delete_due_at is not None and now >= case.delete_due_at:
+            return "Atlassian's 14-day grace period is over: the deletion can no longer be cancelled"
         return None
     if case.state is CaseState.KEPT:
         return "kept by the user"
@@ -194,8 +203,25 @@ def already_done(entry: LedgerEntry, case: Case, account: Account) -> bool:
             return account.membership_status is MembershipStatus.NO_MEMBERSHIP
         case Op.RESTORE:
             return _restored(case, account)
+        case Op.CANCEL_DELETE:
+            return not account.scheduled_for_deletion and as_left(case.effect, account)
         case _:
             assert_never(entry.op)
+
+
+def as_left(effect: Effect | None, account: Account) -> bool:
+    """True when ``account`` still shows what the action recorded in ``effect`` did to it."""
+    if effect is None:
+        return True
+    match effect.op:
+        case Op.REMOVE_PRODUCT_ACCESS:
+            return not any(g.id in effect.group_ids for g in account.groups)
+        case Op.SUSPEND:
+            return account.membership_status is MembershipStatus.SUSPENDED
+        case Op.DEACTIVATE:
+            return account.account_status is AccountStatus.INACTIVE
+        case _:
+            return True
 
 
 def _restored(case: Case, account: Account) -> bool:
@@ -219,6 +245,8 @@ def state_after(op: Op) -> CaseState:
     match op:
         case Op.RESTORE:
             return CaseState.KEPT
+        case Op.CANCEL_DELETE:
+            return CaseState.ACTIONED
         case Op.DELETE_MANAGED:
             return CaseState.DELETION_SCHEDULED
         case Op.REMOVE_FROM_DIRECTORY:
@@ -243,12 +271,20 @@ def unrestorable(case: Case) -> str | None:
     return None
 
 
-def undo_refusal(case: Case, restore: LedgerEntry | None, undo_id: str, now: datetime) -> str | None:
-    """Why the undo ``undo_id`` does not restore ``case`` (one its run acted on), or None.
+def undo_refusal(case: Case, undone: Op, entries: Mapping[Op, LedgerEntry], undo_id: str, now: datetime) -> str | None:
+    """Why the undo ``undo_id`` cannot give back what ``undone`` (an op its run confirmed on ``case``) took.
 
-    ``restore`` is the case's one restore entry, if any: a restore of anyone else's (a keep, a
-    single restore) means the account was given back, or is being given back, without the undo.
+    None when it can. ``entries`` are the case's ledger entries by op. Each op is undone by its
+    own entry (:attr:`Op.undone_by`): an action by a restore, a deletion by cancelling it, which
+    leaves the action before it in place. A restore of anyone else's (a keep, a single restore)
+    means the account was given back, or is being given back, without the undo. An action whose
+    account was deleted since is undone after that deletion is (undoing it first would cancel a
+    deletion nobody asked to undo).
     """
+    op = undone.undone_by
+    if op is None:
+        return "the account was removed from the directory; invite the person again"
+    restore = entries.get(Op.RESTORE)
     if restore is not None and restore.run_id != undo_id:
         if restore.state is EntryState.CONFIRMED:
             return "restored since the run (a keep or a restore)"
@@ -261,6 +297,14 @@ def undo_refusal(case: Case, restore: LedgerEntry | None, undo_id: str, now: dat
         return "the account was deleted and Atlassian's 14-day grace period is over; it cannot be restored"
     if case.state is CaseState.KEPT:
         return "kept or restored since the run"
-    if case.state not in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED):
+    if op is Op.CANCEL_DELETE:
+        if case.state is not CaseState.DELETION_SCHEDULED:
+            return f"no deletion to cancel: the account's case is {case.state.value}"
+        return None
+    if case.state is CaseState.DELETION_SCHEDULED:
+        deletion = entries.get(Op.DELETE_MANAGED)
+        by = f"run {deletion.run_id}" if deletion is not None else "a later run"
+        return f"deleted since by {by}: undo that run first, then this one"
+    if case.state is not CaseState.ACTIONED:
         return f"nothing to restore: the account's case is {case.state.value}"
     return None

@@ -197,7 +197,7 @@ class Requests:
                 continue
 
             def body(tx: CaseTransaction) -> bool:
-                if not take_restore(tx, planned_entry("restore", tx.case, Op.RESTORE, now)):
+                if not take_restore(tx, restore_entry(tx, "restore", now)):
                     return False
                 tx.audit(ctx.audit(org_id, "restore.requested", "ok", subject=account_id, actor=actor, reason=reason))
                 acted_in.update(e.run_id for e in tx.entries if e.op.reduces_access and e.state is EntryState.CONFIRMED)
@@ -225,11 +225,12 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     if not (verdict.needs_restore or done or in_flight):
         return False
     source = (done or in_flight)[0].run_id if (done or in_flight) else "keep"
-    queued = planned_entry(source, tx.case, Op.RESTORE, now)
+    queued = restore_entry(tx, source, now)
     if in_flight and not done and not verdict.needs_restore:
         queued = replace(queued, state=EntryState.WAITING, outcome="waiting for the action in flight")
     held = next((e for e in tx.entries if e.entry_id == queued.entry_id), None)
-    if held is None:
+    if held is None or held.state in (EntryState.SKIPPED, EntryState.FAILED):
+        # None yet, or one that never gave the access back (a denied or expired undo): this one does.
         tx.save_entry(queued)
     elif held.state is EntryState.HELD:
         # An undo awaiting approval holds this restore: the owner's keep needs no approval.
@@ -237,11 +238,31 @@ def _undo_or_cancel(tx: CaseTransaction, verdict: KeepVerdict, now: datetime) ->
     return True
 
 
-def take_restore(tx: CaseTransaction, entry: LedgerEntry) -> bool:
-    """Store ``entry`` as the case's one restore, unless one is queued or done; True when stored.
+def restore_entry(tx: CaseTransaction, run_id: str, now: datetime) -> LedgerEntry:
+    """The restore of everything on the locked case, for a keep or a single restore.
 
-    A restore that ended without giving the access back (skipped: a denied or expired undo, an
-    action that never happened; failed) is replaced, so the account can still be restored later.
+    It gives back what a cancellation of the case's deletion (an undo's) would, and more: one not
+    sent yet is dropped, and the restore waits for one in flight (cancel-delete refuses a second
+    call, so the two must not run at once).
+    """
+    entry = planned_entry(run_id, tx.case, Op.RESTORE, now)
+    for e in tx.entries:
+        if e.op is not Op.CANCEL_DELETE:
+            continue
+        if e.state in _CANCELLABLE:
+            why = "superseded by a restore of everything (a keep or a restore)"
+            tx.save_entry(replace(e, state=EntryState.SKIPPED, outcome=why, updated_at=now))
+        elif e.state is EntryState.REQUESTED:
+            entry = replace(entry, state=EntryState.WAITING, outcome="waiting for the cancellation in flight")
+    return entry
+
+
+def take_restore(tx: CaseTransaction, entry: LedgerEntry) -> bool:
+    """Store ``entry`` as the case's one entry of its op (a restore, or the cancellation of a deletion).
+
+    Refused (False) when one is queued or done. One that ended without giving the access back
+    (skipped: a denied or expired undo, an action that never happened; failed) is replaced, so the
+    account can still be given back later.
     """
     old = next((e for e in tx.entries if e.entry_id == entry.entry_id), None)
     if old is not None and old.state not in (EntryState.SKIPPED, EntryState.FAILED):

@@ -591,4 +591,7 @@ async def test_undo_asked_in_chat_cannot_be_approved_by_its_requester(make_world
     assert "Not approved: the requester of a run cannot approve it" in replies
     assert any(r.startswith("Result (completed): 2") for r in replies)
     [csv_file] = world.fake.files()
-    assert b"a1,remove_product_access,restored," in csv_file["content"]
+    assert (
+        b"a1,remove_product_access,give jira-software access back (re-add the removed groups),restored,"
+        in (csv_file["content"])
+    )

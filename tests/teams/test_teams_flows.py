@@ -473,3 +473,60 @@ async def test_status_in_an_admins_1_1_is_the_admin_home(make_world) -> None:
     assert "admin home" in card_text(card)
     for label in ("Kill switch", "Next run", "Open warnings", "Saved this month"):
         assert label in card_text(card)
+
+
+# -- undo a run ----------------------------------------------------------------------------------
+
+
+async def test_undo_typed_in_teams_is_held_for_a_second_admin_who_approves_it_from_the_card(make_world) -> None:
+    """``undo RUN_ID`` by an admin: a non-admin is refused, the requester cannot approve, another admin can."""
+    world = await make_world([stale("a1"), stale("a2")])
+    assert (await world.send(world.bot_added_to_channel(ADMIN_CHANNEL))).status_code == 201
+    for account in ("a1", "a2"):
+        await world.install_person(account)
+    requester = f"teams:{TENANT}/{ADMIN_AAD}"
+    await world.run(by=requester)
+    acted = await world.run(days=14, by=requester)
+    assert acted.counts["actions_confirmed"] == 2
+    writes = len(world.directory.writes)
+    undo_id = f"{acted.run_id}-undo"
+
+    await world.send(world.message("29:eve", EVE_AAD, f"undo {acted.run_id}"))
+    assert "admins only" in card_text(world.cards_in(dm_of("29:eve"))[-1])
+    await world.send(world.message("29:admin", ADMIN_AAD, f"undo {acted.run_id} dry-run"))
+    assert "would restore 2 accounts" in card_text(world.cards_in(dm_of("29:admin"))[-1])
+    audit = [e.entry for e in world.store.iter_audit() if e.entry.action == "undo.requested"]
+    assert [(e.outcome, e.actor) for e in audit] == [("dry_run", requester)]
+    assert not [c for c in world.cards_in(ADMIN_CHANNEL) if "Held restores" in card_text(c)]
+
+    await world.send(world.message("29:admin", ADMIN_AAD, f"undo {acted.run_id}"))
+    asked = card_text(world.cards_in(dm_of("29:admin"))[-1])
+    assert "awaiting a second admin's approval" in asked
+    assert "2 accounts: give jira-software access back" in asked
+    [approval] = [c for c in world.cards_in(ADMIN_CHANNEL) if "Held restores" in card_text(c)]
+    assert f"Undo {undo_id} holds 2 restores for approval" in str(approval)
+    assert world.store.get_run(undo_id).status is RunStatus.AWAITING_APPROVAL
+    approve = action_token(approval, "jc_approve")
+    chain = f"{ADMIN_CHANNEL};messageid={approval['id']}"
+
+    for member, aad in (("29:eve", EVE_AAD), ("29:admin", ADMIN_AAD)):  # not an admin; the requester
+        click = world.invoke(member, aad, approve, "jc_approve", ADMIN_CHANNEL, approval["id"])
+        assert (await world.send(click)).json()["value"] == "This button is not for you."
+    await world.send(world.message("29:admin", ADMIN_AAD, "approve", channel=ADMIN_CHANNEL, thread=approval["id"]))
+    await world.send(world.message("29:eve", EVE_AAD, "approve", channel=ADMIN_CHANNEL, thread=approval["id"]))
+    said = [card_text(a) for a in world.fake.activities(chain)]
+    assert any("Not approved: the requester of a run cannot approve it" in s for s in said)
+    assert any("Only jira-cleanup admins can decide here." in s for s in said)
+    assert world.store.get_run(undo_id).status is RunStatus.AWAITING_APPROVAL
+    assert len(world.directory.writes) == writes  # nothing restored yet
+
+    response = await world.send(world.invoke("29:sec", SEC_AAD, approve, "jc_approve", ADMIN_CHANNEL, approval["id"]))
+    assert "Approved by" in str(response.json()["value"])
+    assert [op for op, _a in world.directory.writes[writes:]] == ["add_to_group:g-jira-software-users"] * 2
+    assert world.store.get_run(undo_id).status is RunStatus.COMPLETED
+    assert world.store.get_run(undo_id).approved_by == f"teams:{TENANT}/{SEC_AAD}"
+    assert {world.case(a).state for a in ("a1", "a2")} == {CaseState.KEPT}
+    assert "Approved by" in card_text(world.fake.activity(ADMIN_CHANNEL, approval["id"]))
+    assert any("Result (completed): 2 actions done." in card_text(a) for a in world.fake.activities(chain))
+    refused = [e.entry for e in world.store.iter_audit() if e.entry.action == "approval.refused"]
+    assert [e.actor for e in refused] == [requester]
