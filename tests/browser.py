@@ -42,3 +42,25 @@ def chromium():
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot_of_content(driver, url: str, path: Path, *, width: int) -> Path:
+    """Open ``url`` at ``width`` CSS pixels and save a PNG of the whole page, exactly as tall as its content.
+
+    The size is set through Chrome's device metrics (DevTools), not the window, with scrollbars hidden
+    (so the width never changes with the height), and cleared afterwards: the session's other tests
+    keep their window.
+    """
+    metrics = {"width": width, "height": 100, "deviceScaleFactor": 1, "mobile": False}  # content is taller
+    driver.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": True})
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        driver.get(url)
+        height = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics | {"height": int(height + 0.5)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(path)), f"no screenshot of {url}"
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": False})
+    return path
