@@ -9,12 +9,9 @@ before composing, so the email links carry the real URL. The clock is simulated;
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import shutil
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +32,7 @@ from bot.settings import Settings
 from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import Policy, parse_policy
+from tests.browser import ARTIFACTS
 from tests.fakes import NOW
 from tests.peers import Inbox
 from tests.policies import uncapped
@@ -236,37 +234,7 @@ JSM_EMAIL = "agent@acme.example"
 JSM_TOKEN = "jsm-api-token"
 
 
-# -- headless Chromium ---------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium driven by chromedriver (Selenium), headless; fails under CI when missing."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        message = f"{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    os.environ.setdefault("SE_AVOID_STATS", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900"):
-        options.add_argument(argument)
-    # The pages must work without JavaScript: the browser runs with it switched off for pages.
-    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    profile = tempfile.mkdtemp(prefix="jc-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+# -- headless Chromium (the session's browser: tests/browser.py) ----------------------------------
 
 
 class Page:

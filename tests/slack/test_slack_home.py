@@ -5,18 +5,32 @@ Views are published to the fake Slack Web API and checked with slack_sdk's own B
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import timedelta
+from pathlib import Path
+from typing import NamedTuple
 
+from PIL import Image
 from slack_sdk.models.views import View
 
+from bot.charts import report_chart
 from core.ledger import RunStatus
 from core.lifecycle import CaseState
+from tests.blockkit_html import page
+from tests.browser import ARTIFACTS, screenshot_of_content
 from tests.slackfake.signing import interaction_body
 
 from .conftest import TEAM, policy, stale
 
 HELD = {"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}}
+CAPPED = {
+    "caps": {"per_run": {"max_actions": 2, "max_percent": None}, "window": {"max_actions": None, "max_percent": None}},
+    "canary": {"size": 0},
+}
+#: Width of the drawn homes, in CSS pixels (about Slack's App Home column on a laptop).
+HOME_WIDTH = 760
 
 
 async def open_home(world, user: str) -> dict:
@@ -103,3 +117,83 @@ async def test_someone_with_nothing_pending_gets_the_plain_home(make_world) -> N
     home = await open_home(world, "U0A1")
     assert "Request access back" in json.dumps(home)
     assert "jira-cleanup has nothing about you" in json.dumps(home) or "All good" in json.dumps(home)
+
+
+# -- the homes as Slack draws them (headless Chromium) --------------------------------------------
+
+
+async def busy_org(make_world, folder: Path):
+    """An org five weekly runs in: three seats freed this month, a kept warning, a held run, a fresh warning.
+
+    The report chart is drawn as ``serve`` draws it; its link is the PNG file itself (``serve`` signs an
+    HTTP link with LINK_SECRET), so the browser can show it. The next run is the scheduler's.
+    """
+    freed = [stale("a1"), stale("a2"), stale("a8", 70)]  # warned on days 0, 0 and 7; removed on days 14, 14 and 21
+    held = [stale("a4", 63), stale("a5", 63), stale("a6", 63)]  # warned on day 14, due on day 28: over the cap
+    world = await make_world([*freed, stale("a3"), *held, stale("a7", 50)], policy(safety=CAPPED))
+    world.ops.chart = lambda: report_chart(world.store, world.scans, "org-1", world.policy, folder, world.clock.now())
+    world.ops.file_link = Path.as_uri
+    world.ops.next_run = lambda: (world.clock.now() + timedelta(days=1)).replace(hour=6, minute=0)
+    await world.run()
+    a3 = await open_home(world, "U0A3")
+    await click_in_home(world, "U0A3", a3, buttons(a3)["Keep jira-software"])
+    for _week in range(3):
+        assert (await world.run(days=7)).status is RunStatus.COMPLETED
+    last = await world.run(days=7, by="slack:T0ACME/U0SEC")  # a7 is warned now
+    assert last.status is RunStatus.AWAITING_APPROVAL
+    return world, last
+
+
+class Drawn(NamedTuple):
+    shot: Path  # test-artifacts/NAME.png
+    text: str  # the page's visible text
+    buttons: list[str]  # the buttons' labels
+    images: list[int]  # the width of each image as loaded (0: it did not load)
+
+
+def drawn(chromium, home: dict, name: str, folder: Path) -> Drawn:
+    """``home`` rendered to HTML (tests/blockkit_html.py) and drawn by Chromium, cropped to its content."""
+    from selenium.webdriver.common.by import By
+
+    source = folder / f"{name}.html"
+    source.write_text(page(home["blocks"]), encoding="utf-8")
+    shot = screenshot_of_content(chromium, source.as_uri(), ARTIFACTS / f"{name}.png", width=HOME_WIDTH)
+    return Drawn(
+        shot,
+        chromium.find_element(By.TAG_NAME, "body").text,
+        [b.text for b in chromium.find_elements(By.TAG_NAME, "button")],
+        [int(i.get_property("naturalWidth")) for i in chromium.find_elements(By.TAG_NAME, "img")],
+    )
+
+
+def assert_drawn(shot: Path) -> None:
+    """The PNG is the page's width, taller than a stub, and not one flat colour."""
+    with Image.open(shot) as image:
+        width, height = image.size
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20) or []
+    assert width == HOME_WIDTH
+    assert height > 250
+    assert len(colours) > 50
+    white = next((count for count, colour in colours if colour == (255, 255, 255)), 0)
+    assert white < 0.97 * width * height
+
+
+async def test_the_admin_and_a_warned_person_see_their_homes_drawn_in_chromium(make_world, chromium, tmp_path) -> None:
+    world, held = await busy_org(make_world, tmp_path)
+    admin = await asyncio.to_thread(drawn, chromium, await open_home(world, "U0ADMIN"), "home-admin", tmp_path)
+    for label in ("Kill switch", "Last run", "Next run", "Open warnings", "Awaiting approval", "Saved this month"):
+        assert label in admin.text
+    assert "Next run: 23 Dec 06:00 UTC" in admin.text
+    assert "Open warnings: 3 actioned, 1 kept, 4 warned" in admin.text
+    assert f"Awaiting approval: {held.run_id[:12]} (3 actions)" in admin.text
+    assert "Saved this month: 3 seats · 25.80 EUR/month" in admin.text
+    assert admin.buttons == [f"Approve {held.run_id[:8]}", f"Deny {held.run_id[:8]}"]
+    assert len(admin.images) == 1  # the report chart...
+    assert admin.images[0] > 0  # ...loaded
+    assert_drawn(admin.shot)
+    person = await asyncio.to_thread(drawn, chromium, await open_home(world, "U0A7"), "home-person", tmp_path)
+    assert "Your Atlassian access" in person.text
+    assert "jira-software: not used for a while: removed on 05 Jan 2027 unless you keep it" in person.text
+    assert person.buttons == ["Keep jira-software", "Request access back"]
+    assert person.images == []
+    assert_drawn(person.shot)
