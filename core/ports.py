@@ -439,6 +439,10 @@ class TokenStore(Protocol):
         """How many tokens of ``purpose`` about ``subject`` were issued since ``since`` (for rate limits)."""
         ...
 
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
+        """The tokens of ``purpose`` about ``subject`` still usable at ``now`` (not used, not expired), oldest first."""
+        ...
+
 
 class ProtectionStore(Protocol):
     """Protections added at runtime (e.g. ``/jira-cleanup protect``), merged into the policy's."""
