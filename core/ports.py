@@ -268,6 +268,21 @@ class Notifier(Protocol):
         ...
 
 
+class WaitingKeeps(Protocol):
+    """Keeps waiting for an admin's approval (``keep.approval_after``), as the engine meets them."""
+
+    async def deadline_passed(self, case: Case) -> None:
+        """``case``'s access was just removed at its deadline: a keep of it still waiting hears of it. Never raises."""
+        ...
+
+
+class NoWaitingKeeps:
+    """:class:`WaitingKeeps` of a process without chat use cases: no keep ever waits there."""
+
+    async def deadline_passed(self, case: Case) -> None:
+        """Nothing waits."""
+
+
 class CaseTransaction(Protocol):
     """One case locked for update, with its ledger entries; changes commit together or not at all.
 

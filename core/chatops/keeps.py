@@ -9,7 +9,8 @@ that approval still open and is told it waits. An admin decides with the button,
 ``approve`` / ``deny`` in the thread, or with ``jira-cleanup decide-keep``: all go through the same
 rules (nobody decides a keep of their own access, single use, the owner is told).
 
-The deadline stands while the approval waits; approved after it, the access is given back.
+The deadline stands while the approval waits. If the access is removed at the deadline, the thread
+and the person hear that an approval still gives it back, until the button expires.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.audit import AuditEntry
 from core.chat import ActionToken, Actor, Purpose, TokenStatus, hash_token
 from core.chatops.replies import Outcome, Reply
 from core.engine import KeepResult
+from core.lifecycle import Case
 from core.policy import Policy
 from core.threads import keep_thread
 from core.usecases import latest_account
@@ -159,6 +161,37 @@ class KeepApprovals:
             token, f"An admin did not approve keeping your Atlassian access{because}: it is removed {stands}."
         )
         return Outcome(said, True)
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    async def deadline_passed(self, case: Case) -> None:
+        """``case``'s access was removed at its deadline: a keep of it still waiting is told so, and so is the owner.
+
+        The approval stays open: approving it later gives the access back (until the button expires).
+        Best effort: the removal is done and audited whatever happens here.
+        """
+        ops = self.ops
+        now = ops.clock.now()
+        try:
+            waiting = await asyncio.to_thread(
+                ops.tokens.open_tokens, ops.org_id, Purpose.APPROVE_KEEP, case.case_id, now
+            )
+        except Exception:
+            log.exception("could not read the keep approval of case %s", case.case_id)
+            return
+        if not waiting:
+            return
+        until = max(t.expires_at for t in waiting)
+        said = (
+            f"The deadline passed before anyone approved this keep: the access was removed on {now:%d %B %Y}. "
+            f"Approving it still gives the access back (until {until:%d %B %Y})."
+        )
+        await ops.threads.say(ops.org_id, keep_thread(case.case_id), said, final=True)
+        await self._tell_owner(
+            waiting[0],
+            "Your keep was still waiting for an admin when the deadline came, so your access was removed. "
+            "If an admin approves the keep, your access comes back and you will be told.",
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 

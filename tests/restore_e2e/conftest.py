@@ -33,6 +33,7 @@ from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
 from bot.compose import Stores, Surfaces, compose, stores
 from bot.server import build_app
 from bot.settings import Settings
+from core.chatops import KeepApprovals
 from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import Policy, parse_policy
@@ -241,6 +242,7 @@ async def world_factory(tmp_path):
             protections=db.protections,
             people=chatops.people,
             threads=chatops.threads,
+            waiting_keeps=KeepApprovals(chatops),
         )
         chatops.owner_notice = surfaces.notifier.tell
         surfaces.bind(engine)

@@ -3,7 +3,7 @@
 Real SMTP delivers the warning; the "Keep my access" link is taken from the received mail and opened
 over HTTP against the aiohttp app ``serve`` builds (the confirm page, then its form); the admins
 answer in the Slack admin channel with signed requests (the Approve keep button, thread replies);
-runs go through the engine as ``serve``'s scheduler and ``jira-cleanup run`` build it.
+runs at the deadline go through the engine as ``serve``'s scheduler and ``jira-cleanup run`` build it.
 """
 
 from __future__ import annotations
@@ -95,6 +95,29 @@ async def test_nobody_approves_their_own_email_keep_from_slack_by_button_or_thre
     assert again.status_code == 200
     assert [e.entry.outcome for e in world.db.lifecycle.iter_audit() if e.entry.action == "keep"][-1] == "ok"
     assert len([e for e in world.db.lifecycle.iter_audit() if e.entry.action == "keep" and e.entry.approver]) == 1
+
+
+async def test_the_deadline_stands_while_the_keep_waits_and_a_later_approval_gives_the_access_back(world_factory):
+    world = await world_factory(restore_policy(keep=STRICT))
+    account = await kept_once_then_warned_again(world)
+    await press(world, newest_link(world, account))
+    [ask] = keep_asks(world)
+    before = set(world.org.users[account].group_ids)
+
+    await world.run(days=15)  # the scheduled (or cron) run at the deadline: nobody approved yet
+    assert current_case(world, account).state is CaseState.ACTIONED
+    assert set(world.org.users[account].group_ids) < before
+    [passed] = [t for t in thread_of(world, ask) if t.startswith("The deadline passed before anyone approved")]
+    assert "Approving it still gives the access back" in passed
+    assert told(world, account)[-1].startswith("Your keep was still waiting for an admin when the deadline came")
+    removed = [m for m in world.inbox.to(world.email_of(account)) if "removed" in m["Subject"]]
+    assert len(removed) == 1  # the usual notice, with its Request access back link
+
+    await world.click_admin_button(ask, "jc_approve_keep")
+    assert set(world.org.users[account].group_ids) == before
+    assert any(t.endswith("The access removed at the deadline is being given back.") for t in thread_of(world, ask))
+    assert "given back" in told(world, account)[-1]
+    assert len(keep_asks(world)) == 1
 
 
 async def test_an_admin_declines_in_the_thread_and_the_deadline_stands(world_factory):

@@ -7,6 +7,7 @@ from core.chat import Actor, Purpose, TokenStatus
 from core.chatops import KeepApprovals
 from core.identity import People
 from core.lifecycle import CaseState
+from core.model import MembershipStatus
 from tests.unit.test_chatops import ADMIN, OTHER_ADMIN, USER, Harness
 from tests.unit.test_engine import policy, stale
 from tests.unit.test_keep_review import NO_CAPS, ORG_RULE, two_cycles
@@ -158,3 +159,19 @@ async def test_an_admin_declines_in_the_thread_or_the_cli_and_the_owner_hears_th
     h.clock.advance(timedelta(days=15))
     await h.engine.run(h.ops.policy(), requested_by="cli:alice")
     assert h.case("a1").state is CaseState.ACTIONED
+
+
+async def test_the_deadline_stands_while_a_keep_waits_and_an_approval_after_it_gives_the_access_back() -> None:
+    """The scheduled run (serve) and jira-cleanup run act at the deadline; the waiting keep and its owner hear so."""
+    h = await warned_again()
+    h.engine.waiting_keeps = KeepApprovals(h.ops)  # as the composition root wires the engine
+    await press_keep(h, "email")
+    h.clock.advance(timedelta(days=15))
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    assert h.case("a1").state is CaseState.ACTIONED
+    assert h.notifier.told[-1][1].startswith("Your keep was still waiting for an admin when the deadline came")
+    [approve] = h.admin_posts[0].buttons
+    approved = await h.ops.click(ADMIN, approve.token, h.respond)
+    assert approved.ok, approved.text
+    assert approved.text.endswith("The access removed at the deadline is being given back.")
+    assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
