@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from core.audit import AuditEntry
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
 from core.chatops.keeps import KeepApprovals
 from core.chatops.replies import ClickResult, Outcome, Respond
@@ -120,13 +121,31 @@ class ButtonActions:
         return None
 
     def _own_decision(self, token: ActionToken, actor: Actor) -> str | None:
-        """Why ``actor`` may not decide this keep (four-eyes across platforms), or None.
+        """Why ``actor`` may not decide this keep or restore (four-eyes across platforms), or None.
 
-        Judged before the button is used up, so another admin can still decide with it.
+        Judged before the button is used up, so another admin can still decide with it; the refusal
+        is audited as the decision's own refusal would be.
         """
+        ops = self.ops
         if token.purpose is Purpose.APPROVE_KEEP:
-            return KeepApprovals(self.ops).own_keep(actor, token)
-        return None
+            return KeepApprovals(ops).own_keep(actor, token)
+        if token.purpose not in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE) or ops.restores is None:
+            return None
+        why = ops.desk.conflict(actor, token.forbidden, token.account_id or "")
+        if why is None:
+            return None
+        entry = AuditEntry(
+            at=ops.clock.now(),
+            actor=actor.audit_id,
+            action="restore.refused",
+            outcome="refused",
+            org_id=ops.org_id,
+            subject=token.account_id,
+            reason=why,
+            after={"request": token.subject},
+        )
+        ops.lifecycle.append_audit(entry)
+        return f"{why[0].upper()}{why[1:]}: another admin must decide."
 
     # -- one action per purpose -------------------------------------------------------------
 
