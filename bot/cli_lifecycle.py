@@ -34,6 +34,7 @@ from bot.render import counts_text, requests_table, run_table, runs_table, savin
 from bot.settings import Settings, SettingsError, load_settings
 from core.audit import Anchor, ChainReport, Checkpoint, verify_against_checkpoints, verify_org_chain
 from core.chat import Actor
+from core.chatops import KeepApprovals
 from core.clock import SystemClock
 from core.digest import digest_reply, load_digest
 from core.engine import deny_run, is_undo, set_paused, tell_denied, undo_lines
@@ -68,6 +69,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], run: Callable[
         _commands_5,
         _commands_6,
         _commands_7,
+        _commands_keep,
         _commands_undo,
     ):
         commands(app, cli)
@@ -537,6 +539,37 @@ def _commands_7(app: typer.Typer, cli: _Cli) -> None:
                 if not await bot.chatops.post_to_admins(reply):
                     raise cli.fail("the digest reached no admin channel (none configured, or none answered)")
             cli.out.print("Posted to the admin channels.")
+
+
+def _commands_keep(app: typer.Typer, cli: _Cli) -> None:
+    """Register decide-keep (a keep waiting for an admin past keep.approval_after)."""
+
+    @app.command("decide-keep")
+    def decide_keep(
+        case_id: str,
+        approve_it: Annotated[
+            bool,
+            typer.Option("--approve/--deny", help="Keep the access (given back if already removed), or not."),
+        ],
+        reason: Annotated[str, typer.Option(help="Why (told to the person on a denial).")] = "",
+        policy: PolicyOption = None,
+        org: OrgOption = None,
+        as_: AsOption = None,
+    ) -> None:
+        """Decide a keep waiting for an admin (the case id is in the request); the person and the threads hear."""
+        s = cli.settings(org)
+
+        async def go() -> None:
+            pol = bootstrap.resolve_policy(policy, s)
+            actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
+            async with open_bot(s, pol, org_id=org) as bot:
+                keeps = KeepApprovals(bot.chatops)
+                done = await keeps.decide(case_id, approve_it, actor, bot.chatops.policy(), reason)
+            if not done.ok:
+                raise cli.fail(f"{case_id}: {done.text}")
+            cli.out.print(f"{case_id}: {done.text}", markup=False, highlight=False)
+
+        cli.run(go, api_base=s.atlassian_api_base)
 
 
 def _commands_undo(app: typer.Typer, cli: _Cli) -> None:

@@ -48,7 +48,7 @@ from bot.lifecycle import worker_id
 from bot.ratelimit import RateLimiter, parse_proxies
 from bot.restore_channels import EmailChannel, JsmChannel, SlackChannel, TeamsChannel
 from bot.settings import Settings, SettingsError, beside_database
-from core.chatops import EngineFactory
+from core.chatops import EngineFactory, KeepApprovals
 from core.chatops.threads import Threads
 from core.clock import SystemClock
 from core.engine import Directory, Engine, is_undo, undo_lines
@@ -329,20 +329,27 @@ async def open_bot(
         if config is not None:
             if directory is None:
                 directory = await stack.enter_async_context(open_directory(config))
-            bot.engine = Engine(
-                directory,
-                db.scans,
-                db.lifecycle,
-                notifier,
-                clock,
-                worker_id=worker_id(),
-                protections=db.protections,
-                preview=bot.preview,
-                people=people,
-                threads=surfaces.chatops.threads,
-            )
+            bot.engine = bot_engine(bot, directory)
             surfaces.bind(bot.engine)
         yield bot
+
+
+def bot_engine(bot: Bot, directory: Directory) -> Engine:
+    """The engine of every command, the scheduler and ``serve``: the bot's stores, channels, threads and keeps."""
+    chatops = bot.surfaces.chatops
+    return Engine(
+        directory,
+        bot.db.scans,
+        bot.db.lifecycle,
+        bot.notifier,
+        bot.clock,
+        worker_id=worker_id(),
+        protections=bot.db.protections,
+        preview=bot.preview,
+        people=bot.people,
+        threads=chatops.threads,
+        waiting_keeps=KeepApprovals(chatops),  # a keep waiting for an admin hears when the deadline passes
+    )
 
 
 async def compose(

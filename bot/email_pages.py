@@ -9,6 +9,8 @@ Contracts
   single-use compare-and-set as chat buttons) — only with the page's CSRF field, which is an
   HMAC of a random per-browser cookie and the token, and only from our own origin.
 * Email links never reduce access: only "Keep my access" and "Request access back" exist.
+* "Keep my access" is the chat Keep button's use case (:class:`core.chatops.keeps.KeepApprovals`):
+  past ``keep.approval_after`` it asks the admins once per warning and the page says the keep waits.
 * Every page works without JavaScript and carries ``Cache-Control: no-store``,
   ``Referrer-Policy: same-origin`` (the token in the URL never leaves the site) and a strict CSP.
 * Requests are rate-limited per client address (429 with ``Retry-After``).
@@ -38,6 +40,10 @@ from core.policy import ANY_PRODUCT
 log = logging.getLogger("jira_cleanup.email_pages")
 
 CSRF_COOKIE = "jc_csrf"
+_WAITS = (
+    "Until an admin approves it, your access is still removed on the date in your warning; "
+    "if they approve later, it is given back. You will be told when an admin decides."
+)
 PAGE_PURPOSES = frozenset({Purpose.KEEP, Purpose.REQUEST_RESTORE})
 
 _SECURITY_HEADERS = {
@@ -243,6 +249,8 @@ class EmailPages:
             return self._refusal(result.status, current)
         if not result.first:  # e.g. a justification is required and was empty: the link still works
             return page("One more thing", _p(result.text, "bad"), status=400)
+        if result.waiting:  # past keep.approval_after: the same admin approval as a chat click
+            return page("Your keep waits for an admin", _p(result.text) + _p(_WAITS))
         if not result.ok:
             title = "Not done"
         elif token.purpose is Purpose.KEEP:

@@ -96,7 +96,7 @@ def refusal_args(result: ClickResult) -> dict[str, Any]:
 
 def outcome_update(message_blocks: Iterable[Mapping[str, Any]], result: ClickResult) -> dict[str, Any]:
     """``text`` + ``blocks`` for updating the clicked message: buttons replaced by the outcome line."""
-    text = ("" if result.ok else "Not done: ") + result.text
+    text = ("" if result.ok or result.waiting else "Not done: ") + result.text
     return {"text": clip_text(text), "blocks": bk.resolved(message_blocks, text)}
 
 

@@ -60,7 +60,7 @@ def reply_card(reply: Reply, link: FileLink | None = None) -> tuple[str, Card]:
 
 def outcome_card(result: ClickResult, headline: str) -> Card:
     """The card replacing a clicked one: its headline and what the click did."""
-    return cards.outcome(headline, result.text, ok=result.ok)
+    return cards.outcome(headline, result.text, ok=result.ok or result.waiting)  # waiting for an admin is no failure
 
 
 def card_response(card: Card) -> dict[str, Any]:

@@ -16,13 +16,14 @@ The warning period starts from the confirmed delivery, not from when the warning
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.model import Account, Claim
 from core.planner import Decision, Verdict
-from core.policy import Action, Policy, Rule
+from core.policy import Action, KeepRules, Policy, Rule
 
 #: Atlassian keeps a deleted managed account restorable (cancel-delete) for this long.
 DELETE_GRACE = timedelta(days=14)
@@ -261,7 +262,8 @@ def judge_keep(
     a keep needs an admin (``approved_by``).
     """
     rules = policy.lifecycle.keep
-    if rules.justification_required and not (justification and justification.strip()):
+    if rules.justification_required and not (justification and justification.strip()) and approved_by is None:
+        # An admin's approval needs no reason of its own: the person gave theirs when they asked.
         return KeepVerdict(False, "a short justification is required to keep access")
     if case.state is CaseState.KEPT and case.keep_until is not None and case.keep_until > now:
         return KeepVerdict(True, "already kept", case.keep_until, already=True)
@@ -271,11 +273,31 @@ def judge_keep(
     recent = [k for k in case.keeps if k > since]
     if len(recent) >= rules.max_per_period and approved_by is None:
         return KeepVerdict(False, f"keep limit reached ({rules.max_per_period} per {rules.period_days} days)")
-    if rules.approval_after is not None and prior_keeps >= rules.approval_after and approved_by is None:
-        why = f"kept {prior_keeps} times in {rules.period_days} days: an admin must approve another keep"
+    why = needs_keep_approval(rules, prior_keeps)
+    if why is not None and approved_by is None:
         return KeepVerdict(False, why, needs_approval=True)
     needs_restore = case.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED)
     return KeepVerdict(True, "kept", now + timedelta(days=rules.days), needs_restore)
+
+
+def prior_keeps(cases: Iterable[Case], rule: str, since: datetime) -> int:
+    """Keeps of one access (the cases of an account under ``rule``, every warning cycle) after ``since``.
+
+    What ``keep.approval_after`` counts, for a keep press and for a restore request alike.
+    """
+    return sum(sum(1 for at in c.keeps if at > since) for c in cases if c.rule == rule)
+
+
+def needs_keep_approval(rules: KeepRules, kept: int) -> str | None:
+    """Why another keep of an access kept ``kept`` times needs an admin, or None when it does not."""
+    if rules.approval_after is None or kept < rules.approval_after:
+        return None
+    return f"{kept_times(kept)} in {rules.period_days} days: an admin must approve another keep"
+
+
+def kept_times(n: int) -> str:
+    """``kept once`` / ``kept 3 times``."""
+    return "kept once" if n == 1 else f"kept {n} times"
 
 
 def _touch(case: Case, now: datetime, **changes: object) -> Case:

@@ -268,6 +268,21 @@ class Notifier(Protocol):
         ...
 
 
+class WaitingKeeps(Protocol):
+    """Keeps waiting for an admin's approval (``keep.approval_after``), as the engine meets them."""
+
+    async def deadline_passed(self, case: Case) -> None:
+        """``case``'s access was just removed at its deadline: a keep of it still waiting hears of it. Never raises."""
+        ...
+
+
+class NoWaitingKeeps:
+    """:class:`WaitingKeeps` of a process without chat use cases: no keep ever waits there."""
+
+    async def deadline_passed(self, case: Case) -> None:
+        """Nothing waits."""
+
+
 class CaseTransaction(Protocol):
     """One case locked for update, with its ledger entries; changes commit together or not at all.
 
@@ -437,6 +452,10 @@ class TokenStore(Protocol):
 
     def count_issued(self, org_id: str, purpose: Purpose, subject: str, since: datetime) -> int:
         """How many tokens of ``purpose`` about ``subject`` were issued since ``since`` (for rate limits)."""
+        ...
+
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
+        """The tokens of ``purpose`` about ``subject`` still usable at ``now`` (not used, not expired), oldest first."""
         ...
 
 

@@ -24,11 +24,12 @@ from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.engine import Engine
 from core.identity import People
+from core.lifecycle import prior_keeps
 from core.model import Account
-from core.policy import Policy, RestoreRules
+from core.policy import Policy
 from core.ports import Clock, Delivery, LifecycleStore, RequesterChannel, RestoreRequestStore, ScanStore, TokenStore
 from core.restore_model import FINAL_STATES, ON_BEHALF, RequestState, RestoreRequest
-from core.restore_rules import RestoreVerdict, Route, judge_restore
+from core.restore_rules import RestoreVerdict, Route, judge_restore, restorable
 from core.threads import AdminThreads, NoThreads, restore_thread
 from core.usecases import latest_account
 
@@ -123,14 +124,13 @@ class RestoreDesk:
         """
         if request_id is not None and (known := await self._known(request_id)) is not None:
             return known
-        rules = self.load_policy().restore
-        now = self.clock.now()
+        policy, now = self.load_policy(), self.clock.now()
         recent = await asyncio.to_thread(self.requests.count_requests, self.org_id, account_id, now - timedelta(days=1))
-        if recent >= rules.requests_per_day:
+        if recent >= policy.restore.requests_per_day:
             return Submission(
                 "Your request is already with the admins; please wait for their answer before asking again.", False
             )
-        account, verdict = await self._judge(source, account_id, rules, now)
+        account, verdict = await self._judge(source, account_id, policy, now)
         if on_behalf and verdict.route is not Route.DENY:
             who = requester.name or requester.audit_id
             verdict = RestoreVerdict(Route.ADMIN, f"{who} asked for someone else's access", ON_BEHALF)
@@ -164,14 +164,23 @@ class RestoreDesk:
         return submission
 
     async def _judge(
-        self, source: str, account_id: str, rules: RestoreRules, now: datetime
+        self, source: str, account_id: str, policy: Policy, now: datetime
     ) -> tuple[Account | None, RestoreVerdict]:
-        """The account as of the latest scan and the judge's verdict on restoring it."""
+        """The account as of the latest scan and the judge's verdict on restoring it.
+
+        ``kept``: the most keeps of one restorable access within the keep period, so a restore
+        never gets past ``keep.approval_after`` where a late keep would not.
+        """
+        rules, keep = policy.restore, policy.lifecycle.keep
         account = await asyncio.to_thread(self._account, account_id)
         cases = await asyncio.to_thread(self.lifecycle.find_cases, self.org_id, account_id)
         since = now - timedelta(days=rules.limit_days)
         restored = await asyncio.to_thread(self.requests.count_auto_restored, self.org_id, account_id, since)
-        return account, judge_restore(account, cases, rules, source=source, restored_recently=restored)
+        keep_since = now - timedelta(days=keep.period_days)
+        kept = max((prior_keeps(cases, c.rule, keep_since) for c in restorable(cases)), default=0)
+        return account, judge_restore(
+            account, cases, rules, source=source, restored_recently=restored, kept=kept, keep=keep
+        )
 
     async def _known(self, request_id: str) -> Submission | None:
         """The answer to a request already on record (a redelivery), or None."""
@@ -270,14 +279,19 @@ class RestoreDesk:
 
     async def _conflict(self, request: RestoreRequest, actor: Actor) -> str | None:
         """Why ``actor`` may not decide ``request`` (same person as the requester, or their own account)."""
-        if actor == request.requester or self.people.same(actor.audit_id, request.requester.audit_id):
+        return await asyncio.to_thread(self.conflict, actor, request.requester, request.account_id)
+
+    def conflict(self, actor: Actor, requester: Actor | None, account_id: str) -> str | None:
+        """Why ``actor`` may not decide a request of ``requester`` for ``account_id``, or None (synchronous).
+
+        Four-eyes compares persons (ADMIN_IDENTITIES), not platform accounts: a Slack admin who asked
+        through JSM or email is still the requester, and nobody decides a restore of their own account.
+        """
+        if requester is not None and (actor == requester or self.people.same(actor.audit_id, requester.audit_id)):
             return "you cannot decide your own restore request"
-        emails: list[str | None] = []
-        latest = await asyncio.to_thread(self.scans.latest_scan, self.org_id)
-        if latest is not None:
-            account = await asyncio.to_thread(self.scans.get_account, latest.run_id, request.account_id)
-            emails.append(account.email if account is not None else None)
-        if self.people.owns_account(actor.audit_id, request.account_id, emails):
+        account = self._account(account_id)
+        emails = [account.email] if account is not None and account.email else []
+        if self.people.owns_account(actor.audit_id, account_id, emails):
             return "you cannot decide a restore of your own account"
         return None
 

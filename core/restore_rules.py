@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.engine import REMOVED_FROM_DIRECTORY
-from core.lifecycle import Case, CaseState
+from core.lifecycle import Case, CaseState, kept_times, needs_keep_approval
 from core.model import Account
-from core.policy import AutoApprove, RestoreRules
+from core.policy import AutoApprove, KeepRules, RestoreRules
 
 
 class Route(StrEnum):
@@ -39,6 +39,10 @@ class RestoreVerdict:
 
 
 NOTHING_REMOVED = "nothing to restore: jira-cleanup has not removed access for this account"
+#: A warned person asking for access back: the answer points to the one way to keep it (and its approval).
+NOT_REMOVED_YET = (
+    "nothing to restore: your access has not been removed yet; to keep it, use “Keep my access” in your warning"
+)
 _LEFT_DIRECTORY = "the account was removed from the directory; invite the person again"
 _DELETED = (
     "the account was deleted and Atlassian's 14-day grace period is over; "
@@ -67,6 +71,8 @@ def judge_restore(
     *,
     source: str,
     restored_recently: int,
+    kept: int = 0,
+    keep: KeepRules | None = None,
 ) -> RestoreVerdict:
     """Route one self-service restore request.
 
@@ -80,13 +86,16 @@ def judge_restore(
        removed, or the account was deleted / removed from the directory and must be invited again).
     4. The account is in one of ``rules.deny_groups`` (group name, case-insensitive, or group id)
        → DENY. The reason stays neutral and names the group(s) only at its end, for the audit.
-    5. ``restored_recently >= rules.limit_max`` → ADMIN (``limit_max`` 0: never auto-approve).
-    6. The first ``rules.auto_approve`` rule that matches → AUTO, naming the rule. Within a rule
+    5. The access was kept ``kept`` times within the keep period and ``keep.approval_after`` says
+       another keep needs an admin → ADMIN: a restore after the action is a keep that came late,
+       so it never gets past the keep approval through a restore rule.
+    6. ``restored_recently >= rules.limit_max`` → ADMIN (``limit_max`` 0: never auto-approve).
+    7. The first ``rules.auto_approve`` rule that matches → AUTO, naming the rule. Within a rule
        every condition present must hold; within a condition any value may match. Groups are the
        account's groups as of the latest scan (product-access groups jira-cleanup removed are
        gone by then, which is what ``products`` is for); products are the ``product`` of the
        restorable cases (``any`` for org-wide suspend/deactivate rules).
-    7. Otherwise → ADMIN.
+    8. Otherwise → ADMIN.
 
     Raises ``ValueError`` when ``restored_recently`` is negative.
     """
@@ -103,17 +112,31 @@ def judge_restore(
     if denied:
         which = f"group {denied[0]}" if len(denied) == 1 else f"groups {', '.join(denied)}"
         return RestoreVerdict(Route.DENY, f"restoring this access needs your IT team; please contact them ({which})")
+    held = _admin_first(rules, restored_recently, kept, keep)
+    if held is not None:
+        return held
+    products = frozenset(c.product.lower() for c in undoable)
+    for rule in rules.auto_approve:
+        if matches(rule, account, products):
+            return RestoreVerdict(Route.AUTO, f"approved by restore rule {rule.name}", rule.name)
+    return RestoreVerdict(Route.ADMIN, "no auto-approve rule matches")
+
+
+def _admin_first(
+    rules: RestoreRules, restored_recently: int, kept: int, keep: KeepRules | None
+) -> RestoreVerdict | None:
+    """Steps 5 and 6 of :func:`judge_restore`: an admin decides whatever the auto-approve rules say."""
+    if keep is not None and needs_keep_approval(keep, kept) is not None:
+        return RestoreVerdict(
+            Route.ADMIN, f"this access was {kept_times(kept)} in {keep.period_days} days: an admin must approve"
+        )
     if restored_recently >= rules.limit_max:
         if rules.limit_max == 0:
             return RestoreVerdict(Route.ADMIN, "auto-approval is switched off (restore limit max is 0)")
         return RestoreVerdict(
             Route.ADMIN, f"restore limit reached: {restored_recently} in the last {rules.limit_days} days"
         )
-    products = frozenset(c.product.lower() for c in undoable)
-    for rule in rules.auto_approve:
-        if matches(rule, account, products):
-            return RestoreVerdict(Route.AUTO, f"approved by restore rule {rule.name}", rule.name)
-    return RestoreVerdict(Route.ADMIN, "no auto-approve rule matches")
+    return None
 
 
 def matches(rule: AutoApprove, account: Account, products: frozenset[str]) -> bool:
@@ -167,4 +190,6 @@ def _refusal(cases: Sequence[Case]) -> str:
             continue
         if reason not in reasons:
             reasons.append(reason)
+    if not reasons and any(case.state is CaseState.WARNED for case in cases):
+        return NOT_REMOVED_YET
     return "; ".join(reasons) or NOTHING_REMOVED

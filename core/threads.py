@@ -25,6 +25,7 @@ class ThreadKind(StrEnum):
     RUN = "run"  # a run's actions held for approval (caps, deletion batches)
     RESTORE = "restore"  # a self-service restore request
     ESCALATION = "escalation"  # a warning that could not be delivered
+    KEEP = "keep"  # a keep past keep.approval_after, waiting for an admin (keyed by the warning's case)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,11 @@ def run_thread(run_id: str) -> ThreadKey:
 def escalation_thread(case_id: str) -> ThreadKey:
     """The thread of a case the admins were told about (its warning could not be delivered)."""
     return ThreadKey(ThreadKind.ESCALATION, case_id)
+
+
+def keep_thread(case_id: str) -> ThreadKey:
+    """The thread of a keep waiting for an admin's approval (``keep.approval_after``), one per warning."""
+    return ThreadKey(ThreadKind.KEEP, case_id)
 
 
 def restore_thread(request_id: str) -> ThreadKey:

@@ -53,6 +53,18 @@ class FakeTokenStore:
             if t.org_id == org_id and t.purpose is purpose and t.subject == subject and t.created_at >= since
         )
 
+    def open_tokens(self, org_id: str, purpose, subject: str, now: datetime) -> list[ActionToken]:
+        found = [
+            t
+            for t in self.tokens.values()
+            if t.org_id == org_id
+            and t.purpose is purpose
+            and t.subject == subject
+            and t.used_at is None
+            and t.expires_at > now
+        ]
+        return sorted(found, key=lambda t: (t.created_at, t.token_hash))
+
     def attach_message(self, token_hashes, message_ref: str) -> None:
         with self._lock:
             for token_hash in token_hashes:

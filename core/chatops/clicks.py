@@ -11,16 +11,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from core.audit import AuditEntry
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
-from core.chatops.replies import ClickResult, Reply, Respond
+from core.chatops.keeps import KeepApprovals
+from core.chatops.replies import ClickResult, Outcome, Respond
 from core.policy import Policy
-from core.usecases import latest_account
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
-
-#: (text for the clicker, whether the action was carried out)
-Outcome = tuple[str, bool]
 
 
 class Click(NamedTuple):
@@ -61,10 +59,12 @@ class ButtonActions:
         if isinstance(taken, ClickResult):
             return taken
         token, policy = taken
-        text, ok = await self.handlers[token.purpose](Click(token, actor, respond, justification, policy))
-        await asyncio.to_thread(ops.tokens.set_outcome, token_hash, text)
+        done = await self.handlers[token.purpose](Click(token, actor, respond, justification, policy))
+        await asyncio.to_thread(ops.tokens.set_outcome, token_hash, done.text)
         await ops.seal()
-        return ClickResult(TokenStatus.OK, text, token.purpose, token.message_ref, first=True, ok=ok)
+        return ClickResult(
+            TokenStatus.OK, done.text, token.purpose, token.message_ref, first=True, ok=done.ok, waiting=done.waiting
+        )
 
     def _take(
         self, token_hash: str, actor: Actor, now: datetime, justification: str | None
@@ -94,6 +94,9 @@ class ButtonActions:
             status = TokenStatus.UNKNOWN  # never act on a purpose nobody handles
         if token is not None and token.purpose in ADMIN_PURPOSES and not self.ops.admins.is_admin(actor):
             status = TokenStatus.WRONG_USER
+        own = self._own_decision(token, actor) if status is TokenStatus.OK and token is not None else None
+        if own is not None and token is not None:
+            return ClickResult(TokenStatus.WRONG_USER, own, token.purpose, token.message_ref)
         if status is not TokenStatus.OK:
             return ClickResult(
                 status,
@@ -117,86 +120,72 @@ class ButtonActions:
             )
         return None
 
+    def _own_decision(self, token: ActionToken, actor: Actor) -> str | None:
+        """Why ``actor`` may not decide this keep or restore (four-eyes across platforms), or None.
+
+        Judged before the button is used up, so another admin can still decide with it; the refusal
+        is audited as the decision's own refusal would be.
+        """
+        ops = self.ops
+        if token.purpose is Purpose.APPROVE_KEEP:
+            return KeepApprovals(ops).own_keep(actor, token)
+        if token.purpose not in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE) or ops.restores is None:
+            return None
+        why = ops.desk.conflict(actor, token.forbidden, token.account_id or "")
+        if why is None:
+            return None
+        entry = AuditEntry(
+            at=ops.clock.now(),
+            actor=actor.audit_id,
+            action="restore.refused",
+            outcome="refused",
+            org_id=ops.org_id,
+            subject=token.account_id,
+            reason=why,
+            after={"request": token.subject},
+        )
+        ops.lifecycle.append_audit(entry)
+        return f"{why[0].upper()}{why[1:]}: another admin must decide."
+
     # -- one action per purpose -------------------------------------------------------------
 
     async def _keep(self, click: Click) -> Outcome:
-        async with self.ops.open_engine() as engine:
-            result = await engine.keep_warned(
-                click.token.subject, click.actor.audit_id, click.policy, justification=click.justification
-            )
-        if result.accepted and result.keep_until is not None:
-            extra = " Your access is being restored." if result.restore_queued else ""
-            return f"Thanks — your access is kept until {result.keep_until:%d %B %Y}.{extra}", True
-        if result.needs_approval:
-            return await self._ask_admins_to_keep(click, result.reason)
-        return f"Could not keep your access: {result.reason}.", False
-
-    async def _ask_admins_to_keep(self, click: Click, why: str) -> Outcome:
-        """Past ``keep.approval_after``: the admins get Approve keep; the person is told it waits for them."""
-        ops, token = self.ops, click.token
-        account_id = token.account_id or ""
-        button = await asyncio.to_thread(ops.buttons.keep_approval, token.subject, account_id, click.actor)
-        who = click.actor.name or click.actor.audit_id
-        text = (
-            f"{who} pressed Keep again for account {account_id} ({why}). Approve to keep the access for "
-            f"another {click.policy.lifecycle.keep.days} days; without an approval the deadline stands. "
-            "Their keeps: `/jira-cleanup keeps`."
+        token = click.token
+        return await KeepApprovals(self.ops).press(
+            token.subject, token.account_id or "", click.actor, click.policy, click.justification
         )
-        if not await ops.post_to_admins(Reply(text, title="Keep needs approval", buttons=(button,), public=True)):
-            return (
-                "Your keep needs an admin's approval, but the admins could not be reached. Please contact them.",
-                False,
-            )
-        return "You kept this access several times without using it: an admin must approve this keep (asked).", False
 
     async def _approve_keep(self, click: Click) -> Outcome:
         """An admin approves another keep: the case is kept (or given back, after the deadline) and its owner told."""
-        admin = click.actor.audit_id
-        async with self.ops.open_engine() as engine:
-            result = await engine.keep_warned(click.token.subject, admin, click.policy, approved_by=admin)
-        if not (result.accepted and result.keep_until is not None):
-            return f"Not kept: {result.reason}.", False
-        await self._tell_owner(
-            click, f"An admin approved keeping your Atlassian access until {result.keep_until:%d %B %Y}."
-        )
-        who = click.actor.name or admin
-        return f"Keep approved by {who}: kept until {result.keep_until:%d %B %Y}.", True
-
-    async def _tell_owner(self, click: Click, text: str) -> None:
-        ops = self.ops
-        if ops.owner_notice is None or not click.token.account_id:
-            return
-        account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, click.token.account_id)
-        if account is not None:
-            await ops.owner_notice(account, "Your Atlassian access", text)
+        return await KeepApprovals(self.ops).approve(click.token, click.actor, click.policy)
 
     async def _release(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
             result = await engine.release(click.token.subject, click.actor.audit_id)
         if result.accepted:
-            return "Thanks — the access will be removed, freeing the licence.", True
-        return f"Nothing to do: {result.reason}.", False
+            return Outcome("Thanks — the access will be removed, freeing the licence.", True)
+        return Outcome(f"Nothing to do: {result.reason}.", False)
 
     async def _approve(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
             try:
                 report = await engine.approve(click.token.subject, click.actor.audit_id, click.policy)
             except (ValueError, PermissionError, LookupError) as exc:
-                return f"Not approved: {exc}", False
+                return Outcome(f"Not approved: {exc}", False)
         done = report.counts.get("actions_confirmed", 0)
-        return f"Approved by {click.actor.name or click.actor.audit_id}: {done} actions carried out.", True
+        return Outcome(f"Approved by {click.actor.name or click.actor.audit_id}: {done} actions carried out.", True)
 
     async def _deny(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:
             try:
                 await engine.deny(click.token.subject, click.actor.audit_id, "denied in chat")
             except (ValueError, LookupError) as exc:
-                return f"Not denied: {exc}", False
-        return f"Denied by {click.actor.name or click.actor.audit_id}: nothing was changed.", True
+                return Outcome(f"Not denied: {exc}", False)
+        return Outcome(f"Denied by {click.actor.name or click.actor.audit_id}: nothing was changed.", True)
 
     async def _confirm_run(self, click: Click) -> Outcome:
         self.ops.start_run(click.actor, click.respond, dry_run=False)
-        return "Running now — I'll post the result here.", True
+        return Outcome("Running now — I'll post the result here.", True)
 
     async def _request_restore(self, click: Click) -> Outcome:
         submission = await self.ops.submit_restore(
@@ -205,13 +194,13 @@ class ButtonActions:
             click.token.account_id or click.token.subject,
             reply_to=click.actor.user_id if click.actor.platform == "email" else "",
         )
-        return submission.text, submission.ok
+        return Outcome(submission.text, submission.ok)
 
     async def _decide_restore(self, click: Click) -> Outcome:
         decided = await self.ops.desk.decide(
             click.token.subject, click.token.purpose is Purpose.APPROVE_RESTORE, click.actor
         )
-        return decided.text, decided.ok
+        return Outcome(decided.text, decided.ok)
 
 
 def refusal(status: TokenStatus, outcome: str | None) -> str:

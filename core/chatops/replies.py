@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from core.chat import Actor, Button, Purpose, TokenStatus
 from core.threads import ThreadKey
@@ -40,6 +41,16 @@ class ClickResult:
     message_ref: str | None = None
     first: bool = False  # True only for the click that actually did something
     ok: bool = True  # False when the click was valid but the action was refused (e.g. keep limit)
+    #: Not done yet, and not refused: it waits for an admin (a keep past ``keep.approval_after``).
+    waiting: bool = False
+
+
+class Outcome(NamedTuple):
+    """What a button's action did: text for the clicker, whether it was carried out, whether it waits for an admin."""
+
+    text: str
+    ok: bool
+    waiting: bool = False
 
 
 Respond = Callable[[Reply], Awaitable[None]]

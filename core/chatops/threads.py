@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
 from core.chat import Actor
+from core.chatops.keeps import KeepApprovals
 from core.chatops.replies import Reply
 from core.threads import ThreadKey, ThreadKind, ThreadRef, ThreadStore, ThreadSurface, run_thread
 
@@ -124,7 +125,7 @@ NOT_OURS = ThreadAnswer(False)
 
 
 class ThreadDecisions:
-    """An admin answers in a held run's or a restore request's thread with ``approve`` or ``deny because …``.
+    """An admin answers in a held run, restore request or waiting keep thread: ``approve`` / ``deny because …``.
 
     The same rules as the buttons: admins only, four-eyes, single use (a decided request is no
     longer pending), the expiry, and the audit trail belong to the engine and the restore desk;
@@ -152,6 +153,9 @@ class ThreadDecisions:
             case ThreadKind.RESTORE:
                 decided = await self.ops.desk.decide(thread.key, approve, actor, reason)
                 refusal = None if decided.ok else decided.text
+            case ThreadKind.KEEP:
+                done = await KeepApprovals(self.ops).decide(thread.key, approve, actor, self.ops.policy(), reason)
+                refusal = None if done.ok else done.text
             case ThreadKind.ESCALATION:
                 return NOT_OURS  # nothing to approve: the admins act on the account themselves
             case _:

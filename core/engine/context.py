@@ -21,8 +21,10 @@ from core.ports import (
     DirectoryWriter,
     LifecycleStore,
     Notifier,
+    NoWaitingKeeps,
     ProtectionStore,
     ScanStore,
+    WaitingKeeps,
 )
 from core.protection import effective_policy
 from core.threads import AdminThreads, NoThreads
@@ -68,8 +70,11 @@ class Context:
         people: People | None = None,
         monotonic: Callable[[], float] | None = None,
         threads: AdminThreads | None = None,
+        waiting_keeps: WaitingKeeps | None = None,
     ) -> None:
         self.directory = directory
+        #: Keeps waiting for an admin: told when the deadline removes the access anyway.
+        self.waiting_keeps: WaitingKeeps = waiting_keeps or NoWaitingKeeps()
         #: The admin threads of held runs (decision, progress, result, CSV); none without chat.
         self.threads: AdminThreads = threads or NoThreads()
         self.protections = protections

@@ -372,6 +372,8 @@ class Executor:
         await self._confirm(entry, report, policy, noop=False, account=account)
         if entry.op.reduces_access and not entry.op.is_deletion:
             await self._tell_actioned(entry, account)
+            if policy.lifecycle.keep.approval_after is not None:  # the deadline stood: a waiting keep hears so
+                await self.ctx.waiting_keeps.deadline_passed(case)
         return Outcome.OK
 
     async def _write(self, entry: LedgerEntry, case: Case, account: Account, report: RunReport) -> Outcome | None:

@@ -89,6 +89,8 @@ class KeepResult:
     restore_queued: bool = False
     #: Refused for now: an admin must approve another keep of this access.
     needs_approval: bool = False
+    #: The case was kept already (until ``keep_until``): nothing changed.
+    already: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from core.engine.executor import Executor
 from core.engine.judgement import unrestorable
 from core.engine.outcomes import KeepResult, RestoreResult, RunReport
 from core.ledger import EntryState, LedgerEntry, RunStatus, planned_entry
-from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, transition
+from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, prior_keeps, transition
 from core.logcontext import bound
 from core.policy import Policy
 from core.ports import CaseTransaction, Clock, LifecycleStore
@@ -128,15 +128,16 @@ class Requests:
                 tx.case, policy, now, justification, prior_keeps=ask.prior_keeps, approved_by=ask.approved_by
             )
             if verdict.needs_approval:
-                tx.audit(
-                    audit("approval_needed", verdict.reason, {"rule": tx.case.rule, "prior_keeps": ask.prior_keeps})
-                )
+                asked: dict[str, object] = {"rule": tx.case.rule, "prior_keeps": ask.prior_keeps}
+                if justification:
+                    asked["justification"] = justification
+                tx.audit(audit("approval_needed", verdict.reason, asked))
                 return KeepResult(False, verdict.reason, needs_approval=True)
             if not verdict.accepted:
                 tx.audit(audit("refused", verdict.reason))
                 return KeepResult(False, verdict.reason)
             if verdict.already:
-                return KeepResult(True, verdict.reason, verdict.keep_until)
+                return KeepResult(True, verdict.reason, verdict.keep_until, already=True)
             restore = _undo_or_cancel(tx, verdict, now)
             keeps = (*tx.case.keeps, now)
             state = tx.case.state if restore else CaseState.KEPT
@@ -351,11 +352,7 @@ class KeepAsk:
 def _prior_keeps(store: LifecycleStore, case: Case, policy: Policy, now: datetime) -> int:
     """Keeps of ``case``'s access (its account and rule, every cycle) within the keep period."""
     since = now - timedelta(days=policy.lifecycle.keep.period_days)
-    return sum(
-        sum(1 for at in c.keeps if at > since)
-        for c in store.find_cases(case.org_id, case.account_id)
-        if c.rule == case.rule
-    )
+    return prior_keeps(store.find_cases(case.org_id, case.account_id), case.rule, since)
 
 
 def _prior_keeps_of_case(store: LifecycleStore, case_id: str, policy: Policy, now: datetime) -> int:

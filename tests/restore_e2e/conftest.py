@@ -9,6 +9,7 @@ before composing, so the email links carry the real URL. The clock is simulated;
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import socket
@@ -29,6 +30,7 @@ from adapters.sandbox import SandboxConfig, SandboxServer, generate_org
 from bot.compose import Stores, Surfaces, compose, stores
 from bot.server import build_app
 from bot.settings import Settings
+from core.chatops import KeepApprovals
 from core.clock import FixedClock
 from core.engine import Engine
 from core.policy import Policy, parse_policy
@@ -46,8 +48,8 @@ ADMIN_CHANNEL = "C0ADMIN"
 LINK = re.compile(r"https?://[^\s\"'<>]+/email/t/[A-Za-z0-9_\-]+")
 
 
-def restore_policy(**restore: Any) -> Policy:
-    """Remove Jira after 90 days (warn 14 days before); no caps in the way; ``restore`` rules."""
+def restore_policy(*, keep: dict[str, Any] | None = None, **restore: Any) -> Policy:
+    """Remove Jira after 90 days (warn 14 days before); no caps in the way; ``restore`` rules; ``keep`` rules."""
     data: dict[str, Any] = {
         "mode": "enforce",
         "new_account_grace_days": 0,
@@ -60,7 +62,7 @@ def restore_policy(**restore: Any) -> Policy:
                 "warn_days_before": 14,
             }
         ],
-        "lifecycle": {"delivery_order": ["slack", "email"]},
+        "lifecycle": {"delivery_order": ["slack", "email"], **({"keep": keep} if keep else {})},
         "safety": {
             "caps": uncapped(),
             "canary": {"size": 0},
@@ -136,12 +138,40 @@ class World:
         await self.surfaces.slack.drain()
         return response
 
+    async def thread_reply(self, user: str, parent_ts: str, text: str):
+        """``user`` replies ``text`` under an admin channel message (a signed Slack ``message.channels`` event)."""
+        self._ids[0] += 1
+        envelope = {
+            "token": "deprecated",
+            "team_id": TEAM,
+            "api_app_id": "A0JIRACLN",
+            "type": "event_callback",
+            "event_id": f"EvReply{self._ids[0]}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "message",
+                "channel": ADMIN_CHANNEL,
+                "channel_type": "channel",
+                "user": user,
+                "text": text,
+                "ts": f"1718000500.{self._ids[0]:06d}",
+                "thread_ts": parent_ts,
+            },
+        }
+        body = json.dumps(envelope).encode()
+        headers = {**signed_headers(body, SIGNING_SECRET, int(time.time())), "Content-Type": "application/json"}
+        response = await self.http.post("/slack/events", content=body, headers=headers)
+        assert self.surfaces.slack is not None
+        await self.surfaces.slack.drain()
+        return response
+
 
 @pytest.fixture
 async def world_factory(tmp_path):
     started: list[tuple[Any, ...]] = []
 
-    async def build(pol: Policy | None = None, users: int = 60) -> World:
+    async def build(pol: Policy | None = None, users: int = 60, **overrides: Any) -> World:
+        """The world; ``overrides`` are settings (e.g. ``slack_admin_user_ids``, ``admin_identities``)."""
         clock = FixedClock(NOW)
         pol = pol or restore_policy()
         sandbox = SandboxServer(
@@ -161,28 +191,28 @@ async def world_factory(tmp_path):
         controller.start()
         bot_sock = _free_socket()
         url = f"http://127.0.0.1:{bot_sock.getsockname()[1]}"
-        settings = Settings(
-            _env_file=None,
-            atlassian_org_id=sandbox.org_id,
-            atlassian_api_key="sandbox-key",
-            atlassian_api_base=sandbox.base_url,
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.api_url,
-            slack_admin_user_ids="U0ADMIN",
-            slack_admin_channel_id=ADMIN_CHANNEL,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp_port,
-            smtp_sender="jira-cleanup@acme.example",
-            smtp_tls="none",
-            public_base_url=url,
-            link_secret="e2e-link-secret",
-            jsm_site_url=sandbox.base_url,
-            jsm_email=JSM_EMAIL,
-            jsm_api_token=JSM_TOKEN,
-            jsm_webhook_secret=WEBHOOK_SECRET,
-            public_requests_per_minute=1000,
-        )
+        values: dict[str, Any] = {
+            "atlassian_org_id": sandbox.org_id,
+            "atlassian_api_key": "sandbox-key",
+            "atlassian_api_base": sandbox.base_url,
+            "slack_bot_token": slack.bot_token,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_api_url": slack.api_url,
+            "slack_admin_user_ids": "U0ADMIN",
+            "slack_admin_channel_id": ADMIN_CHANNEL,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "smtp_sender": "jira-cleanup@acme.example",
+            "smtp_tls": "none",
+            "public_base_url": url,
+            "link_secret": "e2e-link-secret",
+            "jsm_site_url": sandbox.base_url,
+            "jsm_email": JSM_EMAIL,
+            "jsm_api_token": JSM_TOKEN,
+            "jsm_webhook_secret": WEBHOOK_SECRET,
+            "public_requests_per_minute": 1000,
+        }
+        settings = Settings(_env_file=None, **{**values, **overrides})
         db = stores(f"sqlite:///{tmp_path}/e2e-{len(started)}.db")
         surfaces = await compose(settings, db, pol, sandbox.org_id, clock=clock)
         config = AtlassianConfig(
@@ -199,7 +229,20 @@ async def world_factory(tmp_path):
             directory_http, config, sleep=no_sleep, clock=clock.now, rng=random.Random(1), limiter=limiter
         )
         assert surfaces.notifier is not None
-        engine = Engine(directory, db.scans, db.lifecycle, surfaces.notifier, clock, worker_id="e2e")
+        chatops = surfaces.chatops
+        engine = Engine(  # as open_bot builds it for serve, run and the scheduler
+            directory,
+            db.scans,
+            db.lifecycle,
+            surfaces.notifier,
+            clock,
+            worker_id="e2e",
+            protections=db.protections,
+            people=chatops.people,
+            threads=chatops.threads,
+            waiting_keeps=KeepApprovals(chatops),
+        )
+        chatops.owner_notice = surfaces.notifier.tell
         surfaces.bind(engine)
 
         async def health() -> dict[str, object]:

@@ -133,3 +133,26 @@ def test_count_issued_counts_by_purpose_subject_and_time(chat):
     assert store.count_issued("org-1", Purpose.APPROVE_RESTORE, "a1", NOW + timedelta(minutes=31)) == 1
     assert store.count_issued("org-1", Purpose.APPROVE_RESTORE, "a2", NOW) == 0
     assert store.count_issued("org-2", Purpose.APPROVE_RESTORE, "a1", NOW) == 0
+
+
+def test_open_tokens_are_the_unused_unexpired_ones_of_a_purpose_and_subject(chat):
+    """A keep waiting for an admin is an open Approve keep token of its case: not used, not expired."""
+    store, _ = chat
+
+    def issue(subject: str, minutes: int, ttl_hours: int = 72, purpose: Purpose = Purpose.APPROVE_KEEP) -> str:
+        _, token = new_token(
+            purpose, "org-1", subject, NOW + timedelta(minutes=minutes), timedelta(hours=ttl_hours), forbidden=USER
+        )
+        store.save_token(token)
+        return token.token_hash
+
+    first, second = issue("case-1", 0), issue("case-1", 5)
+    issue("case-1", 1, ttl_hours=1)  # expires an hour after it was issued
+    issue("case-2", 0)
+    issue("case-1", 0, purpose=Purpose.APPROVE_RESTORE)
+    later = NOW + timedelta(hours=2)
+    assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", later)] == [first, second]
+    assert store.consume_token(first, Actor("slack", "T1", "U2", "Ada"), later).status is TokenStatus.OK
+    assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", later)] == [second]
+    assert store.open_tokens("org-2", Purpose.APPROVE_KEEP, "case-1", later) == []
+    assert store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", NOW + timedelta(hours=80)) == []

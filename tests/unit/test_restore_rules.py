@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from core.engine import REMOVED_FROM_DIRECTORY
 from core.lifecycle import Case, CaseState, Effect, Op
 from core.model import Group, GroupId
-from core.policy import Action, AutoApprove, RestoreRules
+from core.policy import Action, AutoApprove, KeepRules, RestoreRules
 from core.restore_rules import RestoreVerdict, Route, domain_matches, judge_restore, matches, restorable
 from tests.fakes import NOW, make_account
 
@@ -84,9 +84,17 @@ def test_an_unknown_account_is_denied():
 
 
 def test_nothing_removed_is_denied():
-    verdict = judge(cases=[case(CaseState.WARNED), case(CaseState.RESTORED)])
+    verdict = judge(cases=[case(CaseState.RESTORED)])
     assert verdict.route is Route.DENY
     assert verdict.reason == "nothing to restore: jira-cleanup has not removed access for this account"
+
+
+def test_a_warned_person_is_pointed_to_keep_not_restored():
+    """A request while the warning is open restores nothing and keeps nothing: Keep is the way (with its approval)."""
+    verdict = judge(cases=[case(CaseState.WARNED), case(CaseState.RESTORED)])
+    assert verdict.route is Route.DENY
+    assert verdict.reason.startswith("nothing to restore: your access has not been removed yet")
+    assert "Keep my access" in verdict.reason
 
 
 @pytest.mark.parametrize(
@@ -281,3 +289,20 @@ def test_fewer_recent_restores_never_turn_auto_into_admin(acc, cases, rs, source
     if before.route is Route.AUTO:
         assert after == before
     assert (after.rule is not None) == (after.route is Route.AUTO)
+
+
+def test_an_access_kept_past_approval_after_goes_to_the_admins_whatever_the_rules():
+    """A restore after the action is a late keep: past keep.approval_after no restore rule approves it on its own."""
+
+    def route(kept: int, keep: KeepRules, rs: RestoreRules | None = None) -> RestoreVerdict:
+        return judge_restore(
+            account(), [case()], rs or rules(STAFF), source="jsm", restored_recently=0, kept=kept, keep=keep
+        )
+
+    strict = KeepRules(approval_after=2)
+    assert route(1, strict).route is Route.AUTO
+    assert route(2, strict) == RestoreVerdict(
+        Route.ADMIN, "this access was kept 2 times in 365 days: an admin must approve"
+    )
+    assert route(9, KeepRules()).route is Route.AUTO  # approval_after unset: keeps never need an admin
+    assert route(2, strict, rules(STAFF, deny_groups=frozenset({"engineering"}))).route is Route.DENY
