@@ -269,19 +269,12 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Approve or deny a restore request; the requester hears back where they asked (email, JSM)."""
-        s = cli.settings(org)
 
-        async def go() -> None:
-            pol = bootstrap.resolve_policy(policy, s)
-            actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
-            async with open_bot(s, pol, org_id=org) as bot:
-                decided = await bot.chatops.desk.decide(request_id, approve_it, actor, reason)
-            if not decided.ok:
-                raise cli.fail(f"{request_id}: {decided.text}")
-            told = "" if decided.told else " (the requester could not be told automatically)"
-            cli.out.print(f"{request_id}: {decided.text}{told}")
+        async def decide(bot: Bot, actor: Actor) -> tuple[Any, str]:
+            decided = await bot.chatops.desk.decide(request_id, approve_it, actor, reason)
+            return decided, "" if decided.told else " (the requester could not be told automatically)"
 
-        cli.run(go, api_base=s.atlassian_api_base)
+        _decide(cli, request_id, decide, policy=policy, org=org, as_=as_)
 
 
 def _commands_2(app: typer.Typer, cli: _Cli) -> None:
@@ -557,19 +550,39 @@ def _commands_keep(app: typer.Typer, cli: _Cli) -> None:
         as_: AsOption = None,
     ) -> None:
         """Decide a keep waiting for an admin (the case id is in the request); the person and the threads hear."""
-        s = cli.settings(org)
 
-        async def go() -> None:
-            pol = bootstrap.resolve_policy(policy, s)
-            actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
-            async with open_bot(s, pol, org_id=org) as bot:
-                keeps = KeepApprovals(bot.chatops)
-                done = await keeps.decide(case_id, approve_it, actor, bot.chatops.policy(), reason)
-            if not done.ok:
-                raise cli.fail(f"{case_id}: {done.text}")
-            cli.out.print(f"{case_id}: {done.text}", markup=False, highlight=False)
+        async def decide(bot: Bot, actor: Actor) -> tuple[Any, str]:
+            keeps = KeepApprovals(bot.chatops)
+            return await keeps.decide(case_id, approve_it, actor, bot.chatops.policy(), reason), ""
 
-        cli.run(go, api_base=s.atlassian_api_base)
+        _decide(cli, case_id, decide, policy=policy, org=org, as_=as_)
+
+
+def _decide(
+    cli: _Cli,
+    subject: str,
+    decide: Callable[[Bot, Actor], Awaitable[tuple[Any, str]]],
+    *,
+    policy: Path | None,
+    org: str | None,
+    as_: str | None,
+) -> None:
+    """Open the bot, take one admin decision on ``subject`` as the CLI's actor and print what came of it.
+
+    ``decide`` returns the decision (``ok``, ``text``) and a note to add to it; a refused one exits 1.
+    """
+    s = cli.settings(org)
+
+    async def go() -> None:
+        pol = bootstrap.resolve_policy(policy, s)
+        actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
+        async with open_bot(s, pol, org_id=org) as bot:
+            done, note = await decide(bot, actor)
+        if not done.ok:
+            raise cli.fail(f"{subject}: {done.text}")
+        cli.out.print(f"{subject}: {done.text}{note}", markup=False, highlight=False)
+
+    cli.run(go, api_base=s.atlassian_api_base)
 
 
 def _commands_undo(app: typer.Typer, cli: _Cli) -> None:
