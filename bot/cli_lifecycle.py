@@ -270,11 +270,11 @@ def _commands_1(app: typer.Typer, cli: _Cli) -> None:
     ) -> None:
         """Approve or deny a restore request; the requester hears back where they asked (email, JSM)."""
 
-        async def decide(bot: Bot, actor: Actor) -> tuple[Any, str]:
+        async def take(bot: Bot, actor: Actor) -> tuple[Any, str]:
             decided = await bot.chatops.desk.decide(request_id, approve_it, actor, reason)
             return decided, "" if decided.told else " (the requester could not be told automatically)"
 
-        _decide(cli, request_id, decide, policy=policy, org=org, as_=as_)
+        _decide(cli, request_id, take, policy=policy, org=org, as_=as_)
 
 
 def _commands_2(app: typer.Typer, cli: _Cli) -> None:
@@ -551,17 +551,17 @@ def _commands_keep(app: typer.Typer, cli: _Cli) -> None:
     ) -> None:
         """Decide a keep waiting for an admin (the case id is in the request); the person and the threads hear."""
 
-        async def decide(bot: Bot, actor: Actor) -> tuple[Any, str]:
+        async def take(bot: Bot, actor: Actor) -> tuple[Any, str]:
             keeps = KeepApprovals(bot.chatops)
             return await keeps.decide(case_id, approve_it, actor, bot.chatops.policy(), reason), ""
 
-        _decide(cli, case_id, decide, policy=policy, org=org, as_=as_)
+        _decide(cli, case_id, take, policy=policy, org=org, as_=as_)
 
 
 def _decide(
     cli: _Cli,
     subject: str,
-    decide: Callable[[Bot, Actor], Awaitable[tuple[Any, str]]],
+    take: Callable[[Bot, Actor], Awaitable[tuple[Any, str]]],
     *,
     policy: Path | None,
     org: str | None,
@@ -569,7 +569,7 @@ def _decide(
 ) -> None:
     """Open the bot, take one admin decision on ``subject`` as the CLI's actor and print what came of it.
 
-    ``decide`` returns the decision (``ok``, ``text``) and a note to add to it; a refused one exits 1.
+    ``take`` returns the decision (``ok``, ``text``) and a note to add to it; a refused one exits 1.
     """
     s = cli.settings(org)
 
@@ -577,7 +577,7 @@ def _decide(
         pol = bootstrap.resolve_policy(policy, s)
         actor = Actor("cli", "", cli_actor(as_).removeprefix("cli:"))
         async with open_bot(s, pol, org_id=org) as bot:
-            done, note = await decide(bot, actor)
+            done, note = await take(bot, actor)
         if not done.ok:
             raise cli.fail(f"{subject}: {done.text}")
         cli.out.print(f"{subject}: {done.text}{note}", markup=False, highlight=False)
