@@ -15,6 +15,8 @@ from core.audit import AuditEntry
 from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
 from core.chatops.keeps import KeepApprovals
 from core.chatops.replies import ClickResult, Outcome, Respond
+from core.engine.judgement import ApprovalVerdict, approval_refusal
+from core.identity import same_person
 from core.policy import Policy
 
 if TYPE_CHECKING:
@@ -129,6 +131,8 @@ class ButtonActions:
         ops = self.ops
         if token.purpose is Purpose.APPROVE_KEEP:
             return KeepApprovals(ops).own_keep(actor, token)
+        if token.purpose is Purpose.APPROVE:
+            return self._own_run(token, actor)
         if token.purpose not in (Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE) or ops.restores is None:
             return None
         why = ops.desk.conflict(actor, token.forbidden, token.account_id or "")
@@ -146,6 +150,36 @@ class ButtonActions:
         )
         ops.lifecycle.append_audit(entry)
         return f"{why[0].upper()}{why[1:]}: another admin must decide."
+
+    def _own_run(self, token: ActionToken, actor: Actor) -> str | None:
+        """Why ``actor`` may not approve the held run behind ``token``: they requested it, under any identity.
+
+        The button only knows the requester's identity on its own platform; a run asked for from the CLI,
+        Teams or another workspace is checked against the run's requester and ADMIN_IDENTITIES here, so
+        the refusal does not use the button up for the admin who may approve.
+        """
+        ops = self.ops
+        try:
+            run = ops.lifecycle.get_run(token.subject)
+        except LookupError:
+            return None  # the engine answers why there is nothing to approve
+        if not same_person(actor.audit_id, run.requested_by, ops.people):
+            return None
+        reason = approval_refusal(ApprovalVerdict.OWN_RUN, run)
+        entry = AuditEntry(
+            at=ops.clock.now(),
+            actor=actor.audit_id,
+            action="approval.refused",
+            outcome="refused",
+            org_id=ops.org_id,
+            run_id=run.run_id,
+            mode=run.mode,
+            approver=actor.audit_id,
+            reason=reason,
+            plan_hash=run.action_hash,
+        )
+        ops.lifecycle.append_audit(entry)
+        return f"Not approved: {reason}. Another admin must approve it."
 
     # -- one action per purpose -------------------------------------------------------------
 

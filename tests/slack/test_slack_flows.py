@@ -6,8 +6,10 @@ import asyncio
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 from core.chat import hash_token
+from core.identity import People
 from core.ledger import RunStatus
 from core.lifecycle import CaseState
 from tests.slackfake.signing import interaction_body, signed_headers, slash_command_body, view_submission_payload
@@ -291,6 +293,37 @@ async def test_over_cap_run_is_approved_by_another_admin_once(make_world) -> Non
     assert csv_file["channels"] == [ADMIN_CHANNEL]
     assert b"a1,a1@acme.example" in csv_file["content"]
     assert b",confirmed," in csv_file["content"]
+
+
+async def test_the_requester_under_another_identity_is_refused_before_the_button_is_used(make_world) -> None:
+    """A run asked for from the CLI by alice: alice's Slack click is refused and the button stays for another admin."""
+    world = await make_world([stale("a1"), stale("a2")], _held_policy())
+    alice = People.parse(f"alice = cli:alice, slack:{TEAM}/U0SEC")
+    world.ops.people = alice
+    world.engine.people = alice
+    await world.run()
+    held = await world.run(days=14)  # requested_by cli:alice
+    assert held.status is RunStatus.AWAITING_APPROVAL
+    [approval] = [m for m in world.admin_messages() if "approval" in m["text"].lower()]
+
+    _, by_alice = await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert world.fake.response_posts(by_alice)[0]["text"] == (
+        "Not approved: the requester of a run cannot approve it. Another admin must approve it."
+    )
+    assert world.directory.writes == []
+    assert world.store.get_run(held.run_id).status is RunStatus.AWAITING_APPROVAL
+    refused = [e.entry for e in world.store.iter_audit() if e.entry.action == "approval.refused"]
+    assert [(e.actor, e.run_id) for e in refused] == [(f"slack:{TEAM}/U0SEC", held.run_id)]
+
+    _, ok = await world.click("U0ADMIN", approval, "jc_approve", channel=ADMIN_CHANNEL)  # the button still works
+    assert world.fake.response_posts(ok) == []
+    assert len(world.directory.writes) == 2
+    assert world.store.get_run(held.run_id).approved_by == ADMIN.audit_id
+
+
+def _held_policy() -> Any:
+    """Every action of a run held for approval (no per-run allowance, no canary)."""
+    return policy(safety={"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}})
 
 
 async def test_admins_decide_by_replying_in_the_thread_with_the_buttons_rules(make_world) -> None:
