@@ -117,6 +117,8 @@ class World:
     #: Accounts the policy selects (planned in this process with the real client, before the bot runs).
     selected: list[str] = field(default_factory=list)
     served: Served | None = None
+    #: Settings of every ``jira-cleanup`` process this world starts, over the defaults of :meth:`env`.
+    settings: dict[str, str] = field(default_factory=dict)
     _ids: list[int] = field(default_factory=lambda: [0])
 
     # -- set-up ------------------------------------------------------------------------------
@@ -164,6 +166,7 @@ class World:
                 SMTP_SENDER="jira-cleanup@acme.example",
                 SMTP_TLS="none",
             )
+        values.update(self.settings)
         values.update(extra)
         return values
 
@@ -424,8 +427,12 @@ def world(
     smtp: bool = False,
     unreachable: int = 0,
     policy: dict[str, Any] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[World]:
-    """A fresh org, fake Slack (people by email, ``unreachable`` of them missing) and optional SMTP."""
+    """A fresh org, fake Slack (people by email, ``unreachable`` of them missing) and optional SMTP.
+
+    ``settings``: environment variables of every bot process, over the world's own.
+    """
     with threaded_slack() as peers, smtp_inbox() if smtp else _nothing() as mail:
         org = generate_org(users=users, seed=7, undated_fraction=0.0)
         sandbox = SandboxServer(org, SandboxConfig())
@@ -442,7 +449,9 @@ def world(
             if email and account_id not in missing:
                 fake.add_user(slack_id(index), email, real_name=f"Person {index}")
         inbox, port = mail if mail is not None else (None, None)
-        w = World(tmp, peers, sandbox, db_url, chosen, inbox, port, slack, missing, selected=selected)
+        w = World(
+            tmp, peers, sandbox, db_url, chosen, inbox, port, slack, missing, selected=selected, settings=settings or {}
+        )
         w.write_policy()
         try:
             yield w
