@@ -57,6 +57,7 @@ async def run_once(
         clock=engine.clock,
         progress=progress,
         protections=engine.protections,
+        cases=engine.store,
     )
     report = await engine.run(effective, requested_by=requested_by, scan=scan)
     return report, path

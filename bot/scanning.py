@@ -11,7 +11,7 @@ from core.clock import SystemClock
 from core.model import Account, Org
 from core.planner import Decision
 from core.policy import Policy
-from core.ports import Clock, DirectoryReader, ProtectionStore, ScanStore
+from core.ports import Clock, DirectoryReader, OpenCaseReader, ProtectionStore, ScanStore
 from core.report import PreviewCsv
 from core.usecases import ScanResult, scan_and_plan
 
@@ -31,11 +31,13 @@ async def scan_to_csv(
     clock: Clock | None = None,
     progress: ProgressSink | None = None,
     protections: ProtectionStore | None = None,
+    cases: OpenCaseReader | None = None,
 ) -> tuple[ScanResult, Path]:
     """Scan and plan, streaming the preview CSV to disk.
 
     The CSV is written to ``<path>.partial`` and renamed only when the scan completes, so a
-    failed scan never leaves a file that looks complete.
+    failed scan never leaves a file that looks complete. ``cases`` (the lifecycle store) lets the
+    scan reuse the API-token evidence of delivered warnings (:func:`core.usecases.scan_and_plan`).
     """
     clock = clock or SystemClock()
     org = await directory.describe_org()
@@ -59,6 +61,7 @@ async def scan_to_csv(
                 on_decisions=write,
                 on_progress=progress.update,
                 protections=protections,
+                cases=cases,
             )
         partial.replace(target)
     finally:

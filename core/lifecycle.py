@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.model import Account, Claim
-from core.planner import Decision, Verdict
+from core.planner import Decision, SkipReason, Verdict
 from core.policy import Action, KeepRules, Policy, Rule
 
 #: Atlassian keeps a deleted managed account restorable (cancel-delete) for this long.
@@ -181,6 +181,9 @@ def advance(case: Case | None, decision: Decision | None, rule: Rule, now: datet
             return Step(StepKind.OPEN_WARNING, decision.detail, warning_deadline(decision, rule, now))
         return Step(StepKind.NOTHING)
     if case.state is CaseState.WARNED:
+        if decision is not None and decision.skip_reason is SkipReason.API_USE_UNKNOWN:
+            # No evidence either way: withdrawing would restart the notice, acting would ignore it.
+            return Step(StepKind.NOTHING, "API tokens unreadable this run: the warning stands, nothing is done")
         if not inactive:
             why = decision.code if decision is not None else "no longer applicable"
             return Step(StepKind.CLOSE, f"warning withdrawn: {why}")

@@ -496,6 +496,26 @@ async def test_unreadable_tokens_at_the_final_check_leave_the_action_for_the_nex
     assert sorted(a for _, a in w.directory.writes) == ["a1", "a2"]
 
 
+async def test_unreadable_tokens_at_the_scan_neither_withdraw_a_delivered_warning_nor_let_it_act():
+    """A failed token read is no evidence: the warning (and its notice period) stands, and nothing is done."""
+    w = token_world()
+    w.policy = replace(w.policy, lifecycle=replace(w.policy.lifecycle, api_token_recheck_days=0))  # read each scan
+    await w.run()
+    first = w.case("a1", "org")
+    assert first.delivered_at is not None
+    w.directory.uses["a1"] = ApiUse.unknown("api-tokens: HTTP 500")
+    await w.run(days=5)
+    assert w.case("a1", "org") == first, "still the same open warning, untouched"
+    report = await w.run(days=9)  # the deadline, tokens still unreadable
+    assert [a for _, a in w.directory.writes] == ["a2"]
+    assert report.counts["api_unknown"] == 1
+    assert w.case("a1", "org").state is CaseState.WARNED
+    del w.directory.uses["a1"]
+    await w.run(days=1)
+    assert sorted(a for _, a in w.directory.writes) == ["a1", "a2"]
+    assert w.case("a1", "org").case_id == first.case_id
+
+
 async def test_a_run_approved_days_later_reads_the_tokens_at_the_approval():
     """Held by a cap at the deadline, approved three days later: the write waits for a fresh token read."""
     w = token_world()
