@@ -1,12 +1,17 @@
-"""The report chart: its figures from known data, and the PNG drawn from them (size, not blank, the bars)."""
+"""The report chart: its figures from known data, and the PNG drawn from them (size, not blank, the bars).
+
+Pixel checks look inside one panel: its box in the figure, in pixels (origin bottom left), cut out
+of the PNG (origin top left).
+"""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.image import imread
 
-from bot.charts import DPI, HEIGHT_IN, WIDTH_IN, chart_path, render
+from bot.charts import DPI, HEIGHT_IN, MONEY_COLOUR, SEATS_COLOUR, WIDTH_IN, chart_path, draw, render
 from core.chart_data import NEVER, ChartData, freed_over_time, funnel, inactivity
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Op
@@ -100,3 +105,55 @@ def test_an_org_with_nothing_yet_still_draws(tmp_path: Path) -> None:
     data = ChartData("org-1", NOW, {}, [], [("warned", 0), ("kept", 0), ("acted", 0)], "EUR")
     path = render(data, tmp_path / "empty.png")
     assert imread(path).shape[0] > 0
+
+
+def middle_panel(data: ChartData, path: Path, inset: int = 0) -> tuple[np.ndarray, Axes]:
+    """The seats-freed panel's pixels (inside its frame, less ``inset``) and the panel itself."""
+    figure = draw(data)
+    figure.savefig(path, format="png")
+    middle = figure.axes[1]
+    box = middle.get_window_extent()
+    pixels = (imread(path)[:, :, :3] * 255).round().astype(int)
+    height = pixels.shape[0]
+    top, bottom = height - round(box.y1) + inset, height - round(box.y0) - inset
+    return pixels[top:bottom, round(box.x0) + inset : round(box.x1) - inset], middle
+
+
+def texts_on(panel: Axes) -> list[str]:
+    legend = panel.get_legend()
+    return [t.get_text() for t in panel.texts] + ([t.get_text() for t in legend.get_texts()] if legend else [])
+
+
+def mask_of(crop: np.ndarray, hex_colour: str) -> np.ndarray:
+    want = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return np.abs(crop - want).sum(axis=2) <= 3
+
+
+def test_one_day_of_freed_seats_shows_its_point_and_values(tmp_path: Path) -> None:
+    data = ChartData("org-1", NOW, {}, [(NOW.date(), 3, 24.0)], [("warned", 4), ("kept", 0), ("acted", 3)], "EUR")
+    crop, middle = middle_panel(data, tmp_path / "one-day.png")
+    assert mask_of(crop, SEATS_COLOUR).sum() >= 20, "the seats marker"
+    assert mask_of(crop, MONEY_COLOUR).sum() >= 20, "the money marker"
+    texts = texts_on(middle)
+    assert "3" in texts, "the day's seat count beside its marker"
+    assert "seats (now 3)" in texts
+    assert "EUR/month (now 24.00)" in texts
+
+
+def test_the_latest_level_is_held_up_to_the_charts_day(tmp_path: Path) -> None:
+    day = NOW.date() - timedelta(days=10)
+    data = ChartData("org-1", NOW, {}, [(day, 2, 16.0)], [("warned", 0), ("kept", 0), ("acted", 2)], "EUR")
+    crop, _ = middle_panel(data, tmp_path / "held.png", inset=3)
+    columns = np.flatnonzero(mask_of(crop, SEATS_COLOUR).any(axis=0))
+    assert columns.size, "the seats line"
+    assert columns.max() - columns.min() > crop.shape[1] // 2, "a line across the ten days, not a lone marker"
+
+
+def test_no_freed_seats_says_so_in_the_panel(tmp_path: Path) -> None:
+    data = ChartData("org-1", NOW, {}, [], [("warned", 0), ("kept", 0), ("acted", 0)], "EUR")
+    crop, middle = middle_panel(data, tmp_path / "none.png", inset=3)
+    assert texts_on(middle) == ["nothing freed yet"]
+    assert (crop.sum(axis=2) < 200).sum() >= 30, "the message is drawn inside the frame"
+    assert not mask_of(crop, SEATS_COLOUR).any()
+    assert len(middle.get_xticks()) == 0, "no made-up 0–1 scale"
+    assert len(middle.get_yticks()) == 0
