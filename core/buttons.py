@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.chat import Actor, Button, Purpose, hash_token, new_token
+from core.chat import ActionToken, Actor, Button, Purpose, hash_token, new_token
 from core.ports import Clock, TokenStore
 
 #: How long a warning's buttons work; later, keeping access goes through an admin.
@@ -129,6 +129,35 @@ class ButtonIssuer:
             BUTTON_TTL,
             forbidden=requester,
             account_id=account_id,
+        )
+
+    def waiting_keep(self, approval: ActionToken) -> tuple[Button, Button]:
+        """Approve / Deny the keep waiting on ``approval`` (an open Approve keep), e.g. from the admin home.
+
+        Each decides through ``approval`` itself (its single use), so they are bound like it: any admin
+        but the person who pressed Keep, and never past it.
+        """
+        ttl = min(APPROVAL_TTL, approval.expires_at - self.clock.now())
+        who, account = approval.forbidden, approval.account_id
+        return (
+            self._issue(
+                "Approve keep",
+                "primary",
+                Purpose.APPROVE_WAITING_KEEP,
+                approval.subject,
+                ttl,
+                forbidden=who,
+                account_id=account,
+            ),
+            self._issue(
+                "Deny keep",
+                "danger",
+                Purpose.DENY_WAITING_KEEP,
+                approval.subject,
+                ttl,
+                forbidden=who,
+                account_id=account,
+            ),
         )
 
     def confirm_run(self, requester: Actor) -> Button:

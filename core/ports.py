@@ -454,8 +454,9 @@ class TokenStore(Protocol):
         """How many tokens of ``purpose`` about ``subject`` were issued since ``since`` (for rate limits)."""
         ...
 
-    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
-        """The tokens of ``purpose`` about ``subject`` still usable at ``now`` (not used, not expired), oldest first."""
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str | None, now: datetime) -> list[ActionToken]:
+        """The tokens of ``purpose`` about ``subject`` (None: any subject) still usable at ``now``
+        (not used, not expired), oldest first."""
         ...
 
 

@@ -53,13 +53,13 @@ class FakeTokenStore:
             if t.org_id == org_id and t.purpose is purpose and t.subject == subject and t.created_at >= since
         )
 
-    def open_tokens(self, org_id: str, purpose, subject: str, now: datetime) -> list[ActionToken]:
+    def open_tokens(self, org_id: str, purpose, subject: str | None, now: datetime) -> list[ActionToken]:
         found = [
             t
             for t in self.tokens.values()
             if t.org_id == org_id
             and t.purpose is purpose
-            and t.subject == subject
+            and subject in (None, t.subject)
             and t.used_at is None
             and t.expires_at > now
         ]

@@ -90,20 +90,13 @@ class SqlChatStore:
         with self._db.read("counting button tokens") as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
-        """Tokens of ``purpose`` about ``subject`` neither used nor expired at ``now``, oldest first."""
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str | None, now: datetime) -> list[ActionToken]:
+        """Tokens of ``purpose`` about ``subject`` (None: any) neither used nor expired at ``now``, oldest first."""
         t = ACTION_TOKENS.c
-        stmt = (
-            sa.select(ACTION_TOKENS)
-            .where(
-                t.org_id == org_id,
-                t.purpose == purpose.value,
-                t.subject == subject,
-                t.used_at.is_(None),
-                t.expires_at > now,
-            )
-            .order_by(t.created_at, t.token_hash)
-        )
+        where = [t.org_id == org_id, t.purpose == purpose.value, t.used_at.is_(None), t.expires_at > now]
+        if subject is not None:
+            where.append(t.subject == subject)
+        stmt = sa.select(ACTION_TOKENS).where(*where).order_by(t.created_at, t.token_hash)
         with self._db.read("reading open button tokens") as conn:
             return [token_from_row(row) for row in conn.execute(stmt)]
 

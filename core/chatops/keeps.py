@@ -6,8 +6,9 @@ Past ``keep.approval_after`` the engine does not keep on its own; the admins are
 warning: one **Approve keep** button (any admin but that person) posted as a thread of its own on
 every chat surface (and by email to EMAIL_ADMIN_ADDRESSES). A later press, from any surface, finds
 that approval still open and is told it waits. An admin decides with the button, by replying
-``approve`` / ``deny`` in the thread, or with ``jira-cleanup decide-keep``: all go through the same
-rules (nobody decides a keep of their own access, single use, the owner is told).
+``approve`` / ``deny`` in the thread, with Approve / Deny on the admin home, or with
+``jira-cleanup decide-keep``: all go through the same rules (nobody decides a keep of their own
+access, single use, the owner is told).
 
 The deadline stands while the approval waits. If the access is removed at the deadline, the thread
 and the person hear that an approval still gives it back, until the button expires.

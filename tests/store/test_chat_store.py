@@ -155,4 +155,6 @@ def test_open_tokens_are_the_unused_unexpired_ones_of_a_purpose_and_subject(chat
     assert store.consume_token(first, Actor("slack", "T1", "U2", "Ada"), later).status is TokenStatus.OK
     assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", later)] == [second]
     assert store.open_tokens("org-2", Purpose.APPROVE_KEEP, "case-1", later) == []
+    every = store.open_tokens("org-1", Purpose.APPROVE_KEEP, None, later)  # every subject: the admin home's list
+    assert [t.subject for t in every] == ["case-2", "case-1"]
     assert store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", NOW + timedelta(hours=80)) == []

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops import KeepApprovals
+from core.chatops.home import Homes
 from core.identity import People
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
@@ -175,3 +176,25 @@ async def test_the_deadline_stands_while_a_keep_waits_and_an_approval_after_it_g
     assert approved.ok, approved.text
     assert approved.text.endswith("The access removed at the deadline is being given back.")
     assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
+
+
+async def test_the_admin_homes_buttons_decide_through_the_posted_approval_once() -> None:
+    """Approve / Deny on the admin home are the posted approval's decision: whichever comes first, once."""
+    h = await warned_again()
+    await press_keep(h, "email")
+    home = await Homes(h.ops).admin(ADMIN)
+    [section] = home.sections
+    [entry] = section.entries
+    assert entry.text.startswith("una@acme.example · ")
+    approve, deny = entry.buttons
+    assert (approve.label, deny.label) == ("Approve keep", "Deny keep")
+    again = await Homes(h.ops).admin(OTHER_ADMIN)  # every home gets buttons of its own, to the same approval
+    assert again.sections[0].entries[0].buttons[0].token != approve.token
+
+    [posted] = h.admin_posts[0].buttons
+    assert (await h.ops.click(OTHER_ADMIN, posted.token, h.respond)).ok  # decided from the admin channel
+    late = await h.ops.click(ADMIN, deny.token, h.respond)
+    assert not late.ok
+    assert late.text.startswith("No keep of this warning waits")
+    assert h.case("a1").state is CaseState.KEPT
+    assert (await Homes(h.ops).admin(ADMIN)).sections == ()
