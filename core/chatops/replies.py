@@ -75,6 +75,8 @@ class Outcome(NamedTuple):
 Respond = Callable[[Reply], Awaitable[None]]
 #: Posts a reply (with buttons) where a chat surface's admins are; True when it was posted.
 AdminPoster = Callable[[Reply], Awaitable[bool]]
+#: Tells admins whom no admin thread reaches (EMAIL_ADMIN_ADDRESSES) a plain notice.
+AdminNotice = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

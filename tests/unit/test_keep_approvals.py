@@ -198,3 +198,27 @@ async def test_the_admin_homes_buttons_decide_through_the_posted_approval_once()
     assert late.text.startswith("No keep of this warning waits")
     assert h.case("a1").state is CaseState.KEPT
     assert (await Homes(h.ops).admin(ADMIN)).sections == ()
+
+
+async def test_at_the_deadline_admins_without_a_thread_hear_it_even_when_one_of_them_fails() -> None:
+    h = await warned_again()
+    h.engine.waiting_keeps = KeepApprovals(h.ops)
+    heard: list[str] = []
+
+    async def broken(text: str) -> None:
+        raise OSError("smtp down")
+
+    async def mailbox(text: str) -> None:
+        heard.append(text)
+
+    h.ops.admin_notices[:] = [broken, mailbox]
+    await press_keep(h, "email")
+    case_id = h.case("a1").case_id
+    h.clock.advance(timedelta(days=15))
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    assert h.case("a1").state is CaseState.ACTIONED
+    [said] = heard
+    assert said.startswith("Keep needs approval — una@acme.example (")
+    assert "The deadline passed before anyone approved this keep" in said
+    assert said.endswith(f"jira-cleanup decide-keep {case_id} --approve (or --deny).")
+    assert h.notifier.told[-1][1].startswith("Your keep was still waiting for an admin")
