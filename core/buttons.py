@@ -116,20 +116,20 @@ class ButtonIssuer:
             ),
         )
 
-    def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button:
+    def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button | None:
         """Approve another keep of case ``case_id`` (``keep.approval_after``); any admin but the person.
 
-        It lasts as long as the person's own Keep button: approved after the deadline, the access is given back.
+        One per warning: None (nothing issued) while an approval of this case is open, decided
+        atomically by the store, so simultaneous presses cannot ask twice. It lasts as long as the
+        person's own Keep button: approved after the deadline, the access is given back.
         """
-        return self._issue(
-            "Approve keep",
-            "primary",
-            Purpose.APPROVE_KEEP,
-            case_id,
-            BUTTON_TTL,
-            forbidden=requester,
-            account_id=account_id,
+        now = self.clock.now()
+        raw, token = new_token(
+            Purpose.APPROVE_KEEP, self.org_id, case_id, now, BUTTON_TTL, forbidden=requester, account_id=account_id
         )
+        if self.tokens.save_token_if_none_open(token, now) is not None:
+            return None
+        return Button("Approve keep", raw, "primary", Purpose.APPROVE_KEEP)
 
     def waiting_keep(self, approval: ActionToken) -> tuple[Button, Button]:
         """Approve / Deny the keep waiting on ``approval`` (an open Approve keep), e.g. from the admin home.

@@ -29,6 +29,16 @@ class FakeTokenStore:
                 raise ValueError("token already exists")
             self.tokens[token.token_hash] = token
 
+    def save_token_if_none_open(self, token: ActionToken, now: datetime) -> ActionToken | None:
+        with self._lock:
+            held = self.open_tokens(token.org_id, token.purpose, token.subject, now)
+            if held:
+                return held[0]
+            if token.token_hash in self.tokens:
+                raise ValueError("token already exists")
+            self.tokens[token.token_hash] = token
+            return None
+
     def get_token(self, token_hash: str) -> ActionToken | None:
         return self.tokens.get(token_hash)
 

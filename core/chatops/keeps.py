@@ -69,10 +69,9 @@ class KeepApprovals:
     ) -> Outcome:
         """Past ``keep.approval_after``: one Approve keep per warning, in its own admin thread."""
         ops = self.ops
-        now = ops.clock.now()
-        if await asyncio.to_thread(ops.tokens.open_tokens, ops.org_id, Purpose.APPROVE_KEEP, case_id, now):
-            return Outcome(STILL_WAITING, False, waiting=True)
         button = await asyncio.to_thread(ops.buttons.keep_approval, case_id, account_id, person)
+        if button is None:  # an approval of this warning is open (taken atomically: presses at once ask once)
+            return Outcome(STILL_WAITING, False, waiting=True)
         case = await asyncio.to_thread(ops.lifecycle.get_case, case_id)
         account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, account_id)
         who = person.name or person.audit_id
@@ -89,7 +88,7 @@ class KeepApprovals:
         if not await ops.post_to_admins(reply):
             # Nobody saw the button: withdraw it, so the next press asks again instead of "already waiting".
             withdrawn = hash_token(button.token)
-            await asyncio.to_thread(ops.tokens.consume_token, withdrawn, SYSTEM, now)
+            await asyncio.to_thread(ops.tokens.consume_token, withdrawn, SYSTEM, ops.clock.now())
             await asyncio.to_thread(ops.tokens.set_outcome, withdrawn, "withdrawn: no admin could be reached")
             return Outcome(UNREACHABLE, False)
         return Outcome(ASKED, False, waiting=True)
