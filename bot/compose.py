@@ -400,6 +400,7 @@ async def compose(
         chatops.channels["email"] = EmailChannel(email)
         if email.config.admin_addresses:
             chatops.admin_posters.append(email_admins(email, org_id))
+            chatops.admin_notices.append(email_notice(email, org_id))
         surfaces.names.append(f"email via {settings.smtp_host}:{settings.smtp_port}")
     surfaces.mounts.append(EmailPages(chatops, link_secret(settings), limiter, settings.public_base_url).mount)
     if settings.jsm_enabled:
@@ -581,6 +582,15 @@ def email_admins(email: EmailNotifier, org_id: str) -> Callable[[Reply], Awaitab
         return True
 
     return post
+
+
+def email_notice(email: EmailNotifier, org_id: str) -> Callable[[str], Awaitable[None]]:
+    """A plain notice to EMAIL_ADMIN_ADDRESSES (what an admin thread says, for admins who have none)."""
+
+    async def tell(text: str) -> None:
+        await email.notify_admins(org_id, text)
+
+    return tell
 
 
 def file_links(settings: Settings, chatops: ChatOps) -> FileLinks | None:

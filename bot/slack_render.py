@@ -15,6 +15,7 @@ from typing import Any, Final
 from adapters.slack import blocks as bk
 from adapters.wording import clip
 from bot.chatops import ClickResult, Reply
+from core.chatops.replies import Section
 
 Block = dict[str, Any]
 
@@ -169,6 +170,8 @@ def modal_justification(view: Mapping[str, Any]) -> str:
 HOME_RESTORE_ACTION: Final = "jc_home_restore"
 #: Block ids of the button pairs on the App Home (one block per pair: an action id appears once per block).
 HOME_BLOCK_PREFIX: Final = "jc_home_buttons_"
+#: Block ids of the buttons of a home section's entries (``jc_home_s{section}_{entry}``).
+HOME_SECTION_PREFIX: Final = "jc_home_s"
 
 
 def home_view(
@@ -190,6 +193,7 @@ def home_view(
             blocks.append({"type": "image", "image_url": image_url, "alt_text": "jira-cleanup report chart"})
         for n in range(0, len(home.buttons), 2):  # an action id appears once per block: pairs, each its own block
             blocks.append({**bk.actions(home.buttons[n : n + 2]), "block_id": f"{HOME_BLOCK_PREFIX}{n // 2}"})
+        blocks.extend(_home_sections(home.sections))
         if admin:
             return {"type": "home", "blocks": blocks[: bk.MAX_BLOCKS]}
     else:
@@ -218,3 +222,17 @@ def home_view(
         },
     ]
     return {"type": "home", "blocks": blocks[: bk.MAX_BLOCKS]}
+
+
+def _home_sections(sections: Iterable[Section]) -> list[Block]:
+    """Each section of a home: a divider, its bold title, then each entry with its buttons in a block of its own."""
+    blocks: list[Block] = []
+    for n, part in enumerate(sections):
+        blocks += [{"type": "divider"}, bk.section(f"*{bk.escape(part.title)}*")]
+        for m, entry in enumerate(part.entries):
+            blocks.append(bk.section(bk.escape(entry.text)))
+            if entry.buttons:
+                blocks.append({**bk.actions(entry.buttons), "block_id": f"{HOME_SECTION_PREFIX}{n}_{m}"})
+        if part.note:
+            blocks.append(bk.context(bk.escape(part.note)))
+    return blocks

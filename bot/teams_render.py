@@ -7,13 +7,14 @@ messages for bots: in a channel, every reply is visible to the channel.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from adapters.teams import cards
 from adapters.wording import clip
 from bot.chatops import ClickResult, Reply
+from core.chatops.replies import Section
 
 Card = dict[str, Any]
 
@@ -49,6 +50,7 @@ def reply_card(reply: Reply, link: FileLink | None = None) -> tuple[str, Card]:
         body.append(cards.text_block(f"{'Chart' if chart else 'CSV'} {cards.escape(where)}", isSubtle=True))
     if url and chart:
         body.append({"type": "Image", "url": url, "altText": "jira-cleanup report chart", "size": "Stretch"})
+    body.extend(_sections(reply.sections))
     if not body:
         body.append(cards.text_block(cards.escape(reply_text(reply))))
     card = cards.card(body, reply.buttons)
@@ -56,6 +58,20 @@ def reply_card(reply: Reply, link: FileLink | None = None) -> tuple[str, Card]:
         title = "Open the chart" if chart else "Download the CSV"
         card["actions"] = [*card.get("actions", []), cards.download_action(url, title)]
     return reply_text(reply), card
+
+
+def _sections(sections: Iterable[Section]) -> list[Card]:
+    """Each section: its title, then each entry's text with its own buttons (an ActionSet under it)."""
+    body: list[Card] = []
+    for part in sections:
+        body.append(cards.text_block(cards.escape(part.title), weight="Bolder", separator=True))
+        for entry in part.entries:
+            body.append(cards.text_block(cards.escape(entry.text)))
+            if entry.buttons:
+                body.append({"type": "ActionSet", "actions": [cards.execute_action(b) for b in entry.buttons]})
+        if part.note:
+            body.append(cards.text_block(cards.escape(part.note), isSubtle=True))
+    return body
 
 
 def outcome_card(result: ClickResult, headline: str) -> Card:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.chat import Actor, Button, Purpose, hash_token, new_token
+from core.chat import ActionToken, Actor, Button, Purpose, hash_token, new_token
 from core.ports import Clock, TokenStore
 
 #: How long a warning's buttons work; later, keeping access goes through an admin.
@@ -116,19 +116,48 @@ class ButtonIssuer:
             ),
         )
 
-    def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button:
+    def keep_approval(self, case_id: str, account_id: str, requester: Actor) -> Button | None:
         """Approve another keep of case ``case_id`` (``keep.approval_after``); any admin but the person.
 
-        It lasts as long as the person's own Keep button: approved after the deadline, the access is given back.
+        One per warning: None (nothing issued) while an approval of this case is open, decided
+        atomically by the store, so simultaneous presses cannot ask twice. It lasts as long as the
+        person's own Keep button: approved after the deadline, the access is given back.
         """
-        return self._issue(
-            "Approve keep",
-            "primary",
-            Purpose.APPROVE_KEEP,
-            case_id,
-            BUTTON_TTL,
-            forbidden=requester,
-            account_id=account_id,
+        now = self.clock.now()
+        raw, token = new_token(
+            Purpose.APPROVE_KEEP, self.org_id, case_id, now, BUTTON_TTL, forbidden=requester, account_id=account_id
+        )
+        if self.tokens.save_token_if_none_open(token, now) is not None:
+            return None
+        return Button("Approve keep", raw, "primary", Purpose.APPROVE_KEEP)
+
+    def waiting_keep(self, approval: ActionToken) -> tuple[Button, Button]:
+        """Approve / Deny the keep waiting on ``approval`` (an open Approve keep), e.g. from the admin home.
+
+        Each decides through ``approval`` itself (its single use), so they are bound like it: any admin
+        but the person who pressed Keep, and never past it.
+        """
+        ttl = min(APPROVAL_TTL, approval.expires_at - self.clock.now())
+        who, account = approval.forbidden, approval.account_id
+        return (
+            self._issue(
+                "Approve keep",
+                "primary",
+                Purpose.APPROVE_WAITING_KEEP,
+                approval.subject,
+                ttl,
+                forbidden=who,
+                account_id=account,
+            ),
+            self._issue(
+                "Deny keep",
+                "danger",
+                Purpose.DENY_WAITING_KEEP,
+                approval.subject,
+                ttl,
+                forbidden=who,
+                account_id=account,
+            ),
         )
 
     def confirm_run(self, requester: Actor) -> Button:

@@ -52,14 +52,27 @@ class Purpose(StrEnum):
     DENY_RESTORE = "deny_restore"
     REQUEST_RESTORE = "request_restore"  # a person asks for their access back (email link)
     APPROVE_KEEP = "approve_keep"  # an admin approves a keep beyond keep.approval_after
+    # The admin home's Approve / Deny of a keep waiting for an admin: each decides through the posted APPROVE_KEEP.
+    APPROVE_WAITING_KEEP = "approve_waiting_keep"
+    DENY_WAITING_KEEP = "deny_waiting_keep"
 
 
 #: The wire id of each chat button (Slack ``action_id``, Teams ``verb``); emailed links have none.
 BUTTON_IDS: dict[Purpose, str] = {p: f"jc_{p.value}" for p in Purpose if p is not Purpose.REQUEST_RESTORE}
 
 ADMIN_PURPOSES = frozenset(
-    {Purpose.APPROVE, Purpose.DENY, Purpose.APPROVE_RESTORE, Purpose.DENY_RESTORE, Purpose.APPROVE_KEEP}
+    {
+        Purpose.APPROVE,
+        Purpose.DENY,
+        Purpose.APPROVE_RESTORE,
+        Purpose.DENY_RESTORE,
+        Purpose.APPROVE_KEEP,
+        Purpose.APPROVE_WAITING_KEEP,
+        Purpose.DENY_WAITING_KEEP,
+    }
 )
+#: Buttons that decide a keep waiting for an admin (four-eyes: nobody decides a keep of their own access).
+KEEP_DECISIONS = frozenset({Purpose.APPROVE_KEEP, Purpose.APPROVE_WAITING_KEEP, Purpose.DENY_WAITING_KEEP})
 
 
 @dataclass(frozen=True, slots=True)

@@ -431,6 +431,15 @@ class TokenStore(Protocol):
         """Store a new token."""
         ...
 
+    def save_token_if_none_open(self, token: ActionToken, now: datetime) -> ActionToken | None:
+        """Store ``token`` unless a token of its org, purpose and subject is still open at ``now``.
+
+        None when it was stored; otherwise nothing is stored and the open token is returned. Atomic:
+        of any number of concurrent calls for one subject exactly one stores its token (one keep
+        approval per warning however many Keep presses arrive at once).
+        """
+        ...
+
     def get_token(self, token_hash: str) -> ActionToken | None:
         """The token with this hash, if any."""
         ...
@@ -454,8 +463,9 @@ class TokenStore(Protocol):
         """How many tokens of ``purpose`` about ``subject`` were issued since ``since`` (for rate limits)."""
         ...
 
-    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
-        """The tokens of ``purpose`` about ``subject`` still usable at ``now`` (not used, not expired), oldest first."""
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str | None, now: datetime) -> list[ActionToken]:
+        """The tokens of ``purpose`` about ``subject`` (None: any subject) still usable at ``now``
+        (not used, not expired), oldest first."""
         ...
 
 

@@ -29,6 +29,16 @@ class FakeTokenStore:
                 raise ValueError("token already exists")
             self.tokens[token.token_hash] = token
 
+    def save_token_if_none_open(self, token: ActionToken, now: datetime) -> ActionToken | None:
+        with self._lock:
+            held = self.open_tokens(token.org_id, token.purpose, token.subject, now)
+            if held:
+                return held[0]
+            if token.token_hash in self.tokens:
+                raise ValueError("token already exists")
+            self.tokens[token.token_hash] = token
+            return None
+
     def get_token(self, token_hash: str) -> ActionToken | None:
         return self.tokens.get(token_hash)
 
@@ -53,13 +63,13 @@ class FakeTokenStore:
             if t.org_id == org_id and t.purpose is purpose and t.subject == subject and t.created_at >= since
         )
 
-    def open_tokens(self, org_id: str, purpose, subject: str, now: datetime) -> list[ActionToken]:
+    def open_tokens(self, org_id: str, purpose, subject: str | None, now: datetime) -> list[ActionToken]:
         found = [
             t
             for t in self.tokens.values()
             if t.org_id == org_id
             and t.purpose is purpose
-            and t.subject == subject
+            and subject in (None, t.subject)
             and t.used_at is None
             and t.expires_at > now
         ]

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from adapters.store.chat_tables import ACTION_TOKENS, PROTECTIONS
-from adapters.store.database import Database, EngineStore
+from adapters.store.chat_tables import ACTION_TOKENS, PROTECTIONS, TOKEN_SLOTS
+from adapters.store.database import Database, EngineStore, dialect_insert
 from adapters.store.rows import token_from_row, token_row
 from core.audit import AuditEntry, normalised
 from core.chat import ActionToken, Actor, Purpose, TokenStatus, TokenUse, judge_use
@@ -34,6 +34,41 @@ class SqlChatStore:
         row = token_row(token)
         with self._db.write("saving a button token") as conn:
             conn.execute(sa.insert(ACTION_TOKENS), row)
+
+    def save_token_if_none_open(self, token: ActionToken, now: datetime) -> ActionToken | None:
+        """Store ``token`` unless a token of its org, purpose and subject is open at ``now``; None when stored.
+
+        Atomic: the token takes its subject's row in ``token_slots`` (an insert that does nothing
+        when the row exists, waiting for a concurrent one to commit), or replaces a holder that was
+        used or expired with a compare-and-set; of concurrent calls exactly one stores its token.
+        The others store nothing and get the open holder.
+        """
+        s = TOKEN_SLOTS.c
+        slot = (s.org_id == token.org_id) & (s.purpose == token.purpose.value) & (s.subject == token.subject)
+        key = {"org_id": token.org_id, "purpose": token.purpose.value, "subject": token.subject}
+        with self._db.write("saving a token once per subject") as conn:
+            insert = dialect_insert(conn, TOKEN_SLOTS)
+            if insert is None:
+                raise NotImplementedError(f"token slots need PostgreSQL or SQLite, not {conn.dialect.name}")
+            stmt = insert.on_conflict_do_nothing(index_elements=["org_id", "purpose", "subject"])
+            if conn.execute(stmt, {**key, "token_hash": token.token_hash}).rowcount != 1:
+                held = conn.execute(sa.select(s.token_hash).where(slot)).scalar_one()
+                holder = self._token_in(conn, held)
+                if holder is not None and holder.used_at is None and holder.expires_at > now:
+                    return holder
+                moved = sa.update(TOKEN_SLOTS).where(slot, s.token_hash == held).values(token_hash=token.token_hash)
+                if conn.execute(moved).rowcount != 1:  # another call replaced it first: theirs is open
+                    current = self._token_in(conn, conn.execute(sa.select(s.token_hash).where(slot)).scalar_one())
+                    if current is None:  # a slot and its token are written in one transaction
+                        raise RuntimeError(f"token slot of {token.subject!r} names a missing token")
+                    return current
+            conn.execute(sa.insert(ACTION_TOKENS), token_row(token))
+        return None
+
+    @staticmethod
+    def _token_in(conn: sa.Connection, token_hash: str) -> ActionToken | None:
+        row = conn.execute(sa.select(ACTION_TOKENS).where(ACTION_TOKENS.c.token_hash == token_hash)).first()
+        return None if row is None else token_from_row(row)
 
     def get_token(self, token_hash: str) -> ActionToken | None:
         """The token with this hash, or ``None``."""
@@ -90,20 +125,13 @@ class SqlChatStore:
         with self._db.read("counting button tokens") as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def open_tokens(self, org_id: str, purpose: Purpose, subject: str, now: datetime) -> list[ActionToken]:
-        """Tokens of ``purpose`` about ``subject`` neither used nor expired at ``now``, oldest first."""
+    def open_tokens(self, org_id: str, purpose: Purpose, subject: str | None, now: datetime) -> list[ActionToken]:
+        """Tokens of ``purpose`` about ``subject`` (None: any) neither used nor expired at ``now``, oldest first."""
         t = ACTION_TOKENS.c
-        stmt = (
-            sa.select(ACTION_TOKENS)
-            .where(
-                t.org_id == org_id,
-                t.purpose == purpose.value,
-                t.subject == subject,
-                t.used_at.is_(None),
-                t.expires_at > now,
-            )
-            .order_by(t.created_at, t.token_hash)
-        )
+        where = [t.org_id == org_id, t.purpose == purpose.value, t.used_at.is_(None), t.expires_at > now]
+        if subject is not None:
+            where.append(t.subject == subject)
+        stmt = sa.select(ACTION_TOKENS).where(*where).order_by(t.created_at, t.token_hash)
         with self._db.read("reading open button tokens") as conn:
             return [token_from_row(row) for row in conn.execute(stmt)]
 

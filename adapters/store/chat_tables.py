@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 from adapters.store.tables import UtcDateTime
 
-__all__ = ["ACTION_TOKENS", "ADMIN_THREADS", "PROTECTIONS"]
+__all__ = ["ACTION_TOKENS", "ADMIN_THREADS", "PROTECTIONS", "TOKEN_SLOTS"]
 
 #: Single-use button references. Only the SHA-256 of a token is stored.
 ACTION_TOKENS: sa.Table = sa.Table(
@@ -28,6 +28,18 @@ ACTION_TOKENS: sa.Table = sa.Table(
     sa.Column("outcome", sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint("token_hash", name="pk_action_tokens"),
     sa.Index("ix_action_tokens_org_id_subject", "org_id", "subject"),
+)
+
+#: The one token that may be open per (org, purpose, subject), e.g. a warning's Approve keep (migration ``0014``).
+#: Its primary key makes "ask once per warning" atomic: a second insert for the subject conflicts.
+TOKEN_SLOTS: sa.Table = sa.Table(
+    "token_slots",
+    SQLModel.metadata,
+    sa.Column("org_id", sa.String(128), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),  # the action_tokens row holding the slot
+    sa.PrimaryKeyConstraint("org_id", "purpose", "subject", name="pk_token_slots"),
 )
 
 #: Protections added from chat, merged into the policy file's at plan time.

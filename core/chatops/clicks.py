@@ -12,7 +12,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from core.audit import AuditEntry
-from core.chat import ADMIN_PURPOSES, ActionToken, Actor, Purpose, TokenStatus, hash_token, judge_use
+from core.chat import (
+    ADMIN_PURPOSES,
+    KEEP_DECISIONS,
+    ActionToken,
+    Actor,
+    Purpose,
+    TokenStatus,
+    hash_token,
+    judge_use,
+)
 from core.chatops.keeps import KeepApprovals
 from core.chatops.replies import ClickResult, Outcome, Respond
 from core.engine.judgement import ApprovalVerdict, approval_refusal
@@ -51,6 +60,8 @@ class ButtonActions:
             Purpose.APPROVE_RESTORE: self._decide_restore,
             Purpose.DENY_RESTORE: self._decide_restore,
             Purpose.APPROVE_KEEP: self._approve_keep,
+            Purpose.APPROVE_WAITING_KEEP: self._decide_waiting_keep,
+            Purpose.DENY_WAITING_KEEP: self._decide_waiting_keep,
         }
 
     async def click(self, actor: Actor, raw: str, respond: Respond, justification: str | None) -> ClickResult:
@@ -129,7 +140,7 @@ class ButtonActions:
         is audited as the decision's own refusal would be.
         """
         ops = self.ops
-        if token.purpose is Purpose.APPROVE_KEEP:
+        if token.purpose in KEEP_DECISIONS:
             return KeepApprovals(ops).own_keep(actor, token)
         if token.purpose is Purpose.APPROVE:
             return self._own_run(token, actor)
@@ -192,6 +203,11 @@ class ButtonActions:
     async def _approve_keep(self, click: Click) -> Outcome:
         """An admin approves another keep: the case is kept (or given back, after the deadline) and its owner told."""
         return await KeepApprovals(self.ops).approve(click.token, click.actor, click.policy)
+
+    async def _decide_waiting_keep(self, click: Click) -> Outcome:
+        """Approve / Deny of a waiting keep shown elsewhere (the admin home): decided through its posted approval."""
+        approve = click.token.purpose is Purpose.APPROVE_WAITING_KEEP
+        return await KeepApprovals(self.ops).decide(click.token.subject, approve, click.actor, click.policy)
 
     async def _release(self, click: Click) -> Outcome:
         async with self.ops.open_engine() as engine:

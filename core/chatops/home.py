@@ -3,6 +3,9 @@
 Both are a :class:`~core.chatops.replies.Reply` so every surface renders them as it renders any answer
 (Slack's App Home, a Teams card on ``status``). Buttons are fresh single-use tokens, bound like the
 ones in messages: Keep only by the warned person, Approve / Deny by any admin but the run's requester.
+The admin home's "Keeps waiting for you" section lists the keeps waiting for an admin's approval
+(``keep.approval_after``), each with Approve / Deny that decide through the keep's posted approval
+(:meth:`core.chatops.keeps.KeepApprovals.decide`): one decision, any admin but the person.
 """
 
 from __future__ import annotations
@@ -10,21 +13,26 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from core.chat import Actor, Button, actor_of_audit_id
+from core.chat import ActionToken, Actor, Button, Purpose, actor_of_audit_id
 from core.chatops.commands import drawn_chart
 from core.chatops.registry import Target
-from core.chatops.replies import Reply
+from core.chatops.replies import Entry, Reply, Section
 from core.ledger import RunStatus
-from core.lifecycle import Case, CaseState, Op
+from core.lifecycle import Case, CaseState, Op, kept_times, prior_keeps
 from core.savings import realised_savings
+from core.usecases import latest_account
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
 
 #: Held runs shown with their buttons (the rest are counted).
 MAX_HELD_SHOWN = 2
+#: Keeps waiting for an admin shown with their buttons (the rest are counted).
+MAX_KEEPS_SHOWN = 5
+KEEPS_TITLE = "Keeps waiting for you"
 
 
 class Homes:
@@ -63,7 +71,62 @@ class Homes:
             approve, deny = await asyncio.to_thread(ops.buttons.approval, run.run_id, requester)
             buttons += [_labelled(approve, f"Approve {run.run_id[:8]}"), _labelled(deny, f"Deny {run.run_id[:8]}")]
         chart = await drawn_chart(ops)
-        return Reply("", title="jira-cleanup — admin home", lines=tuple(lines), buttons=tuple(buttons), file=chart)
+        keeps = await self._waiting_keeps()
+        return Reply(
+            "",
+            title="jira-cleanup — admin home",
+            lines=tuple(lines),
+            buttons=tuple(buttons),
+            file=chart,
+            sections=keeps,
+        )
+
+    async def _waiting_keeps(self) -> tuple[Section, ...]:
+        """Keeps waiting for an admin (``keep.approval_after``), oldest first, each with Approve / Deny.
+
+        The buttons decide through the keep's posted approval, like its button, a thread reply or
+        ``decide-keep``: single use, and never by the person who pressed Keep or owns the account.
+        """
+        ops = self.ops
+        now = ops.clock.now()
+        waiting = await asyncio.to_thread(ops.tokens.open_tokens, ops.org_id, Purpose.APPROVE_KEEP, None, now)
+        entries: list[Entry] = []
+        for approval in waiting[:MAX_KEEPS_SHOWN]:
+            text = await asyncio.to_thread(self._keep_text, approval)
+            if text is None:
+                continue
+            approve, deny = await asyncio.to_thread(ops.buttons.waiting_keep, approval)
+            entries.append(Entry(text, (approve, deny)))
+        if not entries:
+            return ()
+        more = len(waiting) - len(entries)
+        note = (
+            f"{more} more waiting: decide them in their threads or with jira-cleanup decide-keep CASE_ID."
+            if more > 0
+            else ""
+        )
+        return (Section(KEEPS_TITLE, tuple(entries), note),)
+
+    def _keep_text(self, approval: ActionToken) -> str | None:
+        """Whose access, which product, how often it was kept before, its deadline (None: the case is gone)."""
+        ops = self.ops
+        try:
+            case = ops.lifecycle.get_case(approval.subject)
+        except LookupError:
+            return None
+        account = latest_account(ops.scans, ops.org_id, case.account_id)
+        asker = approval.forbidden.name if approval.forbidden is not None else ""
+        who = (account.email if account is not None else None) or asker or case.account_id
+        since = ops.clock.now() - timedelta(days=ops.policy().lifecycle.keep.period_days)
+        kept = prior_keeps(ops.lifecycle.find_cases(ops.org_id, case.account_id), case.rule, since)
+        before = f"{kept_times(kept)} before" if kept else "never kept before"
+        if case.state in (CaseState.ACTIONED, CaseState.DELETION_SCHEDULED) and case.actioned_at is not None:
+            deadline = f"removed at the deadline ({case.actioned_at:%d %b %Y}): approving gives it back"
+        elif case.deadline is not None:
+            deadline = f"deadline {case.deadline:%d %b %Y}"
+        else:
+            deadline = "no deadline set"
+        return f"{who} · {case.product} · {before} · {deadline}"
 
     async def _month_savings(self) -> str:
         ops = self.ops

@@ -4,13 +4,15 @@ Every "Keep my access" a person presses — a Slack or Teams warning, the Home t
 card, the link in a warning email — is a click on a KEEP token that lands in :meth:`KeepApprovals.press`.
 Past ``keep.approval_after`` the engine does not keep on its own; the admins are asked once per
 warning: one **Approve keep** button (any admin but that person) posted as a thread of its own on
-every chat surface (and by email to EMAIL_ADMIN_ADDRESSES). A later press, from any surface, finds
-that approval still open and is told it waits. An admin decides with the button, by replying
-``approve`` / ``deny`` in the thread, or with ``jira-cleanup decide-keep``: all go through the same
-rules (nobody decides a keep of their own access, single use, the owner is told).
+every chat surface (and by email to EMAIL_ADMIN_ADDRESSES, with the ``decide-keep`` command). A
+later press, from any surface, finds that approval still open and is told it waits. An admin
+decides with the button, by replying ``approve`` / ``deny`` in the thread, with Approve / Deny on
+the admin home, or with ``jira-cleanup decide-keep``: all go through the same rules (nobody decides
+a keep of their own access, single use, the owner is told).
 
 The deadline stands while the approval waits. If the access is removed at the deadline, the thread
-and the person hear that an approval still gives it back, until the button expires.
+(and the email admins, who have none) and the person hear that an approval still gives it back,
+until the button expires.
 """
 
 from __future__ import annotations
@@ -67,10 +69,9 @@ class KeepApprovals:
     ) -> Outcome:
         """Past ``keep.approval_after``: one Approve keep per warning, in its own admin thread."""
         ops = self.ops
-        now = ops.clock.now()
-        if await asyncio.to_thread(ops.tokens.open_tokens, ops.org_id, Purpose.APPROVE_KEEP, case_id, now):
-            return Outcome(STILL_WAITING, False, waiting=True)
         button = await asyncio.to_thread(ops.buttons.keep_approval, case_id, account_id, person)
+        if button is None:  # an approval of this warning is open (taken atomically: presses at once ask once)
+            return Outcome(STILL_WAITING, False, waiting=True)
         case = await asyncio.to_thread(ops.lifecycle.get_case, case_id)
         account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, account_id)
         who = person.name or person.audit_id
@@ -87,7 +88,7 @@ class KeepApprovals:
         if not await ops.post_to_admins(reply):
             # Nobody saw the button: withdraw it, so the next press asks again instead of "already waiting".
             withdrawn = hash_token(button.token)
-            await asyncio.to_thread(ops.tokens.consume_token, withdrawn, SYSTEM, now)
+            await asyncio.to_thread(ops.tokens.consume_token, withdrawn, SYSTEM, ops.clock.now())
             await asyncio.to_thread(ops.tokens.set_outcome, withdrawn, "withdrawn: no admin could be reached")
             return Outcome(UNREACHABLE, False)
         return Outcome(ASKED, False, waiting=True)
@@ -187,6 +188,7 @@ class KeepApprovals:
             f"Approving it still gives the access back (until {until:%d %B %Y})."
         )
         await ops.threads.say(ops.org_id, keep_thread(case.case_id), said, final=True)
+        await self._tell_threadless(case, said)
         await self._tell_owner(
             waiting[0],
             "Your keep was still waiting for an admin when the deadline came, so your access was removed. "
@@ -194,6 +196,23 @@ class KeepApprovals:
         )
 
     # -- helpers -------------------------------------------------------------------------------
+
+    async def _tell_threadless(self, case: Case, said: str) -> None:
+        """What the keep's thread heard, to the admins no thread reaches (email), with which keep it is."""
+        ops = self.ops
+        if not ops.admin_notices:
+            return
+        account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, case.account_id)
+        whose = account.email if account is not None and account.email else f"account {case.account_id}"
+        text = (
+            f"Keep needs approval — {whose} ({case.product}): {said} "
+            f"From a terminal: jira-cleanup decide-keep {case.case_id} --approve (or --deny)."
+        )
+        for notice in ops.admin_notices:
+            try:
+                await notice(text)
+            except Exception:
+                log.exception("could not tell the email admins about the keep of case %s", case.case_id)
 
     async def _tell_owner(self, token: ActionToken, text: str) -> None:
         ops = self.ops

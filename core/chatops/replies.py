@@ -12,8 +12,25 @@ from core.threads import ThreadKey
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a :class:`Section`: a line of text and the buttons that act on it."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A titled part of a reply under its lines (the admin home's "Keeps waiting for you")."""
+
+    title: str
+    entries: tuple[Entry, ...] = ()
+    note: str = ""  # under the entries, e.g. how many more were left out
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """What to show the person: text, optional key/value lines, buttons and a file."""
+    """What to show the person: text, optional key/value lines, buttons, sections and a file."""
 
     text: str
     ok: bool = True
@@ -24,6 +41,8 @@ class Reply:
     public: bool = False  # visible to the channel rather than only to the caller
     #: Posted to the admins as the parent of this request's thread (replies and the outcome follow there).
     thread: ThreadKey | None = None
+    #: Titled parts after the buttons, each entry with its own buttons (the admin home's waiting keeps).
+    sections: tuple[Section, ...] = ()
 
     @property
     def thread_text(self) -> str:
@@ -56,6 +75,8 @@ class Outcome(NamedTuple):
 Respond = Callable[[Reply], Awaitable[None]]
 #: Posts a reply (with buttons) where a chat surface's admins are; True when it was posted.
 AdminPoster = Callable[[Reply], Awaitable[bool]]
+#: Tells admins whom no admin thread reaches (EMAIL_ADMIN_ADDRESSES) a plain notice.
+AdminNotice = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from core.chat import ActionToken, Actor, Button, TokenStatus, hash_token, judge
 from core.chatops.clicks import ButtonActions
 from core.chatops.commands import COMMANDS, AdminCommands
 from core.chatops.registry import CommandError, Target
-from core.chatops.replies import AdminPoster, Admins, ClickResult, Reply, Respond
+from core.chatops.replies import AdminNotice, AdminPoster, Admins, ClickResult, Reply, Respond
 from core.chatops.restores import AdminPosts, RestoreRequests
 from core.chatops.threads import ThreadAnswer, ThreadDecisions, Threads
 from core.engine import Engine, RunReport
@@ -70,6 +70,8 @@ class ChatOps:
     channels: dict[str, RequesterChannel] = field(default_factory=dict)
     #: Post a restore approval request to the admins of every chat surface (requests from email/JSM).
     admin_posters: list[AdminPoster] = field(default_factory=list)
+    #: Admins without admin threads (email): told what the threads hear of a keep waiting for them.
+    admin_notices: list[AdminNotice] = field(default_factory=list)
     #: Who is who across platforms (four-eyes compares persons, not platform accounts).
     people: People = field(default_factory=People)
     #: Checkpoints the audit chain after each decision (set by the composition root).

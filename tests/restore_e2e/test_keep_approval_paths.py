@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core.identity import People
 from core.lifecycle import CaseState
-from tests.restore_e2e.conftest import TEAM, restore_policy
+from tests.restore_e2e.conftest import TEAM, restore_policy, text_of
 from tests.restore_e2e.keeping import (
     STRICT,
     current_case,
@@ -149,3 +149,27 @@ async def test_past_approval_after_the_confirm_page_in_chromium_says_the_keep_wa
     await page.screenshot("keep-waits")
     assert current_case(world, account).state is CaseState.WARNED
     assert len(keep_asks(world)) == 1
+
+
+async def test_email_admins_are_asked_with_the_command_and_told_when_the_deadline_overtakes_the_keep(world_factory):
+    """EMAIL_ADMIN_ADDRESSES have no thread: the ask and the deadline's notice reach them by mail (real SMTP)."""
+    world = await world_factory(restore_policy(keep=STRICT), email_admin_addresses="it-admins@acme.example")
+    account = await kept_once_then_warned_again(world)
+    await press(world, newest_link(world, account))
+    case = current_case(world, account)
+    command = f"jira-cleanup decide-keep {case.case_id} --approve"
+
+    def admin_mails() -> list[str]:
+        return [text_of(m) for m in world.inbox.to("it-admins@acme.example") if "Keep needs approval" in text_of(m)]
+
+    [asked] = admin_mails()
+    assert world.email_of(account) in asked
+    assert command in asked
+    [ask] = keep_asks(world)
+
+    await world.run(days=15)  # nobody approved: the access goes at the deadline
+    assert current_case(world, account).state is CaseState.ACTIONED
+    [passed] = [t for t in thread_of(world, ask) if t.startswith("The deadline passed before anyone approved")]
+    [_, overtaken] = admin_mails()
+    assert overtaken.startswith(f"Keep needs approval — {world.email_of(account)} (jira-software): {passed} ")
+    assert command in overtaken

@@ -155,4 +155,66 @@ def test_open_tokens_are_the_unused_unexpired_ones_of_a_purpose_and_subject(chat
     assert store.consume_token(first, Actor("slack", "T1", "U2", "Ada"), later).status is TokenStatus.OK
     assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", later)] == [second]
     assert store.open_tokens("org-2", Purpose.APPROVE_KEEP, "case-1", later) == []
+    every = store.open_tokens("org-1", Purpose.APPROVE_KEEP, None, later)  # every subject: the admin home's list
+    assert [t.subject for t in every] == ["case-2", "case-1"]
     assert store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", NOW + timedelta(hours=80)) == []
+
+
+def test_a_token_is_saved_once_per_subject_while_one_is_open(chat):
+    """One open Approve keep per warning: a second is not stored while the first is open; once it
+    was used or expired, the next one is."""
+    store, _ = chat
+
+    def approval(subject: str = "case-1", at: datetime = NOW, org: str = "org-1", ttl: int = 45):
+        return new_token(Purpose.APPROVE_KEEP, org, subject, at, timedelta(days=ttl), forbidden=USER)[1]
+
+    first = approval()
+    assert store.save_token_if_none_open(first, NOW) is None
+    assert store.get_token(first.token_hash) == first
+    second = approval()
+    assert store.save_token_if_none_open(second, NOW) == first  # nothing stored: the open one answers
+    assert store.get_token(second.token_hash) is None
+    for other in (approval("case-2"), approval(org="org-2")):  # another warning, another org
+        assert store.save_token_if_none_open(other, NOW) is None
+    _, restore = new_token(Purpose.APPROVE_RESTORE, "org-1", "case-1", NOW, timedelta(days=1))
+    assert store.save_token_if_none_open(restore, NOW) is None  # another purpose
+
+    assert store.consume_token(first.token_hash, EVE, NOW).status is TokenStatus.OK  # decided
+    after_use = approval(at=NOW + timedelta(minutes=1), ttl=1)
+    assert store.save_token_if_none_open(after_use, NOW + timedelta(minutes=1)) is None
+    later = NOW + timedelta(days=2)  # after_use expired unused
+    fresh = approval(at=later)
+    assert store.save_token_if_none_open(fresh, later) is None
+    assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", later)] == [
+        fresh.token_hash
+    ]
+
+
+@pytest.mark.parametrize("open_before", [False, True], ids=["first-ask", "after-an-expired-ask"])
+def test_simultaneous_saves_for_one_subject_store_exactly_one(chat, open_before):
+    """Eight Keep presses asking at once (first, or replacing an expired ask): exactly one approval is stored."""
+    store, _ = chat
+    at = NOW
+    if open_before:
+        expired = new_token(Purpose.APPROVE_KEEP, "org-1", "case-1", NOW, timedelta(hours=1), forbidden=USER)[1]
+        assert store.save_token_if_none_open(expired, NOW) is None
+        at = NOW + timedelta(hours=2)
+    made = [
+        new_token(Purpose.APPROVE_KEEP, "org-1", "case-1", at, timedelta(days=45), forbidden=USER)[1] for _ in range(8)
+    ]
+    barrier = threading.Barrier(8)
+    results: dict[str, object] = {}
+
+    def ask(token):
+        barrier.wait()
+        results[token.token_hash] = store.save_token_if_none_open(token, at)
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in made]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [h for h, held in results.items() if held is None]
+    assert len(stored) == 1
+    assert {held.token_hash for held in results.values() if held is not None} == set(stored)
+    assert [t.token_hash for t in store.open_tokens("org-1", Purpose.APPROVE_KEEP, "case-1", at)] == stored

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -40,6 +42,7 @@ TABLES = {
     "admin_threads",
     "slack_installations",
     "slack_oauth_states",
+    "token_slots",
 }
 
 
@@ -55,7 +58,7 @@ def test_migration_creates_exactly_the_declared_schema(database_url: str) -> Non
         upgrade(engine)
         assert _diffs(engine) == []
         assert set(sa.inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-        assert current_revision(engine) == head_revision() == "0013"
+        assert current_revision(engine) == head_revision() == "0014"
     finally:
         engine.dispose()
 
@@ -68,6 +71,40 @@ def test_the_head_constant_is_alembics_head_and_an_older_database_is_still_upgra
         upgrade(engine)  # not at HEAD: the quick check must not skip it
         assert current_revision(engine) == HEAD
         assert _diffs(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_0014_gives_each_warning_s_unused_keep_approval_its_slot_the_oldest_when_two_were_asked(
+    database_url: str,
+) -> None:
+    """Approvals asked before 0014 hold their warning's slot, so a press after the upgrade does not ask again."""
+    from datetime import UTC, datetime, timedelta
+
+    from adapters.store.chat_tables import ACTION_TOKENS
+    from adapters.store.rows import token_row
+    from core.chat import Actor, Purpose, new_token
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    una = Actor("email", "", "una@acme.example")
+
+    def token(subject: str, minutes: int, purpose: Purpose = Purpose.APPROVE_KEEP, used: bool = False):
+        _, made = new_token(
+            purpose, "org-1", subject, now + timedelta(minutes=minutes), timedelta(days=45), forbidden=una
+        )
+        return replace(made, used_at=now) if used else made
+
+    first, twin = token("case-1", 0), token("case-1", 1)  # two presses at once asked twice before 0014
+    rows = [first, twin, token("case-2", 0, used=True), token("case-3", 0, Purpose.APPROVE_RESTORE)]
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0013")
+        with engine.begin() as conn:
+            conn.execute(sa.insert(ACTION_TOKENS), [token_row(t) for t in rows])
+        upgrade(engine)
+        with engine.connect() as conn:
+            slots = conn.execute(sa.text("SELECT org_id, purpose, subject, token_hash FROM token_slots")).all()
+        assert [tuple(s) for s in slots] == [("org-1", "approve_keep", "case-1", first.token_hash)]
     finally:
         engine.dispose()
 

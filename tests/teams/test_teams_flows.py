@@ -475,6 +475,40 @@ async def test_status_in_an_admins_1_1_is_the_admin_home(make_world) -> None:
         assert label in card_text(card)
 
 
+def section_token(activity: dict, title: str) -> str:
+    """The token of the button titled ``title`` in an ActionSet of the card's body (a home section's entry)."""
+    for element in card_of(activity)["body"]:
+        for action in element.get("actions", []) if element.get("type") == "ActionSet" else []:
+            if action["title"] == title:
+                return action["data"]["token"]
+    raise AssertionError(f"no {title} button in {activity}")
+
+
+async def test_a_keep_waiting_for_an_admin_is_on_the_admin_home_card_and_approved_from_it(make_world) -> None:
+    world = await make_world([stale("a1")], policy(lifecycle={"keep": {"approval_after": 1}}))
+    await world.send(world.bot_added_to_channel(ADMIN_CHANNEL))
+    member, aad = await world.install_person("a1")
+    for days in (0, 91):  # kept once; the keep ran out and a1 is warned again: this keep needs an admin
+        await world.run(days=days)
+        warning = world.cards_in(dm_of(member))[-1]
+        await world.send(world.invoke(member, aad, action_token(warning, "jc_keep"), "jc_keep", dm_of(member), "w"))
+    assert world.case("a1").state is CaseState.WARNED
+    await world.send(world.install("29:admin", ADMIN_AAD))
+    await world.send(world.message("29:admin", ADMIN_AAD, "status"))
+    card = world.cards_in(dm_of("29:admin"))[-1]
+    assert "Keeps waiting for you" in card_text(card)
+    assert "a1@acme.example · jira-software · kept once before · deadline" in card_text(card)
+
+    approve = section_token(card, "Approve keep")
+    response = await world.send(
+        world.invoke("29:admin", ADMIN_AAD, approve, "jc_approve_waiting_keep", dm_of("29:admin"), card["id"])
+    )
+    assert "Keep approved by" in str(response.json()["value"])
+    assert world.case("a1").state is CaseState.KEPT
+    await world.send(world.message("29:admin", ADMIN_AAD, "status"))
+    assert "Keeps waiting for you" not in card_text(world.cards_in(dm_of("29:admin"))[-1])
+
+
 # -- undo a run ----------------------------------------------------------------------------------
 
 

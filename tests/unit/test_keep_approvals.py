@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from core.chat import Actor, Purpose, TokenStatus
 from core.chatops import KeepApprovals
+from core.chatops.home import Homes
 from core.identity import People
 from core.lifecycle import CaseState
 from core.model import MembershipStatus
@@ -175,3 +176,49 @@ async def test_the_deadline_stands_while_a_keep_waits_and_an_approval_after_it_g
     assert approved.ok, approved.text
     assert approved.text.endswith("The access removed at the deadline is being given back.")
     assert h.directory.accounts["a1"].membership_status is MembershipStatus.ACTIVE
+
+
+async def test_the_admin_homes_buttons_decide_through_the_posted_approval_once() -> None:
+    """Approve / Deny on the admin home are the posted approval's decision: whichever comes first, once."""
+    h = await warned_again()
+    await press_keep(h, "email")
+    home = await Homes(h.ops).admin(ADMIN)
+    [section] = home.sections
+    [entry] = section.entries
+    assert entry.text.startswith("una@acme.example · ")
+    approve, deny = entry.buttons
+    assert (approve.label, deny.label) == ("Approve keep", "Deny keep")
+    again = await Homes(h.ops).admin(OTHER_ADMIN)  # every home gets buttons of its own, to the same approval
+    assert again.sections[0].entries[0].buttons[0].token != approve.token
+
+    [posted] = h.admin_posts[0].buttons
+    assert (await h.ops.click(OTHER_ADMIN, posted.token, h.respond)).ok  # decided from the admin channel
+    late = await h.ops.click(ADMIN, deny.token, h.respond)
+    assert not late.ok
+    assert late.text.startswith("No keep of this warning waits")
+    assert h.case("a1").state is CaseState.KEPT
+    assert (await Homes(h.ops).admin(ADMIN)).sections == ()
+
+
+async def test_at_the_deadline_admins_without_a_thread_hear_it_even_when_one_of_them_fails() -> None:
+    h = await warned_again()
+    h.engine.waiting_keeps = KeepApprovals(h.ops)
+    heard: list[str] = []
+
+    async def broken(text: str) -> None:
+        raise OSError("smtp down")
+
+    async def mailbox(text: str) -> None:
+        heard.append(text)
+
+    h.ops.admin_notices[:] = [broken, mailbox]
+    await press_keep(h, "email")
+    case_id = h.case("a1").case_id
+    h.clock.advance(timedelta(days=15))
+    await h.engine.run(h.ops.policy(), requested_by="cli:alice")
+    assert h.case("a1").state is CaseState.ACTIONED
+    [said] = heard
+    assert said.startswith("Keep needs approval — una@acme.example (")
+    assert "The deadline passed before anyone approved this keep" in said
+    assert said.endswith(f"jira-cleanup decide-keep {case_id} --approve (or --deny).")
+    assert h.notifier.told[-1][1].startswith("Your keep was still waiting for an admin")
