@@ -91,12 +91,15 @@ def _inactivity(ax: Axes, data: ChartData) -> None:
         ax.bar(names, heights, bottom=bottoms, color=colour, label=label)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
     ax.set_title("Accounts by days since last use", fontsize=10)
+    if not products:  # an empty frame: no axis to read a scale off
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no scan yet", ha="center", va="center", transform=ax.transAxes)
+        return
+    _counted(ax)
     ax.set_ylabel("accounts")
     ax.tick_params(axis="x", labelsize=7, labelrotation=15)
-    if products:
-        ax.legend(fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no scan yet", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(fontsize=7)
 
 
 def _freed(ax: Axes, data: ChartData) -> None:
@@ -185,4 +188,13 @@ def _funnel(ax: Axes, data: ChartData) -> None:
     counts = [count for _, count in data.funnel]
     bars = ax.bar(stages, counts, color=["#fdae6b", "#74c476", "#de2d26"])
     ax.bar_label(bars)
+    _counted(ax)
     ax.set_title("Last 30 days: warned → kept → acted", fontsize=10)
+
+
+def _counted(ax: Axes) -> None:
+    """A count axis: whole numbers from 0 (an all-zero panel otherwise gets a -0.06 … 0.06 scale)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1))

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.image import imread
 
 from bot.charts import DPI, HEIGHT_IN, MONEY_COLOUR, SEATS_COLOUR, WIDTH_IN, chart_path, draw, render
-from core.chart_data import NEVER, ChartData, freed_over_time, funnel, inactivity
+from core.chart_data import BUCKETS, NEVER, ChartData, freed_over_time, funnel, inactivity
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Op
 from core.policy import parse_policy
@@ -104,7 +104,31 @@ def test_the_png_has_the_size_and_the_bars_of_its_data(tmp_path: Path) -> None:
 def test_an_org_with_nothing_yet_still_draws(tmp_path: Path) -> None:
     data = ChartData("org-1", NOW, {}, [], [("warned", 0), ("kept", 0), ("acted", 0)], "EUR")
     path = render(data, tmp_path / "empty.png")
-    assert imread(path).shape[0] > 0
+    assert imread(path).shape[:2] == (HEIGHT_IN * DPI, WIDTH_IN * DPI)
+    left, _, right = draw(data).axes[:3]
+    assert texts_on(left) == ["no scan yet"]
+    assert list(left.get_xticks()) == [], "no scale on an empty frame"
+    assert list(left.get_yticks()) == [], "no scale on an empty frame"
+    # all-zero counts: whole numbers from 0, not a -0.06 … 0.06 scale
+    assert right.get_ylim() == (0.0, 1.0)
+    assert [float(t) for t in right.get_yticks()] == [0.0, 1.0]
+
+
+def test_count_axes_are_whole_numbers_from_zero() -> None:
+    data = ChartData(
+        "org-1",
+        NOW,
+        {"jira-software": dict.fromkeys([label for label, _ in BUCKETS] + [NEVER], 0) | {NEVER: 3}},
+        [],
+        [("warned", 3), ("kept", 1), ("acted", 2)],
+        "EUR",
+    )
+    left, _, right = draw(data).axes[:3]
+    for panel in (left, right):
+        low, high = panel.get_ylim()
+        assert low == 0
+        assert high >= 3
+        assert all(float(t).is_integer() and t >= 0 for t in panel.get_yticks() if t <= high)
 
 
 def middle_panel(data: ChartData, path: Path, inset: int = 0) -> tuple[np.ndarray, Axes]:
