@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from core.chat import ActionToken, Actor, Button, Purpose, actor_of_audit_id
 from core.chatops.commands import drawn_chart
+from core.chatops.keeps import KeepApprovals
 from core.chatops.registry import Target
 from core.chatops.replies import Entry, Reply, Section
-from core.ledger import RunStatus
+from core.identity import same_person
+from core.ledger import LifecycleRun, RunStatus
 from core.lifecycle import Case, CaseState, Op, kept_times, prior_keeps
 from core.savings import realised_savings
 from core.usecases import latest_account
@@ -33,6 +35,8 @@ MAX_HELD_SHOWN = 2
 #: Keeps waiting for an admin shown with their buttons (the rest are counted).
 MAX_KEEPS_SHOWN = 5
 KEEPS_TITLE = "Keeps waiting for you"
+#: How a keep of the viewer's own access is listed (no buttons: another admin decides it).
+OWN_KEEP = "yours: another admin decides"
 
 
 class Homes:
@@ -62,16 +66,18 @@ class Homes:
             ("Last run", f"{last.created_at:%d %b %H:%M} UTC · {last.status.value}" if last else "none yet"),
             ("Next run", f"{upcoming:%d %b %H:%M} UTC" if upcoming else "not scheduled in this process"),
             ("Open warnings", ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"),
-            ("Awaiting approval", ", ".join(f"{r.run_id[:12]} ({r.held} actions)" for r in held) or "nothing"),
+            ("Awaiting approval", ", ".join(self._held_text(actor, r) for r in held) or "nothing"),
             ("Saved this month", await self._month_savings()),
         ]
         buttons: list[Button] = []
         for run in held[:MAX_HELD_SHOWN]:
             requester = actor_of_audit_id(run.requested_by, actor.platform)
             approve, deny = await asyncio.to_thread(ops.buttons.approval, run.run_id, requester)
-            buttons += [_labelled(approve, f"Approve {run.run_id[:8]}"), _labelled(deny, f"Deny {run.run_id[:8]}")]
+            if not self._requested(actor, run):  # their own run: another admin approves it; they may withdraw it
+                buttons.append(_labelled(approve, f"Approve {run.run_id[:8]}"))
+            buttons.append(_labelled(deny, f"Deny {run.run_id[:8]}"))
         chart = await drawn_chart(ops)
-        keeps = await self._waiting_keeps()
+        keeps = await self._waiting_keeps(actor)
         return Reply(
             "",
             title="jira-cleanup — admin home",
@@ -81,19 +87,32 @@ class Homes:
             sections=keeps,
         )
 
-    async def _waiting_keeps(self) -> tuple[Section, ...]:
+    def _held_text(self, actor: Actor, run: LifecycleRun) -> str:
+        mine = " — yours: another admin approves it" if self._requested(actor, run) else ""
+        return f"{run.run_id[:12]} ({run.held} actions){mine}"
+
+    def _requested(self, actor: Actor, run: LifecycleRun) -> bool:
+        """Whether ``actor`` asked for ``run`` (under any of their identities): they cannot approve it."""
+        return same_person(actor.audit_id, run.requested_by, self.ops.people)
+
+    async def _waiting_keeps(self, actor: Actor) -> tuple[Section, ...]:
         """Keeps waiting for an admin (``keep.approval_after``), oldest first, each with Approve / Deny.
 
         The buttons decide through the keep's posted approval, like its button, a thread reply or
-        ``decide-keep``: single use, and never by the person who pressed Keep or owns the account.
+        ``decide-keep``: single use, and never by the person who pressed Keep or owns the account —
+        who sees their own keep listed without buttons.
         """
         ops = self.ops
         now = ops.clock.now()
         waiting = await asyncio.to_thread(ops.tokens.open_tokens, ops.org_id, Purpose.APPROVE_KEEP, None, now)
+        keeps = KeepApprovals(ops)
         entries: list[Entry] = []
         for approval in waiting[:MAX_KEEPS_SHOWN]:
             text = await asyncio.to_thread(self._keep_text, approval)
             if text is None:
+                continue
+            if await asyncio.to_thread(keeps.is_own_keep, actor, approval):
+                entries.append(Entry(f"{text} · {OWN_KEEP}"))
                 continue
             approve, deny = await asyncio.to_thread(ops.buttons.waiting_keep, approval)
             entries.append(Entry(text, (approve, deny)))

@@ -101,17 +101,25 @@ class KeepApprovals:
         The person who pressed Keep (any of their identities in ADMIN_IDENTITIES) and the owner of
         the account cannot approve it. Synchronous (reads the latest scan): call it off the event loop.
         """
-        people = self.ops.people
-        asker = token.forbidden
-        mine = asker is not None and (admin == asker or people.same(admin.audit_id, asker.audit_id))
-        if not mine and token.account_id:
-            account = latest_account(self.ops.scans, self.ops.org_id, token.account_id)
-            emails = [account.email] if account is not None and account.email else []
-            mine = people.owns_account(admin.audit_id, token.account_id, emails)
-        if not mine:
+        if not self.is_own_keep(admin, token):
             return None
         self._audit(token, admin, "refused", "the person who asked, or the account's owner, cannot decide the keep")
         return "You cannot decide a keep of your own access: another admin must."
+
+    def is_own_keep(self, admin: Actor, token: ActionToken) -> bool:
+        """Whether ``admin`` pressed the keep behind ``token`` or owns its account (under any identity).
+
+        Synchronous (reads the latest scan): call it off the event loop.
+        """
+        people = self.ops.people
+        asker = token.forbidden
+        if asker is not None and (admin == asker or people.same(admin.audit_id, asker.audit_id)):
+            return True
+        if not token.account_id:
+            return False
+        account = latest_account(self.ops.scans, self.ops.org_id, token.account_id)
+        emails = [account.email] if account is not None and account.email else []
+        return people.owns_account(admin.audit_id, token.account_id, emails)
 
     async def decide(self, case_id: str, approve: bool, admin: Actor, policy: Policy, reason: str = "") -> Outcome:
         """An admin decides the keep waiting on warning ``case_id`` (a thread reply, the CLI): the button's rules."""
@@ -140,11 +148,13 @@ class KeepApprovals:
         if result.already or not (result.accepted and result.keep_until is not None):
             said = f"Not kept: {_why_not(result)}."
             await ops.threads.close(ops.org_id, keep_thread(case_id), "Nothing to approve", said)
+            await self._tell_threadless(case_id, said, decided=True)
             return Outcome(said, False)
         until = f"{result.keep_until:%d %B %Y}"
         back = " The access removed at the deadline is being given back." if result.restore_queued else ""
         said = f"Keep approved by {who}: kept until {until}.{back}"
         await ops.threads.close(ops.org_id, keep_thread(case_id), f"Approved by {who}", said)
+        await self._tell_threadless(case_id, said, decided=True)
         await self._tell_owner(token, f"An admin approved keeping your Atlassian access until {until}.{back}")
         return Outcome(said, True)
 
@@ -158,6 +168,7 @@ class KeepApprovals:
         stands = f"on {case.deadline:%d %B %Y}" if case.deadline is not None else "at the deadline"
         said = f"Keep not approved by {who}{because}: the access is removed {stands} as planned."
         await ops.threads.close(ops.org_id, keep_thread(case_id), f"Not approved by {who}", said)
+        await self._tell_threadless(case_id, said, decided=True)
         await self._tell_owner(
             token, f"An admin did not approve keeping your Atlassian access{because}: it is removed {stands}."
         )
@@ -188,7 +199,7 @@ class KeepApprovals:
             f"Approving it still gives the access back (until {until:%d %B %Y})."
         )
         await ops.threads.say(ops.org_id, keep_thread(case.case_id), said, final=True)
-        await self._tell_threadless(case, said)
+        await self._tell_threadless(case.case_id, said)
         await self._tell_owner(
             waiting[0],
             "Your keep was still waiting for an admin when the deadline came, so your access was removed. "
@@ -197,17 +208,28 @@ class KeepApprovals:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _tell_threadless(self, case: Case, said: str) -> None:
-        """What the keep's thread heard, to the admins no thread reaches (email), with which keep it is."""
+    async def _tell_threadless(self, case_id: str, said: str, *, decided: bool = False) -> None:
+        """What the keep's thread heard, to the admins no thread reaches (email), with which keep it is.
+
+        They were asked by mail too, so they hear how it ends (``decided``) as well as what is still open.
+        """
         ops = self.ops
         if not ops.admin_notices:
             return
+        try:
+            case = await asyncio.to_thread(ops.lifecycle.get_case, case_id)
+        except LookupError:
+            log.warning("keep of case %s: the case is gone, the email admins are not told", case_id)
+            return
         account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, case.account_id)
         whose = account.email if account is not None and account.email else f"account {case.account_id}"
-        text = (
-            f"Keep needs approval — {whose} ({case.product}): {said} "
-            f"From a terminal: jira-cleanup decide-keep {case.case_id} --approve (or --deny)."
-        )
+        if decided:
+            text = f"Keep decided — {whose} ({case.product}): {said} Nothing is left to decide."
+        else:
+            text = (
+                f"Keep needs approval — {whose} ({case.product}): {said} "
+                f"From a terminal: jira-cleanup decide-keep {case.case_id} --approve (or --deny)."
+            )
         for notice in ops.admin_notices:
             try:
                 await notice(text)

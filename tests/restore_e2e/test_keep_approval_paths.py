@@ -173,3 +173,25 @@ async def test_email_admins_are_asked_with_the_command_and_told_when_the_deadlin
     [_, overtaken] = admin_mails()
     assert overtaken.startswith(f"Keep needs approval — {world.email_of(account)} (jira-software): {passed} ")
     assert command in overtaken
+
+
+async def test_email_admins_hear_how_a_keep_they_were_asked_about_was_decided_in_chat(world_factory):
+    """Asked by mail, they are told when a Slack admin decides: no stale request left in their inbox."""
+    world = await world_factory(restore_policy(keep=STRICT), email_admin_addresses="it-admins@acme.example")
+    account = await kept_once_then_warned_again(world)
+    await press(world, newest_link(world, account))
+
+    def admin_mails() -> list[str]:
+        return [text_of(m) for m in world.inbox.to("it-admins@acme.example") if "Keep " in text_of(m)]
+
+    [asked] = admin_mails()
+    assert "Keep needs approval" in asked
+    [ask] = keep_asks(world)
+    await world.click_admin_button(ask, "jc_approve_keep")
+    kept = current_case(world, account)
+    assert kept.state is CaseState.KEPT
+    [approved] = [t for t in thread_of(world, ask) if t.startswith("Keep approved by")]
+    [_, decided] = admin_mails()
+    assert decided.startswith(
+        f"Keep decided — {world.email_of(account)} (jira-software): {approved} Nothing is left to decide."
+    )

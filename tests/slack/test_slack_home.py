@@ -103,9 +103,15 @@ async def test_an_admin_sees_the_org_and_approves_a_held_run_from_the_home_tab(m
     for label in ("Kill switch", "Last run", "Next run", "Open warnings", "Awaiting approval", "Saved this month"):
         assert label in text
     approve = buttons(home)[f"Approve {held.run_id[:8]}"]
-    # The run's requester cannot approve it from their home either.
+    # The run's requester sees it as theirs, with Deny (to withdraw it) but no Approve ...
     sec_home = await open_home(world, "U0SEC")
-    await click_in_home(world, "U0SEC", sec_home, buttons(sec_home)[f"Approve {held.run_id[:8]}"])
+    assert f"{held.run_id[:12]} ({held.held} actions) — yours: another admin approves it" in json.dumps(
+        sec_home, ensure_ascii=False
+    )
+    assert f"Approve {held.run_id[:8]}" not in buttons(sec_home)
+    assert f"Deny {held.run_id[:8]}" in buttons(sec_home)
+    # ... and pressing another admin's Approve is refused, leaving that button usable.
+    await click_in_home(world, "U0SEC", home, approve)
     assert world.store.get_run(held.run_id).status is RunStatus.AWAITING_APPROVAL
     await click_in_home(world, "U0ADMIN", home, approve)
     assert world.store.get_run(held.run_id).status is RunStatus.COMPLETED
