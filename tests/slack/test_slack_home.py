@@ -24,6 +24,7 @@ from tests.slackfake.signing import interaction_body
 
 from .conftest import TEAM, policy, stale
 
+KEEPS = "Keeps waiting for you"
 HELD = {"caps": {"per_run": {"max_actions": 0, "max_percent": None}}, "canary": {"size": 0}}
 CAPPED = {
     "caps": {"per_run": {"max_actions": 2, "max_percent": None}, "window": {"max_actions": None, "max_percent": None}},
@@ -129,25 +130,57 @@ async def test_someone_with_nothing_pending_gets_the_plain_home(make_world) -> N
 
 
 async def busy_org(make_world, folder: Path):
-    """An org five weekly runs in: three seats freed this month, a kept warning, a held run, a fresh warning.
+    """An org five weekly runs in: three seats freed this month, a kept warning, a held run, a fresh warning,
+    and a keep waiting for an admin.
 
+    Keeps last 25 days and a second keep of the same access needs an admin (``keep.approval_after``):
+    a9 keeps on day 0, is warned again when the keep runs out (day 28) and presses Keep again.
     The report chart is drawn as ``serve`` draws it; its link is the PNG file itself (``serve`` signs an
     HTTP link with LINK_SECRET), so the browser can show it. The next run is the scheduler's.
     """
     freed = [stale("a1"), stale("a2"), stale("a8", 70)]  # warned on days 0, 0 and 7; removed on days 14, 14 and 21
     held = [stale("a4", 63), stale("a5", 63), stale("a6", 63)]  # warned on day 14, due on day 28: over the cap
-    world = await make_world([*freed, stale("a3"), *held, stale("a7", 50)], policy(safety=CAPPED))
+    keeps = {"keep": {"days": 25, "approval_after": 1}}
+    world = await make_world(
+        [*freed, stale("a3"), *held, stale("a7", 50), stale("a9")], policy(safety=CAPPED, lifecycle=keeps)
+    )
     world.ops.chart = lambda: report_chart(world.store, world.scans, "org-1", world.policy, folder, world.clock.now())
     world.ops.file_link = Path.as_uri
     world.ops.next_run = lambda: (world.clock.now() + timedelta(days=1)).replace(hour=6, minute=0)
     await world.run()
-    a3 = await open_home(world, "U0A3")
-    await click_in_home(world, "U0A3", a3, buttons(a3)["Keep jira-software"])
-    for _week in range(3):
+    await keep_from_home(world, "U0A9")
+    assert world.case("a9").state is CaseState.KEPT  # until day 25
+    assert (await world.run(days=7)).status is RunStatus.COMPLETED
+    await keep_from_home(world, "U0A3")  # kept until day 32
+    for _week in range(2):
         assert (await world.run(days=7)).status is RunStatus.COMPLETED
-    last = await world.run(days=7, by="slack:T0ACME/U0SEC")  # a7 is warned now
+    last = await world.run(days=7, by="slack:T0ACME/U0SEC")  # a7 is warned now, a9 warned again
     assert last.status is RunStatus.AWAITING_APPROVAL
+    told = await keep_from_home(world, "U0A9")  # kept once already: this keep waits for an admin
+    assert "an admin must approve this keep" in json.dumps(told)
+    assert [c.state for c in world.store.find_cases("org-1", "a9")].count(CaseState.WARNED) == 1
     return world, last
+
+
+async def keep_from_home(world, user: str) -> dict:
+    """``user`` presses Keep jira-software on their home tab; the tab as redrawn after the click."""
+    home = await open_home(world, user)
+    await click_in_home(world, user, home, buttons(home)["Keep jira-software"])
+    again = world.fake.home_of(user)
+    assert again is not None
+    return again
+
+
+def waiting_keeps(home: dict) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The entries under the home's "Keeps waiting for you": each one's text and its buttons (label, action id)."""
+    blocks = home["blocks"]
+    title = next((n for n, b in enumerate(blocks) if b.get("text", {}).get("text") == f"*{KEEPS}*"), None)
+    assert title is not None, f"no {KEEPS} section in {blocks}"
+    return [
+        (blocks[n - 1]["text"]["text"], [(e["text"]["text"], e["action_id"]) for e in block["elements"]])
+        for n, block in enumerate(blocks[title + 1 :], start=title + 1)
+        if block.get("block_id", "").startswith("jc_home_s")  # an entry's buttons, under its text
+    ]
 
 
 class Drawn(NamedTuple):
@@ -186,14 +219,25 @@ def assert_drawn(shot: Path) -> None:
 
 async def test_the_admin_and_a_warned_person_see_their_homes_drawn_in_chromium(make_world, chromium, tmp_path) -> None:
     world, held = await busy_org(make_world, tmp_path)
-    admin = await asyncio.to_thread(drawn, chromium, await open_home(world, "U0ADMIN"), "home-admin", tmp_path)
+    home = await open_home(world, "U0ADMIN")
+    waiting = next(c for c in world.store.find_cases("org-1", "a9") if c.state is CaseState.WARNED)
+    assert waiting_keeps(home) == [
+        (
+            f"a9@acme.example · jira-software · kept once before · deadline {waiting.deadline:%d %b %Y}",
+            [("Approve keep", "jc_approve_waiting_keep"), ("Deny keep", "jc_deny_waiting_keep")],
+        )
+    ]
+    admin = await asyncio.to_thread(drawn, chromium, home, "home-admin", tmp_path)
     for label in ("Kill switch", "Last run", "Next run", "Open warnings", "Awaiting approval", "Saved this month"):
         assert label in admin.text
     assert "Next run: 23 Dec 06:00 UTC" in admin.text
-    assert "Open warnings: 3 actioned, 1 kept, 4 warned" in admin.text
+    assert "Open warnings: 3 actioned, 1 kept, 5 warned" in admin.text
     assert f"Awaiting approval: {held.run_id[:12]} (3 actions)" in admin.text
     assert "Saved this month: 3 seats · 25.80 EUR/month" in admin.text
-    assert admin.buttons == [f"Approve {held.run_id[:8]}", f"Deny {held.run_id[:8]}"]
+    assert "Keeps waiting for you\na9@acme.example · jira-software · kept once before · deadline 05 Jan 2027" in (
+        admin.text
+    )
+    assert admin.buttons == [f"Approve {held.run_id[:8]}", f"Deny {held.run_id[:8]}", "Approve keep", "Deny keep"]
     assert len(admin.images) == 1  # the report chart...
     assert admin.images[0] > 0  # ...loaded
     assert_drawn(admin.shot)
