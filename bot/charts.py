@@ -34,6 +34,8 @@ SEATS_COLOUR: Final = "#31a354"
 MONEY_COLOUR: Final = "#e6550d"
 #: Days shown either side of the seats-freed series at least (one day of data is otherwise a zero-width range).
 FREED_MIN_PAD_DAYS: Final = 3.0
+#: Room above the tallest bar of a count panel, as a factor of its height (for the bar's label).
+COUNT_HEADROOM: Final = 1.12
 #: Days with a change beyond which the seats-freed lines go without markers.
 DENSE_DAYS: Final = 60
 
@@ -193,8 +195,12 @@ def _funnel(ax: Axes, data: ChartData) -> None:
 
 
 def _counted(ax: Axes) -> None:
-    """A count axis: whole numbers from 0 (an all-zero panel otherwise gets a -0.06 … 0.06 scale)."""
+    """A count axis: whole numbers from 0 (an all-zero panel otherwise gets a -0.06 … 0.06 scale).
+
+    Headroom above the tallest bar keeps its value label inside the frame.
+    """
     from matplotlib.ticker import MaxNLocator
 
+    tallest = max((patch.get_y() + patch.get_height() for patch in ax.patches), default=0.0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1))
+    ax.set_ylim(bottom=0, top=max(tallest, 1) * COUNT_HEADROOM)

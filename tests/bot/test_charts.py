@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.image import imread
 
-from bot.charts import DPI, HEIGHT_IN, MONEY_COLOUR, SEATS_COLOUR, WIDTH_IN, chart_path, draw, render
+from bot.charts import COUNT_HEADROOM, DPI, HEIGHT_IN, MONEY_COLOUR, SEATS_COLOUR, WIDTH_IN, chart_path, draw, render
 from core.chart_data import BUCKETS, NEVER, ChartData, freed_over_time, funnel, inactivity
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
 from core.lifecycle import Op
@@ -110,8 +110,8 @@ def test_an_org_with_nothing_yet_still_draws(tmp_path: Path) -> None:
     assert list(left.get_xticks()) == [], "no scale on an empty frame"
     assert list(left.get_yticks()) == [], "no scale on an empty frame"
     # all-zero counts: whole numbers from 0, not a -0.06 … 0.06 scale
-    assert right.get_ylim() == (0.0, 1.0)
-    assert [float(t) for t in right.get_yticks()] == [0.0, 1.0]
+    assert right.get_ylim()[0] == 0
+    assert [float(t) for t in right.get_yticks() if t <= right.get_ylim()[1]] == [0.0, 1.0]
 
 
 def test_count_axes_are_whole_numbers_from_zero() -> None:
@@ -127,7 +127,7 @@ def test_count_axes_are_whole_numbers_from_zero() -> None:
     for panel in (left, right):
         low, high = panel.get_ylim()
         assert low == 0
-        assert high >= 3
+        assert high >= 3 * COUNT_HEADROOM, "room for the tallest bar's label"
         assert all(float(t).is_integer() and t >= 0 for t in panel.get_yticks() if t <= high)
 
 
