@@ -1,8 +1,9 @@
 """API-token evidence for a scan: read for the candidates, reused where a newer read changes nothing.
 
 Atlassian has no bulk endpoint for API tokens, so every account the plan would warn or act on
-costs one request. Evidence read within ``lifecycle.api_token_recheck_days`` is reused, but only
-where a fresher read could not lead to a warning or an action the older one would not:
+costs one request. Evidence is reused for at most ``lifecycle.api_token_recheck_days`` (0: read on
+every scan), but only where a fresher read could not lead to a warning or an action the older one
+would not:
 
 * evidence that keeps every decision of the account in the review lane (a token used within the
   rule's threshold): a newer read can only show a later use, so the account stays in review
@@ -12,21 +13,54 @@ where a fresher read could not lead to a warning or an action the older one woul
   before each write (:func:`core.engine.judgement.final_check`).
 
 Everything else is read now: a first warning (no open case, a keep that ran out, a warning not
-delivered yet), evidence older than the limit, and evidence that could not be read last time
+delivered yet), evidence past its recheck point, and evidence that could not be read last time
 (unknown is never kept).
+
+Each account falls due at its own point of the recheck window (:func:`recheck_due`), so that after
+a first scan reads every candidate, the re-reads are spread evenly over the days of the window
+instead of all falling on the same scan. Evidence is kept until the first of the account's recheck
+points after it was read, never longer than the window: it may be read again sooner, never later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.lifecycle import Case, CaseState
 from core.model import Account, ApiEvidence, ApiUse, Claim
 from core.planner import Decision, PlanBuilder, SkipReason, Verdict
 from core.ports import ApiEvidenceStore, ApiTokenReader
+
+#: Recheck points are counted from this instant (changing it would move every account's points).
+RECHECK_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def recheck_phase(account_id: str, window: timedelta) -> timedelta:
+    """The account's offset within every recheck ``window``: the same in every scan and every process.
+
+    The first 8 bytes of the SHA-256 digest of the UTF-8 account id, read as a big-endian unsigned
+    integer, modulo the window in whole microseconds. (Python's ``hash()`` is salted per process,
+    so it would move the phase on every restart.) ``window`` must be positive.
+    """
+    if window <= timedelta(0):
+        raise ValueError(f"recheck window must be positive, got {window}")
+    digest = hashlib.sha256(account_id.encode("utf-8")).digest()
+    return timedelta(microseconds=int.from_bytes(digest[:8], "big") % (window // timedelta(microseconds=1)))
+
+
+def recheck_due(account_id: str, read_at: datetime, window: timedelta) -> datetime:
+    """The last instant evidence read at ``read_at`` may be reused: the account's next recheck point.
+
+    The account's recheck points are ``RECHECK_EPOCH + recheck_phase(account_id, window) + k * window``
+    for every integer k; this is the first of them strictly after ``read_at``, so it falls in
+    ``(read_at, read_at + window]``. ``read_at`` must be timezone-aware; ``window`` positive.
+    """
+    first = RECHECK_EPOCH + recheck_phase(account_id, window)
+    return first + ((read_at - first) // window + 1) * window
 
 
 def settled_warnings(open_cases: Mapping[tuple[str, str], Case]) -> frozenset[tuple[str, str]]:
@@ -91,7 +125,9 @@ class TokenEvidence:
 
     def _reusable(self, account_id: str, judged: tuple[Decision, ...], kept: ApiEvidence | None) -> ApiUse | None:
         """The kept evidence when a newer read could not change the outcome (see the module), else None."""
-        if kept is None or not kept.api.known or self.builder.now - kept.read_at > self.max_age:
+        if kept is None or not kept.api.known or self.max_age <= timedelta(0):
+            return None
+        if self.builder.now > recheck_due(account_id, kept.read_at, self.max_age):
             return None
         live = [d for d in judged if d.verdict is not Verdict.SKIP]
         reviewed = self.builder.review(tuple(live), kept.api)

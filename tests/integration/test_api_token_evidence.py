@@ -28,23 +28,29 @@ async def test_tokens_are_read_to_warn_and_to_act_and_not_every_day_in_between(w
     assert warned
 
     late = sorted(warned)[0]
-    daily: list[list[str]] = []
-    for day in range(1, 13):  # days 1..12 of the 14-day notice: nothing is due
+    daily: list[list[str]] = [read_first]  # daily[d]: the token reads of day d (day 0: the first run)
+    for _day in range(1, 13):  # days 1..12 of the 14-day notice: nothing is due
         world.clock.advance(timedelta(days=1))
-        if day == 10:  # a token of one warned account is used, after the last read before the deadline
-            users[late].api_tokens = (ApiToken("t-late", "nightly-sync", world.clock.now(), world.clock.now()),)
         mark = len(world.sandbox.request_log)
         report = await engine.run(ORG_RULE, requested_by="cli:alice")
         assert report.scan is not None
         daily.append(token_reads(world, mark))
         assert report.scan.api_reads == len(daily[-1])
         assert report.scan.api_reused > 0
-    # Delivered warnings reuse the evidence they were sent on, until it is older than
-    # lifecycle.api_token_recheck_days (7): day 8 reads them once more.
-    assert [bool(warned & set(reads)) for reads in daily] == [False] * 7 + [True] + [False] * 4
-    assert warned <= set(daily[7])
-    assert sum(map(len, daily)) <= 2 * len(read_first), "twelve days cost about two first scans, not twelve"
+    # Delivered warnings reuse the evidence they were sent on until the account's own point of the
+    # lifecycle.api_token_recheck_days (7) window: each is read again within 7 days, then every 7 days.
+    read_on = {account: [day for day, reads in enumerate(daily) if account in reads] for account in warned}
+    for account, days in read_on.items():
+        assert all(b - a <= 7 for a, b in zip(days, [*days, 12][1:], strict=True)), f"{account}: kept > 7 days"
+        assert 1 <= days[1] <= 7, account
+        assert days[1:] == list(range(days[1], 13, 7)), f"{account}: then once a week"
+    assert len({days[1] for days in read_on.values()}) > 1, "the re-reads are spread over the week, not one day"
+    later = [account for reads in daily[1:] for account in reads]
+    assert max(later.count(account) for account in later) <= 2, "at most twice in twelve days: once a week"
+    assert len(later) <= 3 * len(read_first), "twelve days cost under three first scans, not twelve"
 
+    # A token of one warned account is used after its last read before the deadline.
+    users[late].api_tokens = (ApiToken("t-late", "nightly-sync", world.clock.now(), world.clock.now()),)
     world.clock.advance(timedelta(days=2))  # the deadline: the run that acts reads every warned account again
     mark = len(world.sandbox.request_log)
     acted = await engine.run(ORG_RULE, requested_by="cli:alice")

@@ -12,6 +12,7 @@ from core.ledger import EntryState, RunStatus
 from core.lifecycle import CaseState
 from core.model import AccountStatus, ApiUse, MembershipStatus
 from core.policy import parse_policy
+from core.token_evidence import recheck_due
 from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
 from tests.fakes_lifecycle import FakeLifecycleStore
 
@@ -455,9 +456,14 @@ class TokenDirectory(FakeDirectory):
 
 
 def token_world() -> World:
-    """Two stale accounts under the suspend rule; evidence is reused for 30 days (past the deadline)."""
+    """Two stale accounts under the suspend rule; evidence is reused up to 30 days, past the deadline.
+
+    Each account's evidence falls due at its own point of the 30-day window: read at NOW, 16 days
+    (a1) and 22 days (a2) later, both after the 14-day notice.
+    """
     pol = suspend_only(canary={"size": 0})
     pol = replace(pol, lifecycle=replace(pol.lifecycle, api_token_recheck_days=30))
+    assert all(recheck_due(a, NOW, timedelta(days=30)) > NOW + timedelta(days=16) for a in ("a1", "a2"))
     w = World([stale("a1"), stale("a2")], pol)
     w.directory = TokenDirectory(w.directory.accounts.values())
     w.engine = Engine(w.directory, w.scans, w.store, w.notifier, w.clock, worker_id="w1")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.clock import FixedClock
 from core.lifecycle import Case, CaseState
 from core.model import ApiUse
+from core.token_evidence import RECHECK_EPOCH, recheck_due, recheck_phase
 from core.usecases import ScanResult, scan_and_plan
 from tests.fakes import NOW, FakeDirectory, FakeStore, make_account
 from tests.unit.test_planner import POLICY
@@ -17,6 +24,12 @@ from tests.unit.test_planner import POLICY
 JIRA = replace(POLICY, rules=(POLICY.rules[0],))  # one rule: 90 days, 14 days' warning
 DORMANT = make_account("dormant", products={"jira-software": 200})
 DAY = timedelta(days=1)
+WEEK = 7 * DAY
+
+
+def recheck_point(account_id: str, window: timedelta = WEEK) -> datetime:
+    """The account's first recheck point at or after NOW: evidence read then is kept for the whole window."""
+    return recheck_due(account_id, NOW - timedelta(microseconds=1), window)
 
 
 class TokenDirectory(FakeDirectory):
@@ -60,10 +73,10 @@ class Cases:
 class Scanner:
     """Scans the same org on successive days with one store, so evidence is kept between scans."""
 
-    def __init__(self, accounts, uses=None, policy=JIRA) -> None:
+    def __init__(self, accounts, uses=None, policy=JIRA, start=NOW) -> None:
         self.directory = TokenDirectory(accounts, uses or {})
         self.store = FakeStore()
-        self.clock = FixedClock(NOW)
+        self.clock = FixedClock(start)
         self.cases = Cases()
         self.policy = policy
 
@@ -92,9 +105,9 @@ async def test_a_first_warning_reads_the_tokens_on_every_scan_until_it_is_delive
 
 
 async def test_a_delivered_warning_not_yet_due_reuses_the_evidence_it_was_decided_on() -> None:
-    scanner = Scanner([DORMANT])
+    scanner = Scanner([DORMANT], start=recheck_point("dormant"))  # read at its recheck point: kept a full week
     await scanner.scan()
-    scanner.cases.warned("dormant", due_in=14 * DAY)
+    scanner.cases.warned("dormant", due_in=14 * DAY, at=scanner.clock.now())
     for _ in range(5):
         scanner.next_day()
         result, asked, codes = await scanner.scan()
@@ -104,9 +117,9 @@ async def test_a_delivered_warning_not_yet_due_reuses_the_evidence_it_was_decide
 
 async def test_a_delivered_warning_reuses_its_evidence_up_to_and_past_its_deadline() -> None:
     """The scan never decides an action: the executor's final check reads the tokens before each write."""
-    scanner = Scanner([DORMANT])
+    scanner = Scanner([DORMANT], start=recheck_point("dormant"))
     await scanner.scan()
-    scanner.cases.warned("dormant", due_in=2 * DAY)
+    scanner.cases.warned("dormant", due_in=2 * DAY, at=scanner.clock.now())
     for _ in range(4):
         scanner.next_day()
         _, asked, codes = await scanner.scan()
@@ -116,7 +129,7 @@ async def test_a_delivered_warning_reuses_its_evidence_up_to_and_past_its_deadli
 
 async def test_evidence_that_keeps_an_account_in_review_is_reused_whatever_its_case() -> None:
     used = ApiUse(known=True, label="ci-deploy", last_access=NOW - 3 * DAY)
-    scanner = Scanner([DORMANT], {"dormant": used})
+    scanner = Scanner([DORMANT], {"dormant": used}, start=recheck_point("dormant"))
     _, asked, codes = await scanner.scan()
     assert asked == ["dormant"]
     assert codes["dormant"] == {"skip:used_through_api"}
@@ -128,6 +141,20 @@ async def test_evidence_that_keeps_an_account_in_review_is_reused_whatever_its_c
     scanner.next_day()
     _, asked, _ = await scanner.scan()
     assert asked == ["dormant"], "evidence older than lifecycle.api_token_recheck_days is read again"
+
+
+async def test_evidence_read_between_recheck_points_is_read_again_at_the_next_one() -> None:
+    """Read at NOW, "dormant" falls due at its own point of the week (4 days 17 h later), not a week later."""
+    used = ApiUse(known=True, label="ci-deploy", last_access=NOW - 3 * DAY)
+    scanner = Scanner([DORMANT], {"dormant": used})
+    due = recheck_due("dormant", NOW, WEEK)
+    assert NOW + 4 * DAY < due < NOW + 5 * DAY
+    reads = []
+    for _ in range(13):
+        _, asked, _ = await scanner.scan()
+        reads.append(len(asked))
+        scanner.next_day()
+    assert reads == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1], "day 5 (its point), then every 7 days"
 
 
 async def test_evidence_that_ages_out_of_review_is_read_again_before_a_warning() -> None:
@@ -158,7 +185,8 @@ async def test_unreadable_tokens_are_never_kept_and_are_read_on_every_scan() -> 
 @pytest.mark.parametrize("days", [0, 3])
 async def test_the_policy_sets_how_long_evidence_is_reused(days: int) -> None:
     policy = replace(JIRA, lifecycle=replace(JIRA.lifecycle, api_token_recheck_days=days))
-    scanner = Scanner([DORMANT], {"dormant": ApiUse(known=True, label="ci", last_access=NOW)}, policy)
+    start = recheck_point("dormant", days * DAY) if days else NOW
+    scanner = Scanner([DORMANT], {"dormant": ApiUse(known=True, label="ci", last_access=NOW)}, policy, start)
     reads = []
     for _ in range(5):
         _, asked, _ = await scanner.scan()
@@ -177,3 +205,101 @@ async def test_a_scan_without_cases_reuses_only_review_evidence() -> None:
     result = await scan_and_plan(scanner.directory, scanner.store, JIRA, scanner.clock)
     assert scanner.directory.asked == ["dormant", "used", "dormant"]
     assert (result.api_reads, result.api_reused) == (1, 1)
+
+
+# Where each account's re-read falls in the window (core.token_evidence.recheck_due).
+
+
+def documented_phase(account_id: str, window: timedelta) -> timedelta:
+    """The rule the module documents, computed here on its own: SHA-256, first 8 bytes, modulo the window."""
+    digest = hashlib.sha256(account_id.encode("utf-8")).digest()
+    microseconds = int.from_bytes(digest[:8], "big") % (
+        (window.days * 86_400 + window.seconds) * 1_000_000 + window.microseconds
+    )
+    return timedelta(microseconds=microseconds)
+
+
+@given(
+    account_id=st.text(min_size=1, max_size=40),
+    read_at=st.timedeltas(min_value=-40_000 * DAY, max_value=40_000 * DAY).map(lambda offset: NOW + offset),
+    window=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=400)),
+)
+def test_evidence_is_never_kept_past_the_window_whatever_the_phase(
+    account_id: str, read_at: datetime, window: timedelta
+) -> None:
+    due = recheck_due(account_id, read_at, window)
+    assert read_at < due <= read_at + window
+    assert (due - RECHECK_EPOCH - recheck_phase(account_id, window)) % window == timedelta(0), "one of its points"
+
+
+@pytest.mark.parametrize("days", [1, 3, 7, 30])
+def test_every_phase_of_the_window_keeps_evidence_at_most_the_window(days: int) -> None:
+    """Read at every hour of the window, for accounts spread over every phase: reused no longer than the window."""
+    window = days * DAY
+    for n in range(200):
+        account_id = f"acc-{n}"
+        for hour in range(0, days * 24, 5):
+            read_at = NOW + timedelta(hours=hour)
+            due = recheck_due(account_id, read_at, window)
+            assert timedelta(0) < due - read_at <= window
+            assert recheck_due(account_id, due, window) == due + window, "from then on, one read per window"
+
+
+def test_after_a_full_read_the_rereads_spread_evenly_over_the_days_of_the_window() -> None:
+    """7,000 accounts all read on one daily scan: each later day re-reads about a seventh of them."""
+    ids = [f"5b10ac8d82e05b22cc7d{n:04x}" for n in range(7000)]
+    first_reread: Counter[int] = Counter()
+    for account_id in ids:
+        due = recheck_due(account_id, NOW, WEEK)
+        day = next(d for d in range(1, 30) if NOW + d * DAY > due)  # the first daily scan past the point
+        first_reread[day] += 1
+        again = recheck_due(account_id, NOW + day * DAY, WEEK)
+        assert NOW + (day + 6) * DAY <= again < NOW + (day + 7) * DAY, "then on the same day of every week"
+    assert sorted(first_reread) == [1, 2, 3, 4, 5, 6, 7]
+    assert all(850 <= first_reread[day] <= 1150 for day in range(1, 8)), first_reread  # 1,000 each, +-5 sigma
+
+
+def test_the_phase_is_the_documented_hash_and_the_same_in_every_process() -> None:
+    for account_id in ("dormant", "5b10ac8d82e05b22cc7d4ef5", "qm:8c1e-ü"):
+        for window in (DAY, WEEK, 30 * DAY, timedelta(hours=5)):
+            assert recheck_phase(account_id, window) == documented_phase(account_id, window)
+            assert recheck_phase(account_id, window) == recheck_phase(account_id, window)
+    assert recheck_phase("dormant", WEEK) == timedelta(days=3, seconds=18023, microseconds=878185)
+    code = "from datetime import timedelta; from core.token_evidence import recheck_phase; "
+    code += "print(recheck_phase('dormant', timedelta(days=7)) // timedelta(microseconds=1))"
+    for seed in ("1", "2"):
+        other = subprocess.run(
+            [sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True
+        )
+        assert int(other.stdout) == recheck_phase("dormant", WEEK) // timedelta(microseconds=1)
+
+
+def test_a_window_of_no_length_has_no_phase() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        recheck_phase("dormant", timedelta(0))
+
+
+async def test_scans_reread_each_account_at_its_own_point_never_later_than_the_window() -> None:
+    """140 accounts kept in review, scanned daily: read all on day 0, then each once a week on its own day."""
+    used = ApiUse(known=True, label="ci", last_access=NOW)
+    accounts = [make_account(f"svc-{n}", products={"jira-software": 200}) for n in range(140)]
+    scanner = Scanner(accounts, {a.account_id: used for a in accounts})
+    last_read: dict[str, datetime] = {}
+    per_day = []
+    for _ in range(15):
+        now = scanner.clock.now()
+        _, asked, codes = await scanner.scan()
+        per_day.append(len(asked))
+        for account in accounts:
+            aid = account.account_id
+            assert codes[aid] == {"skip:used_through_api"}
+            if aid in asked:
+                assert aid not in last_read or now > recheck_due(aid, last_read[aid], WEEK), "read only once due"
+                last_read[aid] = now
+            else:
+                assert now - last_read[aid] <= WEEK, "kept no longer than api_token_recheck_days"
+                assert now <= recheck_due(aid, last_read[aid], WEEK), "read on the first scan past its point"
+        scanner.next_day()
+    assert per_day[0] == 140
+    assert sum(per_day[1:8]) == sum(per_day[8:15]) == 140, "each account once a week"
+    assert max(per_day[1:]) < 140 / 2, "spread over the week, not all on one day"
