@@ -98,7 +98,7 @@ def _inactivity(ax: Axes, data: ChartData) -> None:
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no scan yet", ha="center", va="center", transform=ax.transAxes)
         return
-    _counted(ax)
+    _counted(ax, max(bottoms))
     ax.set_ylabel("accounts")
     ax.tick_params(axis="x", labelsize=7, labelrotation=15)
     ax.legend(fontsize=7)
@@ -190,17 +190,16 @@ def _funnel(ax: Axes, data: ChartData) -> None:
     counts = [count for _, count in data.funnel]
     bars = ax.bar(stages, counts, color=["#fdae6b", "#74c476", "#de2d26"])
     ax.bar_label(bars)
-    _counted(ax)
+    _counted(ax, max(counts, default=0))
     ax.set_title("Last 30 days: warned → kept → acted", fontsize=10)
 
 
-def _counted(ax: Axes) -> None:
+def _counted(ax: Axes, tallest: float) -> None:
     """A count axis: whole numbers from 0 (an all-zero panel otherwise gets a -0.06 … 0.06 scale).
 
     Headroom above the tallest bar keeps its value label inside the frame.
     """
     from matplotlib.ticker import MaxNLocator
 
-    tallest = max((patch.get_y() + patch.get_height() for patch in ax.patches), default=0.0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0, top=max(tallest, 1) * COUNT_HEADROOM)

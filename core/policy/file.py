@@ -215,9 +215,9 @@ class LifecycleFile(Section):
     )
     api_token_recheck_days: f.Count = Field(
         default(model.Lifecycle, "api_token_recheck_days"),
-        description="API-token evidence read within this many days is reused for accounts it keeps in review and "
-        "for warnings already delivered and not yet due; a first warning and every action read the tokens again. "
-        "0: read them on every scan.",
+        description="API-token evidence is reused at most this many days (each account falls due on its own day "
+        "of the window) for accounts it keeps in review and for warnings already delivered and not yet due; a "
+        "first warning and every action read the tokens again. 0: read them on every scan.",
     )
 
     def to_lifecycle(self) -> model.Lifecycle:

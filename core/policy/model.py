@@ -151,7 +151,8 @@ class Lifecycle:
     digest_cron: str | None = None  # the weekly digest to the admin channels (None: none)
     report_folder: str | None = None
     delivery_order: tuple[str, ...] = DELIVERY_CHANNELS  # channels tried in this order
-    #: API-token evidence younger than this is reused where a newer read could not change the outcome (0: never).
+    #: API-token evidence is reused at most this long (each account due on its own day of it) where a newer read
+    #: could not change the outcome (0: never).
     api_token_recheck_days: int = 7
 
     def groups_for(self, product: str) -> tuple[str, ...]:
