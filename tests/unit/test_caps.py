@@ -82,3 +82,39 @@ async def test_a_deletion_is_refused_one_day_before_delete_after_days_and_done_o
     assert not w.account("a1").scheduled_for_deletion
     await w.run(days=1)
     assert w.account("a1").scheduled_for_deletion
+
+
+async def test_deletions_count_against_the_per_run_cap_with_the_other_actions():
+    """Safety bar 2: two deletions and two suspensions due together are four actions against a cap of three."""
+    rule = {
+        "name": "org",
+        "product": "any",
+        "inactive_days": 180,
+        "action": "suspend",
+        "warn_days_before": 14,
+        "delete_after_days": 30,
+    }
+    caps = {"per_run": {"max_actions": 3, "max_percent": None}, "window": {"max_actions": None, "max_percent": None}}
+    w = World(
+        [stale("gone1", days=200), stale("gone2", days=200), stale("late1", days=150), stale("late2", days=150)]
+        + [stale(f"ok{n}", days=1) for n in range(16)],
+        policy(
+            rules=[rule],
+            safety={
+                "caps": caps | {"deletions_per_run": 20},
+                "canary": {"size": 0},
+                "approval": {"deletions_need_approval": False},
+            },
+        ),
+    )
+    await w.run()
+    await w.run(days=14)  # gone1 and gone2 suspended: two actions, under the cap
+    assert sorted(w.directory.writes) == [("suspend", "gone1"), ("suspend", "gone2")]
+    await w.run(days=16)  # late1 and late2 reach 180 days unused: warned
+    report = await w.run(days=14)  # their suspension and the others' deletion fall due together
+    assert report.counts["due"] == 4
+    assert report.status is RunStatus.AWAITING_APPROVAL
+    assert report.held == 4
+    assert "4 actions exceed the per-run cap of 3" in report.note
+    assert sorted(w.directory.writes) == [("suspend", "gone1"), ("suspend", "gone2")]
+    assert not w.account("gone1").scheduled_for_deletion
