@@ -64,7 +64,7 @@ class Op(StrEnum):
     @property
     def reduces_access(self) -> bool:
         """Every op but the two that give something back reduces access and counts against the caps."""
-        return self not in (Op.RESTORE, Op.CANCEL_DELETE)
+        return self not in GIVING_BACK
 
     @property
     def undone_by(self) -> Op | None:
@@ -84,6 +84,10 @@ class Op(StrEnum):
     def is_deletion(self) -> bool:
         """Deletions have their own cap and approval."""
         return self in (Op.DELETE_MANAGED, Op.REMOVE_FROM_DIRECTORY)
+
+
+#: The ops that give access back: a keep, a restore or an undo queues only these, and runs only these.
+GIVING_BACK: frozenset[Op] = frozenset({Op.RESTORE, Op.CANCEL_DELETE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ against the fake and the real adapter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from core.audit import Anchor, AuditEntry, AuditEvent
 from core.chat import ActionToken, Actor, Purpose, TokenUse
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
-from core.lifecycle import Case
+from core.lifecycle import Case, Op
 from core.model import Account, AccountId, ApiEvidence, ApiUse, GroupId, Org
 from core.planner import Decision, PlanSummary
 from core.policy import Rule
@@ -349,11 +349,19 @@ class LifecycleStore(Protocol):
         ...
 
     def claim(
-        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+        self,
+        org_id: str,
+        worker: str,
+        limit: int,
+        *,
+        run_id: str | None = None,
+        ops: Collection[Op] | None = None,
+        epoch: int | None = None,
     ) -> Sequence[LedgerEntry]:
         """Atomically move up to ``limit`` PLANNED entries to CLAIMED for ``worker`` (each claimed once).
 
-        With ``epoch``: ``FencedOut`` (nothing claimed) unless it is the org's current leader epoch.
+        Only entries of ``run_id`` and of ``ops``, when given. With ``epoch``: ``FencedOut`` (nothing
+        claimed) unless it is the org's current leader epoch.
         """
         ...
 

@@ -23,7 +23,7 @@ SQLite and PostgreSQL. Its state is public for assertions: ``cases``, ``ledger``
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from core.audit import GENESIS, AuditEntry, AuditEvent, normalised, seal_after
 from core.errors import FencedOut
 from core.ledger import EntryState, LedgerEntry, LifecycleRun
-from core.lifecycle import Case
+from core.lifecycle import Case, Op
 from core.ports import CaseTransaction, Clock, LeaderLock, LifecycleStore
 
 __all__ = ["FakeCaseTransaction", "FakeLeaderLock", "FakeLifecycleStore"]
@@ -227,7 +227,14 @@ class FakeLifecycleStore:
                 raise LookupError(f"unknown ledger entry {entry_id!r}") from None
 
     def claim(
-        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+        self,
+        org_id: str,
+        worker: str,
+        limit: int,
+        *,
+        run_id: str | None = None,
+        ops: Collection[Op] | None = None,
+        epoch: int | None = None,
     ) -> Sequence[LedgerEntry]:
         """Move up to ``limit`` PLANNED entries, oldest first, to CLAIMED for ``worker`` (fenced by ``epoch``)."""
         if limit < 1:
@@ -238,7 +245,10 @@ class FakeLifecycleStore:
             planned = _sorted_entries(
                 e
                 for e in self.ledger.values()
-                if e.org_id == org_id and e.state is EntryState.PLANNED and (run_id is None or e.run_id == run_id)
+                if e.org_id == org_id
+                and e.state is EntryState.PLANNED
+                and (run_id is None or e.run_id == run_id)
+                and (ops is None or e.op in ops)
             )[:limit]
             claimed = [
                 replace(

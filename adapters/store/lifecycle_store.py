@@ -44,7 +44,7 @@ Audit entries are normalised before they are sealed (``at`` converted to UTC, ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -291,9 +291,18 @@ class _Ledger(_Component):
         return entry_from_row(row)
 
     def claim(
-        self, org_id: str, worker: str, limit: int, *, run_id: str | None = None, epoch: int | None = None
+        self,
+        org_id: str,
+        worker: str,
+        limit: int,
+        *,
+        run_id: str | None = None,
+        ops: Collection[Op] | None = None,
+        epoch: int | None = None,
     ) -> Sequence[LedgerEntry]:
         """Move up to ``limit`` PLANNED entries (oldest first) to CLAIMED for ``worker``; each is claimed once.
+
+        Only entries of ``run_id`` and of ``ops``, when given.
 
         ``attempts`` is incremented and ``updated_at`` set to the clock's time. PostgreSQL
         skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``); SQLite serializes claims.
@@ -306,6 +315,8 @@ class _Ledger(_Component):
         pick = sa.select(LEDGER.c.entry_id).where(LEDGER.c.org_id == org_id, LEDGER.c.state == EntryState.PLANNED.value)
         if run_id is not None:
             pick = pick.where(LEDGER.c.run_id == run_id)
+        if ops is not None:
+            pick = pick.where(LEDGER.c.op.in_(sorted(op.value for op in ops)))
         pick = pick.order_by(*_ENTRY_ORDER).limit(limit)
         values = {
             "state": EntryState.CLAIMED.value,

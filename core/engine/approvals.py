@@ -19,6 +19,7 @@ from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus, action
 from core.lifecycle import Op
 from core.logcontext import bound
 from core.policy import Policy
+from core.ports import CaseTransaction
 from core.threads import ended, progress_text, result_text, run_thread
 
 
@@ -38,6 +39,12 @@ class Approvals:
         fresh = await self._fresh(run, due, report)
         reducing = [e for e in fresh if e.op.reduces_access]
         report.bump("due", len(reducing))
+        # The run carries out every reduction left PLANNED (retries included): the caps count them all.
+        earlier = [
+            e for e in await ctx.db(ctx.store.entries, run.org_id, states=[EntryState.PLANNED]) if e.op.reduces_access
+        ]
+        if earlier:
+            report.bump("carried_over", len(earlier))
         caps = policy.safety.caps
         recent = await ctx.db(ctx.store.count_reducing_since, run.org_id, now - timedelta(days=caps.window_days))
         hold = judge_caps(
@@ -47,13 +54,43 @@ class Approvals:
             caps=caps,
             window_days=caps.window_days,
             deletions_need_approval=policy.safety.deletions_need_approval,
+            earlier=earlier,
         )
         held_ids = {e.entry_id for e in hold.held}
         await ctx.db(
             ctx.store.add_entries, [replace(e, state=EntryState.HELD) if e.entry_id in held_ids else e for e in fresh]
         )
+        if hold.whole_run and earlier:  # held with the rest: this run's approval carries them out
+            hold = replace(hold, held=hold.held + tuple(await self._adopt(run, earlier)))
         if hold.held:
             await self._hold(policy, run, hold, report)
+
+    async def _adopt(self, run: LifecycleRun, earlier: Sequence[LedgerEntry]) -> list[LedgerEntry]:
+        """Hold the reductions earlier runs left PLANNED as this run's own; those claimed meanwhile are skipped.
+
+        First PLANNED → HELD (compare-and-set: an executor's claim and this cannot both win), then,
+        under the case's lock, the entry moves to this run. Between the two it is held by nobody's
+        run: never carried out, only not approvable.
+        """
+        ctx = self.ctx
+        adopted: list[LedgerEntry] = []
+        for entry in earlier:
+            why = f"held with run {run.run_id} (left planned by run {entry.run_id})"
+            if not await ctx.move(entry.entry_id, EntryState.PLANNED, EntryState.HELD, why):
+                continue
+
+            def body(tx: CaseTransaction, old: LedgerEntry = entry) -> LedgerEntry | None:
+                current = next((e for e in tx.entries if e.entry_id == old.entry_id), None)
+                if current is None or current.state is not EntryState.HELD or current.run_id != old.run_id:
+                    return None
+                moved = replace(current, run_id=run.run_id)
+                tx.save_entry(moved)
+                return moved
+
+            moved = await ctx.tx(entry.case_id, body)
+            if moved is not None:
+                adopted.append(moved)
+        return adopted
 
     async def _supersede(self, run: LifecycleRun, due: Sequence[Due], report: RunReport) -> list[Due]:
         """An org-wide action frees every seat of the account: its product removals are closed."""

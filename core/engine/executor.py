@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import assert_never
@@ -87,10 +87,19 @@ class Executor:
         self.ctx = ctx
 
     async def execute(
-        self, org_id: str, policy: Policy, report: RunReport, *, run_id: str | None, progress: Progress | None = None
+        self,
+        org_id: str,
+        policy: Policy,
+        report: RunReport,
+        *,
+        run_id: str | None,
+        ops: Collection[Op] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         """Claim and carry out PLANNED entries: canary first (one at a time), then the rest concurrently.
 
+        Only those of ``run_id`` and of ``ops``, when given: a run carries out what it answered for
+        (its caps counted it), a keep or a restore only what gives access back.
         Only the executing replica (the leader) writes; elsewhere entries stay PLANNED for it.
         ``progress`` hears the report after every batch that did not end the run.
         """
@@ -107,7 +116,9 @@ class Executor:
                 return
             in_canary = canary.left > 0
             size = min(canary.left, ctx.claim_batch) if in_canary else ctx.claim_batch
-            claimed = await ctx.db(ctx.store.claim, org_id, ctx.worker_id, size, run_id=run_id, epoch=ctx.epoch)
+            claimed = await ctx.db(
+                ctx.store.claim, org_id, ctx.worker_id, size, run_id=run_id, ops=ops, epoch=ctx.epoch
+            )
             if not claimed:
                 return
             ctx.crash("after_claim")

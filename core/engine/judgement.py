@@ -47,24 +47,32 @@ def judge_caps(
     caps: Caps,
     window_days: int,
     deletions_need_approval: bool,
+    earlier: Sequence[LedgerEntry] = (),
 ) -> Hold:
     """Hold actions over the per-run, rolling-window or deletion caps, or deletions needing approval.
 
     ``recent`` is how many access-reducing actions the org saw in the last ``window_days``.
+    ``earlier``: reductions earlier runs left planned (a canary or breaker stop, the kill switch, a
+    transient failure retried), which this run would carry out too: they count against every cap
+    (a whole-run hold stops them with the rest) but were judged for approval when first planned.
     """
     billable = max(billable, 0)
     per_run = Caps.limit(caps.per_run_max, caps.per_run_percent, billable)
     window = Caps.limit(caps.window_max, caps.window_percent, billable)
     deletions = tuple(e for e in reducing if e.op.is_deletion)
+    total = len(reducing) + len(earlier)
+    deleting = len(deletions) + sum(1 for e in earlier if e.op.is_deletion)
     reasons: list[str] = []
-    if per_run is not None and len(reducing) > per_run:
-        reasons.append(f"{len(reducing)} actions exceed the per-run cap of {per_run}")
-    if window is not None and recent + len(reducing) > window:
+    if per_run is not None and total > per_run:
+        reasons.append(f"{total} actions exceed the per-run cap of {per_run}")
+    if window is not None and recent + total > window:
         reasons.append(
-            f"{recent} actions in the last {window_days} days plus {len(reducing)} exceed the rolling cap of {window}"
+            f"{recent} actions in the last {window_days} days plus {total} exceed the rolling cap of {window}"
         )
-    if caps.deletions_per_run is not None and len(deletions) > caps.deletions_per_run:
-        reasons.append(f"{len(deletions)} deletions exceed the deletion cap of {caps.deletions_per_run}")
+    if caps.deletions_per_run is not None and deleting > caps.deletions_per_run:
+        reasons.append(f"{deleting} deletions exceed the deletion cap of {caps.deletions_per_run}")
+    if reasons and earlier:
+        reasons.append(f"{len(earlier)} of the actions were left planned by earlier runs")
     if reasons:
         return Hold(tuple(reducing), tuple(reasons), whole_run=True)
     if deletions and deletions_need_approval:

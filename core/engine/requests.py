@@ -12,7 +12,7 @@ from core.engine.executor import Executor
 from core.engine.judgement import unrestorable
 from core.engine.outcomes import KeepResult, RestoreResult, RunReport
 from core.ledger import EntryState, LedgerEntry, RunStatus, planned_entry
-from core.lifecycle import Case, CaseState, KeepVerdict, Op, judge_keep, prior_keeps, transition
+from core.lifecycle import GIVING_BACK, Case, CaseState, KeepVerdict, Op, judge_keep, prior_keeps, transition
 from core.logcontext import bound
 from core.policy import Policy
 from core.ports import CaseTransaction, Clock, LifecycleStore
@@ -77,7 +77,9 @@ class Requests:
         case, result = await ctx.tx(case_id, body)
         if result.restore_queued:
             with bound(org=case.org_id, account=case.account_id):
-                await self.executor.execute(case.org_id, policy, RunReport.adhoc("keep", case.org_id), run_id=None)
+                await self.executor.execute(
+                    case.org_id, policy, RunReport.adhoc("keep", case.org_id), run_id=None, ops=GIVING_BACK
+                )
         return result
 
     async def _keep(
@@ -102,7 +104,7 @@ class Requests:
             result = await ctx.tx(case.case_id, self._keeper(org_id, account_id, policy, ask))
             queued = queued or result.restore_queued
         if queued:
-            await self.executor.execute(org_id, policy, RunReport.adhoc("keep", org_id), run_id=None)
+            await self.executor.execute(org_id, policy, RunReport.adhoc("keep", org_id), run_id=None, ops=GIVING_BACK)
         return result
 
     def _keeper(
@@ -208,7 +210,7 @@ class Requests:
         if not queued:
             return RestoreResult(False, "; ".join(refusals) or "a restore is already queued")
         report = RunReport.adhoc("restore", org_id)
-        await self.executor.execute(org_id, policy, report, run_id=None)
+        await self.executor.execute(org_id, policy, report, run_id=None, ops=GIVING_BACK)
         outcome = "restored" if report.counts.get("restored") else "restore queued"
         why = f" ({reason})" if reason else ""
         for run_id in sorted(acted_in):

@@ -17,7 +17,7 @@ import pytest
 from core.audit import GENESIS, AuditEvent, verify_chain, verify_org_chain
 from core.clock import FixedClock
 from core.ledger import EntryState, LedgerEntry, LifecycleRun, RunStatus
-from core.lifecycle import CaseState, Op
+from core.lifecycle import GIVING_BACK, CaseState, Op
 from core.ports import LifecycleStore
 
 from .lifecycle_data import IST, NOW, ORG, at, audit, full_case, make_case, make_entry, make_run
@@ -324,6 +324,20 @@ def test_claim_takes_oldest_planned_entries_once(lifecycle_store: LifecycleStore
     assert lifecycle_store.claim(ORG, "w-3", 0) == []
     assert lifecycle_store.get_entry(held.entry_id) == held
     assert [e.entry_id for e in lifecycle_store.claim("org-2", "w-4", 10)] == [other_org.entry_id]
+
+
+def test_claim_by_op_takes_only_those_ops(lifecycle_store: LifecycleStore) -> None:
+    """A keep or a restore claims what gives access back, never the reductions waiting beside it."""
+    suspend = make_entry("s", Op.SUSPEND, created=0)
+    restore = make_entry("r", Op.RESTORE, created=1, run_id="run-0")
+    cancel = make_entry("c", Op.CANCEL_DELETE, created=2)
+    lifecycle_store.add_entries([suspend, restore, cancel])
+    got = lifecycle_store.claim(ORG, "w-1", 10, ops=GIVING_BACK)
+    assert [e.entry_id for e in got] == [restore.entry_id, cancel.entry_id]
+    assert lifecycle_store.get_entry(suspend.entry_id).state is EntryState.PLANNED
+    assert lifecycle_store.claim(ORG, "w-1", 10, ops=GIVING_BACK) == []
+    assert [e.entry_id for e in lifecycle_store.claim(ORG, "w-2", 10, run_id="run-0", ops=[Op.SUSPEND])] == []
+    assert [e.entry_id for e in lifecycle_store.claim(ORG, "w-2", 10, ops=[Op.SUSPEND])] == [suspend.entry_id]
 
 
 def test_parallel_claims_hand_out_every_entry_exactly_once(lifecycle_store: LifecycleStore) -> None:
