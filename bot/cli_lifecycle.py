@@ -44,7 +44,7 @@ from core.policy import Policy
 from core.ports import LifecycleStore
 from core.protection import set_protection
 from core.savings import realised_savings
-from core.threads import ThreadKey, run_thread
+from core.threads import ThreadKey, run_thread, stored_approval_ref
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -288,9 +288,11 @@ def _commands_2(app: typer.Typer, cli: _Cli) -> None:
     ) -> None:
         """Drop the actions a run held for approval; nothing changes in Atlassian."""
         s = cli.process_settings()
-        lifecycle = stores(s.database_url).lifecycle
+        db = stores(s.database_url)
+        lifecycle = db.lifecycle
         try:
-            deny_run(lifecycle, SystemClock(), run_id, cli_actor(as_), reason)
+            ref = stored_approval_ref(db.threads, lifecycle.get_run(run_id).org_id, run_id, cli_actor(as_))
+            deny_run(lifecycle, SystemClock(), run_id, cli_actor(as_), reason, approval_ref=ref)
         except (ValueError, LookupError) as exc:
             raise cli.fail(f"cannot deny run {run_id}: {exc}") from None
         cli.out.print(f"Denied run {run_id}: its held actions were dropped.")

@@ -12,11 +12,14 @@ the stored references and one :class:`ThreadSurface` per chat platform (Slack, T
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger("jira_cleanup.threads")
 
 
 class ThreadKind(StrEnum):
@@ -104,6 +107,10 @@ class AdminThreads(Protocol):
         """Put the run's CSV in the run's threads."""
         ...
 
+    async def parents(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
+        """Every platform's stored parent of ``thread``; the one call here that raises (the store unreadable)."""
+        ...
+
 
 class NoThreads:
     """:class:`AdminThreads` for a process without chat surfaces: says nothing."""
@@ -120,6 +127,10 @@ class NoThreads:
     async def attach_run(self, org_id: str, run_id: str) -> None:
         """No thread to attach to."""
 
+    async def parents(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
+        """No parent was posted."""
+        return []
+
 
 class NoThreadStore:
     """:class:`ThreadStore` that remembers nothing (chat use cases built without a database)."""
@@ -134,6 +145,43 @@ class NoThreadStore:
     def thread_at(self, platform: str, channel: str, parent: str) -> tuple[str, ThreadKey] | None:
         """None remembered."""
         return None
+
+
+def ref_text(ref: ThreadRef) -> str:
+    """Where a parent message is, as a stable string: ``slack:<channel>/<ts>``, ``teams:<conversation>/<activity>``."""
+    return f"{ref.platform}:{ref.channel}/{ref.parent}"
+
+
+def approval_ref(refs: Sequence[ThreadRef], approver: str) -> str:
+    """The ``approval_ref`` of an audit row: the approval message(s) of a held run, by platform.
+
+    Each platform's parent as :func:`ref_text`, joined by ``", "``. A run with no posted message
+    approved from the command line is ``cli`` (the approver is ``cli:NAME``); otherwise no message
+    is an empty string.
+    """
+    if refs:
+        return ", ".join(sorted(ref_text(r) for r in refs))
+    return "cli" if approver.startswith("cli:") else ""
+
+
+async def read_approval_ref(threads: AdminThreads, org_id: str, run_id: str, approver: str) -> str:
+    """:func:`approval_ref` of run ``run_id``'s thread; best effort: empty (and logged) when it cannot be read."""
+    try:
+        refs = await threads.parents(org_id, run_thread(run_id))
+    except Exception:
+        log.exception("could not read the approval message of run %s; its audit rows carry no approval_ref", run_id)
+        return ""
+    return approval_ref(refs, approver)
+
+
+def stored_approval_ref(store: ThreadStore, org_id: str, run_id: str, approver: str) -> str:
+    """:func:`read_approval_ref` from a :class:`ThreadStore` directly (blocking; for the CLI and click handlers)."""
+    try:
+        refs = store.threads_of(org_id, run_thread(run_id))
+    except Exception:
+        log.exception("could not read the approval message of run %s; its audit rows carry no approval_ref", run_id)
+        return ""
+    return approval_ref(refs, approver)
 
 
 def run_thread(run_id: str) -> ThreadKey:

@@ -27,6 +27,7 @@ from core.chatops.replies import ClickResult, Outcome, Respond
 from core.engine.judgement import ApprovalVerdict, approval_refusal
 from core.identity import same_person
 from core.policy import Policy
+from core.threads import stored_approval_ref
 
 if TYPE_CHECKING:
     from core.chatops.service import ChatOps
@@ -188,6 +189,7 @@ class ButtonActions:
             approver=actor.audit_id,
             reason=reason,
             plan_hash=run.action_hash,
+            after={"approval_ref": stored_approval_ref(ops.threads.store, ops.org_id, run.run_id, actor.audit_id)},
         )
         ops.lifecycle.append_audit(entry)
         return f"Not approved: {reason}. Another admin must approve it."

@@ -82,6 +82,10 @@ class Threads:
         title = f"Run {run_id[:12]} — every decision and its outcome"
         await self._each(thread, refs, "file", lambda s, ref: s.attach(ref, path, title))
 
+    async def parents(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
+        """Every platform's stored parent of ``thread``; raises when the store cannot be read."""
+        return await asyncio.to_thread(self.store.threads_of, org_id, thread)
+
     async def _refs(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
         try:
             return await asyncio.to_thread(self.store.threads_of, org_id, thread)

@@ -20,7 +20,7 @@ from core.lifecycle import Op
 from core.logcontext import bound
 from core.policy import Policy
 from core.ports import CaseTransaction
-from core.threads import ended, progress_text, result_text, run_thread
+from core.threads import ended, progress_text, read_approval_ref, result_text, run_thread
 
 
 class Approvals:
@@ -171,8 +171,9 @@ class Approvals:
         run = await ctx.db(ctx.store.get_run, run_id)
         held = list(await ctx.db(ctx.store.entries, run.org_id, states=[EntryState.HELD], run_id=run_id))
         verdict = judge_approval(run, approver, held, ctx.clock.now(), ctx.people)
+        ref = await read_approval_ref(ctx.threads, run.org_id, run_id, approver)
         if verdict is not ApprovalVerdict.GRANTED:
-            await self._refuse(run, verdict, approver, held)
+            await self._refuse(run, verdict, approver, held, ref)
         for e in held:
             await ctx.move(e.entry_id, EntryState.HELD, EntryState.PLANNED, f"approved by {approver}")
         now = ctx.clock.now()
@@ -187,13 +188,14 @@ class Approvals:
                 approver=approver,
                 actor=approver,
                 plan_hash=run.action_hash,
-                after={"entries": len(held)},
+                mode=run.mode,
+                after={"entries": len(held), "approval_ref": ref},
             )
         )
         report = RunReport(
             run_id, run.org_id, run.mode, RunStatus.RUNNING, counts=dict(run.counts), action_hash=run.action_hash
         )
-        report.approver = approver
+        report.approver, report.approval_ref = approver, ref
         thread = run_thread(run_id)
         await ctx.threads.settle(run.org_id, thread, f"Approved by {approver}")
         await ctx.threads.say(run.org_id, thread, f"Approved by {approver}: carrying out {len(held):,} held actions.")
@@ -234,14 +236,14 @@ class Approvals:
         await ctx.threads.attach_run(report.org_id, report.run_id)
 
     async def _refuse(
-        self, run: LifecycleRun, verdict: ApprovalVerdict, approver: str, held: Sequence[LedgerEntry]
+        self, run: LifecycleRun, verdict: ApprovalVerdict, approver: str, held: Sequence[LedgerEntry], ref: str
     ) -> NoReturn:
         """Audit a refused approval and raise; an expired one drops its held actions first."""
         reason = approval_refusal(verdict, run)
         if verdict is ApprovalVerdict.EXPIRED:
             await self._expire(run, held, reason, approver)
             raise ValueError(reason)
-        await self._audit_refusal(run, "approval.refused", approver, reason)
+        await self._audit_refusal(run, "approval.refused", approver, reason, ref)
         if verdict is ApprovalVerdict.OWN_RUN:
             raise PermissionError(reason)
         raise ValueError(reason)
@@ -263,13 +265,14 @@ class Approvals:
             await ctx.move(e.entry_id, EntryState.HELD, EntryState.SKIPPED, "approval expired")
         await ctx.db(ctx.store.save_run, replace(run, status=RunStatus.EXPIRED, updated_at=ctx.clock.now()))
         audited = f"{reason}; {len(held)} held actions dropped"
-        await self._audit_refusal(run, "approval.expired", actor, audited)
+        ref = await read_approval_ref(ctx.threads, run.org_id, run.run_id, actor)
+        await self._audit_refusal(run, "approval.expired", actor, audited, ref)
         await ctx.threads.close(
             run.org_id, run_thread(run.run_id), "Expired: nobody decided in time", f"Expired: {audited}."
         )
 
-    async def _audit_refusal(self, run: LifecycleRun, action: str, actor: str, reason: str) -> None:
-        """The audit row of an approval that was refused or ran out of time."""
+    async def _audit_refusal(self, run: LifecycleRun, action: str, actor: str, reason: str, ref: str) -> None:
+        """The audit row of an approval that was refused or ran out of time (``ref``: its approval message)."""
         entry = self.ctx.audit(
             run.org_id,
             action,
@@ -280,12 +283,16 @@ class Approvals:
             approver=actor,
             reason=reason,
             plan_hash=run.action_hash,
+            after={"approval_ref": ref},
         )
         await self.ctx.record(entry)
 
     async def deny(self, run_id: str, approver: str, reason: str = "") -> None:
         """Drop the held actions of ``run_id``; nothing is changed in Atlassian."""
         ctx = self.ctx
-        await asyncio.to_thread(deny_run, ctx.store, ctx.clock, run_id, approver, reason, epoch=ctx.epoch)
         run = await ctx.db(ctx.store.get_run, run_id)
+        ref = await read_approval_ref(ctx.threads, run.org_id, run_id, approver)
+        await asyncio.to_thread(
+            deny_run, ctx.store, ctx.clock, run_id, approver, reason, epoch=ctx.epoch, approval_ref=ref
+        )
         await tell_denied(ctx.threads, run.org_id, run_id, approver, reason)

@@ -455,7 +455,11 @@ class Executor:
                     approver=report.approver,
                     plan_hash=plan_hash,
                     before={"state": case.state.value, **evidence(account, now)},
-                    after={"state": state_after(entry.op).value, "groups_removed": list(entry.group_ids)},
+                    after={
+                        "state": state_after(entry.op).value,
+                        "groups_removed": list(entry.group_ids),
+                        **report.approval(),
+                    },
                 )
             )
 
@@ -511,6 +515,8 @@ class Executor:
                     run_id=entry.run_id,
                     reason=outcome,
                     http_status=status,
+                    approver=report.approver,
+                    after=report.approval(),
                 )
             )
 

@@ -68,6 +68,12 @@ class RunReport:
     scan: ScanResult | None = None
     #: Who approved the held actions this report carries out (their audit rows name them).
     approver: str | None = None
+    #: Where that approval was asked for (:func:`core.threads.approval_ref`), also on every action row.
+    approval_ref: str = ""
+
+    def approval(self) -> dict[str, object]:
+        """What an action row adds to its ``after`` about the approval: ``approval_ref`` of an approved run."""
+        return {} if self.approver is None else {"approval_ref": self.approval_ref}
 
     def bump(self, key: str, by: int = 1) -> None:
         """Add ``by`` to counter ``key``."""

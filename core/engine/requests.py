@@ -295,10 +295,12 @@ def deny_run(
     reason: str = "",
     *,
     epoch: int | None = None,
+    approval_ref: str = "",
 ) -> None:
     """Drop the held actions of ``run_id`` (usable without a directory). Raises ``ValueError`` when not held.
 
     A refusal leaves an audit row too. With ``epoch`` (the leader's), a stale leader is fenced out.
+    Both rows carry ``approval_ref`` (where the approval was asked for, :func:`core.threads.approval_ref`).
     """
     run = store.get_run(run_id)
     now = clock.now()
@@ -313,6 +315,9 @@ def deny_run(
             approver=approver,
             run_id=run_id,
             reason=why,
+            mode=run.mode,
+            plan_hash=run.action_hash,
+            after={"approval_ref": approval_ref},
         )
         store.append_audit(entry)
 

@@ -94,6 +94,7 @@ def test_run_hold_approve_pause_and_audit(tmp_path, env):
     assert {"pause", "resume", "approval.granted", "act.suspend"} <= {r["action"] for r in rows}
     approvals = [r for r in rows if r["action"] == "approval.granted"]
     assert approvals[0]["approver"] == "cli:bob"
+    assert json.loads(approvals[0]["after"])["approval_ref"] == "cli"  # no chat: approved without a message
 
     run_csv = tmp_path / "run.csv"
     exported = run("export", "--run", run_id, "--csv", str(run_csv), cwd=tmp_path, env=env)
@@ -118,6 +119,9 @@ def test_bad_inputs_are_clear_errors(tmp_path, env):
     not_held = run("approve", "nope", "--as", "bob", cwd=tmp_path, env=env)
     assert not_held.returncode == 2
     assert "cannot approve run nope" in not_held.stderr
+    not_denied = run("deny", "nope", "--as", "bob", cwd=tmp_path, env=env)
+    assert not_denied.returncode == 2
+    assert "cannot deny run nope" in not_denied.stderr
 
 
 def test_serve_answers_health_and_metrics(tmp_path, env):

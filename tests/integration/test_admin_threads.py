@@ -118,6 +118,11 @@ def teams_parent(connector: FakeConnector) -> dict[str, Any]:
     return parent
 
 
+def approval_ref_of(parents: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """The audit rows' ``approval_ref`` of a run posted to both platforms."""
+    return f"slack:{SLACK_ADMINS}/{parents[0]['ts']}, teams:{TEAMS_ADMINS}/{parents[1]['id']}"
+
+
 def slack_thread(slack: FakeSlack, parent: dict[str, Any]) -> list[str]:
     return [m["text"] for m in slack.messages(SLACK_ADMINS) if m.get("thread_ts") == parent["ts"]]
 
@@ -175,6 +180,12 @@ async def test_a_held_run_decided_anywhere_is_one_thread_on_each_platform(tmp_pa
         assert [b["type"] for b in parents[0]["blocks"]][-1] == "actions"
         assert card_of(parents[1])["actions"], "the Teams parent has its buttons"
         approver = await decide(bot, run_id, where, parents)
+        # Safety bar 40: from any surface, the rows link both approval messages (as stored by SQL).
+        rows = [e.entry for e in bot.db.lifecycle.iter_audit() if e.entry.run_id == run_id]
+        [granted] = [e for e in rows if e.action == "approval.granted"]
+        assert (granted.approver, granted.after["approval_ref"]) == (approver, approval_ref_of(parents))
+        acts = {(e.approver, e.after["approval_ref"]) for e in rows if e.action.startswith("act.")}
+        assert acts == {(approver, approval_ref_of(parents))}
         csv_reply = connector.activities(f"{TEAMS_ADMINS};messageid={parents[1]['id']}")[-1]
         [download] = card_of(csv_reply)["actions"]
         assert download["type"] == "Action.OpenUrl"
@@ -212,6 +223,8 @@ async def test_a_denial_from_the_terminal_closes_both_threads(tmp_path, fakes) -
         parents = slack_parent(slack), teams_parent(connector)
         await bot.require_engine().deny(run_id, "cli:bob", "wrong org")
         assert bot.db.lifecycle.get_run(run_id).status is RunStatus.COMPLETED
+        [denied] = [e.entry for e in bot.db.lifecycle.iter_audit() if e.entry.action == "approval.denied"]
+        assert (denied.approver, denied.after) == ("cli:bob", {"approval_ref": approval_ref_of(parents)})
     words = "Denied by cli:bob (wrong org): nothing was changed."
     assert slack_thread(slack, parents[0]) == [words]
     assert words in teams_thread(connector, parents[1])[0]
@@ -233,6 +246,7 @@ async def test_a_held_run_nobody_decides_expires_at_the_next_run_and_both_thread
         assert bot.db.lifecycle.get_run(run_id).status is RunStatus.EXPIRED
         [expired] = [e.entry for e in bot.db.lifecycle.iter_audit() if e.entry.action == "approval.expired"]
         assert expired.actor.startswith("system:")
+        assert expired.after == {"approval_ref": approval_ref_of(parents)}
     [said] = slack_thread(slack, parents[0])
     assert said.startswith(f"Expired: the approval of run {run_id} expired")
     assert "3 held actions dropped" in said

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from core.audit import verify_chain
 from core.chat import hash_token
 from core.identity import People
 from core.ledger import RunStatus
@@ -314,11 +315,51 @@ async def test_the_requester_under_another_identity_is_refused_before_the_button
     assert world.store.get_run(held.run_id).status is RunStatus.AWAITING_APPROVAL
     refused = [e.entry for e in world.store.iter_audit() if e.entry.action == "approval.refused"]
     assert [(e.actor, e.run_id) for e in refused] == [(f"slack:{TEAM}/U0SEC", held.run_id)]
+    assert refused[0].after == {"approval_ref": f"slack:{ADMIN_CHANNEL}/{approval['ts']}"}
 
     _, ok = await world.click("U0ADMIN", approval, "jc_approve", channel=ADMIN_CHANNEL)  # the button still works
     assert world.fake.response_posts(ok) == []
     assert len(world.directory.writes) == 2
     assert world.store.get_run(held.run_id).approved_by == ADMIN.audit_id
+
+
+async def test_a_slack_approval_is_audited_with_its_approver_plan_and_message(make_world) -> None:
+    """Safety bar 40: the granted row and every action row of the approved run link the Slack approval message."""
+    world = await make_world([stale("a1"), stale("a2")], _held_policy())
+    await world.run(by=ADMIN.audit_id)
+    held = await world.run(days=14, by=ADMIN.audit_id)
+    assert held.status is RunStatus.AWAITING_APPROVAL
+    [approval] = [m for m in world.admin_messages() if "approval" in m["text"].lower()]
+    approver, ref = f"slack:{TEAM}/U0SEC", f"slack:{ADMIN_CHANNEL}/{approval['ts']}"
+
+    _, ok = await world.click("U0SEC", approval, "jc_approve", channel=ADMIN_CHANNEL)
+    assert world.fake.response_posts(ok) == []
+    rows = [e.entry for e in world.store.iter_audit()]
+    [requested] = [e for e in rows if e.action == "approval.requested"]
+    assert (requested.run_id, requested.plan_hash) == (held.run_id, held.action_hash)
+    [granted] = [e for e in rows if e.action == "approval.granted"]
+    assert (granted.actor, granted.approver, granted.outcome) == (approver, approver, "ok")
+    assert (granted.run_id, granted.plan_hash, granted.mode) == (held.run_id, held.action_hash, "enforce")
+    assert granted.subject is None
+    assert granted.after == {"entries": 2, "approval_ref": ref}
+    acts = [e for e in rows if e.action.startswith("act.")]
+    assert sorted((e.action, e.subject) for e in acts) == [
+        ("act.remove_product_access", "a1"),
+        ("act.remove_product_access", "a2"),
+    ]
+    for act in acts:
+        assert act.actor == "system:w"
+        assert (act.approver, act.run_id, act.plan_hash, act.mode, act.outcome) == (
+            approver,
+            held.run_id,
+            held.action_hash,
+            "enforce",
+            "ok",
+        )
+        assert act.before["state"] == "warned"
+        assert act.before["evidence"]["last_active"]["jira-software"] is not None
+        assert act.after == {"state": "actioned", "groups_removed": ["g-jira-software-users"], "approval_ref": ref}
+    assert verify_chain(world.store.iter_audit()).ok
 
 
 def _held_policy() -> Any:

@@ -258,6 +258,14 @@ async def test_approval_card_in_admin_channel_approved_and_updated_in_place(make
     assert "Result (completed): 4 actions done." in replies[1]
     assert "every decision and its outcome" in replies[2]
     assert ".csv" in replies[2]
+    # Safety bar 40: the granted row and each action row link the approval card (conversation / activity id).
+    ref = f"teams:{ADMIN_CHANNEL}/{approval['id']}"
+    rows = [e.entry for e in world.store.iter_audit() if e.entry.run_id == report.run_id]
+    [granted] = [e for e in rows if e.action == "approval.granted"]
+    assert (granted.approver, granted.after["approval_ref"]) == (f"teams:{TENANT}/{SEC_AAD}", ref)
+    acts = [e for e in rows if e.action.startswith("act.")]
+    assert len(acts) == 4
+    assert {(e.approver, e.after["approval_ref"]) for e in acts} == {(f"teams:{TENANT}/{SEC_AAD}", ref)}
     assert people
 
 

@@ -167,11 +167,16 @@ async def test_each_action_row_names_its_approver_plan_and_evidence():
     await w.run()
     held = await w.run(days=15)
     await w.engine.approve(held.run_id, "cli:bob", w.policy)
+    [granted] = audit(w, "approval.granted")
+    assert (granted.actor, granted.approver, granted.outcome) == ("cli:bob", "cli:bob", "ok")
+    assert (granted.run_id, granted.plan_hash, granted.mode) == (held.run_id, held.action_hash, "enforce")
+    assert granted.after == {"entries": 2, "approval_ref": "cli"}  # approved from the CLI, no message posted
     rows = audit(w, "act.suspend")
     assert len(rows) == 2
     for row in rows:
         assert row.actor.startswith("system:")
         assert row.approver == "cli:bob"
+        assert row.after["approval_ref"] == "cli"
         assert row.plan_hash == held.action_hash
         assert row.run_id == held.run_id
         assert row.mode == "enforce"
