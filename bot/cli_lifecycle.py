@@ -196,11 +196,12 @@ def _commands_0(app: typer.Typer, cli: _Cli) -> None:
         async def go() -> None:
             pol = bootstrap.resolve_policy(policy, s)
             async with open_bot(s, pol, org_id=org, acts=not dry_run) as bot:
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-                path = csv or run_csv_path(pol, None, bot.org_id, stamp)
+                path = csv or run_csv_path(pol, None, bot.org_id, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
                 report, written = await run_once(
                     bot.require_engine(), pol, requested_by=cli_actor(as_), csv_path=path, dry_run=dry_run
                 )
+                if not dry_run:  # as serve's scheduler does: settle queued restores, retell requesters
+                    await bot.surfaces.housekeeping()
             cli.out.print(run_table(report))
             if bot.preview.counts:
                 cli.out.print(transcript_text(bot.preview), markup=False, highlight=False)

@@ -207,7 +207,14 @@ class Surfaces:
             await start()
 
     async def housekeeping(self) -> None:
-        """After each scheduled run: tell restore requesters whose outcome did not reach them yet."""
+        """After each scheduled run: settle the queued restores it carried out, tell requesters not told yet."""
+        try:
+            settled = await self.chatops.desk.settle_queued()
+        except Exception:
+            log.exception("settling queued restores failed")
+        else:
+            if settled:
+                log.info("%s queued restores are done; their requesters were told", settled)
         try:
             told = await self.chatops.desk.retell()
         except Exception:

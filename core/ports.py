@@ -597,6 +597,10 @@ class RestoreRequestStore(Protocol):
         """Requests of ``org_id`` waiting for an admin, oldest first."""
         ...
 
+    def approved_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Requests of ``org_id`` approved but not restored or failed yet (queued restores), oldest first."""
+        ...
+
     def mark_told(self, request_id: str, at: datetime) -> None:
         """Record that the requester was told the final outcome of ``request_id``."""
         ...

@@ -23,6 +23,7 @@ from core.audit import AuditEntry
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Button
 from core.engine import Engine
+from core.engine.outcomes import RESTORE_QUEUED
 from core.identity import People
 from core.lifecycle import prior_keeps
 from core.model import Account
@@ -205,7 +206,7 @@ class RestoreDesk:
                     await asyncio.to_thread(self.requests.mark_told, done.request_id, self.clock.now())
                 else:
                     await self._tell(done)
-                return Submission(_state_text(done), done.state is RequestState.RESTORED, done)
+                return Submission(_state_text(done), done.state in (RequestState.RESTORED, RequestState.APPROVED), done)
             case Route.ADMIN:
                 return await self._to_admins(request, verdict, account)
             case _:
@@ -268,6 +269,10 @@ class RestoreDesk:
         if done.state is RequestState.RESTORED:
             await self._close(request_id, f"Approved by {actor.audit_id}", f"Restored by {who}: {done.reason}.")
             return Decided(f"Restore approved by {who}: {done.reason}.", True, done, told)
+        if done.state is RequestState.APPROVED:
+            said = f"Restore approved by {who}: queued — it runs when jira-cleanup carries out changes again."
+            await self._close(request_id, f"Approved by {actor.audit_id}", said)
+            return Decided(said, True, done, told)
         await self._close(request_id, f"Approved by {actor.audit_id}", f"Restore could not be done: {done.reason}.")
         return Decided(f"Restore could not be done: {done.reason}.", False, done, told)
 
@@ -296,7 +301,12 @@ class RestoreDesk:
         return None
 
     async def _execute(self, request: RestoreRequest, decided_by: str, why: str) -> RestoreRequest:
-        """PENDING → APPROVED (so a concurrent deny loses), then restore, then RESTORED or FAILED."""
+        """PENDING → APPROVED (so a concurrent deny loses), then restore, then RESTORED or FAILED.
+
+        A restore the engine only queued (the kill switch is on; another replica carries actions
+        out) stays APPROVED with the reason :data:`RESTORE_QUEUED`: :meth:`settle_queued` finishes it
+        once the access is back, so nobody is told "restored" before it is.
+        """
         approved = replace(request, state=RequestState.APPROVED, decided_at=self.clock.now(), decided_by=decided_by)
         audit = self._audit(approved, "restore.approved", "ok", actor=decided_by, reason=why)
         if not await asyncio.to_thread(self.requests.update_request, approved, RequestState.PENDING, audit):
@@ -310,6 +320,11 @@ class RestoreDesk:
             log.exception("restore of %s failed", request.account_id)
             ok, reason = False, f"the restore failed ({type(exc).__name__}); an admin has to retry it"
         else:
+            if result.queued:
+                waiting = replace(approved, reason=RESTORE_QUEUED)
+                audit = self._audit(waiting, "restore.queued", "ok", actor=decided_by, reason=why)
+                await asyncio.to_thread(self.requests.update_request, waiting, RequestState.APPROVED, audit)
+                return waiting
             ok, reason = result.accepted, result.reason
         final = replace(approved, state=RequestState.RESTORED if ok else RequestState.FAILED, reason=reason)
         await asyncio.to_thread(
@@ -353,6 +368,29 @@ class RestoreDesk:
         audit = self._audit(request, "restore.owner_told", outcome, reason=f"{delivery.channel}: {delivery.detail}")
         await asyncio.to_thread(self.lifecycle.append_audit, audit)
 
+    async def settle_queued(self) -> int:
+        """Queued restores whose access is back (the case restored since the approval): RESTORED, and told.
+
+        Called after each scheduled run (which carries queued restores out); returns how many settled.
+        """
+        settled = 0
+        for request in await asyncio.to_thread(self.requests.approved_requests, self.org_id):
+            if request.reason != RESTORE_QUEUED or not await asyncio.to_thread(self._restored_since, request):
+                continue
+            done = replace(request, state=RequestState.RESTORED, reason="restored")
+            audit = self._audit(done, "restore.done", "ok", actor=request.decided_by or "system")
+            if not await asyncio.to_thread(self.requests.update_request, done, RequestState.APPROVED, audit):
+                continue
+            settled += 1
+            await self._tell(done)
+            await self._tell_owner(done, _owner_text(done))
+        return settled
+
+    def _restored_since(self, request: RestoreRequest) -> bool:
+        since = request.decided_at or request.created_at
+        cases = self.lifecycle.find_cases(self.org_id, request.account_id)
+        return any(c.restored_at is not None and c.restored_at >= since for c in cases)
+
     async def retell(self) -> int:
         """Try again to tell requesters whose outcome did not reach them (channel down, not configured)."""
         told = 0
@@ -392,6 +430,11 @@ def _state_text(request: RestoreRequest) -> str:
         return f"Your request to get access back was declined: {request.reason}."
     if request.state is RequestState.FAILED:
         return f"Your request was approved, but the restore could not be done: {request.reason}. The admins were told."
+    if request.state is RequestState.APPROVED and request.reason == RESTORE_QUEUED:
+        return (
+            "Your request was approved. jira-cleanup is not carrying out changes right now (an admin paused it, "
+            "or another server does them): your access comes back when they resume, and you will be told."
+        )
     if request.state is RequestState.APPROVED:
         return "Your request was approved; your access is being restored."
     return "Your request to get access back is with the admins. You will hear back soon."
@@ -409,6 +452,11 @@ def _owner_text(request: RestoreRequest) -> str:
         return f"Your Atlassian access has been restored (asked for by {who}). It can take a few minutes to show."
     if request.state is RequestState.DENIED:
         return f"The request {who} made to give you back your Atlassian access was declined: {request.reason}."
+    if request.state is RequestState.APPROVED:
+        return (
+            f"The request {who} made for your Atlassian access was approved; it comes back when jira-cleanup "
+            "carries out changes again, and you will be told."
+        )
     return f"The request {who} made for your Atlassian access was approved, but the restore failed: {request.reason}."
 
 

@@ -177,8 +177,14 @@ class FakeRestoreStore:
         )
 
     def pending_requests(self, org_id: str) -> list[RestoreRequest]:
-        pending = [r for r in self.requests.values() if r.org_id == org_id and r.state is RequestState.PENDING]
-        return sorted(pending, key=lambda r: (r.created_at, r.request_id))
+        return self._in_state(org_id, RequestState.PENDING)
+
+    def approved_requests(self, org_id: str) -> list[RestoreRequest]:
+        return self._in_state(org_id, RequestState.APPROVED)
+
+    def _in_state(self, org_id: str, state: RequestState) -> list[RestoreRequest]:
+        found = [r for r in self.requests.values() if r.org_id == org_id and r.state is state]
+        return sorted(found, key=lambda r: (r.created_at, r.request_id))
 
     def mark_told(self, request_id: str, at: datetime) -> None:
         with self._lock:

@@ -97,3 +97,10 @@ def threaded_slack() -> Iterator[ThreadedSlack]:
         yield slack
     finally:
         slack.stop()
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body of a received mail."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())

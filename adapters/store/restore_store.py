@@ -84,12 +84,19 @@ class SqlRestoreStore:
 
     def pending_requests(self, org_id: str) -> Sequence[RestoreRequest]:
         """Requests waiting for an admin, oldest first."""
+        return self._in_state(org_id, RequestState.PENDING)
+
+    def approved_requests(self, org_id: str) -> Sequence[RestoreRequest]:
+        """Requests approved whose restore is not done or failed yet (queued), oldest first."""
+        return self._in_state(org_id, RequestState.APPROVED)
+
+    def _in_state(self, org_id: str, state: RequestState) -> Sequence[RestoreRequest]:
         stmt = (
             sa.select(RESTORE_REQUESTS)
-            .where(RESTORE_REQUESTS.c.org_id == org_id, RESTORE_REQUESTS.c.state == RequestState.PENDING.value)
+            .where(RESTORE_REQUESTS.c.org_id == org_id, RESTORE_REQUESTS.c.state == state.value)
             .order_by(RESTORE_REQUESTS.c.created_at, RESTORE_REQUESTS.c.request_id)
         )
-        with self._db.read("listing pending restore requests") as conn:
+        with self._db.read(f"listing {state.value} restore requests") as conn:
             return [request_from_row(row) for row in conn.execute(stmt)]
 
     def mark_told(self, request_id: str, at: datetime) -> None:

@@ -99,6 +99,10 @@ class KeepResult:
     already: bool = False
 
 
+#: A restore accepted but not carried out yet (the kill switch is on, or the leading replica runs it).
+RESTORE_QUEUED = "restore queued"
+
+
 @dataclass(frozen=True, slots=True)
 class RestoreResult:
     """The answer to a restore request."""
@@ -106,3 +110,8 @@ class RestoreResult:
     accepted: bool
     reason: str
     entries: int = 0
+
+    @property
+    def queued(self) -> bool:
+        """Accepted, but the access is not back yet: it comes back when queued actions next run."""
+        return self.accepted and self.reason == RESTORE_QUEUED

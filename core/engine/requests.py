@@ -10,7 +10,7 @@ from core.audit import AuditEntry
 from core.engine.context import Context
 from core.engine.executor import Executor
 from core.engine.judgement import unrestorable
-from core.engine.outcomes import KeepResult, RestoreResult, RunReport
+from core.engine.outcomes import RESTORE_QUEUED, KeepResult, RestoreResult, RunReport
 from core.ledger import EntryState, LedgerEntry, RunStatus, planned_entry
 from core.lifecycle import GIVING_BACK, Case, CaseState, KeepVerdict, Op, judge_keep, prior_keeps, transition
 from core.logcontext import bound
@@ -211,7 +211,7 @@ class Requests:
             return RestoreResult(False, "; ".join(refusals) or "a restore is already queued")
         report = RunReport.adhoc("restore", org_id)
         await self.executor.execute(org_id, policy, report, run_id=None, ops=GIVING_BACK)
-        outcome = "restored" if report.counts.get("restored") else "restore queued"
+        outcome = "restored" if report.counts.get("restored") else RESTORE_QUEUED
         why = f" ({reason})" if reason else ""
         for run_id in sorted(acted_in):
             await ctx.threads.say(org_id, run_thread(run_id), f"Later: {account_id} {outcome} by {actor}{why}.")

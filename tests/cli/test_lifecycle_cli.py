@@ -9,7 +9,7 @@ import pytest
 
 from core.report import AUDIT_COLUMNS, RUN_COLUMNS
 from tests.cli.conftest import EXE, clean_env, read_csv, run
-from tests.peers import smtp_inbox
+from tests.peers import smtp_inbox, text_of
 
 POLICY = """
 mode: enforce
@@ -177,6 +177,54 @@ def test_serve_answers_health_and_metrics(tmp_path, env):
 
 def test_restore_requests_are_listed_and_decided_from_the_terminal(tmp_path, env):
     """An email request waits for an admin; `requests` lists it, `decide-restore --approve` restores it."""
+    request_id, account_id = _suspended_and_asked_back(tmp_path, env)
+    listed = run("requests", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert request_id in listed.stdout
+    assert "email: una@acme.example" in listed.stdout
+    assert account_id in listed.stdout
+    missing = run("decide-restore", "rq-nope", "--approve", cwd=tmp_path, env=env)
+    assert missing.returncode == 2
+    assert "no longer exists" in missing.stderr
+    decided = run("decide-restore", request_id, "--approve", "--as", "bob", cwd=tmp_path, env=env)
+    assert decided.returncode == 0, decided.stderr
+    assert "Restore approved by cli:bob" in decided.stdout
+    assert request_id not in run("requests", cwd=tmp_path, env=env).stdout
+    again = run("decide-restore", request_id, "--deny", cwd=tmp_path, env=env)
+    assert again.returncode == 2
+    assert "Already decided" in again.stderr
+
+
+def test_a_restore_approved_while_paused_is_queued_and_the_next_cron_run_gives_it_back(tmp_path, env, inbox):
+    """`decide-restore` under the kill switch says queued; after `resume`, `jira-cleanup run` restores and tells."""
+    request_id, _ = _suspended_and_asked_back(tmp_path, env)
+    assert run("pause", "--reason", "incident", cwd=tmp_path, env=env).returncode == 0
+    decided = run("decide-restore", request_id, "--approve", "--as", "bob", cwd=tmp_path, env=env)
+    assert decided.returncode == 0, decided.stderr
+    assert "queued" in decided.stdout
+    told = [m for m in inbox.to("una@acme.example") if "restored" in text_of(m)]
+    assert told == []  # nobody is told "restored" while the access is still gone
+    assert run("resume", cwd=tmp_path, env=env).returncode == 0
+    again = run("run", "--as", "alice", "--csv", str(tmp_path / "r3.csv"), cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    state = _request_state(env, request_id)
+    assert state == "restored"
+    told = [m for m in inbox.to("una@acme.example") if "Your access has been restored" in text_of(m)]
+    assert len(told) == 1
+
+
+def _request_state(env, request_id: str) -> str:
+    script = f"""
+from bot.compose import stores
+print(stores({env["DATABASE_URL"]!r}).restores.get_request({request_id!r}).state.value)
+"""
+    done = subprocess.run([EXE[0], "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _suspended_and_asked_back(tmp_path, env) -> tuple[str, str]:
+    """Two runs (the second held, then approved by bob) suspend accounts; Una asks for one back by email."""
     assert run("run", "--as", "alice", "--csv", str(tmp_path / "r1.csv"), cwd=tmp_path, env=env).returncode == 0
     second = run("run", "--as", "alice", "--csv", str(tmp_path / "r2.csv"), cwd=tmp_path, env=env)
     run_id = re.search(r"jira-cleanup approve (\w+)", second.stdout.replace("\n", " ")).group(1)
@@ -202,7 +250,8 @@ async def no_engine():
 desk = RestoreDesk(org, requests=db.restores, lifecycle=db.lifecycle, scans=db.scans, tokens=db.tokens,
                    clock=SystemClock(), open_engine=no_engine, load_policy=lambda: parse_policy(
                        {{"rules": [{{"name": "x", "product": "any", "inactive_days": 30, "action": "suspend"}}]}}))
-asked = asyncio.run(desk.submit("email", Actor("email", "", "una@acme.example"), case.account_id))
+una = Actor("email", "", "una@acme.example")
+asked = asyncio.run(desk.submit("email", una, case.account_id, reply_to="una@acme.example"))
 print(asked.request.request_id, case.account_id)
 """
     seeded = subprocess.run(
@@ -210,21 +259,7 @@ print(asked.request.request_id, case.account_id)
     )
     assert seeded.returncode == 0, seeded.stderr
     request_id, account_id = seeded.stdout.split()
-    listed = run("requests", cwd=tmp_path, env=env)
-    assert listed.returncode == 0, listed.stderr
-    assert request_id in listed.stdout
-    assert "email: una@acme.example" in listed.stdout
-    assert account_id in listed.stdout
-    missing = run("decide-restore", "rq-nope", "--approve", cwd=tmp_path, env=env)
-    assert missing.returncode == 2
-    assert "no longer exists" in missing.stderr
-    decided = run("decide-restore", request_id, "--approve", "--as", "bob", cwd=tmp_path, env=env)
-    assert decided.returncode == 0, decided.stderr
-    assert "Restore approved by cli:bob" in decided.stdout
-    assert request_id not in run("requests", cwd=tmp_path, env=env).stdout
-    again = run("decide-restore", request_id, "--deny", cwd=tmp_path, env=env)
-    assert again.returncode == 2
-    assert "Already decided" in again.stderr
+    return request_id, account_id
 
 
 @pytest.mark.postgres

@@ -36,7 +36,7 @@ from core.engine import Engine
 from core.policy import Policy, parse_policy
 from tests.browser import ARTIFACTS
 from tests.fakes import NOW
-from tests.peers import Inbox
+from tests.peers import Inbox, text_of
 from tests.policies import uncapped
 from tests.slackfake import FakeSlack
 from tests.slackfake.signing import click_on, interaction_body, signed_headers
@@ -72,12 +72,6 @@ def restore_policy(*, keep: dict[str, Any] | None = None, **restore: Any) -> Pol
     if restore:
         data["restore"] = restore
     return parse_policy(data, source="e2e")
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 def links_in(message: EmailMessage) -> list[str]:

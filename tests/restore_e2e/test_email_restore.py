@@ -6,6 +6,8 @@ import json
 import time
 
 from core.chat import Actor
+from core.engine.requests import set_paused
+from core.lifecycle import CaseState
 from core.restore_model import RequestState
 from tests.restore_e2e.conftest import SIGNING_SECRET, TEAM, links_in, text_of
 from tests.slackfake.signing import signed_headers
@@ -87,6 +89,44 @@ async def test_request_access_back_by_email_goes_to_the_admins_and_is_restored(w
 
 async def test_a_slack_dm_request_is_approved_and_the_requester_told_once_in_their_dm(world_factory):
     world = await world_factory()
+    thread, _case = await _asked_back_in_a_slack_dm(world)
+    await world.click_admin_button(thread, "jc_approve_restore")
+    dm = world.slack.dm_of("U0UNA")
+    told = [m["text"] for m in world.slack.messages(dm) if "Your request to get access back" in m["text"]]
+    assert len(told) == 1
+    assert "restored" in told[0]
+
+
+async def test_approved_under_the_kill_switch_the_dm_says_queued_and_restored_only_once_it_is(world_factory):
+    world = await world_factory()
+    thread, case = await _asked_back_in_a_slack_dm(world)
+    set_paused(world.db.lifecycle, world.clock, world.sandbox.org_id, True, "cli:alice", "incident")
+    await world.click_admin_button(thread, "jc_approve_restore")
+    dm = world.slack.dm_of("U0UNA")
+
+    def told() -> list[str]:
+        return [m["text"] for m in world.slack.messages(dm) if "Your request" in m["text"]]
+
+    [queued] = told()
+    assert "comes back when they resume" in queued
+    assert "restored" not in queued
+    assert world.db.lifecycle.get_case(case.case_id).state is CaseState.ACTIONED  # not given back yet
+    await world.surfaces.housekeeping()
+    assert len(told()) == 1  # still paused: nothing new to tell
+
+    set_paused(world.db.lifecycle, world.clock, world.sandbox.org_id, False, "cli:alice")
+    await world.run(days=1)  # the scheduled run carries the queued restore out ...
+    assert world.db.lifecycle.get_case(case.case_id).restored_at == world.clock.now()
+    await world.surfaces.housekeeping()  # ... and its housekeeping tells the requester
+    await world.surfaces.housekeeping()
+    assert told()[1:] == [
+        "Your request to get access back: Your access has been restored. "
+        "It can take a few minutes to show in Atlassian."
+    ]
+
+
+async def _asked_back_in_a_slack_dm(world):
+    """Una, whose access was removed, DMs the bot "restore": the admin channel's request and her case."""
     await world.run()
     case, _ = _warned_by_email(world)
     await world.run(days=14)
@@ -108,11 +148,7 @@ async def test_a_slack_dm_request_is_approved_and_the_requester_told_once_in_the
     await world.surfaces.slack.drain()
     thread = [m for m in world.slack.messages("C0ADMIN") if address in m.get("text", "")]
     assert len(thread) == 1
-    await world.click_admin_button(thread[0], "jc_approve_restore")
-    dm = world.slack.dm_of("U0UNA")
-    told = [m["text"] for m in world.slack.messages(dm) if "Your request to get access back" in m["text"]]
-    assert len(told) == 1
-    assert "restored" in told[0]
+    return thread[0], case
 
 
 async def test_an_outcome_email_that_failed_is_sent_by_the_next_housekeeping(world_factory):

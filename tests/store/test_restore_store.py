@@ -132,6 +132,9 @@ def test_pending_requests_oldest_first_and_per_org(restores):
     store.create_request(_request("rq-other", org_id="org-2"), _audit("a"))
     assert [r.request_id for r in store.pending_requests("org-1")] == ["rq-a", "rq-b"]
     assert [r.request_id for r in store.pending_requests("org-2")] == ["rq-other"]
+    store.create_request(_request("rq-queued", state=RequestState.APPROVED), _audit("a"))
+    assert [r.request_id for r in store.approved_requests("org-1")] == ["rq-queued"]
+    assert store.approved_requests("org-2") == []
 
 
 def test_untold_final_requests_until_marked(restores):

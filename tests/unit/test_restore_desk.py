@@ -267,3 +267,36 @@ async def test_answered_outcomes_are_not_told_twice_and_webhook_requests_are_tol
     assert done.request.state is RequestState.RESTORED
     assert [m[1] for m in w.told.messages] == [RequestState.RESTORED]  # told by the desk, once
     assert await w.desk.retell() == 0
+
+
+async def test_a_restore_approved_while_paused_is_queued_told_so_and_settled_once_it_runs():
+    """Kill switch on: the approval stands, nobody hears "restored" until the access is back."""
+    w = World([stale("a1", email="una@acme.example")])
+    await w.act()
+    asked = await w.desk.submit("email", UNA, "a1", reply_to="una@acme.example")
+    await w.engine.set_paused("org-1", True, "cli:alice", "incident")
+    decided = await w.desk.decide(asked.request.request_id, True, ADMIN)
+    assert decided.ok
+    assert "queued" in decided.text
+    queued = w.requests.get_request(asked.request.request_id)
+    assert queued.state is RequestState.APPROVED
+    assert w.status("a1") is MembershipStatus.SUSPENDED
+    [(_, state, text, ok)] = w.told.messages[-1:]
+    assert state is RequestState.APPROVED
+    assert "comes back when they resume" in text
+    assert not ok
+    assert await w.desk.settle_queued() == 0  # still paused: nothing to settle
+
+    await w.engine.set_paused("org-1", False, "cli:alice")
+    w.clock.advance(timedelta(days=1))
+    await w.engine.run(w.policy, requested_by="cli:alice")  # the scheduled run carries the restore out
+    assert w.status("a1") is MembershipStatus.ACTIVE
+    assert await w.desk.settle_queued() == 1
+    assert w.requests.get_request(asked.request.request_id).state is RequestState.RESTORED
+    assert w.told.messages[-1][1:] == (
+        RequestState.RESTORED,
+        "Your access has been restored. It can take a few minutes to show in Atlassian.",
+        True,
+    )
+    assert await w.desk.settle_queued() == 0  # settled once
+    assert [a.action for a in w.requests.audit][-2:] == ["restore.queued", "restore.done"]
