@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
@@ -51,6 +51,17 @@ def day(when: datetime) -> str:
 def money(amount: Decimal, currency: str) -> str:
     """``12.50 USD``."""
     return f"{amount:,.2f} {currency}"
+
+
+def deletion_note(rule: Rule, deadline: datetime | None) -> str:
+    """`` The account is then deleted on 7 January 2027 …`` for a rule that deletes later, else ``""``.
+
+    A warning names every step it leads to: a suspension followed by a deletion says both.
+    """
+    if rule.delete_after_days is None or deadline is None:
+        return ""
+    deleted = day(deadline + timedelta(days=rule.delete_after_days))
+    return f" If it is not given back by then, the account is deleted on {deleted}."
 
 
 ACTION_TEXT: Final[Mapping[Action, str]] = {
@@ -129,11 +140,11 @@ def warning_text(
     return WarningText(
         headline=HEADLINE[rule.action].format(product=product, when=when),
         greeting=f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
-        f"{bold(verb)} on {bold(when)}.",
+        f"{bold(verb)} on {bold(when)}.{deletion_note(rule, case.deadline)}",
         instructions=f"If you still need it, press {keep}. If you don't, press {release} and the "
         "licence is freed at the next cleanup run.",
         facts=tuple(facts),
-        summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.",
+        summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.{deletion_note(rule, case.deadline)}",
     )
 
 

@@ -35,6 +35,7 @@ from adapters.wording import (
     actioned_what,
     approval_title,
     day,
+    deletion_note,
     last_active,
     money,
     monthly_cost,
@@ -187,6 +188,7 @@ class EmailNotifier:
         verb = ACTION_TEXT[rule.action].format(product=product)
         cost = self.monthly_cost(account, rule)
         intro = f"You have not used {product} for a while. To free unused licences, jira-cleanup will {verb} on {when}."
+        intro += deletion_note(rule, case.deadline)
         if cost > 0:
             intro += f" The licence costs {money(cost, self.currency)} per month."
         values = {

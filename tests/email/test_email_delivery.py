@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from adapters.email import EmailNotifier, SmtpConfig
+from adapters.wording import warning_text
 from core.buttons import ButtonIssuer
 from core.chat import Actor, Purpose, hash_token
 from core.clock import FixedClock
@@ -250,3 +251,25 @@ async def test_a_server_that_never_answers_is_a_timeout(smtp):
         delivery = await notifier.warn(account, _case(), RULE)
     assert not delivery.delivered
     assert delivery.detail.startswith("timeout after 0.3 s")
+
+
+async def test_a_warning_of_a_rule_that_deletes_later_names_the_deletion_date(smtp):
+    """Suspend now, delete 30 days later: the person is warned of both steps, by email and in chat."""
+    inbox, port = smtp
+    rule = Rule("org", "any", 180, Action.SUSPEND, 14, delete_after_days=30)
+    case = _case(rule="org", product="any", action=Action.SUSPEND)
+    account = make_account("a1", email="una@acme.example", products={"jira-software": 200})
+    assert (await _notifier(port, FakeTokenStore()).warn(account, case, rule)).delivered
+    text, html = _bodies(inbox.messages[-1])
+    assert "the account is deleted on 7 January 2027" in text
+    assert "the account is deleted on 7 January 2027" in html
+    words = warning_text(
+        account, case, rule, monthly_cost=Decimal(0), currency="EUR", contact="#it", bold=str, escape=str
+    )
+    assert words.summary.endswith("If it is not given back by then, the account is deleted on 7 January 2027.")
+    assert (
+        "deleted"
+        not in warning_text(
+            account, _case(), RULE, monthly_cost=Decimal(0), currency="EUR", contact="#it", bold=str, escape=str
+        ).summary
+    )
