@@ -61,7 +61,7 @@ def deletion_note(rule: Rule, deadline: datetime | None) -> str:
     if rule.delete_after_days is None or deadline is None:
         return ""
     deleted = day(deadline + timedelta(days=rule.delete_after_days))
-    return f" If it is not given back by then, the account is deleted on {deleted}."
+    return f" If it is not given back, the account is then deleted on {deleted}."
 
 
 ACTION_TEXT: Final[Mapping[Action, str]] = {

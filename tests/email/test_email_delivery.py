@@ -261,12 +261,12 @@ async def test_a_warning_of_a_rule_that_deletes_later_names_the_deletion_date(sm
     account = make_account("a1", email="una@acme.example", products={"jira-software": 200})
     assert (await _notifier(port, FakeTokenStore()).warn(account, case, rule)).delivered
     text, html = _bodies(inbox.messages[-1])
-    assert "the account is deleted on 7 January 2027" in text
-    assert "the account is deleted on 7 January 2027" in html
+    assert "the account is then deleted on 7 January 2027" in text
+    assert "the account is then deleted on 7 January 2027" in html
     words = warning_text(
         account, case, rule, monthly_cost=Decimal(0), currency="EUR", contact="#it", bold=str, escape=str
     )
-    assert words.summary.endswith("If it is not given back by then, the account is deleted on 7 January 2027.")
+    assert words.summary.endswith("If it is not given back, the account is then deleted on 7 January 2027.")
     assert (
         "deleted"
         not in warning_text(
