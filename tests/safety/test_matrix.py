@@ -169,6 +169,28 @@ def test_over_a_cap_holds_everything_and_asks_each_admin_surface_once(tmp_path, 
         assert not [t for t in top if "approved by" in t.lower() and t != shown["text"]], "nothing outside the thread"
 
 
+@pytest.mark.parametrize("via", APPROVE_ENTRY_POINTS)
+def test_kill_switch_holds_an_approved_run_and_the_next_run_asks_again(tmp_path, db_url, via):
+    """Approving a held run while paused writes nothing; after resume the next run answers for it again."""
+    policy = base_policy()
+    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
+    with world(tmp_path, db_url, policy=policy) as w:
+        w.trigger_run("cli")
+        w.trigger_run("cli")
+        run_id = w.held_run()
+        w.cli("pause", "--reason", "incident 8", "--as", "alice")
+        w.approve(run_id, via)
+        assert w.writes() == []
+        assert w.run_status(run_id) is not RunStatus.COMPLETED
+        w.cli("resume", "--as", "alice")
+        w.trigger_run("cli")  # the approved actions still wait: over the cap, they are held again
+        assert w.writes() == []
+        again = [r for r in w.finished_runs() if r.status is RunStatus.AWAITING_APPROVAL and r.run_id != run_id]
+        assert len(again) == 1
+        w.cli("approve", str(again[0].run_id), "--as", "bob")
+        assert w.writes(), "control: approved with the switch off, the actions are carried out"
+
+
 def test_an_admin_approves_by_replying_in_the_thread_on_the_running_server(tmp_path, db_url):
     """Held by a cron run; an admin types "approve" under its post; serve applies it (a non-admin is refused)."""
     policy = base_policy()
