@@ -194,7 +194,18 @@ class Context:
         measured on the monotonic clock, so a wall clock stepped back never makes the wait last — or
         since the entry was written (its ``updated_at``, which keeps counting across re-elections).
         Until then the entry is left alone and reconciled by a later run.
+
+        Without an epoch (``jira-cleanup run`` from cron, beside a ``serve`` leader), a CLAIMED or
+        REQUESTED entry a leader wrote (it carries an epoch) within the grace is the leader's work in
+        progress: left alone, not released or re-sent.
         """
+        grace = self.in_flight_grace.total_seconds()
+        if self.epoch is None:
+            return (
+                entry.epoch is not None
+                and entry.state in (EntryState.CLAIMED, EntryState.REQUESTED)
+                and (now - entry.updated_at).total_seconds() < grace
+            )
         if not (
             entry.state is EntryState.REQUESTED
             and entry.epoch is not None
@@ -202,5 +213,4 @@ class Context:
             and entry.epoch < self.epoch
         ):
             return False
-        grace = self.in_flight_grace.total_seconds()
         return self._monotonic() - self._epoch_since < grace and (now - entry.updated_at).total_seconds() < grace

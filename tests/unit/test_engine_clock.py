@@ -1,5 +1,6 @@
 """The in-flight grace of a new leader: a wall clock stepped back never stretches it, re-elections never restart it."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -57,3 +58,19 @@ def test_re_elections_do_not_restart_the_grace_of_an_old_entry() -> None:
     engine.epoch = 3  # just re-elected
     assert not engine.maybe_in_flight(entry, SystemClock().now())
     assert engine.maybe_in_flight(_requested(datetime.now(UTC)), SystemClock().now())
+
+
+def test_a_cron_run_leaves_a_leaders_work_in_progress_alone_for_the_grace() -> None:
+    """`jira-cleanup run` (no epoch) beside a `serve` leader: its fresh CLAIMED and REQUESTED entries stay."""
+    cron = Engine(FakeDirectory([]), FakeStore(), FakeLifecycleStore(), RecordingNotifier(), SystemClock())
+    now = SystemClock().now()
+    requested = _requested(now)
+    claimed = replace(requested, state=EntryState.CLAIMED)
+    assert cron.maybe_in_flight(requested, now)
+    assert cron.maybe_in_flight(claimed, now)
+    later = now + cron.in_flight_grace + timedelta(seconds=1)
+    assert not cron.maybe_in_flight(requested, later)  # the leader's write is over: reconcile by reading
+    assert not cron.maybe_in_flight(claimed, later)
+    # Entries another cron run left (no epoch) are recovered at once, as after a crash.
+    assert not cron.maybe_in_flight(replace(requested, epoch=None), now)
+    assert not cron.maybe_in_flight(replace(requested, state=EntryState.PLANNED), now)
