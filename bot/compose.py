@@ -123,12 +123,27 @@ def atlassian_config(settings: Settings, org_override: str | None) -> AtlassianC
     )
 
 
+#: Logged when admins on two chat platforms have no identity map: four-eyes cannot link them.
+UNLINKED_ADMINS = (
+    "ADMIN_IDENTITIES is empty while both Slack and Teams admins are configured: an admin on both "
+    "platforms counts as two people, so they could approve their own run, undo or keep from the other "
+    "one. Map each admin's identities (name = slack:TEAM/USER, teams:TENANT/AAD_ID, cli:LOGIN)."
+)
+
+
 def people_of(settings: Settings) -> People:
-    """ADMIN_IDENTITIES as a :class:`People` map (raises naming the bad entry)."""
+    """ADMIN_IDENTITIES as a :class:`People` map (raises naming the bad entry; warns when it is needed)."""
     try:
-        return People.parse(settings.admin_identities)
+        people = People.parse(settings.admin_identities)
     except IdentityError as exc:
         raise SettingsError(str(exc)) from None
+    if (
+        not settings.admin_identities.strip()
+        and settings.slack_admin_user_ids.strip()
+        and settings.teams_admin_aad_ids.strip()
+    ):
+        log.warning(UNLINKED_ADMINS)
+    return people
 
 
 def audit_checkpoints(settings: Settings) -> CheckpointFile:
