@@ -169,8 +169,7 @@ async def read_approval_ref(threads: AdminThreads, org_id: str, run_id: str, app
     try:
         refs = await threads.parents(org_id, run_thread(run_id))
     except Exception:
-        log.exception("could not read the approval message of run %s; its audit rows carry no approval_ref", run_id)
-        return ""
+        return _unreadable(run_id)
     return approval_ref(refs, approver)
 
 
@@ -179,9 +178,14 @@ def stored_approval_ref(store: ThreadStore, org_id: str, run_id: str, approver: 
     try:
         refs = store.threads_of(org_id, run_thread(run_id))
     except Exception:
-        log.exception("could not read the approval message of run %s; its audit rows carry no approval_ref", run_id)
-        return ""
+        return _unreadable(run_id)
     return approval_ref(refs, approver)
+
+
+def _unreadable(run_id: str) -> str:
+    """Log (from an ``except`` block) that run ``run_id``'s approval message could not be read; no ref."""
+    log.exception("could not read the approval message of run %s; its audit rows carry no approval_ref", run_id)
+    return ""
 
 
 def run_thread(run_id: str) -> ThreadKey:

@@ -147,14 +147,12 @@ class KeepApprovals:
         who = admin.name or admin.audit_id
         if result.already or not (result.accepted and result.keep_until is not None):
             said = f"Not kept: {_why_not(result)}."
-            await ops.threads.close(ops.org_id, keep_thread(case_id), "Nothing to approve", said)
-            await self._tell_threadless(case_id, said, decided=True)
+            await self._close(case_id, "Nothing to approve", said)
             return Outcome(said, False)
         until = f"{result.keep_until:%d %B %Y}"
         back = " The access removed at the deadline is being given back." if result.restore_queued else ""
         said = f"Keep approved by {who}: kept until {until}.{back}"
-        await ops.threads.close(ops.org_id, keep_thread(case_id), f"Approved by {who}", said)
-        await self._tell_threadless(case_id, said, decided=True)
+        await self._close(case_id, f"Approved by {who}", said)
         await self._tell_owner(token, f"An admin approved keeping your Atlassian access until {until}.{back}")
         return Outcome(said, True)
 
@@ -167,8 +165,7 @@ class KeepApprovals:
         because = f" ({reason})" if reason else ""
         stands = f"on {case.deadline:%d %B %Y}" if case.deadline is not None else "at the deadline"
         said = f"Keep not approved by {who}{because}: the access is removed {stands} as planned."
-        await ops.threads.close(ops.org_id, keep_thread(case_id), f"Not approved by {who}", said)
-        await self._tell_threadless(case_id, said, decided=True)
+        await self._close(case_id, f"Not approved by {who}", said, case)
         await self._tell_owner(
             token, f"An admin did not approve keeping your Atlassian access{because}: it is removed {stands}."
         )
@@ -199,7 +196,7 @@ class KeepApprovals:
             f"Approving it still gives the access back (until {until:%d %B %Y})."
         )
         await ops.threads.say(ops.org_id, keep_thread(case.case_id), said, final=True)
-        await self._tell_threadless(case.case_id, said)
+        await self._tell_threadless(case, said)
         await self._tell_owner(
             waiting[0],
             "Your keep was still waiting for an admin when the deadline came, so your access was removed. "
@@ -208,18 +205,22 @@ class KeepApprovals:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _tell_threadless(self, case_id: str, said: str, *, decided: bool = False) -> None:
+    async def _close(self, case_id: str, outcome: str, said: str, case: Case | None = None) -> None:
+        """The keep is decided: its thread shows ``outcome`` and hears ``said``; so do the email-only admins."""
+        ops = self.ops
+        await ops.threads.close(ops.org_id, keep_thread(case_id), outcome, said)
+        if ops.admin_notices:
+            if case is None:
+                case = await asyncio.to_thread(ops.lifecycle.get_case, case_id)
+            await self._tell_threadless(case, said, decided=True)
+
+    async def _tell_threadless(self, case: Case, said: str, *, decided: bool = False) -> None:
         """What the keep's thread heard, to the admins no thread reaches (email), with which keep it is.
 
         They were asked by mail too, so they hear how it ends (``decided``) as well as what is still open.
         """
         ops = self.ops
         if not ops.admin_notices:
-            return
-        try:
-            case = await asyncio.to_thread(ops.lifecycle.get_case, case_id)
-        except LookupError:
-            log.warning("keep of case %s: the case is gone, the email admins are not told", case_id)
             return
         account = await asyncio.to_thread(latest_account, ops.scans, ops.org_id, case.account_id)
         whose = account.email if account is not None and account.email else f"account {case.account_id}"

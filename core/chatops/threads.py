@@ -88,7 +88,7 @@ class Threads:
 
     async def _refs(self, org_id: str, thread: ThreadKey) -> list[ThreadRef]:
         try:
-            return await asyncio.to_thread(self.store.threads_of, org_id, thread)
+            return await self.parents(org_id, thread)
         except Exception:
             log.exception("could not read the threads of %s %s", thread.kind.value, thread.key)
             return []

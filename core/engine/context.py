@@ -206,11 +206,6 @@ class Context:
                 and entry.state in (EntryState.CLAIMED, EntryState.REQUESTED)
                 and (now - entry.updated_at).total_seconds() < grace
             )
-        if not (
-            entry.state is EntryState.REQUESTED
-            and entry.epoch is not None
-            and self.epoch is not None
-            and entry.epoch < self.epoch
-        ):
+        if not (entry.state is EntryState.REQUESTED and entry.epoch is not None and entry.epoch < self.epoch):
             return False
         return self._monotonic() - self._epoch_since < grace and (now - entry.updated_at).total_seconds() < grace
