@@ -133,6 +133,7 @@ def warning_text(
     else:
         seen = f"you last used {product} on {bold(day(at))}. "
     keep, release = bold("Keep my access"), bold("I don't need it")
+    then = deletion_note(rule, case.deadline)
     facts = []
     if monthly_cost > 0:
         facts.append(f"Licence cost: {bold(money(monthly_cost, currency))} per month")
@@ -140,11 +141,11 @@ def warning_text(
     return WarningText(
         headline=HEADLINE[rule.action].format(product=product, when=when),
         greeting=f"Hi {escape(account.name or 'there')} — {seen}To free unused licences, jira-cleanup will "
-        f"{bold(verb)} on {bold(when)}.{deletion_note(rule, case.deadline)}",
+        f"{bold(verb)} on {bold(when)}.{then}",
         instructions=f"If you still need it, press {keep}. If you don't, press {release} and the "
         "licence is freed at the next cleanup run.",
         facts=tuple(facts),
-        summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.{deletion_note(rule, case.deadline)}",
+        summary=f"Unless you keep it, jira-cleanup will {verb} on {when}.{then}",
     )
 
 

@@ -14,27 +14,12 @@ from adapters.sandbox import Fault
 from core.audit import verify_chain
 from core.ledger import EntryState, RunStatus
 from core.policy import Mode, parse_policy
+from tests.policies import JIRA_RULE, ORG_RULE
 
 POLICY = parse_policy(
     {
         "mode": "enforce",
-        "rules": [
-            {
-                "name": "jira",
-                "product": "jira-software",
-                "inactive_days": 90,
-                "action": "remove_product_access",
-                "warn_days_before": 14,
-            },
-            {
-                "name": "org",
-                "product": "any",
-                "inactive_days": 180,
-                "action": "suspend",
-                "warn_days_before": 14,
-                "delete_after_days": 30,
-            },
-        ],
+        "rules": [JIRA_RULE, ORG_RULE],
         "safety": {
             "caps": {
                 "per_run": {"max_actions": None, "max_percent": None},

@@ -23,6 +23,7 @@ from tests.safety.world import (
     RUN_ENTRY_POINTS,
     TEAM,
     base_policy,
+    capped_policy,
     slack_id,
     world,
 )
@@ -32,6 +33,13 @@ pytestmark = pytest.mark.slow
 
 def _texts(messages: list[dict]) -> str:
     return json.dumps(messages)
+
+
+def _held_by_cron(w) -> str:
+    """Warn, then act from `jira-cleanup run`: the second run is held by the cap; its id."""
+    w.trigger_run("cli")
+    w.trigger_run("cli")
+    return w.held_run()
 
 
 @pytest.mark.parametrize("via", RUN_ENTRY_POINTS)
@@ -143,9 +151,7 @@ def test_dry_run_writes_nothing(tmp_path, db_url, via):
 @pytest.mark.parametrize("via", RUN_ENTRY_POINTS)
 def test_over_a_cap_holds_everything_and_asks_each_admin_surface_once(tmp_path, db_url, via):
     """Over the per-run cap: 0 writes, one approval request in Slack and one by email; approval applies it."""
-    policy = base_policy()
-    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
-    with world(tmp_path, db_url, smtp=True, policy=policy) as w:
+    with world(tmp_path, db_url, smtp=True, policy=capped_policy()) as w:
         w.trigger_run(via)
         assert len(w.warned()) > 2
         w.trigger_run(via)
@@ -172,12 +178,8 @@ def test_over_a_cap_holds_everything_and_asks_each_admin_surface_once(tmp_path, 
 @pytest.mark.parametrize("via", APPROVE_ENTRY_POINTS)
 def test_kill_switch_holds_an_approved_run_and_the_next_run_asks_again(tmp_path, db_url, via):
     """Approving a held run while paused writes nothing; after resume the next run answers for it again."""
-    policy = base_policy()
-    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
-    with world(tmp_path, db_url, policy=policy) as w:
-        w.trigger_run("cli")
-        w.trigger_run("cli")
-        run_id = w.held_run()
+    with world(tmp_path, db_url, policy=capped_policy()) as w:
+        run_id = _held_by_cron(w)
         w.cli("pause", "--reason", "incident 8", "--as", "alice")
         w.approve(run_id, via)
         assert w.writes() == []
@@ -193,12 +195,8 @@ def test_kill_switch_holds_an_approved_run_and_the_next_run_asks_again(tmp_path,
 
 def test_an_admin_approves_by_replying_in_the_thread_on_the_running_server(tmp_path, db_url):
     """Held by a cron run; an admin types "approve" under its post; serve applies it (a non-admin is refused)."""
-    policy = base_policy()
-    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
-    with world(tmp_path, db_url, policy=policy) as w:
-        w.trigger_run("cli")
-        w.trigger_run("cli")
-        run_id = w.held_run()
+    with world(tmp_path, db_url, policy=capped_policy()) as w:
+        run_id = _held_by_cron(w)
         [parent] = w.approval_messages()
         w.thread_reply("U0NOBODY", parent["ts"], "approve")  # not an admin: refused in the thread
         w.wait(lambda: any("Only jira-cleanup admins" in m["text"] for m in w.fake.messages(ADMIN_CHANNEL)))

@@ -25,7 +25,7 @@ from adapters.sandbox.faults import Fault
 from adapters.sandbox.org import ApiToken
 from core.ledger import RunStatus
 from core.lifecycle import CaseState
-from tests.safety.world import ADMIN_CHANNEL, World, base_policy, world
+from tests.safety.world import ADMIN_CHANNEL, World, capped_policy, world
 
 pytestmark = pytest.mark.slow
 
@@ -171,9 +171,7 @@ def test_the_scheduled_run_in_serve_withdraws_an_action_whose_account_used_an_ap
 
 def test_an_approval_clicked_in_slack_withdraws_a_held_action_whose_account_used_an_api_token(tmp_path):
     """The cap holds the actions; a token is used before an admin clicks Approve: serve does not act on it."""
-    policy = base_policy()
-    policy["safety"]["caps"]["per_run"] = {"max_actions": 2, "max_percent": None}
-    with world(tmp_path, f"sqlite:///{tmp_path}/bot.db", policy=policy, settings=ONE_ATTEMPT) as w:
+    with world(tmp_path, f"sqlite:///{tmp_path}/bot.db", policy=capped_policy(), settings=ONE_ATTEMPT) as w:
         w.trigger_run("scheduler")
         api_user, unreadable, others = _pick(w)
         w.trigger_run("scheduler")

@@ -78,6 +78,13 @@ def base_policy(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def capped_policy(max_actions: int = 2) -> dict[str, Any]:
+    """:func:`base_policy` with a per-run cap of ``max_actions``: a run over it is held for approval."""
+    data = base_policy()
+    data["safety"]["caps"]["per_run"] = {"max_actions": max_actions, "max_percent": None}
+    return data
+
+
 def slack_id(index: int) -> str:
     return f"U{index:05d}X"
 

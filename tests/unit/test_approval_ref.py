@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from core.audit import AuditEntry, content_of, seal, verify_chain
-from core.engine import Engine
 from core.ledger import RunStatus
 from core.threads import NoThreads, ThreadKey, ThreadRef, approval_ref, run_thread
 from tests.unit.test_effective_policy import Protected, audit
@@ -35,24 +34,8 @@ class StoredThreads(NoThreads):
         return list(self.refs)
 
 
-class Threaded(Protected):
-    def __init__(self, accounts, pol, threads):
-        super().__init__(accounts, pol)
-        self.threads = threads
-        self.engine = Engine(
-            self.directory,
-            self.scans,
-            self.store,
-            self.notifier,
-            self.clock,
-            worker_id="w1",
-            protections=self.protections,
-            threads=threads,
-        )
-
-
 async def held_world(threads):
-    w = Threaded([stale("a1"), stale("a2")], suspend_only(per_run=1), threads)
+    w = Protected([stale("a1"), stale("a2")], suspend_only(per_run=1), threads=threads)
     await w.run()
     held = await w.run(days=15)
     assert held.status is RunStatus.AWAITING_APPROVAL

@@ -3,7 +3,7 @@
 import pytest
 
 from core.ledger import RunStatus
-from tests.policies import uncapped
+from tests.policies import ORG_RULE, uncapped
 from tests.unit.test_engine import World, policy, stale
 
 
@@ -59,18 +59,10 @@ async def test_the_percentage_cap_counts_removals_and_deactivations_alike(remova
 
 async def test_a_deletion_is_refused_one_day_before_delete_after_days_and_done_on_the_day():
     """Safety bar 11: an account suspended on day 14 is deleted no earlier than 30 days later."""
-    rule = {
-        "name": "org",
-        "product": "any",
-        "inactive_days": 180,
-        "action": "suspend",
-        "warn_days_before": 14,
-        "delete_after_days": 30,
-    }
     w = World(
         [stale("a1")],
         policy(
-            rules=[rule],
+            rules=[ORG_RULE],
             safety={"caps": uncapped(), "canary": {"size": 0}, "approval": {"deletions_need_approval": False}},
         ),
     )
@@ -86,20 +78,12 @@ async def test_a_deletion_is_refused_one_day_before_delete_after_days_and_done_o
 
 async def test_deletions_count_against_the_per_run_cap_with_the_other_actions():
     """Safety bar 2: two deletions and two suspensions due together are four actions against a cap of three."""
-    rule = {
-        "name": "org",
-        "product": "any",
-        "inactive_days": 180,
-        "action": "suspend",
-        "warn_days_before": 14,
-        "delete_after_days": 30,
-    }
     caps = {"per_run": {"max_actions": 3, "max_percent": None}, "window": {"max_actions": None, "max_percent": None}}
     w = World(
         [stale("gone1", days=200), stale("gone2", days=200), stale("late1", days=150), stale("late2", days=150)]
         + [stale(f"ok{n}", days=1) for n in range(16)],
         policy(
-            rules=[rule],
+            rules=[ORG_RULE],
             safety={
                 "caps": caps | {"deletions_per_run": 20},
                 "canary": {"size": 0},

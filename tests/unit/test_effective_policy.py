@@ -15,9 +15,10 @@ from tests.unit.test_engine import World, policy, stale, suspend_only
 
 
 class Protected(World):
-    def __init__(self, accounts, pol=None, people=None):
+    def __init__(self, accounts, pol=None, people=None, threads=None):
         super().__init__(accounts, pol)
         self.protections = FakeProtectionStore()
+        self.threads = threads
         self.engine = Engine(
             self.directory,
             self.scans,
@@ -27,6 +28,7 @@ class Protected(World):
             worker_id="w1",
             protections=self.protections,
             people=people,
+            threads=threads,
         )
 
     def protect(self, kind, value, actor="slack:T0ACME/U0ADMIN"):

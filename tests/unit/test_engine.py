@@ -15,28 +15,13 @@ from core.policy import parse_policy
 from core.token_evidence import recheck_due
 from tests.fakes import NOW, FakeDirectory, FakeStore, RecordingNotifier, make_account
 from tests.fakes_lifecycle import FakeLifecycleStore
+from tests.policies import JIRA_RULE, ORG_RULE
 
 
 def policy(**overrides):
     data = {
         "mode": "enforce",
-        "rules": [
-            {
-                "name": "jira",
-                "product": "jira-software",
-                "inactive_days": 90,
-                "action": "remove_product_access",
-                "warn_days_before": 14,
-            },
-            {
-                "name": "org",
-                "product": "any",
-                "inactive_days": 180,
-                "action": "suspend",
-                "warn_days_before": 14,
-                "delete_after_days": 30,
-            },
-        ],
+        "rules": [JIRA_RULE, ORG_RULE],
         "new_account_grace_days": 30,
         "safety": {
             "caps": {
